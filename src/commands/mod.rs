@@ -1,0 +1,94 @@
+//! The subcommands: each turns its clap arguments into the library's plain config
+//! structs once, calls the stages, and prints. `main.rs` maps the returned exit
+//! code (or error, exit 2) to the process.
+
+pub mod generate;
+pub mod query;
+pub mod run;
+
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// The process exit codes: ripgrep's convention.
+pub mod exit {
+    /// Everything ran and nothing was found to fail on.
+    pub const OK: u8 = 0;
+    /// Checks found violations (used by `check`).
+    pub const VIOLATIONS: u8 = 1;
+    /// The tool failed: bad arguments, unreadable input, broken model, SQL error.
+    pub const ERROR: u8 = 2;
+}
+
+/// Parses a byte size like `512MB`, `2GiB`, `1.5G` or `1048576`.
+pub fn parse_byte_size(text: &str) -> Result<usize> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => f64::NAN,
+    };
+    match number.parse::<f64>() {
+        Ok(n) if scale.is_finite() && n > 0.0 => Ok((n * scale) as usize),
+        _ => Err(Error::usage(format!(
+            "\"{text}\" is not a size; write e.g. 512MB or 2GiB"
+        ))),
+    }
+}
+
+/// Expands input arguments: files as given, folders to the log files inside them
+/// (sorted by name, so the read order is stable).
+pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut inside: Vec<PathBuf> = std::fs::read_dir(input)
+                .map_err(|e| Error::io(input, e))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|path| path.is_file() && is_log_file(path))
+                .collect();
+            inside.sort();
+            if inside.is_empty() {
+                return Err(Error::usage(format!(
+                    "{}: folder holds no .ndjson, .jsonl or .json files (plain or .gz)",
+                    input.display()
+                )));
+            }
+            files.extend(inside);
+        } else if input.is_file() {
+            files.push(input.clone());
+        } else {
+            return Err(Error::io(
+                input,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"),
+            ));
+        }
+    }
+    Ok(files)
+}
+
+fn is_log_file(path: &Path) -> bool {
+    let name = path.to_string_lossy();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    [".ndjson", ".jsonl", ".json"].iter().any(|ext| name.ends_with(ext))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(parse_byte_size("512MB").unwrap(), 512 << 20);
+        assert_eq!(parse_byte_size("2GiB").unwrap(), 2 << 30);
+        assert_eq!(parse_byte_size("1024").unwrap(), 1024);
+        assert!(parse_byte_size("lots").is_err());
+        assert!(parse_byte_size("5 parsecs").is_err());
+    }
+}

@@ -1,0 +1,44 @@
+//! `eventfold query`: SQL over an output folder.
+
+use std::path::PathBuf;
+
+use crate::sql::{register_output, run_sql, session, write_batches, OutputFormat, SessionOptions};
+use crate::{Error, Result};
+
+/// Arguments of `eventfold query`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The SQL to run (several statements are run in order; the last one's rows
+    /// are printed).
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    pub sql: Option<String>,
+    /// Read the SQL from this file.
+    #[arg(short, long)]
+    pub file: Option<PathBuf>,
+    /// The output folder of a run.
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+    /// How to print the rows.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+/// Runs the query and prints its rows to stdout.
+pub fn execute(args: &Args) -> Result<u8> {
+    let sql = match (&args.sql, &args.file) {
+        (Some(sql), _) => sql.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?,
+        (None, None) => return Err(Error::usage("give the SQL as an argument or with -f FILE")),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("tokio runtime", e))?;
+    let batches = runtime.block_on(async {
+        let ctx = session(&SessionOptions::default())?;
+        register_output(&ctx, &args.out).await?;
+        run_sql(&ctx, &sql).await
+    })?;
+    write_batches(&batches, args.format, &mut std::io::stdout().lock())?;
+    Ok(super::exit::OK)
+}

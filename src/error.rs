@@ -1,0 +1,62 @@
+//! The library's one error type.
+//!
+//! Only the tool's own failures live here: a file that cannot be opened, a model
+//! that does not parse, a SQL statement DataFusion rejects. Data that breaks a rule
+//! is never an error: a bad record becomes a reject and a broken invariant a
+//! finding, and the run goes on (see `ingest` and `replay`).
+
+use std::path::PathBuf;
+
+/// Everything that can abort a command. `main` maps any of these to exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An input or output path could not be used.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The model file is broken; `line` is 1-based.
+    #[error("{file}:{line}: {message}{}", hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
+    Model {
+        file: String,
+        line: usize,
+        message: String,
+        hint: Option<String>,
+    },
+    /// A command-line or configuration value is not usable.
+    #[error("{message}")]
+    Usage { message: String },
+    /// A SQL statement failed.
+    #[error("sql: {0}")]
+    Sql(String),
+    #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error(transparent)]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error(transparent)]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+impl Error {
+    /// Wraps an io error with the path it concerns, so the message names the file.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A usage error with the given message.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Error::Usage {
+            message: message.into(),
+        }
+    }
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

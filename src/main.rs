@@ -1,0 +1,47 @@
+//! The `eventfold` binary: parses arguments, runs a subcommand from the library,
+//! and maps the outcome to an exit code (0 ok, 1 violations found, 2 error).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use eventfold::commands::{self, exit};
+
+/// Replay exported event logs into state, read models and Parquet; query them with SQL.
+#[derive(Debug, Parser)]
+#[command(name = "eventfold", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Ingest logs, replay every stream, write Parquet and a manifest.
+    Run(commands::run::Args),
+    /// Run SQL over an output folder.
+    Query(commands::query::Args),
+    /// Write a deterministic synthetic task-tracking log.
+    Generate(commands::generate::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return ExitCode::from(if err.use_stderr() { exit::ERROR } else { exit::OK });
+        }
+    };
+    let outcome = match &cli.command {
+        Command::Run(args) => commands::run::execute(args),
+        Command::Query(args) => commands::query::execute(args),
+        Command::Generate(args) => commands::generate::execute(args),
+    };
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(exit::ERROR)
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! The `run` pipeline: ingest → sort → replay → sink, and the manifest.
+//!
+//! 1. The model is parsed first, so a broken model stops the run before any input
+//!    is read.
+//! 2. Ingest streams every input into an uncompressed staging Parquet file inside
+//!    the temporary output folder (parsing on all cores), keeping rejects.
+//! 3. DataFusion sorts the staging file by (aggregate_type, stream_id, version,
+//!    position) under its memory pool, spilling to disk when the log is larger
+//!    than memory; the sorted stream is written as `events.parquet` and folded by
+//!    the [`Replayer`] in the same pass.
+//! 4. Duplicate event ids, which span streams, are found with one SQL aggregate.
+//! 5. Findings, rejects and `manifest.json` are written and the folder is swapped
+//!    into place.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::UInt64Type;
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+
+use crate::envelope::{events_schema, rejects_batch};
+use crate::ingest::{ingest, IngestOptions, IngestSummary, InputSource};
+use crate::model::{parse_model, Model};
+use crate::replay::{Finding, Replayer, Rule};
+use crate::sink::{findings_batch, findings_schema, write_table, OutputDir, OutputSink, StagingSink, TableWriter};
+use crate::sql::{session, SessionOptions};
+use crate::{Error, Result};
+
+/// A model file's name (for messages) and text.
+#[derive(Debug, Clone)]
+pub struct ModelSource {
+    pub name: String,
+    pub text: String,
+}
+
+impl ModelSource {
+    /// Reads a model file.
+    pub fn from_path(path: &std::path::Path) -> Result<Self> {
+        Ok(Self {
+            name: path.display().to_string(),
+            text: std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?,
+        })
+    }
+}
+
+/// Everything `run` needs, resolved from flags (or tests).
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub inputs: Vec<InputSource>,
+    pub model: ModelSource,
+    pub out: PathBuf,
+    pub ingest: IngestOptions,
+    pub session: SessionOptions,
+    /// Draw a progress bar on stderr (only when it is a terminal).
+    pub progress: bool,
+}
+
+/// Milliseconds spent in each stage.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Timings {
+    pub ingest_ms: u64,
+    pub sort_replay_ms: u64,
+    pub duplicate_ids_ms: u64,
+    pub write_ms: u64,
+    pub total_ms: u64,
+}
+
+/// What a run did: the numbers of the summary and the manifest.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    pub out: PathBuf,
+    pub ingest: IngestSummary,
+    /// Streams per aggregate type, declared in the model or not.
+    pub streams: BTreeMap<String, u64>,
+    /// Rows per state table.
+    pub states: BTreeMap<String, u64>,
+    pub transitions: u64,
+    /// Findings per rule name.
+    pub findings: BTreeMap<String, u64>,
+    pub timings: Timings,
+    pub model_sha256: String,
+}
+
+impl RunReport {
+    pub fn findings_total(&self) -> u64 {
+        self.findings.values().sum()
+    }
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn millis(since: Instant) -> u64 {
+    since.elapsed().as_millis() as u64
+}
+
+/// Runs the whole pipeline and commits the output folder.
+pub fn run(config: &RunConfig) -> Result<RunReport> {
+    let started = Instant::now();
+    let model = parse_model(&config.model.name, &config.model.text)?;
+    let dir = OutputDir::create(&config.out)?;
+    match build(config, &model, &dir, started) {
+        Ok(mut report) => {
+            report.out = dir.commit()?;
+            Ok(report)
+        }
+        Err(err) => {
+            dir.abandon();
+            Err(err)
+        }
+    }
+}
+
+fn progress_bar(enabled: bool) -> Option<indicatif::ProgressBar> {
+    enabled.then(|| {
+        let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} ingest: {bytes} read ({bytes_per_sec}) {elapsed}") {
+            bar.set_style(style);
+        }
+        bar
+    })
+}
+
+fn build(config: &RunConfig, model: &Model, dir: &OutputDir, started: Instant) -> Result<RunReport> {
+    let mut report = RunReport {
+        model_sha256: hex_sha256(config.model.text.as_bytes()),
+        ..RunReport::default()
+    };
+    let staging_path = dir.path("_staging/events.parquet");
+    let mut staging = StagingSink {
+        events: TableWriter::create(&staging_path, events_schema(), parquet::basic::Compression::UNCOMPRESSED)?,
+        rejects: Vec::new(),
+        progress: progress_bar(config.progress),
+    };
+    report.ingest = ingest(&config.inputs, &config.ingest, &mut staging)?;
+    if let Some(bar) = &staging.progress {
+        bar.finish_and_clear();
+    }
+    staging.events.close()?;
+    report.timings.ingest_ms = millis(started);
+
+    let mut session_options = config.session.clone();
+    session_options.spill_dir.get_or_insert_with(|| dir.path("_spill"));
+    if let Some(spill) = &session_options.spill_dir {
+        std::fs::create_dir_all(spill).map_err(|e| Error::io(spill, e))?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("tokio runtime", e))?;
+    let mut findings = runtime.block_on(async {
+        let ctx = session(&session_options)?;
+        // Replay reads the envelope's own Arrow types back, not string views.
+        ctx.sql("SET datafusion.execution.parquet.schema_force_view_types = false")
+            .await?;
+        let staged = staging_path.to_string_lossy().into_owned();
+        ctx.register_parquet("staged", &staged, Default::default()).await?;
+
+        let phase = Instant::now();
+        let mut findings = sort_and_replay(&ctx, model, dir, &mut report).await?;
+        report.timings.sort_replay_ms = millis(phase);
+
+        let phase = Instant::now();
+        findings.extend(duplicate_event_ids(&ctx).await?);
+        report.timings.duplicate_ids_ms = millis(phase);
+        Ok::<_, Error>(findings)
+    })?;
+
+    let phase = Instant::now();
+    findings.sort_by(|a, b| {
+        (&a.aggregate_type, &a.stream_id, a.version, a.position, a.rule)
+            .cmp(&(&b.aggregate_type, &b.stream_id, b.version, b.position, b.rule))
+    });
+    for finding in &findings {
+        *report.findings.entry(finding.rule.name().to_owned()).or_default() += 1;
+    }
+    write_table(&dir.path("findings.parquet"), findings_schema(), &[findings_batch(&findings)?])?;
+    write_table(
+        &dir.path("rejects.parquet"),
+        crate::envelope::rejects_schema(),
+        &[rejects_batch(&staging.rejects)?],
+    )?;
+    for temporary in ["_staging", "_spill"] {
+        let path = dir.path(temporary);
+        if path.exists() {
+            std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    report.timings.write_ms = millis(phase);
+    report.timings.total_ms = millis(started);
+    write_manifest(config, dir, &report)?;
+    Ok(report)
+}
+
+async fn sort_and_replay(
+    ctx: &datafusion::prelude::SessionContext,
+    model: &Model,
+    dir: &OutputDir,
+    report: &mut RunReport,
+) -> Result<Vec<Finding>> {
+    let frame = ctx
+        .sql("SELECT * FROM staged ORDER BY aggregate_type, stream_id, version, position")
+        .await?;
+    let mut stream = frame.execute_stream().await?;
+    let mut events = TableWriter::create(&dir.path("events.parquet"), events_schema(), crate::sink::zstd())?;
+    let mut sink = OutputSink::create(dir, &model.aggregates)?;
+    let mut replayer = Replayer::new(model);
+    while let Some(batch) = stream.next().await {
+        let batch = RecordBatch::try_new(events_schema(), batch?.columns().to_vec())?;
+        events.write(&batch)?;
+        replayer.push_batch(&batch, &mut sink)?;
+        report.transitions += batch.num_rows() as u64;
+    }
+    events.close()?;
+    let outcome = replayer.finish(&mut sink)?;
+    report.states = sink.close()?.into_iter().collect();
+    report.streams = outcome.streams;
+    Ok(outcome.findings)
+}
+
+/// Every occurrence of an event id after its first (by position) is a finding.
+async fn duplicate_event_ids(ctx: &datafusion::prelude::SessionContext) -> Result<Vec<Finding>> {
+    let batches = ctx
+        .sql(
+            "SELECT s.event_id, s.aggregate_type, s.stream_id, s.version, s.position \
+             FROM staged s JOIN (SELECT event_id FROM staged GROUP BY event_id HAVING count(*) > 1) d \
+             ON s.event_id = d.event_id ORDER BY s.event_id, s.position",
+        )
+        .await?
+        .collect()
+        .await?;
+    let mut findings = Vec::new();
+    let mut first: Option<(String, String, u64, u64)> = None;
+    for batch in &batches {
+        let strings = |i: usize| -> Result<Vec<String>> {
+            let column = arrow::compute::cast(batch.column(i), &arrow::datatypes::DataType::Utf8)?;
+            Ok(column
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.unwrap_or_default().to_owned())
+                .collect())
+        };
+        let (ids, types, streams) = (strings(0)?, strings(1)?, strings(2)?);
+        let versions = batch.column(3).as_primitive::<UInt64Type>();
+        let positions = batch.column(4).as_primitive::<UInt64Type>();
+        for row in 0..batch.num_rows() {
+            let (id, version, position) = (&ids[row], versions.value(row), positions.value(row));
+            match &first {
+                Some((first_id, first_stream, first_version, first_position)) if first_id == id => {
+                    findings.push(Finding {
+                        aggregate_type: types[row].clone(),
+                        stream_id: streams[row].clone(),
+                        version,
+                        event_id: id.clone(),
+                        position,
+                        rule: Rule::DuplicateEventId,
+                        message: format!(
+                            "event id \"{id}\" was already used by {first_stream} version {first_version} (position {first_position})"
+                        ),
+                    });
+                }
+                _ => first = Some((id.clone(), streams[row].clone(), version, position)),
+            }
+        }
+    }
+    Ok(findings)
+}
+
+fn write_manifest(config: &RunConfig, dir: &OutputDir, report: &RunReport) -> Result<()> {
+    let manifest = serde_json::json!({
+        "tool": "eventfold",
+        "tool_version": env!("CARGO_PKG_VERSION"),
+        "inputs": report.ingest.inputs,
+        "model": { "name": config.model.name, "sha256": report.model_sha256 },
+        "counts": {
+            "input_records": report.ingest.records,
+            "events": report.ingest.events,
+            "rejects": report.ingest.rejects,
+            "streams": report.streams,
+            "states": report.states,
+            "transitions": report.transitions,
+            "findings": report.findings,
+        },
+        "watermark": { "position": report.ingest.max_position },
+        "timings": report.timings,
+    });
+    let path = dir.path("manifest.json");
+    let text = serde_json::to_string_pretty(&manifest)?;
+    std::fs::write(&path, text + "\n").map_err(|e| Error::io(&path, e))
+}

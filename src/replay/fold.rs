@@ -1,0 +1,270 @@
+//! `evolve`: folding one event into one stream's state.
+//!
+//! Pure: no I/O, no clock, only the model, the state and the event. Events are
+//! facts, so a finding never stops an event from being applied, with two
+//! exceptions that would corrupt the state: a duplicate version (the second event
+//! claiming a version is not applied) and an unknown event type (nothing to apply).
+
+use serde_json::Value;
+
+use crate::ingest::mapping::parse_timestamp;
+use crate::model::{AggregateModel, Effect, EnvelopeValue, FieldType, Handler, ValueSource};
+
+use super::{EventRef, Finding, Rule, StateValue, StreamState, Transition};
+
+/// Folds `event` into `state`, returning its transition row and any findings.
+pub fn evolve(
+    model: Option<&AggregateModel>,
+    state: &mut StreamState,
+    event: &EventRef,
+    findings: &mut Vec<Finding>,
+) -> Transition {
+    let from_status = state.status.clone();
+    let previous_at = state.updated_at;
+    let first = state.event_count == 0;
+    state.event_count += 1;
+    if first {
+        state.created_at = Some(event.occurred_at);
+    }
+    state.updated_at = Some(event.occurred_at);
+
+    let mut finding = |rule: Rule, message: String| findings.push(Finding::new(event, rule, message));
+    let applies = check_version(state, event, &mut finding);
+    match model {
+        None if first => finding(
+            Rule::UnknownAggregateType,
+            format!("aggregate type \"{}\" is not in the model; its streams get no state", event.aggregate_type),
+        ),
+        None => {}
+        Some(model) if applies => match model.handlers.get(event.event_type) {
+            None => finding(
+                Rule::UnknownEventType,
+                format!("event type \"{}\" has no handler in aggregate \"{}\"; not applied", event.event_type, model.name),
+            ),
+            Some(handler) => {
+                check_transition(model, handler, state, event, &mut finding);
+                apply_effects(model, handler, state, event, &mut finding);
+            }
+        },
+        Some(_) => {}
+    }
+    Transition {
+        version: event.version,
+        event_type: event.event_type.to_owned(),
+        from_status,
+        to_status: state.status.clone(),
+        occurred_at: event.occurred_at,
+        seconds_since_previous: previous_at.map(|p| (event.occurred_at - p) as f64 / 1e6),
+    }
+}
+
+/// Checks the version sequence; returns whether the event is applied.
+fn check_version(state: &mut StreamState, event: &EventRef, finding: &mut impl FnMut(Rule, String)) -> bool {
+    let expected = state.version + 1;
+    if state.event_count > 1 && event.version == state.version {
+        finding(
+            Rule::DuplicateVersion,
+            format!("version {} appears more than once in the stream; this event (position {}) is not applied", event.version, event.position),
+        );
+        return false;
+    }
+    if event.version > expected {
+        let missing = event.version - expected;
+        finding(
+            Rule::VersionGap,
+            format!("expected version {expected}, found {} ({missing} missing)", event.version),
+        );
+    }
+    state.version = event.version;
+    true
+}
+
+fn check_transition(
+    model: &AggregateModel,
+    handler: &Handler,
+    state: &mut StreamState,
+    event: &EventRef,
+    finding: &mut impl FnMut(Rule, String),
+) {
+    let Some(lifecycle) = &model.lifecycle else {
+        return;
+    };
+    let has_creator = model.handlers.values().any(|h| h.creates);
+    if handler.creates {
+        if state.created {
+            finding(
+                Rule::TransitionNotAllowed,
+                format!("{} creates a stream that was already created", event.event_type),
+            );
+        }
+        state.created = true;
+        state.status = Some(handler.to.clone().unwrap_or_else(|| lifecycle.initial.clone()));
+        return;
+    }
+    match state.status.clone() {
+        None if has_creator => {
+            finding(
+                Rule::EventBeforeCreation,
+                format!("{} at version {} comes before the stream's creation event", event.event_type, event.version),
+            );
+        }
+        None => {
+            state.status = Some(lifecycle.initial.clone());
+            check_allowed(model, handler, &lifecycle.initial, event, finding);
+        }
+        Some(current) => check_allowed(model, handler, &current, event, finding),
+    }
+    if let Some(to) = &handler.to {
+        state.status = Some(to.clone());
+    }
+}
+
+fn check_allowed(
+    model: &AggregateModel,
+    handler: &Handler,
+    current: &str,
+    event: &EventRef,
+    finding: &mut impl FnMut(Rule, String),
+) {
+    let named = handler
+        .from
+        .as_ref()
+        .is_some_and(|from| from.iter().any(|s| s == current));
+    if model.is_terminal(current) && !named {
+        finding(
+            Rule::EventAfterTerminal,
+            format!("{} after terminal status \"{current}\"", event.event_type),
+        );
+    } else if let Some(from) = handler.from.as_ref().filter(|_| !named) {
+        finding(
+            Rule::TransitionNotAllowed,
+            format!("{} is not allowed from status \"{current}\" (allowed from: {})", event.event_type, from.join(", ")),
+        );
+    }
+}
+
+/// The payload, parsed once per event and only when an effect needs it.
+struct LazyPayload<'a> {
+    text: Option<&'a str>,
+    parsed: Option<Option<Value>>,
+}
+
+impl LazyPayload<'_> {
+    fn get(&mut self) -> Option<&Value> {
+        let text = self.text;
+        self.parsed
+            .get_or_insert_with(|| text.and_then(|t| serde_json::from_str(t).ok()))
+            .as_ref()
+    }
+}
+
+fn apply_effects(
+    model: &AggregateModel,
+    handler: &Handler,
+    state: &mut StreamState,
+    event: &EventRef,
+    finding: &mut impl FnMut(Rule, String),
+) {
+    let mut payload = LazyPayload {
+        text: event.payload,
+        parsed: None,
+    };
+    for effect in &handler.effects {
+        match effect {
+            Effect::Set { field, source } => {
+                let def = &model.fields[*field];
+                if let Some(value) = read_value(source, def.field_type, &def.name, event, &mut payload, finding) {
+                    state.fields[*field] = value;
+                }
+            }
+            Effect::Unset { field } => state.fields[*field] = StateValue::Null,
+            Effect::Increment { field, by } => {
+                state.fields[*field] = match (&state.fields[*field], model.fields[*field].field_type) {
+                    (StateValue::Float(x), _) => StateValue::Float(x + by),
+                    (_, FieldType::Float) => StateValue::Float(*by),
+                    (StateValue::Int(x), _) => StateValue::Int(x.saturating_add(*by as i64)),
+                    _ => StateValue::Int(*by as i64),
+                }
+            }
+            Effect::Add { field, source } | Effect::Remove { field, source } => {
+                let name = &model.fields[*field].name;
+                let Some(StateValue::Str(item)) = read_value(source, FieldType::String, name, event, &mut payload, finding) else {
+                    continue;
+                };
+                if !matches!(state.fields[*field], StateValue::List(_)) {
+                    state.fields[*field] = StateValue::List(Vec::new());
+                }
+                let StateValue::List(list) = &mut state.fields[*field] else {
+                    continue;
+                };
+                let present = list.iter().position(|x| *x == item);
+                match (effect, present) {
+                    (Effect::Add { .. }, None) => list.push(item),
+                    (Effect::Remove { .. }, Some(index)) => {
+                        list.remove(index);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+fn read_value(
+    source: &ValueSource,
+    field_type: FieldType,
+    field_name: &str,
+    event: &EventRef,
+    payload: &mut LazyPayload,
+    finding: &mut impl FnMut(Rule, String),
+) -> Option<StateValue> {
+    let path = match source {
+        ValueSource::Envelope(value) => return Some(envelope_value(*value, event)),
+        ValueSource::Payload(path) => path,
+    };
+    let Some(value) = payload.get().and_then(|p| path.lookup(p)) else {
+        finding(
+            Rule::PayloadFieldMissing,
+            format!("{} payload has no \"{}\" for field {field_name}", event.event_type, path.as_str()),
+        );
+        return None;
+    };
+    let converted = match (field_type, value) {
+        (_, Value::Null) => Some(StateValue::Null),
+        (FieldType::String, Value::String(s)) => Some(StateValue::Str(s.clone())),
+        (FieldType::String, Value::Number(n)) => Some(StateValue::Str(n.to_string())),
+        (FieldType::Int, Value::Number(n)) => n.as_i64().map(StateValue::Int),
+        (FieldType::Float, Value::Number(n)) => n.as_f64().map(StateValue::Float),
+        (FieldType::Bool, Value::Bool(b)) => Some(StateValue::Bool(*b)),
+        (FieldType::Timestamp, v) => parse_timestamp(v).map(StateValue::Timestamp),
+        (FieldType::List, Value::Array(items)) => items
+            .iter()
+            .map(|item| item.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .map(StateValue::List),
+        _ => None,
+    };
+    if converted.is_none() {
+        finding(
+            Rule::PayloadFieldType,
+            format!("{} payload \"{}\" is {value}, expected a {} for field {field_name}", event.event_type, path.as_str(), field_type.name()),
+        );
+    }
+    converted
+}
+
+fn envelope_value(value: EnvelopeValue, event: &EventRef) -> StateValue {
+    let text = |s: Option<&str>| s.map_or(StateValue::Null, |s| StateValue::Str(s.to_owned()));
+    match value {
+        EnvelopeValue::OccurredAt => StateValue::Timestamp(event.occurred_at),
+        EnvelopeValue::Version => StateValue::Int(event.version as i64),
+        EnvelopeValue::Position => StateValue::Int(event.position as i64),
+        EnvelopeValue::Actor => text(event.actor),
+        EnvelopeValue::StreamId => text(Some(event.stream_id)),
+        EnvelopeValue::EventId => text(Some(event.event_id)),
+        EnvelopeValue::EventType => text(Some(event.event_type)),
+        EnvelopeValue::CorrelationId => text(event.correlation_id),
+        EnvelopeValue::CausationId => text(event.causation_id),
+        EnvelopeValue::Tenant => text(event.tenant),
+    }
+}

@@ -1,0 +1,356 @@
+//! Replay: the events of each stream, in version order, folded into its state.
+//!
+//! The [`Replayer`] consumes batches already sorted by (aggregate_type, stream_id,
+//! version, position), so one stream's events are contiguous and only the current
+//! stream's state is held in memory; a finished stream's state goes straight to a
+//! [`ReplaySink`]. The per-event logic is the pure [`fold::evolve`]. The
+//! duplicate-event-id rule spans streams and is checked in SQL by the run command.
+
+pub mod fold;
+
+use std::collections::BTreeMap;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{TimestampMicrosecondType, UInt32Type, UInt64Type};
+
+use crate::envelope::{col, Event};
+use crate::model::{AggregateModel, Model};
+use crate::Result;
+
+/// The value of one typed state field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StateValue {
+    Null,
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    /// Microseconds since the epoch, UTC.
+    Timestamp(i64),
+    List(Vec<String>),
+}
+
+/// The state of one stream as its events are folded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamState {
+    pub stream_id: String,
+    pub aggregate_type: String,
+    pub status: Option<String>,
+    /// The last version applied.
+    pub version: u64,
+    pub created_at: Option<i64>,
+    pub updated_at: Option<i64>,
+    /// Events of the stream in the log, applied or not.
+    pub event_count: u64,
+    /// Whether the creation event was seen.
+    pub created: bool,
+    /// One value per field of the aggregate's model, in model order.
+    pub fields: Vec<StateValue>,
+}
+
+impl StreamState {
+    /// The empty state of a new stream.
+    pub fn new(stream_id: &str, aggregate_type: &str, model: Option<&AggregateModel>) -> Self {
+        Self {
+            stream_id: stream_id.to_owned(),
+            aggregate_type: aggregate_type.to_owned(),
+            status: None,
+            version: 0,
+            created_at: None,
+            updated_at: None,
+            event_count: 0,
+            created: false,
+            fields: model.map_or_else(Vec::new, AggregateModel::initial_values),
+        }
+    }
+
+    /// The value of field `name`, for tests and `history`.
+    pub fn field<'s>(&'s self, model: &AggregateModel, name: &str) -> Option<&'s StateValue> {
+        let index = model.fields.iter().position(|f| f.name == name)?;
+        self.fields.get(index)
+    }
+}
+
+/// An event borrowed from a batch row or an [`Event`].
+#[derive(Debug, Clone, Copy)]
+pub struct EventRef<'a> {
+    pub position: u64,
+    pub event_id: &'a str,
+    pub stream_id: &'a str,
+    pub aggregate_type: &'a str,
+    pub version: u64,
+    pub event_type: &'a str,
+    pub schema_version: u32,
+    pub occurred_at: i64,
+    pub actor: Option<&'a str>,
+    pub correlation_id: Option<&'a str>,
+    pub causation_id: Option<&'a str>,
+    pub tenant: Option<&'a str>,
+    pub payload: Option<&'a str>,
+}
+
+impl<'a> From<&'a Event> for EventRef<'a> {
+    fn from(e: &'a Event) -> Self {
+        Self {
+            position: e.position,
+            event_id: &e.event_id,
+            stream_id: &e.stream_id,
+            aggregate_type: &e.aggregate_type,
+            version: e.version,
+            event_type: &e.event_type,
+            schema_version: e.schema_version,
+            occurred_at: e.occurred_at,
+            actor: e.actor.as_deref(),
+            correlation_id: e.correlation_id.as_deref(),
+            causation_id: e.causation_id.as_deref(),
+            tenant: e.tenant.as_deref(),
+            payload: e.payload.as_deref(),
+        }
+    }
+}
+
+/// The consistency rules replay checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    VersionGap,
+    DuplicateVersion,
+    DuplicateEventId,
+    EventBeforeCreation,
+    TransitionNotAllowed,
+    EventAfterTerminal,
+    UnknownEventType,
+    UnknownAggregateType,
+    PayloadFieldMissing,
+    PayloadFieldType,
+}
+
+impl Rule {
+    /// Every rule, in report order.
+    pub const ALL: [Rule; 10] = [
+        Rule::VersionGap,
+        Rule::DuplicateVersion,
+        Rule::DuplicateEventId,
+        Rule::EventBeforeCreation,
+        Rule::TransitionNotAllowed,
+        Rule::EventAfterTerminal,
+        Rule::UnknownEventType,
+        Rule::UnknownAggregateType,
+        Rule::PayloadFieldMissing,
+        Rule::PayloadFieldType,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::VersionGap => "version_gap",
+            Rule::DuplicateVersion => "duplicate_version",
+            Rule::DuplicateEventId => "duplicate_event_id",
+            Rule::EventBeforeCreation => "event_before_creation",
+            Rule::TransitionNotAllowed => "transition_not_allowed",
+            Rule::EventAfterTerminal => "event_after_terminal",
+            Rule::UnknownEventType => "unknown_event_type",
+            Rule::UnknownAggregateType => "unknown_aggregate_type",
+            Rule::PayloadFieldMissing => "payload_field_missing",
+            Rule::PayloadFieldType => "payload_field_type",
+        }
+    }
+
+    /// `error` for broken streams and forbidden transitions, `warning` for what
+    /// the model does not cover.
+    pub fn severity(self) -> &'static str {
+        match self {
+            Rule::UnknownEventType
+            | Rule::UnknownAggregateType
+            | Rule::PayloadFieldMissing
+            | Rule::PayloadFieldType => "warning",
+            _ => "error",
+        }
+    }
+}
+
+/// One consistency problem in the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub aggregate_type: String,
+    pub stream_id: String,
+    pub version: u64,
+    pub event_id: String,
+    pub position: u64,
+    pub rule: Rule,
+    pub message: String,
+}
+
+impl Finding {
+    pub fn new(event: &EventRef, rule: Rule, message: String) -> Self {
+        Self {
+            aggregate_type: event.aggregate_type.to_owned(),
+            stream_id: event.stream_id.to_owned(),
+            version: event.version,
+            event_id: event.event_id.to_owned(),
+            position: event.position,
+            rule,
+            message,
+        }
+    }
+}
+
+/// One row of `transitions`: what one event did to its stream's status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub version: u64,
+    pub event_type: String,
+    pub from_status: Option<String>,
+    pub to_status: Option<String>,
+    pub occurred_at: i64,
+    pub seconds_since_previous: Option<f64>,
+}
+
+/// Receives replay's output as it is produced.
+pub trait ReplaySink {
+    fn transition(&mut self, event: &EventRef, transition: Transition) -> Result<()>;
+    /// A finished stream whose aggregate type the model declares.
+    fn state(&mut self, model: &AggregateModel, state: StreamState) -> Result<()>;
+}
+
+/// Typed views of the columns of one events batch.
+struct Columns<'a> {
+    batch: &'a RecordBatch,
+}
+
+impl<'a> Columns<'a> {
+    fn text(&self, index: usize, row: usize) -> &'a str {
+        self.batch.column(index).as_string::<i32>().value(row)
+    }
+
+    fn optional(&self, index: usize, row: usize) -> Option<&'a str> {
+        let array = self.batch.column(index).as_string::<i32>();
+        array.is_valid(row).then(|| array.value(row))
+    }
+
+    fn event(&self, row: usize) -> EventRef<'a> {
+        let b = self.batch;
+        EventRef {
+            position: b.column(col::POSITION).as_primitive::<UInt64Type>().value(row),
+            event_id: self.text(col::EVENT_ID, row),
+            stream_id: self.text(col::STREAM_ID, row),
+            aggregate_type: self.text(col::AGGREGATE_TYPE, row),
+            version: b.column(col::VERSION).as_primitive::<UInt64Type>().value(row),
+            event_type: self.text(col::EVENT_TYPE, row),
+            schema_version: b.column(col::SCHEMA_VERSION).as_primitive::<UInt32Type>().value(row),
+            occurred_at: b
+                .column(col::OCCURRED_AT)
+                .as_primitive::<TimestampMicrosecondType>()
+                .value(row),
+            actor: self.optional(col::ACTOR, row),
+            correlation_id: self.optional(col::CORRELATION_ID, row),
+            causation_id: self.optional(col::CAUSATION_ID, row),
+            tenant: self.optional(col::TENANT, row),
+            payload: self.optional(col::PAYLOAD, row),
+        }
+    }
+}
+
+/// What a replay found, besides what went to the sink.
+#[derive(Debug, Default)]
+pub struct ReplayOutcome {
+    pub findings: Vec<Finding>,
+    /// Streams per aggregate type (declared in the model or not).
+    pub streams: BTreeMap<String, u64>,
+}
+
+/// Folds sorted events stream by stream.
+pub struct Replayer<'m> {
+    model: &'m Model,
+    current: Option<(StreamState, Option<&'m AggregateModel>)>,
+    outcome: ReplayOutcome,
+}
+
+impl<'m> Replayer<'m> {
+    pub fn new(model: &'m Model) -> Self {
+        Self {
+            model,
+            current: None,
+            outcome: ReplayOutcome::default(),
+        }
+    }
+
+    /// Folds one event; it must not sort before the previous one.
+    pub fn push(&mut self, event: &EventRef, sink: &mut dyn ReplaySink) -> Result<()> {
+        let same_stream = self.current.as_ref().is_some_and(|(state, _)| {
+            state.stream_id == event.stream_id && state.aggregate_type == event.aggregate_type
+        });
+        if !same_stream {
+            self.flush(sink)?;
+            let model = self.model.aggregate(event.aggregate_type);
+            *self
+                .outcome
+                .streams
+                .entry(event.aggregate_type.to_owned())
+                .or_default() += 1;
+            self.current = Some((StreamState::new(event.stream_id, event.aggregate_type, model), model));
+        }
+        if let Some((state, model)) = self.current.as_mut() {
+            let transition = fold::evolve(*model, state, event, &mut self.outcome.findings);
+            sink.transition(event, transition)?;
+        }
+        Ok(())
+    }
+
+    /// Folds every row of a sorted events batch.
+    pub fn push_batch(&mut self, batch: &RecordBatch, sink: &mut dyn ReplaySink) -> Result<()> {
+        let columns = Columns { batch };
+        for row in 0..batch.num_rows() {
+            self.push(&columns.event(row), sink)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, sink: &mut dyn ReplaySink) -> Result<()> {
+        if let Some((state, Some(model))) = self.current.take() {
+            sink.state(model, state)?;
+        }
+        Ok(())
+    }
+
+    /// Emits the last stream's state and returns the findings and counts.
+    pub fn finish(mut self, sink: &mut dyn ReplaySink) -> Result<ReplayOutcome> {
+        self.flush(sink)?;
+        Ok(self.outcome)
+    }
+}
+
+/// The whole result of an in-memory replay; for tests and small logs.
+#[derive(Debug, Default)]
+pub struct Replayed {
+    pub states: Vec<StreamState>,
+    pub transitions: Vec<Transition>,
+    pub findings: Vec<Finding>,
+}
+
+impl ReplaySink for Replayed {
+    fn transition(&mut self, _event: &EventRef, transition: Transition) -> Result<()> {
+        self.transitions.push(transition);
+        Ok(())
+    }
+
+    fn state(&mut self, _model: &AggregateModel, state: StreamState) -> Result<()> {
+        self.states.push(state);
+        Ok(())
+    }
+}
+
+/// Sorts `events` as the pipeline does and replays them in memory.
+pub fn replay_events(model: &Model, events: &[Event]) -> Result<Replayed> {
+    let mut sorted: Vec<&Event> = events.iter().collect();
+    sorted.sort_by(|a, b| {
+        (&a.aggregate_type, &a.stream_id, a.version, a.position)
+            .cmp(&(&b.aggregate_type, &b.stream_id, b.version, b.position))
+    });
+    let mut replayed = Replayed::default();
+    let mut replayer = Replayer::new(model);
+    for event in sorted {
+        replayer.push(&EventRef::from(event), &mut replayed)?;
+    }
+    replayed.findings = replayer.finish(&mut replayed)?.findings;
+    Ok(replayed)
+}

@@ -1,0 +1,363 @@
+//! Sink: everything eventfold writes, as Parquet, into an output folder that
+//! appears only when complete.
+//!
+//! An [`OutputDir`] is a hidden temporary folder beside the target; `commit`
+//! swaps it into place with renames, so a run that dies leaves the previous output
+//! intact. Tables are written with [`TableWriter`]: zstd, bounded row groups, and
+//! rows buffered in Arrow builders that are flushed every [`FLUSH_ROWS`] rows, so
+//! writing never holds a whole table in memory.
+
+pub mod state;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock};
+
+use arrow::array::{
+    ArrayBuilder,
+    ArrayRef, Float64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+    UInt64Builder,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::envelope::{timestamp_type, Reject};
+use crate::ingest::IngestSink;
+use crate::model::AggregateModel;
+use crate::replay::{EventRef, Finding, ReplaySink, StreamState, Transition};
+use crate::{Error, Result};
+
+/// Rows buffered before a batch is handed to the Parquet writer.
+pub const FLUSH_ROWS: usize = 64 * 1024;
+
+/// Rows per Parquet row group.
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// Writer settings shared by every output table.
+pub fn writer_properties(compression: Compression) -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(compression)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_created_by(format!("eventfold {}", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// The compression of every output table.
+pub fn zstd() -> Compression {
+    Compression::ZSTD(ZstdLevel::default())
+}
+
+/// One Parquet file being written.
+pub struct TableWriter {
+    path: PathBuf,
+    writer: ArrowWriter<File>,
+    rows: u64,
+}
+
+impl TableWriter {
+    pub fn create(path: &Path, schema: SchemaRef, compression: Compression) -> Result<Self> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        let writer = ArrowWriter::try_new(file, schema, Some(writer_properties(compression)))?;
+        Ok(Self {
+            path: path.to_owned(),
+            writer,
+            rows: 0,
+        })
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.rows += batch.num_rows() as u64;
+        Ok(self.writer.write(batch)?)
+    }
+
+    /// Finishes the file and returns its row count.
+    pub fn close(self) -> Result<u64> {
+        self.writer.close()?;
+        Ok(self.rows)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Writes `batches` as one Parquet file.
+pub fn write_table(path: &Path, schema: SchemaRef, batches: &[RecordBatch]) -> Result<u64> {
+    let mut writer = TableWriter::create(path, schema, zstd())?;
+    for batch in batches {
+        writer.write(batch)?;
+    }
+    writer.close()
+}
+
+/// A run's output folder under construction.
+pub struct OutputDir {
+    target: PathBuf,
+    temp: PathBuf,
+}
+
+impl OutputDir {
+    /// Creates the temporary folder beside `target`. Refuses a `target` that
+    /// exists, is not empty and holds no `manifest.json`: it is not ours to replace.
+    pub fn create(target: &Path) -> Result<Self> {
+        if target.exists() {
+            let is_output = target.join("manifest.json").is_file();
+            let empty = std::fs::read_dir(target)
+                .map_err(|e| Error::io(target, e))?
+                .next()
+                .is_none();
+            if !is_output && !empty {
+                return Err(Error::usage(format!(
+                    "refusing to replace {}: it is not empty and has no manifest.json, so it is not an eventfold output\n  hint: choose another folder with --out",
+                    target.display()
+                )));
+            }
+        }
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "out".into());
+        let parent = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+        let temp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        if temp.exists() {
+            std::fs::remove_dir_all(&temp).map_err(|e| Error::io(&temp, e))?;
+        }
+        std::fs::create_dir_all(&temp).map_err(|e| Error::io(&temp, e))?;
+        Ok(Self {
+            target: target.to_owned(),
+            temp,
+        })
+    }
+
+    /// Path of `relative` inside the folder being built.
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.temp.join(relative)
+    }
+
+    /// The folder where the output will be once committed.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Moves the finished folder into place, replacing a previous output.
+    pub fn commit(self) -> Result<PathBuf> {
+        let old = self.temp.with_extension("old");
+        if self.target.exists() {
+            std::fs::rename(&self.target, &old).map_err(|e| Error::io(&self.target, e))?;
+        }
+        std::fs::rename(&self.temp, &self.target).map_err(|e| Error::io(&self.target, e))?;
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+        }
+        Ok(self.target.clone())
+    }
+
+    /// Removes the temporary folder after a failure.
+    pub fn abandon(self) {
+        let _ = std::fs::remove_dir_all(&self.temp);
+    }
+}
+
+/// Ingest's sink: events to the staging file, rejects to `rejects.parquet`.
+pub struct StagingSink {
+    pub events: TableWriter,
+    pub rejects: Vec<Reject>,
+    pub progress: Option<indicatif::ProgressBar>,
+}
+
+impl IngestSink for StagingSink {
+    fn events(&mut self, batch: RecordBatch) -> Result<()> {
+        self.events.write(&batch)
+    }
+
+    fn rejects(&mut self, rejects: Vec<Reject>) -> Result<()> {
+        self.rejects.extend(rejects);
+        Ok(())
+    }
+
+    fn progress(&mut self, bytes: u64) {
+        if let Some(bar) = &self.progress {
+            bar.set_position(bytes);
+        }
+    }
+}
+
+static TRANSITIONS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("aggregate_type", DataType::Utf8, false),
+        Field::new("stream_id", DataType::Utf8, false),
+        Field::new("version", DataType::UInt64, false),
+        Field::new("position", DataType::UInt64, false),
+        Field::new("event_id", DataType::Utf8, false),
+        Field::new("event_type", DataType::Utf8, false),
+        Field::new("from_status", DataType::Utf8, true),
+        Field::new("to_status", DataType::Utf8, true),
+        Field::new("occurred_at", timestamp_type(), false),
+        Field::new("seconds_since_previous", DataType::Float64, true),
+    ]))
+});
+
+/// The schema of `transitions.parquet`.
+pub fn transitions_schema() -> SchemaRef {
+    TRANSITIONS_SCHEMA.clone()
+}
+
+/// Buffers transitions and writes them in batches.
+struct TransitionsTable {
+    writer: TableWriter,
+    aggregate_type: StringBuilder,
+    stream_id: StringBuilder,
+    version: UInt64Builder,
+    position: UInt64Builder,
+    event_id: StringBuilder,
+    event_type: StringBuilder,
+    from_status: StringBuilder,
+    to_status: StringBuilder,
+    occurred_at: TimestampMicrosecondBuilder,
+    seconds_since_previous: Float64Builder,
+}
+
+impl TransitionsTable {
+    fn create(path: &Path) -> Result<Self> {
+        Ok(Self {
+            writer: TableWriter::create(path, transitions_schema(), zstd())?,
+            aggregate_type: StringBuilder::new(),
+            stream_id: StringBuilder::new(),
+            version: UInt64Builder::new(),
+            position: UInt64Builder::new(),
+            event_id: StringBuilder::new(),
+            event_type: StringBuilder::new(),
+            from_status: StringBuilder::new(),
+            to_status: StringBuilder::new(),
+            occurred_at: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            seconds_since_previous: Float64Builder::new(),
+        })
+    }
+
+    fn append(&mut self, event: &EventRef, transition: Transition) -> Result<()> {
+        self.aggregate_type.append_value(event.aggregate_type);
+        self.stream_id.append_value(event.stream_id);
+        self.version.append_value(transition.version);
+        self.position.append_value(event.position);
+        self.event_id.append_value(event.event_id);
+        self.event_type.append_value(&transition.event_type);
+        self.from_status.append_option(transition.from_status);
+        self.to_status.append_option(transition.to_status);
+        self.occurred_at.append_value(transition.occurred_at);
+        self.seconds_since_previous
+            .append_option(transition.seconds_since_previous);
+        if self.version.len() >= FLUSH_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.version.is_empty() {
+            return Ok(());
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.aggregate_type.finish()),
+            Arc::new(self.stream_id.finish()),
+            Arc::new(self.version.finish()),
+            Arc::new(self.position.finish()),
+            Arc::new(self.event_id.finish()),
+            Arc::new(self.event_type.finish()),
+            Arc::new(self.from_status.finish()),
+            Arc::new(self.to_status.finish()),
+            Arc::new(self.occurred_at.finish()),
+            Arc::new(self.seconds_since_previous.finish()),
+        ];
+        let batch = RecordBatch::try_new(transitions_schema(), columns)?;
+        self.writer.write(&batch)
+    }
+}
+
+/// Replay's sink: transitions and one state table per aggregate type.
+pub struct OutputSink {
+    transitions: TransitionsTable,
+    states: Vec<state::StateTable>,
+}
+
+impl OutputSink {
+    /// Opens `transitions.parquet` and `state/<aggregate>.parquet` for every
+    /// aggregate of the model.
+    pub fn create(dir: &OutputDir, aggregates: &[AggregateModel]) -> Result<Self> {
+        let states = aggregates
+            .iter()
+            .map(|model| state::StateTable::create(&dir.path(&format!("state/{}.parquet", model.name)), model))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            transitions: TransitionsTable::create(&dir.path("transitions.parquet"))?,
+            states,
+        })
+    }
+
+    /// Flushes and closes every table; returns rows per state table.
+    pub fn close(mut self) -> Result<Vec<(String, u64)>> {
+        self.transitions.flush()?;
+        self.transitions.writer.close()?;
+        self.states.into_iter().map(state::StateTable::close).collect()
+    }
+}
+
+impl ReplaySink for OutputSink {
+    fn transition(&mut self, event: &EventRef, transition: Transition) -> Result<()> {
+        self.transitions.append(event, transition)
+    }
+
+    fn state(&mut self, model: &AggregateModel, state: StreamState) -> Result<()> {
+        match self.states.iter_mut().find(|t| t.aggregate() == model.name) {
+            Some(table) => table.append(state),
+            None => Ok(()),
+        }
+    }
+}
+
+static FINDINGS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("aggregate_type", DataType::Utf8, false),
+        Field::new("stream_id", DataType::Utf8, false),
+        Field::new("version", DataType::UInt64, false),
+        Field::new("event_id", DataType::Utf8, false),
+        Field::new("position", DataType::UInt64, false),
+        Field::new("rule", DataType::Utf8, false),
+        Field::new("severity", DataType::Utf8, false),
+        Field::new("message", DataType::Utf8, false),
+    ]))
+});
+
+/// The schema of `findings.parquet`.
+pub fn findings_schema() -> SchemaRef {
+    FINDINGS_SCHEMA.clone()
+}
+
+/// Builds the findings batch.
+pub fn findings_batch(findings: &[Finding]) -> Result<RecordBatch> {
+    let text = |f: fn(&Finding) -> &str| -> ArrayRef {
+        Arc::new(findings.iter().map(|x| Some(f(x))).collect::<arrow::array::StringArray>())
+    };
+    let number = |f: fn(&Finding) -> u64| -> ArrayRef {
+        Arc::new(findings.iter().map(|x| Some(f(x))).collect::<arrow::array::UInt64Array>())
+    };
+    let columns = vec![
+        text(|f| &f.aggregate_type),
+        text(|f| &f.stream_id),
+        number(|f| f.version),
+        text(|f| &f.event_id),
+        number(|f| f.position),
+        text(|f| f.rule.name()),
+        text(|f| f.rule.severity()),
+        text(|f| &f.message),
+    ];
+    Ok(RecordBatch::try_new(findings_schema(), columns)?)
+}

@@ -1,0 +1,154 @@
+//! The DataFusion session, built in one place, and the output formats of SQL
+//! results.
+//!
+//! Every command that runs SQL gets its session from [`session`]: a memory pool
+//! that spills sorts to disk instead of failing, all cores, and the JSON functions
+//! (`json_get_str(payload, 'assignee')`). [`register_output`] registers every
+//! table of an output folder under its documented name.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use datafusion::sql::parser::DFParser;
+
+use crate::{Error, Result};
+
+/// How a session may use the machine.
+#[derive(Debug, Clone, Default)]
+pub struct SessionOptions {
+    /// Bytes DataFusion may hold before spilling; unbounded when `None`.
+    pub memory_limit: Option<usize>,
+    /// Partitions (threads) per query; all cores when `None`.
+    pub target_partitions: Option<usize>,
+    /// Where spill files go; the system temp folder when `None`.
+    pub spill_dir: Option<PathBuf>,
+}
+
+/// Builds the session every command uses.
+pub fn session(options: &SessionOptions) -> Result<SessionContext> {
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(limit) = options.memory_limit {
+        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+    }
+    if let Some(dir) = &options.spill_dir {
+        runtime = runtime.with_temp_file_path(dir);
+    }
+    let mut config = SessionConfig::new().with_information_schema(true);
+    if let Some(partitions) = options.target_partitions {
+        config = config.with_target_partitions(partitions.max(1));
+    }
+    let mut ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
+    datafusion_functions_json::register_all(&mut ctx)?;
+    Ok(ctx)
+}
+
+/// Registers the tables of the output folder `dir`: `events`, `transitions`,
+/// `findings`, `rejects` and one table per `state/<aggregate>.parquet`, named
+/// after the aggregate. Returns the table names.
+pub async fn register_output(ctx: &SessionContext, dir: &Path) -> Result<Vec<String>> {
+    if !dir.join("manifest.json").is_file() {
+        return Err(Error::usage(format!(
+            "{} is not an eventfold output folder (no manifest.json)\n  hint: run `eventfold run --out {}` first, or pass --out",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    let mut tables = Vec::new();
+    for name in ["events", "transitions", "findings", "rejects"] {
+        register_file(ctx, name, &dir.join(format!("{name}.parquet"))).await?;
+        tables.push(name.to_owned());
+    }
+    let state_dir = dir.join("state");
+    let mut states: Vec<PathBuf> = match std::fs::read_dir(&state_dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    states.sort();
+    for path in states {
+        if let Some(name) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) {
+            register_file(ctx, &name, &path).await?;
+            tables.push(name);
+        }
+    }
+    Ok(tables)
+}
+
+async fn register_file(ctx: &SessionContext, name: &str, path: &Path) -> Result<()> {
+    let text = path
+        .to_str()
+        .ok_or_else(|| Error::usage(format!("{}: path is not UTF-8", path.display())))?;
+    ctx.register_parquet(name, text, ParquetReadOptions::default())
+        .await?;
+    Ok(())
+}
+
+/// Runs every statement of `sql` in order and returns the last one's rows.
+pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+    let statements = DFParser::parse_sql(sql).map_err(|e| Error::Sql(e.to_string()))?;
+    if statements.is_empty() {
+        return Err(Error::Sql("no SQL statement given".into()));
+    }
+    let mut batches = Vec::new();
+    for statement in statements {
+        let plan = ctx
+            .state()
+            .statement_to_plan(statement)
+            .await
+            .map_err(|e| Error::Sql(e.to_string()))?;
+        let frame = ctx
+            .execute_logical_plan(plan)
+            .await
+            .map_err(|e| Error::Sql(e.to_string()))?;
+        batches = frame.collect().await.map_err(|e| Error::Sql(e.to_string()))?;
+    }
+    Ok(batches)
+}
+
+/// How query results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// An aligned text table.
+    #[default]
+    Table,
+    /// CSV with a header row.
+    Csv,
+    /// A JSON array of objects.
+    Json,
+}
+
+/// Writes `batches` to `out` in `format`.
+pub fn write_batches(batches: &[RecordBatch], format: OutputFormat, out: &mut dyn Write) -> Result<()> {
+    match format {
+        OutputFormat::Table => {
+            let table = arrow::util::pretty::pretty_format_batches(batches)?;
+            writeln!(out, "{table}").map_err(|e| Error::io("stdout", e))?;
+        }
+        OutputFormat::Csv => {
+            let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(out);
+            for batch in batches {
+                writer.write(batch)?;
+            }
+        }
+        OutputFormat::Json => {
+            let mut writer = arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, arrow::json::writer::JsonArray>(out);
+            let refs: Vec<&RecordBatch> = batches.iter().collect();
+            writer.write_batches(&refs)?;
+            writer.finish()?;
+            writer
+                .into_inner()
+                .write_all(b"\n")
+                .map_err(|e| Error::io("stdout", e))?;
+        }
+    }
+    Ok(())
+}
