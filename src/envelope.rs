@@ -9,8 +9,7 @@
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    ArrayBuilder,
-    ArrayRef, RecordBatch, StringBuilder, TimestampMicrosecondBuilder, UInt32Builder,
+    ArrayBuilder, ArrayRef, RecordBatch, StringBuilder, TimestampMicrosecondBuilder, UInt32Builder,
     UInt64Builder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -172,7 +171,8 @@ impl EventBatchBuilder {
         self.actor.append_option(event.actor.as_deref());
         self.correlation_id
             .append_option(event.correlation_id.as_deref());
-        self.causation_id.append_option(event.causation_id.as_deref());
+        self.causation_id
+            .append_option(event.causation_id.as_deref());
         self.tenant.append_option(event.tenant.as_deref());
         self.payload.append_option(event.payload.as_deref());
         self.metadata.append_option(event.metadata.as_deref());

@@ -343,7 +343,9 @@ fn validate_aggregate(
             .lifecycle
             .as_ref()
             .map(|l| l.get_ref().status_field.get_ref().as_str());
-        if RESERVED_COLUMNS.contains(&field_name.as_str()) || Some(field_name.as_str()) == status_name {
+        if RESERVED_COLUMNS.contains(&field_name.as_str())
+            || Some(field_name.as_str()) == status_name
+        {
             return Err(locator.error(
                 &type_name.span(),
                 format!("field \"{field_name}\" of aggregate \"{name}\" clashes with a column every state table has"),
@@ -384,7 +386,11 @@ fn validate_lifecycle(
     raw: &Spanned<RawLifecycle>,
 ) -> Result<Lifecycle> {
     let lifecycle = raw.get_ref();
-    let statuses: Vec<String> = lifecycle.statuses.iter().map(|s| s.get_ref().clone()).collect();
+    let statuses: Vec<String> = lifecycle
+        .statuses
+        .iter()
+        .map(|s| s.get_ref().clone())
+        .collect();
     let check = |status: &Spanned<String>, role: &str| {
         if statuses.is_empty() || statuses.contains(status.get_ref()) {
             Ok(status.get_ref().clone())
@@ -445,7 +451,12 @@ impl AggregateContext<'_> {
             effects.push(Effect::Unset { field });
         }
         for (field, by) in &handler.increment {
-            let field = self.field(event_type, field, by.span(), Some(&[FieldType::Int, FieldType::Float]))?;
+            let field = self.field(
+                event_type,
+                field,
+                by.span(),
+                Some(&[FieldType::Int, FieldType::Float]),
+            )?;
             let amount = match by.get_ref() {
                 toml::Value::Integer(i) => *i as f64,
                 toml::Value::Float(f) if self.fields[field].field_type == FieldType::Float => *f,
@@ -460,12 +471,22 @@ impl AggregateContext<'_> {
             effects.push(Effect::Increment { field, by: amount });
         }
         for (list, make) in [
-            (&handler.add, (|field, source| Effect::Add { field, source }) as fn(usize, ValueSource) -> Effect),
-            (&handler.remove, |field, source| Effect::Remove { field, source }),
+            (
+                &handler.add,
+                (|field, source| Effect::Add { field, source }) as fn(usize, ValueSource) -> Effect,
+            ),
+            (&handler.remove, |field, source| Effect::Remove {
+                field,
+                source,
+            }),
         ] {
             for (field, source) in list {
-                let field = self.field(event_type, field, source.span(), Some(&[FieldType::List]))?;
-                effects.push(make(field, self.source(event_type, source, Some(FieldType::String))?));
+                let field =
+                    self.field(event_type, field, source.span(), Some(&[FieldType::List]))?;
+                effects.push(make(
+                    field,
+                    self.source(event_type, source, Some(FieldType::String))?,
+                ));
             }
         }
         Ok(Handler {
@@ -489,13 +510,26 @@ impl AggregateContext<'_> {
         } else {
             Err(self.locator.error(
                 &status.span(),
-                format!("event \"{event_type}\" of aggregate \"{}\" names unknown status \"{}\"", self.name, status.get_ref()),
-                Some(format!("declared statuses: {}", lifecycle.statuses.join(", "))),
+                format!(
+                    "event \"{event_type}\" of aggregate \"{}\" names unknown status \"{}\"",
+                    self.name,
+                    status.get_ref()
+                ),
+                Some(format!(
+                    "declared statuses: {}",
+                    lifecycle.statuses.join(", ")
+                )),
             ))
         }
     }
 
-    fn field(&self, event_type: &str, name: &str, span: Range<usize>, allowed: Option<&[FieldType]>) -> Result<usize> {
+    fn field(
+        &self,
+        event_type: &str,
+        name: &str,
+        span: Range<usize>,
+        allowed: Option<&[FieldType]>,
+    ) -> Result<usize> {
         let index = self.fields.iter().position(|f| f.name == name).ok_or_else(|| {
             let names: Vec<&str> = self.fields.iter().map(|f| f.name.as_str()).collect();
             self.locator.error(
@@ -518,7 +552,12 @@ impl AggregateContext<'_> {
         }
     }
 
-    fn source(&self, event_type: &str, source: &Spanned<String>, expected: Option<FieldType>) -> Result<ValueSource> {
+    fn source(
+        &self,
+        event_type: &str,
+        source: &Spanned<String>,
+        expected: Option<FieldType>,
+    ) -> Result<ValueSource> {
         let text = source.get_ref();
         if let Some(name) = text.strip_prefix('@') {
             let value = EnvelopeValue::parse(name).ok_or_else(|| {
@@ -534,16 +573,26 @@ impl AggregateContext<'_> {
                 if !compatible {
                     return Err(self.locator.error(
                         &source.span(),
-                        format!("event \"{event_type}\" puts \"{text}\" ({}) into a field of type {}", value.field_type().name(), expected.name()),
+                        format!(
+                            "event \"{event_type}\" puts \"{text}\" ({}) into a field of type {}",
+                            value.field_type().name(),
+                            expected.name()
+                        ),
                         Some("declare the field with the value's type".into()),
                     ));
                 }
             }
             return Ok(ValueSource::Envelope(value));
         }
-        JsonPath::parse(text).map(ValueSource::Payload).map_err(|err| {
-            self.locator.error(&source.span(), format!("event \"{event_type}\": {err}"), None)
-        })
+        JsonPath::parse(text)
+            .map(ValueSource::Payload)
+            .map_err(|err| {
+                self.locator.error(
+                    &source.span(),
+                    format!("event \"{event_type}\": {err}"),
+                    None,
+                )
+            })
     }
 }
 
@@ -576,15 +625,25 @@ mod tests {
             "m.toml:3: field \"title\" of aggregate \"task\" has unknown type \"strng\"\n  hint: expected one of string, int, float, bool, timestamp, list"
         );
         let text = "[aggregates.task]\nfields = { n = \"int\" }\n[aggregates.task.events.A]\nset = { m = \"x\" }\n";
-        assert!(error_of(text).starts_with("m.toml:4: event \"A\" of aggregate \"task\" changes unknown field \"m\""));
+        assert!(error_of(text).starts_with(
+            "m.toml:4: event \"A\" of aggregate \"task\" changes unknown field \"m\""
+        ));
         let text = "[aggregates.task]\nfields = { n = \"string\" }\n[aggregates.task.events.A]\nincrement = { n = 1 }\n";
         assert!(error_of(text).starts_with("m.toml:4: event \"A\" of aggregate \"task\" cannot do this to field \"n\" of type string"));
         let text = "[aggregates.task]\n[aggregates.task.lifecycle]\ninitial = \"open\"\nstatuses = [\"open\"]\n[aggregates.task.events.A]\nto = \"shut\"\n";
-        assert!(error_of(text).starts_with("m.toml:6: event \"A\" of aggregate \"task\" names unknown status \"shut\""));
+        assert!(error_of(text).starts_with(
+            "m.toml:6: event \"A\" of aggregate \"task\" names unknown status \"shut\""
+        ));
         let text = "[aggregates.task]\nfeilds = {}\n";
-        assert!(error_of(text).starts_with("m.toml:2: unknown field `feilds`"), "{}", error_of(text));
+        assert!(
+            error_of(text).starts_with("m.toml:2: unknown field `feilds`"),
+            "{}",
+            error_of(text)
+        );
         let text = "[aggregates.task]\nfields = { at = \"string\" }\n[aggregates.task.events.A]\nset = { at = \"@occurred_at\" }\n";
-        assert!(error_of(text).starts_with("m.toml:4: event \"A\" puts \"@occurred_at\" (timestamp) into a field of type string"));
+        assert!(error_of(text).starts_with(
+            "m.toml:4: event \"A\" puts \"@occurred_at\" (timestamp) into a field of type string"
+        ));
         assert!(error_of("[aggregates.task\n").starts_with("m.toml:1: "));
         assert!(error_of("").starts_with("m.toml:1: missing field `aggregates`"));
         assert!(error_of("aggregates = {}").contains("declares no aggregates"));

@@ -25,7 +25,9 @@ use crate::envelope::{events_schema, rejects_batch};
 use crate::ingest::{ingest, IngestOptions, IngestSummary, InputSource};
 use crate::model::{parse_model, Model};
 use crate::replay::{Finding, Replayer, Rule};
-use crate::sink::{findings_batch, findings_schema, write_table, OutputDir, OutputSink, StagingSink, TableWriter};
+use crate::sink::{
+    findings_batch, findings_schema, write_table, OutputDir, OutputSink, StagingSink, TableWriter,
+};
 use crate::sql::{session, SessionOptions};
 use crate::{Error, Result};
 
@@ -91,7 +93,10 @@ impl RunReport {
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn millis(since: Instant) -> u64 {
@@ -117,22 +122,34 @@ pub fn run(config: &RunConfig) -> Result<RunReport> {
 
 fn progress_bar(enabled: bool) -> Option<indicatif::ProgressBar> {
     enabled.then(|| {
-        let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} ingest: {bytes} read ({bytes_per_sec}) {elapsed}") {
+        let bar =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} ingest: {bytes} read ({bytes_per_sec}) {elapsed}",
+        ) {
             bar.set_style(style);
         }
         bar
     })
 }
 
-fn build(config: &RunConfig, model: &Model, dir: &OutputDir, started: Instant) -> Result<RunReport> {
+fn build(
+    config: &RunConfig,
+    model: &Model,
+    dir: &OutputDir,
+    started: Instant,
+) -> Result<RunReport> {
     let mut report = RunReport {
         model_sha256: hex_sha256(config.model.text.as_bytes()),
         ..RunReport::default()
     };
     let staging_path = dir.path("_staging/events.parquet");
     let mut staging = StagingSink {
-        events: TableWriter::create(&staging_path, events_schema(), parquet::basic::Compression::UNCOMPRESSED)?,
+        events: TableWriter::create(
+            &staging_path,
+            events_schema(),
+            parquet::basic::Compression::UNCOMPRESSED,
+        )?,
         rejects: Vec::new(),
         progress: progress_bar(config.progress),
     };
@@ -144,7 +161,9 @@ fn build(config: &RunConfig, model: &Model, dir: &OutputDir, started: Instant) -
     report.timings.ingest_ms = millis(started);
 
     let mut session_options = config.session.clone();
-    session_options.spill_dir.get_or_insert_with(|| dir.path("_spill"));
+    session_options
+        .spill_dir
+        .get_or_insert_with(|| dir.path("_spill"));
     if let Some(spill) = &session_options.spill_dir {
         std::fs::create_dir_all(spill).map_err(|e| Error::io(spill, e))?;
     }
@@ -158,7 +177,8 @@ fn build(config: &RunConfig, model: &Model, dir: &OutputDir, started: Instant) -
         ctx.sql("SET datafusion.execution.parquet.schema_force_view_types = false")
             .await?;
         let staged = staging_path.to_string_lossy().into_owned();
-        ctx.register_parquet("staged", &staged, Default::default()).await?;
+        ctx.register_parquet("staged", &staged, Default::default())
+            .await?;
 
         let phase = Instant::now();
         let mut findings = sort_and_replay(&ctx, model, dir, &mut report).await?;
@@ -172,13 +192,32 @@ fn build(config: &RunConfig, model: &Model, dir: &OutputDir, started: Instant) -
 
     let phase = Instant::now();
     findings.sort_by(|a, b| {
-        (&a.aggregate_type, &a.stream_id, a.version, a.position, a.rule)
-            .cmp(&(&b.aggregate_type, &b.stream_id, b.version, b.position, b.rule))
+        (
+            &a.aggregate_type,
+            &a.stream_id,
+            a.version,
+            a.position,
+            a.rule,
+        )
+            .cmp(&(
+                &b.aggregate_type,
+                &b.stream_id,
+                b.version,
+                b.position,
+                b.rule,
+            ))
     });
     for finding in &findings {
-        *report.findings.entry(finding.rule.name().to_owned()).or_default() += 1;
+        *report
+            .findings
+            .entry(finding.rule.name().to_owned())
+            .or_default() += 1;
     }
-    write_table(&dir.path("findings.parquet"), findings_schema(), &[findings_batch(&findings)?])?;
+    write_table(
+        &dir.path("findings.parquet"),
+        findings_schema(),
+        &[findings_batch(&findings)?],
+    )?;
     write_table(
         &dir.path("rejects.parquet"),
         crate::envelope::rejects_schema(),
@@ -206,7 +245,11 @@ async fn sort_and_replay(
         .sql("SELECT * FROM staged ORDER BY aggregate_type, stream_id, version, position")
         .await?;
     let mut stream = frame.execute_stream().await?;
-    let mut events = TableWriter::create(&dir.path("events.parquet"), events_schema(), crate::sink::zstd())?;
+    let mut events = TableWriter::create(
+        &dir.path("events.parquet"),
+        events_schema(),
+        crate::sink::zstd(),
+    )?;
     let mut sink = OutputSink::create(dir, &model.aggregates)?;
     let mut replayer = Replayer::new(model);
     while let Some(batch) = stream.next().await {

@@ -107,7 +107,10 @@ pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>
             .execute_logical_plan(plan)
             .await
             .map_err(|e| Error::Sql(e.to_string()))?;
-        batches = frame.collect().await.map_err(|e| Error::Sql(e.to_string()))?;
+        batches = frame
+            .collect()
+            .await
+            .map_err(|e| Error::Sql(e.to_string()))?;
     }
     Ok(batches)
 }
@@ -125,14 +128,20 @@ pub enum OutputFormat {
 }
 
 /// Writes `batches` to `out` in `format`.
-pub fn write_batches(batches: &[RecordBatch], format: OutputFormat, out: &mut dyn Write) -> Result<()> {
+pub fn write_batches(
+    batches: &[RecordBatch],
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> Result<()> {
     match format {
         OutputFormat::Table => {
             let table = arrow::util::pretty::pretty_format_batches(batches)?;
             writeln!(out, "{table}").map_err(|e| Error::io("stdout", e))?;
         }
         OutputFormat::Csv => {
-            let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(out);
+            let mut writer = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(out);
             for batch in batches {
                 writer.write(batch)?;
             }

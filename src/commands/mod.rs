@@ -76,7 +76,9 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 fn is_log_file(path: &Path) -> bool {
     let name = path.to_string_lossy();
     let name = name.strip_suffix(".gz").unwrap_or(&name);
-    [".ndjson", ".jsonl", ".json"].iter().any(|ext| name.ends_with(ext))
+    [".ndjson", ".jsonl", ".json"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
 }
 
 #[cfg(test)]

@@ -234,7 +234,10 @@ fn missing(mapping: &Mapping, field: EnvelopeField) -> Failure {
 fn show(value: &Value) -> String {
     let text = value.to_string();
     if text.len() > 80 {
-        let cut = (0..=80).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+        let cut = (0..=80)
+            .rev()
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(0);
         format!("{}…", &text[..cut])
     } else {
         text
@@ -259,14 +262,20 @@ fn text_field(
 ) -> Result<Option<String>, Failure> {
     match mapping.lookup(field, record) {
         None => Ok(None),
-        Some(Value::String(s)) if s.is_empty() => Err(wrong_type(field, &Value::Null, "a non-empty string")),
+        Some(Value::String(s)) if s.is_empty() => {
+            Err(wrong_type(field, &Value::Null, "a non-empty string"))
+        }
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
         Some(other) => Err(wrong_type(field, other, "a string")),
     }
 }
 
-fn required_text(mapping: &Mapping, record: &Value, field: EnvelopeField) -> Result<String, Failure> {
+fn required_text(
+    mapping: &Mapping,
+    record: &Value,
+    field: EnvelopeField,
+) -> Result<String, Failure> {
     text_field(mapping, record, field)?.ok_or_else(|| missing(mapping, field))
 }
 
@@ -323,7 +332,12 @@ fn type_from_prefix(stream_id: &str) -> Option<&str> {
         .filter(|p| !p.is_empty())
 }
 
-fn map_fields(mapping: &Mapping, record: &Value, raw: &[u8], origin: &RecordOrigin) -> Result<Event, Failure> {
+fn map_fields(
+    mapping: &Mapping,
+    record: &Value,
+    raw: &[u8],
+    origin: &RecordOrigin,
+) -> Result<Event, Failure> {
     if !record.is_object() {
         let kind = match record {
             Value::Array(_) => "an array",
@@ -375,7 +389,8 @@ fn map_fields(mapping: &Mapping, record: &Value, raw: &[u8], origin: &RecordOrig
             )
         })?,
     };
-    let position = unsigned_field(mapping, record, EnvelopeField::Position)?.unwrap_or(origin.default_position);
+    let position = unsigned_field(mapping, record, EnvelopeField::Position)?
+        .unwrap_or(origin.default_position);
     let event_id = text_field(mapping, record, EnvelopeField::EventId)?
         .unwrap_or_else(|| derived_event_id(raw));
     Ok(Event {
@@ -410,7 +425,11 @@ pub fn reject(origin: &RecordOrigin, field: Option<&str>, reason: String, raw: &
 }
 
 /// Turns one JSON record (one NDJSON line) into an event, or a reject saying why not.
-pub fn parse_json_record(raw: &[u8], mapping: &Mapping, origin: &RecordOrigin) -> Result<Event, Reject> {
+pub fn parse_json_record(
+    raw: &[u8],
+    mapping: &Mapping,
+    origin: &RecordOrigin,
+) -> Result<Event, Reject> {
     if let Err(err) = std::str::from_utf8(raw) {
         return Err(reject(
             origin,
@@ -420,7 +439,11 @@ pub fn parse_json_record(raw: &[u8], mapping: &Mapping, origin: &RecordOrigin) -
         ));
     }
     let record: Value = serde_json::from_slice(raw)
-        .map_err(|err| reject(origin, None, format!("malformed JSON: {err}"), raw))?;
+        .map_err(|err| {
+            let place = format!(" at line 1 column {}", err.column());
+            let reason = err.to_string().replace(&place, "");
+            reject(origin, None, format!("malformed JSON at column {}: {reason}", err.column()), raw)
+        })?;
     map_fields(mapping, &record, raw, origin)
         .map_err(|(field, reason)| reject(origin, field.map(EnvelopeField::name), reason, raw))
 }
@@ -454,7 +477,10 @@ mod tests {
 
     #[test]
     fn epoch_milliseconds_are_timestamps() {
-        let event = parse(r#"{"stream_id":"t-1","version":1,"event_type":"X","occurred_at":1767603600000}"#).unwrap();
+        let event = parse(
+            r#"{"stream_id":"t-1","version":1,"event_type":"X","occurred_at":1767603600000}"#,
+        )
+        .unwrap();
         assert_eq!(event.occurred_at, 1_767_603_600_000_000);
     }
 
@@ -466,7 +492,10 @@ mod tests {
         mapping.apply_override("event_type=kind.name").unwrap();
         let line = r#"{"aggregateId":"order-9","version":1,"kind":{"name":"Placed"},"occurred_at":"2026-01-01T00:00:00Z","meta":{"who":"bo"}}"#;
         let event = parse_json_record(line.as_bytes(), &mapping, &ORIGIN).unwrap();
-        assert_eq!((event.stream_id.as_str(), event.event_type.as_str()), ("order-9", "Placed"));
+        assert_eq!(
+            (event.stream_id.as_str(), event.event_type.as_str()),
+            ("order-9", "Placed")
+        );
         assert_eq!(event.actor.as_deref(), Some("bo"));
         assert!(mapping.apply_override("nonsense=x").is_err());
         assert!(mapping.apply_override("actor").is_err());
@@ -475,12 +504,32 @@ mod tests {
     #[test]
     fn bad_records_become_rejects_naming_the_field() {
         let cases = [
-            (r#"{"stream_id":"task-1","version":1"#, None, "malformed JSON"),
+            (
+                r#"{"stream_id":"task-1","version":1"#,
+                None,
+                "malformed JSON",
+            ),
             (r#"[1,2]"#, None, "record is an array"),
-            (r#"{"version":1,"event_type":"X","occurred_at":1}"#, Some("stream_id"), "missing field \"stream_id\""),
-            (r#"{"stream_id":"t-1","version":"three","event_type":"X","occurred_at":1}"#, Some("version"), "field \"version\" is \"three\", expected a non-negative integer"),
-            (r#"{"stream_id":"t-1","version":1,"event_type":"X","occurred_at":"yesterday"}"#, Some("occurred_at"), "field \"occurred_at\" is \"yesterday\""),
-            (r#"{"stream_id":"nodash","version":1,"event_type":"X","occurred_at":1}"#, Some("aggregate_type"), "has no type prefix"),
+            (
+                r#"{"version":1,"event_type":"X","occurred_at":1}"#,
+                Some("stream_id"),
+                "missing field \"stream_id\"",
+            ),
+            (
+                r#"{"stream_id":"t-1","version":"three","event_type":"X","occurred_at":1}"#,
+                Some("version"),
+                "field \"version\" is \"three\", expected a non-negative integer",
+            ),
+            (
+                r#"{"stream_id":"t-1","version":1,"event_type":"X","occurred_at":"yesterday"}"#,
+                Some("occurred_at"),
+                "field \"occurred_at\" is \"yesterday\"",
+            ),
+            (
+                r#"{"stream_id":"nodash","version":1,"event_type":"X","occurred_at":1}"#,
+                Some("aggregate_type"),
+                "has no type prefix",
+            ),
         ];
         for (line, field, reason) in cases {
             let reject = parse(line).unwrap_err();
@@ -489,7 +538,12 @@ mod tests {
             assert_eq!(reject.raw, line);
             assert_eq!(reject.line, 7);
         }
-        let invalid = parse_json_record(b"{\"a\":\"\xff\"}", &Mapping::generic(), &ORIGIN).unwrap_err();
-        assert!(invalid.reason.starts_with("invalid UTF-8 at byte 6"), "{}", invalid.reason);
+        let invalid =
+            parse_json_record(b"{\"a\":\"\xff\"}", &Mapping::generic(), &ORIGIN).unwrap_err();
+        assert!(
+            invalid.reason.starts_with("invalid UTF-8 at byte 6"),
+            "{}",
+            invalid.reason
+        );
     }
 }

@@ -29,10 +29,7 @@ pub enum InputSource {
     /// A file on disk; gzip is detected by its magic bytes.
     File(PathBuf),
     /// A log compiled into the binary (the embedded default sample).
-    Embedded {
-        name: String,
-        bytes: &'static [u8],
-    },
+    Embedded { name: String, bytes: &'static [u8] },
 }
 
 impl InputSource {
@@ -117,15 +114,13 @@ type Stored = BufReader<HashingReader<Box<dyn Read + Send>>>;
 /// An input's decoded byte stream over its hashed stored bytes.
 enum Decoded {
     Plain(Stored),
-    Gzip(MultiGzDecoder<Stored>),
+    Gzip(Box<MultiGzDecoder<Stored>>),
 }
 
 impl Decoded {
     fn open(source: &InputSource) -> Result<Self> {
         let raw: Box<dyn Read + Send> = match source {
-            InputSource::File(path) => {
-                Box::new(File::open(path).map_err(|e| Error::io(path, e))?)
-            }
+            InputSource::File(path) => Box::new(File::open(path).map_err(|e| Error::io(path, e))?),
             InputSource::Embedded { bytes, .. } => Box::new(*bytes),
         };
         let mut stored = BufReader::with_capacity(
@@ -136,11 +131,9 @@ impl Decoded {
                 bytes: 0,
             },
         );
-        let head = stored
-            .fill_buf()
-            .map_err(|e| Error::io(source.name(), e))?;
+        let head = stored.fill_buf().map_err(|e| Error::io(source.name(), e))?;
         Ok(if head.starts_with(&[0x1f, 0x8b]) {
-            Decoded::Gzip(MultiGzDecoder::new(stored))
+            Decoded::Gzip(Box::new(MultiGzDecoder::new(stored)))
         } else {
             Decoded::Plain(stored)
         })

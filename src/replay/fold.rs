@@ -28,18 +28,25 @@ pub fn evolve(
     }
     state.updated_at = Some(event.occurred_at);
 
-    let mut finding = |rule: Rule, message: String| findings.push(Finding::new(event, rule, message));
+    let mut finding =
+        |rule: Rule, message: String| findings.push(Finding::new(event, rule, message));
     let applies = check_version(state, event, &mut finding);
     match model {
         None if first => finding(
             Rule::UnknownAggregateType,
-            format!("aggregate type \"{}\" is not in the model; its streams get no state", event.aggregate_type),
+            format!(
+                "aggregate type \"{}\" is not in the model; its streams get no state",
+                event.aggregate_type
+            ),
         ),
         None => {}
         Some(model) if applies => match model.handlers.get(event.event_type) {
             None => finding(
                 Rule::UnknownEventType,
-                format!("event type \"{}\" has no handler in aggregate \"{}\"; not applied", event.event_type, model.name),
+                format!(
+                    "event type \"{}\" has no handler in aggregate \"{}\"; not applied",
+                    event.event_type, model.name
+                ),
             ),
             Some(handler) => {
                 check_transition(model, handler, state, event, &mut finding);
@@ -59,7 +66,11 @@ pub fn evolve(
 }
 
 /// Checks the version sequence; returns whether the event is applied.
-fn check_version(state: &mut StreamState, event: &EventRef, finding: &mut impl FnMut(Rule, String)) -> bool {
+fn check_version(
+    state: &mut StreamState,
+    event: &EventRef,
+    finding: &mut impl FnMut(Rule, String),
+) -> bool {
     let expected = state.version + 1;
     if state.event_count > 1 && event.version == state.version {
         finding(
@@ -72,7 +83,10 @@ fn check_version(state: &mut StreamState, event: &EventRef, finding: &mut impl F
         let missing = event.version - expected;
         finding(
             Rule::VersionGap,
-            format!("expected version {expected}, found {} ({missing} missing)", event.version),
+            format!(
+                "expected version {expected}, found {} ({missing} missing)",
+                event.version
+            ),
         );
     }
     state.version = event.version;
@@ -94,18 +108,29 @@ fn check_transition(
         if state.created {
             finding(
                 Rule::TransitionNotAllowed,
-                format!("{} creates a stream that was already created", event.event_type),
+                format!(
+                    "{} creates a stream that was already created",
+                    event.event_type
+                ),
             );
         }
         state.created = true;
-        state.status = Some(handler.to.clone().unwrap_or_else(|| lifecycle.initial.clone()));
+        state.status = Some(
+            handler
+                .to
+                .clone()
+                .unwrap_or_else(|| lifecycle.initial.clone()),
+        );
         return;
     }
     match state.status.clone() {
         None if has_creator => {
             finding(
                 Rule::EventBeforeCreation,
-                format!("{} at version {} comes before the stream's creation event", event.event_type, event.version),
+                format!(
+                    "{} at version {} comes before the stream's creation event",
+                    event.event_type, event.version
+                ),
             );
         }
         None => {
@@ -138,7 +163,11 @@ fn check_allowed(
     } else if let Some(from) = handler.from.as_ref().filter(|_| !named) {
         finding(
             Rule::TransitionNotAllowed,
-            format!("{} is not allowed from status \"{current}\" (allowed from: {})", event.event_type, from.join(", ")),
+            format!(
+                "{} is not allowed from status \"{current}\" (allowed from: {})",
+                event.event_type,
+                from.join(", ")
+            ),
         );
     }
 }
@@ -173,22 +202,37 @@ fn apply_effects(
         match effect {
             Effect::Set { field, source } => {
                 let def = &model.fields[*field];
-                if let Some(value) = read_value(source, def.field_type, &def.name, event, &mut payload, finding) {
+                if let Some(value) = read_value(
+                    source,
+                    def.field_type,
+                    &def.name,
+                    event,
+                    &mut payload,
+                    finding,
+                ) {
                     state.fields[*field] = value;
                 }
             }
             Effect::Unset { field } => state.fields[*field] = StateValue::Null,
             Effect::Increment { field, by } => {
-                state.fields[*field] = match (&state.fields[*field], model.fields[*field].field_type) {
-                    (StateValue::Float(x), _) => StateValue::Float(x + by),
-                    (_, FieldType::Float) => StateValue::Float(*by),
-                    (StateValue::Int(x), _) => StateValue::Int(x.saturating_add(*by as i64)),
-                    _ => StateValue::Int(*by as i64),
-                }
+                state.fields[*field] =
+                    match (&state.fields[*field], model.fields[*field].field_type) {
+                        (StateValue::Float(x), _) => StateValue::Float(x + by),
+                        (_, FieldType::Float) => StateValue::Float(*by),
+                        (StateValue::Int(x), _) => StateValue::Int(x.saturating_add(*by as i64)),
+                        _ => StateValue::Int(*by as i64),
+                    }
             }
             Effect::Add { field, source } | Effect::Remove { field, source } => {
                 let name = &model.fields[*field].name;
-                let Some(StateValue::Str(item)) = read_value(source, FieldType::String, name, event, &mut payload, finding) else {
+                let Some(StateValue::Str(item)) = read_value(
+                    source,
+                    FieldType::String,
+                    name,
+                    event,
+                    &mut payload,
+                    finding,
+                ) else {
                     continue;
                 };
                 if !matches!(state.fields[*field], StateValue::List(_)) {
@@ -225,7 +269,11 @@ fn read_value(
     let Some(value) = payload.get().and_then(|p| path.lookup(p)) else {
         finding(
             Rule::PayloadFieldMissing,
-            format!("{} payload has no \"{}\" for field {field_name}", event.event_type, path.as_str()),
+            format!(
+                "{} payload has no \"{}\" for field {field_name}",
+                event.event_type,
+                path.as_str()
+            ),
         );
         return None;
     };
@@ -247,7 +295,12 @@ fn read_value(
     if converted.is_none() {
         finding(
             Rule::PayloadFieldType,
-            format!("{} payload \"{}\" is {value}, expected a {} for field {field_name}", event.event_type, path.as_str(), field_type.name()),
+            format!(
+                "{} payload \"{}\" is {value}, expected a {} for field {field_name}",
+                event.event_type,
+                path.as_str(),
+                field_type.name()
+            ),
         );
     }
     converted

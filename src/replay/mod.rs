@@ -230,13 +230,22 @@ impl<'a> Columns<'a> {
     fn event(&self, row: usize) -> EventRef<'a> {
         let b = self.batch;
         EventRef {
-            position: b.column(col::POSITION).as_primitive::<UInt64Type>().value(row),
+            position: b
+                .column(col::POSITION)
+                .as_primitive::<UInt64Type>()
+                .value(row),
             event_id: self.text(col::EVENT_ID, row),
             stream_id: self.text(col::STREAM_ID, row),
             aggregate_type: self.text(col::AGGREGATE_TYPE, row),
-            version: b.column(col::VERSION).as_primitive::<UInt64Type>().value(row),
+            version: b
+                .column(col::VERSION)
+                .as_primitive::<UInt64Type>()
+                .value(row),
             event_type: self.text(col::EVENT_TYPE, row),
-            schema_version: b.column(col::SCHEMA_VERSION).as_primitive::<UInt32Type>().value(row),
+            schema_version: b
+                .column(col::SCHEMA_VERSION)
+                .as_primitive::<UInt32Type>()
+                .value(row),
             occurred_at: b
                 .column(col::OCCURRED_AT)
                 .as_primitive::<TimestampMicrosecondType>()
@@ -287,7 +296,10 @@ impl<'m> Replayer<'m> {
                 .streams
                 .entry(event.aggregate_type.to_owned())
                 .or_default() += 1;
-            self.current = Some((StreamState::new(event.stream_id, event.aggregate_type, model), model));
+            self.current = Some((
+                StreamState::new(event.stream_id, event.aggregate_type, model),
+                model,
+            ));
         }
         if let Some((state, model)) = self.current.as_mut() {
             let transition = fold::evolve(*model, state, event, &mut self.outcome.findings);
@@ -343,8 +355,12 @@ impl ReplaySink for Replayed {
 pub fn replay_events(model: &Model, events: &[Event]) -> Result<Replayed> {
     let mut sorted: Vec<&Event> = events.iter().collect();
     sorted.sort_by(|a, b| {
-        (&a.aggregate_type, &a.stream_id, a.version, a.position)
-            .cmp(&(&b.aggregate_type, &b.stream_id, b.version, b.position))
+        (&a.aggregate_type, &a.stream_id, a.version, a.position).cmp(&(
+            &b.aggregate_type,
+            &b.stream_id,
+            b.version,
+            b.position,
+        ))
     });
     let mut replayed = Replayed::default();
     let mut replayer = Replayer::new(model);
@@ -354,3 +370,6 @@ pub fn replay_events(model: &Model, events: &[Event]) -> Result<Replayed> {
     replayed.findings = replayer.finish(&mut replayed)?.findings;
     Ok(replayed)
 }
+
+#[cfg(test)]
+mod tests;

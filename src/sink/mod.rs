@@ -14,9 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    ArrayBuilder,
-    ArrayRef, Float64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
-    UInt64Builder,
+    ArrayBuilder, ArrayRef, Float64Builder, RecordBatch, StringBuilder,
+    TimestampMicrosecondBuilder, UInt64Builder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
@@ -294,7 +293,12 @@ impl OutputSink {
     pub fn create(dir: &OutputDir, aggregates: &[AggregateModel]) -> Result<Self> {
         let states = aggregates
             .iter()
-            .map(|model| state::StateTable::create(&dir.path(&format!("state/{}.parquet", model.name)), model))
+            .map(|model| {
+                state::StateTable::create(
+                    &dir.path(&format!("state/{}.parquet", model.name)),
+                    model,
+                )
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             transitions: TransitionsTable::create(&dir.path("transitions.parquet"))?,
@@ -306,7 +310,10 @@ impl OutputSink {
     pub fn close(mut self) -> Result<Vec<(String, u64)>> {
         self.transitions.flush()?;
         self.transitions.writer.close()?;
-        self.states.into_iter().map(state::StateTable::close).collect()
+        self.states
+            .into_iter()
+            .map(state::StateTable::close)
+            .collect()
     }
 }
 
@@ -344,10 +351,20 @@ pub fn findings_schema() -> SchemaRef {
 /// Builds the findings batch.
 pub fn findings_batch(findings: &[Finding]) -> Result<RecordBatch> {
     let text = |f: fn(&Finding) -> &str| -> ArrayRef {
-        Arc::new(findings.iter().map(|x| Some(f(x))).collect::<arrow::array::StringArray>())
+        Arc::new(
+            findings
+                .iter()
+                .map(|x| Some(f(x)))
+                .collect::<arrow::array::StringArray>(),
+        )
     };
     let number = |f: fn(&Finding) -> u64| -> ArrayRef {
-        Arc::new(findings.iter().map(|x| Some(f(x))).collect::<arrow::array::UInt64Array>())
+        Arc::new(
+            findings
+                .iter()
+                .map(|x| Some(f(x)))
+                .collect::<arrow::array::UInt64Array>(),
+        )
     };
     let columns = vec![
         text(|f| &f.aggregate_type),

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, ListBuilder,
-    RecordBatch, StringBuilder, TimestampMicrosecondBuilder, UInt64Builder,
+    ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, RecordBatch,
+    StringBuilder, TimestampMicrosecondBuilder, UInt64Builder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
@@ -144,7 +144,11 @@ impl StateTable {
             created_at: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
             updated_at: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
             event_count: UInt64Builder::new(),
-            fields: model.fields.iter().map(|f| FieldColumn::new(f.field_type)).collect(),
+            fields: model
+                .fields
+                .iter()
+                .map(|f| FieldColumn::new(f.field_type))
+                .collect(),
         })
     }
 
@@ -157,8 +161,10 @@ impl StateTable {
         self.stream_id.append_value(&state.stream_id);
         self.status.append_option(state.status);
         self.version.append_value(state.version);
-        self.created_at.append_value(state.created_at.unwrap_or_default());
-        self.updated_at.append_value(state.updated_at.unwrap_or_default());
+        self.created_at
+            .append_value(state.created_at.unwrap_or_default());
+        self.updated_at
+            .append_value(state.updated_at.unwrap_or_default());
         self.event_count.append_value(state.event_count);
         for (column, value) in self.fields.iter_mut().zip(state.fields) {
             column.append(value);
