@@ -153,6 +153,7 @@ struct Generator<'w> {
     projects: Vec<ProjectSim>,
     stats: GenerateStats,
     last_event_id: String,
+    next_task_number: u64,
 }
 
 fn quote(text: &str) -> String {
@@ -304,9 +305,9 @@ impl Generator<'_> {
     }
 
     fn new_task(&mut self) -> TaskSim {
-        self.stats.tasks += 1;
+        self.next_task_number += 1;
         TaskSim {
-            number: self.stats.tasks,
+            number: self.next_task_number,
             version: 0,
             status: Status::Uncreated,
             assigned: false,
@@ -330,61 +331,81 @@ impl Generator<'_> {
         )
     }
 
+    fn assignee(&mut self) -> String {
+        format!(r#"{{"assignee":"{}"}}"#, self.actor().0)
+    }
+
+    fn hours(&mut self) -> String {
+        format!(
+            r#"{{"hours":{}}}"#,
+            f64::from(self.rng.gen_range(1..33)) / 2.0
+        )
+    }
+
+    fn reason(&mut self) -> String {
+        format!(
+            r#"{{"reason":"{}"}}"#,
+            REASONS[self.rng.gen_range(0..REASONS.len())]
+        )
+    }
+
+    /// Labels a task, or takes the label off when it has it already.
+    fn label_event(
+        &mut self,
+        task: &TaskSim,
+        label: &'static str,
+    ) -> (&'static str, String, Status) {
+        let event_type = if task.labels.contains(&label) {
+            "TaskUnlabelled"
+        } else {
+            "TaskLabelled"
+        };
+        (event_type, format!(r#"{{"label":"{label}"}}"#), task.status)
+    }
+
     /// Picks a lifecycle-valid next event for `task`, updating its simulation.
     fn next_task_event(&mut self, task: &mut TaskSim) -> (&'static str, String) {
         let roll = self.rng.gen_range(0..100);
         let label = LABELS[self.rng.gen_range(0..LABELS.len())];
         let (event_type, payload, status) = match task.status {
             Status::Uncreated => ("TaskCreated", self.created_payload(), Status::Open),
-            Status::Open | Status::InProgress => match roll {
-                0..=14 if !task.assigned => (
-                    "TaskAssigned",
-                    format!(r#"{{"assignee":"{}"}}"#, self.actor().0),
-                    task.status,
-                ),
-                0..=2 => ("TaskUnassigned", "{}".into(), task.status),
-                3..=14 => (
+            Status::Open => match roll {
+                0..=29 if !task.assigned => ("TaskAssigned", self.assignee(), Status::Open),
+                30..=31 if task.assigned => ("TaskUnassigned", "{}".into(), Status::Open),
+                30..=41 => (
                     "TaskCommented",
                     format!(r#"{{"text":"note {}"}}"#, task.version),
-                    task.status,
+                    Status::Open,
                 ),
-                15..=22 => (
-                    "TaskEstimated",
-                    format!(
-                        r#"{{"hours":{}}}"#,
-                        f64::from(self.rng.gen_range(1..33)) / 2.0
-                    ),
-                    task.status,
-                ),
-                23..=30 if !task.labels.contains(&label) => (
-                    "TaskLabelled",
-                    format!(r#"{{"label":"{label}"}}"#),
-                    task.status,
-                ),
-                23..=30 if task.labels.contains(&label) => (
-                    "TaskUnlabelled",
-                    format!(r#"{{"label":"{label}"}}"#),
-                    task.status,
-                ),
-                31..=33 => (
+                42..=51 => ("TaskEstimated", self.hours(), Status::Open),
+                52..=61 => self.label_event(task, label),
+                62..=64 => (
                     "TaskRenamed",
                     format!(r#"{{"title":"Task {} renamed"}}"#, task.number),
-                    task.status,
+                    Status::Open,
                 ),
-                34..=59 if task.status == Status::Open => {
-                    ("TaskStarted", "{}".into(), Status::InProgress)
-                }
-                60..=67 => (
-                    "TaskBlocked",
-                    format!(
-                        r#"{{"reason":"{}"}}"#,
-                        REASONS[roll as usize % REASONS.len()]
-                    ),
-                    Status::Blocked,
+                85..=89 => ("TaskBlocked", self.reason(), Status::Blocked),
+                90..=93 => ("TaskCancelled", "{}".into(), Status::Cancelled),
+                94..=95 => ("TaskCompleted", "{}".into(), Status::Done),
+                96..=99 => (
+                    "TaskCommented",
+                    r#"{"text":"any news?"}"#.into(),
+                    Status::Open,
                 ),
-                68..=94 => ("TaskCompleted", "{}".into(), Status::Done),
-                95..=99 => ("TaskCancelled", "{}".into(), Status::Cancelled),
-                _ => ("TaskCommented", r#"{"text":"looking"}"#.into(), task.status),
+                _ => ("TaskStarted", "{}".into(), Status::InProgress),
+            },
+            Status::InProgress => match roll {
+                30..=37 => ("TaskBlocked", self.reason(), Status::Blocked),
+                38..=59 => ("TaskCompleted", "{}".into(), Status::Done),
+                60..=67 => self.label_event(task, label),
+                68..=75 => ("TaskEstimated", self.hours(), Status::InProgress),
+                76..=79 => ("TaskAssigned", self.assignee(), Status::InProgress),
+                80..=81 => ("TaskCancelled", "{}".into(), Status::Cancelled),
+                _ => (
+                    "TaskCommented",
+                    format!(r#"{{"text":"progress {}"}}"#, task.version),
+                    Status::InProgress,
+                ),
             },
             Status::Blocked => match roll {
                 0..=64 => ("TaskUnblocked", "{}".into(), Status::InProgress),
@@ -396,7 +417,7 @@ impl Generator<'_> {
                 _ => ("TaskCancelled", "{}".into(), Status::Cancelled),
             },
             Status::Done | Status::Cancelled => match roll {
-                0..=14 => ("TaskReopened", "{}".into(), Status::Open),
+                0..=19 => ("TaskReopened", "{}".into(), Status::Open),
                 _ => ("TaskArchived", "{}".into(), Status::Done),
             },
         };
@@ -407,7 +428,9 @@ impl Generator<'_> {
             "TaskUnlabelled" => task.labels.retain(|l| *l != label),
             _ => {}
         }
-        task.status = status;
+        if event_type != "TaskArchived" {
+            task.status = status;
+        }
         (event_type, payload)
     }
 
@@ -418,7 +441,13 @@ impl Generator<'_> {
             let task = self.new_task();
             self.tasks.push(task);
         }
-        let index = self.rng.gen_range(0..self.tasks.len());
+        let mut index = self.rng.gen_range(0..self.tasks.len());
+        if matches!(self.tasks[index].status, Status::Done | Status::Cancelled)
+            && self.rng.gen_bool(0.7)
+        {
+            // Finished work is archived or reopened less often than open work moves.
+            index = self.rng.gen_range(0..self.tasks.len());
+        }
         let mut task = self.tasks.swap_remove(index);
         let (event_type, payload) = self.next_task_event(&mut task);
         task.version += 1;
@@ -436,6 +465,7 @@ impl Generator<'_> {
             None,
         )?;
         self.stats.events += 1;
+        self.stats.tasks += u64::from(event_type == "TaskCreated");
         if event_type != "TaskArchived" {
             self.tasks.push(task);
         }
@@ -520,6 +550,7 @@ pub fn generate(config: &GenerateConfig, out: &mut dyn Write) -> std::io::Result
         projects: Vec::new(),
         stats: GenerateStats::default(),
         last_event_id: String::new(),
+        next_task_number: 0,
     };
     while generator.stats.lines < config.events {
         generator.tick();

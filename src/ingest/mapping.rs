@@ -438,12 +438,16 @@ pub fn parse_json_record(
             raw,
         ));
     }
-    let record: Value = serde_json::from_slice(raw)
-        .map_err(|err| {
-            let place = format!(" at line 1 column {}", err.column());
-            let reason = err.to_string().replace(&place, "");
-            reject(origin, None, format!("malformed JSON at column {}: {reason}", err.column()), raw)
-        })?;
+    let record: Value = serde_json::from_slice(raw).map_err(|err| {
+        let place = format!(" at line 1 column {}", err.column());
+        let reason = err.to_string().replace(&place, "");
+        reject(
+            origin,
+            None,
+            format!("malformed JSON at column {}: {reason}", err.column()),
+            raw,
+        )
+    })?;
     map_fields(mapping, &record, raw, origin)
         .map_err(|(field, reason)| reject(origin, field.map(EnvelopeField::name), reason, raw))
 }

@@ -1,0 +1,78 @@
+//! Test helpers: run the real `eventfold` binary in a temporary folder of its own
+//! and capture its exit code, stdout and stderr (ripgrep's `tests/util.rs`).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root, for reading testdata.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// What one invocation printed and returned.
+#[derive(Debug)]
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A temporary working folder; removed when dropped.
+pub struct Dir {
+    temp: tempfile::TempDir,
+}
+
+impl Dir {
+    pub fn new() -> Self {
+        Self {
+            temp: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.temp.path().join(name)
+    }
+
+    /// Writes a file inside the folder and returns its path.
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.join(name);
+        std::fs::write(&path, contents).expect("write test file");
+        path
+    }
+
+    /// Runs `eventfold ARGS` with this folder as the working directory.
+    pub fn eventfold(&self, args: &[&str]) -> Outcome {
+        let output = Command::new(env!("CARGO_BIN_EXE_eventfold"))
+            .args(args)
+            .current_dir(self.path())
+            .output()
+            .expect("run eventfold");
+        Outcome {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Runs a command that must succeed and returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let outcome = self.eventfold(args);
+        assert_eq!(outcome.code, 0, "eventfold {args:?} failed: {outcome:?}");
+        outcome.stdout
+    }
+
+    /// Runs a query with `--format json` over `out` and parses the rows.
+    pub fn query_json(&self, out: &str, sql: &str) -> Vec<serde_json::Value> {
+        let stdout = self.ok(&["query", "--out", out, "--format", "json", sql]);
+        match serde_json::from_str(&stdout).expect("query output is JSON") {
+            serde_json::Value::Array(rows) => rows,
+            other => panic!("expected an array, got {other}"),
+        }
+    }
+}
