@@ -25,3 +25,49 @@ pub fn sample_model() -> ModelSource {
         text: SAMPLE_MODEL.into(),
     }
 }
+
+/// The check queries of `queries/checks/`, for `check` run outside a checkout.
+const CHECKS: [(&str, &str); 8] = [
+    (
+        "duplicate_event_ids.sql",
+        include_str!("../queries/checks/duplicate_event_ids.sql"),
+    ),
+    (
+        "duplicate_versions.sql",
+        include_str!("../queries/checks/duplicate_versions.sql"),
+    ),
+    (
+        "events_after_terminal.sql",
+        include_str!("../queries/checks/events_after_terminal.sql"),
+    ),
+    (
+        "forbidden_transitions.sql",
+        include_str!("../queries/checks/forbidden_transitions.sql"),
+    ),
+    (
+        "missing_project_references.sql",
+        include_str!("../queries/checks/missing_project_references.sql"),
+    ),
+    (
+        "stale_work.sql",
+        include_str!("../queries/checks/stale_work.sql"),
+    ),
+    (
+        "timestamps_backwards.sql",
+        include_str!("../queries/checks/timestamps_backwards.sql"),
+    ),
+    (
+        "version_gaps.sql",
+        include_str!("../queries/checks/version_gaps.sql"),
+    ),
+];
+
+/// The embedded check queries, parsed.
+pub fn check_queries() -> crate::Result<Vec<crate::queries::QueryFile>> {
+    CHECKS
+        .iter()
+        .map(|(name, text)| {
+            crate::queries::QueryFile::parse(&format!("embedded:queries/checks/{name}"), text)
+        })
+        .collect()
+}

@@ -7,6 +7,7 @@
 //! session, and [`pipeline`] wires them into `run`. [`commands`] holds the CLI's
 //! subcommands; `main.rs` only parses arguments and maps errors to exit codes.
 
+pub mod check;
 pub mod commands;
 pub mod embedded;
 pub mod envelope;
@@ -15,6 +16,7 @@ pub mod generate;
 pub mod ingest;
 pub mod model;
 pub mod pipeline;
+pub mod queries;
 pub mod replay;
 pub mod sink;
 pub mod sql;

@@ -20,6 +20,8 @@ enum Command {
     Run(commands::run::Args),
     /// Run SQL over an output folder.
     Query(commands::query::Args),
+    /// Run the replay's findings and the check queries; exit 1 on violations.
+    Check(commands::check::Args),
     /// Write a deterministic synthetic task-tracking log.
     Generate(commands::generate::Args),
 }
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::execute(args),
         Command::Query(args) => commands::query::execute(args),
         Command::Generate(args) => commands::generate::execute(args),
+        Command::Check(args) => commands::check::execute(args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

@@ -2,6 +2,7 @@
 //! structs once, calls the stages, and prints. `main.rs` maps the returned exit
 //! code (or error, exit 2) to the process.
 
+pub mod check;
 pub mod generate;
 pub mod query;
 pub mod run;
@@ -18,6 +19,14 @@ pub mod exit {
     pub const VIOLATIONS: u8 = 1;
     /// The tool failed: bad arguments, unreadable input, broken model, SQL error.
     pub const ERROR: u8 = 2;
+}
+
+/// A multi-threaded tokio runtime for the commands that run SQL.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("tokio runtime", e))
 }
 
 /// Parses a byte size like `512MB`, `2GiB`, `1.5G` or `1048576`.

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::queries::{parse_params, QueryFile};
 use crate::sql::{register_output, run_sql, session, write_batches, OutputFormat, SessionOptions};
 use crate::{Error, Result};
 
@@ -18,6 +19,10 @@ pub struct Args {
     /// The output folder of a run.
     #[arg(long, default_value = "out")]
     pub out: PathBuf,
+    /// Set a query parameter: NAME=VALUE for a `${NAME}` placeholder declared
+    /// with `-- param: NAME = DEFAULT` in the file. Repeatable.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
     /// How to print the rows.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
@@ -25,15 +30,14 @@ pub struct Args {
 
 /// Runs the query and prints its rows to stdout.
 pub fn execute(args: &Args) -> Result<u8> {
-    let sql = match (&args.sql, &args.file) {
-        (Some(sql), _) => sql.clone(),
-        (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?,
+    let params = parse_params(&args.params)?;
+    let query = match (&args.sql, &args.file) {
+        (Some(sql), _) => QueryFile::parse("query", sql)?,
+        (None, Some(path)) => QueryFile::load(path)?,
         (None, None) => return Err(Error::usage("give the SQL as an argument or with -f FILE")),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::io("tokio runtime", e))?;
+    let sql = query.render(&params)?;
+    let runtime = super::runtime()?;
     let batches = runtime.block_on(async {
         let ctx = session(&SessionOptions::default())?;
         register_output(&ctx, &args.out).await?;

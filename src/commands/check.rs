@@ -1,0 +1,130 @@
+//! `eventfold check`: the replay's findings and every check query, for CI.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::check::{junit_xml, query_outcome, replay_outcomes, violated, CheckOutcome};
+use crate::embedded;
+use crate::queries::{discover, parse_params, QueryFile, Severity};
+use crate::sql::{register_output, session, SessionOptions};
+use crate::{Error, Result};
+
+/// How the check summary is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Json,
+}
+
+/// Arguments of `eventfold check`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The output folder of a run.
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+    /// Folder of check queries (`-- severity:` headers). Default: `queries/checks`
+    /// when it exists here, else the checks compiled into the binary.
+    #[arg(long)]
+    pub queries: Option<PathBuf>,
+    /// The lowest severity that fails the check (exit 1).
+    #[arg(long, value_enum, default_value_t = Severity::Error)]
+    pub fail_on: Severity,
+    /// Also write a JUnit XML report to this file.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// How to print the summary.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+    /// Override a check parameter: NAME=VALUE (e.g. days=30). Repeatable.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+}
+
+fn check_queries(args: &Args) -> Result<Vec<QueryFile>> {
+    let dir = args.queries.clone().or_else(|| {
+        let here = PathBuf::from("queries/checks");
+        here.is_dir().then_some(here)
+    });
+    let queries = match dir {
+        Some(dir) => discover(&dir)?,
+        None => embedded::check_queries()?,
+    };
+    Ok(queries
+        .into_iter()
+        .filter(|q| q.severity.is_some())
+        .collect())
+}
+
+/// Runs every check, prints the summary, writes JUnit; exit 1 on violations.
+pub fn execute(args: &Args) -> Result<u8> {
+    let params = parse_params(&args.params)?;
+    let queries = check_queries(args)?;
+    let runtime = super::runtime()?;
+    let outcomes = runtime.block_on(async {
+        let ctx = session(&SessionOptions::default())?;
+        register_output(&ctx, &args.out).await?;
+        let mut outcomes = replay_outcomes(&ctx).await?;
+        for query in &queries {
+            outcomes.push(query_outcome(&ctx, query, &params).await?);
+        }
+        Ok::<_, Error>(outcomes)
+    })?;
+    if let Some(path) = &args.junit {
+        std::fs::write(path, junit_xml(&outcomes, args.fail_on)).map_err(|e| Error::io(path, e))?;
+    }
+    let mut stdout = std::io::stdout().lock();
+    match args.format {
+        ReportFormat::Json => {
+            serde_json::to_writer_pretty(&mut stdout, &outcomes)?;
+            writeln!(stdout).map_err(|e| Error::io("stdout", e))?;
+        }
+        ReportFormat::Table => print_summary(&outcomes, args.fail_on, &mut stdout)
+            .map_err(|e| Error::io("stdout", e))?,
+    }
+    Ok(if violated(&outcomes, args.fail_on) {
+        super::exit::VIOLATIONS
+    } else {
+        super::exit::OK
+    })
+}
+
+fn print_summary(
+    outcomes: &[CheckOutcome],
+    fail_on: Severity,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<8} {:<7} {:<28} {:>6}  source",
+        "result", "level", "check", "rows"
+    )?;
+    for outcome in outcomes {
+        let result = match (&outcome.skipped, outcome.rows) {
+            (Some(_), _) => "skip",
+            (None, 0) => "ok",
+            (None, _) if outcome.severity >= fail_on => "FAIL",
+            (None, _) => "warn",
+        };
+        writeln!(
+            out,
+            "{result:<8} {:<7} {:<28} {:>6}  {}",
+            outcome.severity.name(),
+            outcome.name,
+            outcome.rows,
+            outcome.source
+        )?;
+        for example in &outcome.examples {
+            writeln!(out, "           {example}")?;
+        }
+    }
+    let failed = outcomes
+        .iter()
+        .filter(|o| o.rows > 0 && o.skipped.is_none() && o.severity >= fail_on)
+        .count();
+    writeln!(
+        out,
+        "{} checks, {failed} failed at --fail-on {}",
+        outcomes.len(),
+        fail_on.name()
+    )
+}
