@@ -13,6 +13,7 @@ pub mod embedded;
 pub mod envelope;
 pub mod error;
 pub mod generate;
+pub mod history;
 pub mod ingest;
 pub mod model;
 pub mod pipeline;

@@ -22,6 +22,8 @@ enum Command {
     Query(commands::query::Args),
     /// Run the replay's findings and the check queries; exit 1 on violations.
     Check(commands::check::Args),
+    /// The audit trail of one aggregate: each event and the state after it.
+    History(commands::history::Args),
     /// Write a deterministic synthetic task-tracking log.
     Generate(commands::generate::Args),
 }
@@ -43,9 +45,14 @@ fn main() -> ExitCode {
         Command::Query(args) => commands::query::execute(args),
         Command::Generate(args) => commands::generate::execute(args),
         Command::Check(args) => commands::check::execute(args),
+        Command::History(args) => commands::history::execute(args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
+        // A closed pipe (`eventfold query … | head`) is the reader's choice, not a failure.
+        Err(eventfold::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::from(exit::OK)
+        }
         Err(err) => {
             eprintln!("error: {err}");
             ExitCode::from(exit::ERROR)

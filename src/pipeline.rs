@@ -229,6 +229,9 @@ fn build(
             std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
         }
     }
+    // The model travels with its outputs, so `history` replays with the same one.
+    let model_copy = dir.path("model.toml");
+    std::fs::write(&model_copy, &config.model.text).map_err(|e| Error::io(&model_copy, e))?;
     report.timings.write_ms = millis(phase);
     report.timings.total_ms = millis(started);
     write_manifest(config, dir, &report)?;

@@ -107,10 +107,15 @@ pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>
             .execute_logical_plan(plan)
             .await
             .map_err(|e| Error::Sql(e.to_string()))?;
+        let schema = Arc::new(frame.schema().as_arrow().clone());
         batches = frame
             .collect()
             .await
             .map_err(|e| Error::Sql(e.to_string()))?;
+        if batches.is_empty() {
+            // Keep the columns of an empty result, so tables and CSV show a header.
+            batches.push(RecordBatch::new_empty(schema));
+        }
     }
     Ok(batches)
 }

@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod generate;
+pub mod history;
 pub mod query;
 pub mod run;
 

@@ -259,6 +259,14 @@ impl<'a> Columns<'a> {
     }
 }
 
+/// Every row of an events batch, borrowed.
+pub fn events_in_batch(batch: &RecordBatch) -> Vec<EventRef<'_>> {
+    let columns = Columns { batch };
+    (0..batch.num_rows())
+        .map(|row| columns.event(row))
+        .collect()
+}
+
 /// What a replay found, besides what went to the sink.
 #[derive(Debug, Default)]
 pub struct ReplayOutcome {
