@@ -50,7 +50,9 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => ExitCode::from(code),
         // A closed pipe (`eventfold query … | head`) is the reader's choice, not a failure.
-        Err(eventfold::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+        Err(eventfold::Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
             ExitCode::from(exit::OK)
         }
         Err(err) => {

@@ -1,0 +1,184 @@
+//! `check` and `history` end to end: exit codes, the report, JUnit, the trail.
+
+mod util;
+
+use util::{repo, Dir};
+
+const PLANTED: [&str; 11] = [
+    "task-9002 v4: expected version 3",
+    "task-9003 v2: version 2 appears more than once",
+    "task-9005 v1: event id \"dup-0001\"",
+    "task-9006 v1: TaskCommented at version 1 comes before",
+    "task-9007 v3: TaskStarted is not allowed from status \"blocked\"",
+    "task-9008 v3: TaskCommented after terminal status \"cancelled\"",
+    "task-9009 v2: event type \"TaskTeleported\"",
+    "invoice-1 v1: aggregate type \"invoice\"",
+    "task-9010 v2: TaskAssigned payload has no \"assignee\"",
+    "task-9011 v2: TaskEstimated payload \"hours\" is \"three\"",
+    "stream_id=task-9001, aggregate_type=task, version=4",
+];
+
+#[test]
+fn check_on_the_sample_fails_and_names_every_planted_anomaly() {
+    let dir = Dir::new();
+    dir.ok(&["run"]);
+    let outcome = dir.eventfold(&["check", "--junit", "report.xml"]);
+    assert_eq!(outcome.code, 1, "{outcome:?}");
+    for anomaly in PLANTED {
+        assert!(
+            outcome.stdout.contains(anomaly),
+            "{anomaly} missing from:\n{}",
+            outcome.stdout
+        );
+    }
+    assert!(
+        outcome
+            .stdout
+            .ends_with("18 checks, 12 failed at --fail-on error\n"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(outcome.stdout.contains("FAIL     error   timestamps_backwards              1  embedded:queries/checks/timestamps_backwards.sql"), "{}", outcome.stdout);
+
+    let junit = std::fs::read_to_string(dir.join("report.xml")).unwrap();
+    assert!(
+        junit.contains(
+            "<testsuites name=\"eventfold check\" tests=\"18\" failures=\"12\" skipped=\"0\">"
+        ),
+        "{junit}"
+    );
+    assert_eq!(junit.matches("<testcase ").count(), 18);
+    assert_eq!(junit.matches("<failure ").count(), 12);
+    let mut reader = quick_xml::Reader::from_str(&junit);
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => panic!("JUnit report is not well-formed XML: {e}"),
+        }
+    }
+}
+
+#[test]
+fn fail_on_warning_also_fails_on_warnings() {
+    let dir = Dir::new();
+    dir.write(
+        "log.ndjson",
+        "{\"stream_id\":\"task-1\",\"version\":1,\"event_type\":\"TaskCreated\",\"occurred_at\":\"2026-01-05T09:00:00Z\",\"payload\":{\"title\":\"t\",\"project_id\":\"project-1\",\"priority\":1,\"urgent\":false}}\n\
+         {\"stream_id\":\"project-1\",\"version\":1,\"event_type\":\"ProjectCreated\",\"occurred_at\":\"2026-01-05T08:00:00Z\",\"payload\":{\"name\":\"p\",\"owner\":\"ann\"}}\n\
+         {\"stream_id\":\"task-1\",\"version\":2,\"event_type\":\"TaskAssigned\",\"occurred_at\":\"2026-01-05T09:05:00Z\",\"payload\":{}}\n",
+    );
+    dir.ok(&["run", "--input", "log.ndjson"]);
+    let queries = repo().join("queries/checks");
+    let queries = queries.to_str().unwrap();
+    let lenient = dir.eventfold(&["check", "--queries", queries]);
+    assert_eq!(lenient.code, 0, "{lenient:?}");
+    assert!(
+        lenient
+            .stdout
+            .contains("warn     warning payload_field_missing"),
+        "{}",
+        lenient.stdout
+    );
+    let strict = dir.eventfold(&[
+        "check",
+        "--queries",
+        queries,
+        "--fail-on",
+        "warning",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(strict.code, 1, "{strict:?}");
+    let report: serde_json::Value = serde_json::from_str(&strict.stdout).unwrap();
+    let failing: Vec<&str> = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["rows"].as_u64() != Some(0))
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failing, ["payload_field_missing"]);
+}
+
+#[test]
+fn check_on_a_clean_generated_log_passes() {
+    let dir = Dir::new();
+    dir.ok(&[
+        "generate",
+        "--events",
+        "3000",
+        "--seed",
+        "5",
+        "-o",
+        "clean.ndjson",
+    ]);
+    dir.ok(&["run", "--input", "clean.ndjson"]);
+    let outcome = dir.eventfold(&["check", "--junit", "report.xml"]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stdout);
+    assert!(
+        outcome
+            .stdout
+            .ends_with("18 checks, 0 failed at --fail-on error\n"),
+        "{}",
+        outcome.stdout
+    );
+    let junit = std::fs::read_to_string(dir.join("report.xml")).unwrap();
+    assert!(junit.contains("failures=\"0\""), "{junit}");
+}
+
+#[test]
+fn check_without_an_output_is_an_error() {
+    let dir = Dir::new();
+    let outcome = dir.eventfold(&["check"]);
+    assert_eq!(outcome.code, 2);
+    assert!(outcome.stderr.contains("is not an eventfold output folder"));
+}
+
+#[test]
+fn history_shows_each_event_and_what_it_changed() {
+    let dir = Dir::new();
+    dir.ok(&["run"]);
+    let trail = dir.ok(&["history", "task-9007"]);
+    assert_eq!(
+        trail,
+        "task-9007 (task), 3 events\n\
+         v1  2026-03-02T11:00:00Z  TaskCreated  by frank  [- → open]\n      \
+         title: null → \"Started while blocked\"\n      project_id: null → \"project-900\"\n      \
+         created_by: null → \"frank\"\n      priority: null → 2\n      urgent: null → false\n\
+         v2  2026-03-02T11:05:00Z  TaskBlocked  by frank  [open → blocked]\n      \
+         blocked_reason: null → \"waiting for review\"\n\
+         v3  2026-03-02T11:10:00Z  TaskStarted  by frank  [blocked → in_progress]\n      \
+         ! transition_not_allowed: TaskStarted is not allowed from status \"blocked\" (allowed from: open)\n"
+    );
+    let json: serde_json::Value = serde_json::from_str(&dir.ok(&[
+        "history",
+        "task-9001",
+        "--format",
+        "json",
+        "--as-of",
+        "3",
+    ]))
+    .unwrap();
+    let events = json["events"].as_array().unwrap();
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[2]["state"]["labels"], serde_json::json!(["bug"]));
+    assert_eq!(
+        events[1]["changes"]["assignee"],
+        serde_json::json!({"from": null, "to": "ann"})
+    );
+    // Version order rules: the trail stops at the first event after the time
+    // (v3 at 08:15), although v4 claims 08:10.
+    let by_time = dir.ok(&["history", "task-9001", "--as-of", "2026-03-02T08:12:00Z"]);
+    assert!(
+        by_time.starts_with("task-9001 (task), 2 events\n"),
+        "{by_time}"
+    );
+    let unknown = dir.eventfold(&["history", "task-404"]);
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown.stderr.contains("stream \"task-404\" has no events"),
+        "{}",
+        unknown.stderr
+    );
+}
