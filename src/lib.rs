@@ -12,6 +12,7 @@ pub mod commands;
 pub mod embedded;
 pub mod envelope;
 pub mod error;
+pub mod flow;
 pub mod generate;
 pub mod history;
 pub mod ingest;

@@ -22,6 +22,8 @@ enum Command {
     Query(commands::query::Args),
     /// Run the replay's findings and the check queries; exit 1 on violations.
     Check(commands::check::Args),
+    /// Draw the directly-follows graph (DOT, Mermaid or SVG).
+    Flow(commands::flow::Args),
     /// The audit trail of one aggregate: each event and the state after it.
     History(commands::history::Args),
     /// Write a deterministic synthetic task-tracking log.
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => commands::generate::execute(args),
         Command::Check(args) => commands::check::execute(args),
         Command::History(args) => commands::history::execute(args),
+        Command::Flow(args) => commands::flow::execute(args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

@@ -182,3 +182,43 @@ fn history_shows_each_event_and_what_it_changed() {
         unknown.stderr
     );
 }
+
+#[test]
+fn flow_draws_the_task_lifecycle_in_three_formats() {
+    let dir = Dir::new();
+    dir.ok(&["run"]);
+    let mermaid = dir.ok(&["flow", "--by", "status"]);
+    assert!(
+        mermaid.starts_with("---\ntitle: task: directly-follows graph of statuses"),
+        "{mermaid}"
+    );
+    assert!(
+        mermaid.contains("  n0[\"(start)\"]\n  n1[\"open\"]\n"),
+        "{mermaid}"
+    );
+    assert!(
+        mermaid.contains("  n0 -->|\"376 · "),
+        "every task starts open: {mermaid}"
+    );
+    let dot = dir.ok(&["flow", "--format", "dot", "--min-count", "100"]);
+    assert!(dot.starts_with("digraph flow {"), "{dot}");
+    assert!(
+        dot.contains("\"TaskCompleted\" -> \"TaskArchived\" [label=\"203 · "),
+        "{dot}"
+    );
+    assert!(
+        !dot.contains("TaskTeleported"),
+        "rare edges are left out: {dot}"
+    );
+    dir.ok(&["flow", "--format", "svg", "-o", "flow.svg"]);
+    let svg = std::fs::read_to_string(dir.join("flow.svg")).unwrap();
+    assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+    assert!(svg.contains(">TaskCreated</text>"));
+    let mut reader = quick_xml::Reader::from_str(&svg);
+    while !matches!(
+        reader.read_event().expect("SVG is well-formed XML"),
+        quick_xml::events::Event::Eof
+    ) {}
+    let project = dir.eventfold(&["flow", "--aggregate", "nothing"]);
+    assert_eq!(project.code, 2);
+}
