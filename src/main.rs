@@ -22,6 +22,8 @@ enum Command {
     Query(commands::query::Args),
     /// Run the replay's findings and the check queries; exit 1 on violations.
     Check(commands::check::Args),
+    /// Interactive SQL over an output folder.
+    Shell(commands::shell::Args),
     /// Draw the directly-follows graph (DOT, Mermaid or SVG).
     Flow(commands::flow::Args),
     /// The audit trail of one aggregate: each event and the state after it.
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::check::execute(args),
         Command::History(args) => commands::history::execute(args),
         Command::Flow(args) => commands::flow::execute(args),
+        Command::Shell(args) => commands::shell::execute(args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

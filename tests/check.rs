@@ -222,3 +222,38 @@ fn flow_draws_the_task_lifecycle_in_three_formats() {
     let project = dir.eventfold(&["flow", "--aggregate", "nothing"]);
     assert_eq!(project.code, 2);
 }
+
+#[test]
+fn shell_runs_multi_line_statements_and_dot_commands() {
+    let dir = Dir::new();
+    dir.ok(&["run"]);
+    let script = ".tables\n.schema project\nSELECT count(*) AS n\n  FROM task\n  WHERE status = 'done';\nSELECT nope;\n.format csv\nSELECT stream_id FROM task WHERE stream_id = 'task-9001';\n.quit\nSELECT 'never';\n";
+    let outcome = dir.eventfold_with_input(&["shell"], script);
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    assert!(
+        outcome
+            .stdout
+            .starts_with("events\ntransitions\nfindings\nrejects\nproject\ntask\n"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        outcome.stdout.contains("| members     | List(Utf8)"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(outcome.stdout.contains("| 20 |"), "{}", outcome.stdout);
+    assert!(
+        outcome.stdout.ends_with("stream_id\ntask-9001\n"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        outcome
+            .stderr
+            .contains("error: sql: Schema error: No field named nope"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(!outcome.stdout.contains("never"));
+}

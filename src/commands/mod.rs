@@ -8,6 +8,7 @@ pub mod generate;
 pub mod history;
 pub mod query;
 pub mod run;
+pub mod shell;
 
 use std::path::{Path, PathBuf};
 

@@ -60,6 +60,29 @@ impl Dir {
         }
     }
 
+    /// Runs `eventfold ARGS` with `input` on its standard input.
+    pub fn eventfold_with_input(&self, args: &[&str], input: &str) -> Outcome {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_eventfold"))
+            .args(args)
+            .current_dir(self.path())
+            .env("HOME", self.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run eventfold");
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(input.as_bytes()).expect("write stdin");
+        }
+        let output = child.wait_with_output().expect("wait for eventfold");
+        Outcome {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
     /// Runs a command that must succeed and returns its stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let outcome = self.eventfold(args);

@@ -1,0 +1,126 @@
+//! `eventfold shell`: interactive SQL over an output folder, with line editing and
+//! history (rustyline), multi-line statements ended by `;`, and dot commands.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use rustyline::error::ReadlineError;
+
+use crate::sql::{register_output, run_sql, session, write_batches, OutputFormat, SessionOptions};
+use crate::{Error, Result};
+
+/// Arguments of `eventfold shell`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The output folder of a run.
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+    /// How to print results (change it with `.format`).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+const HELP: &str = "Statements end with ';' and may span lines.
+.tables            the registered tables
+.schema NAME       the columns of a table
+.format FORMAT     table, csv or json
+.help              this text
+.quit              leave (also Ctrl-D)";
+
+/// What a dot command asks for.
+enum Dot {
+    Sql(String),
+    Format(OutputFormat),
+    Print(String),
+    Quit,
+}
+
+fn dot_command(line: &str, tables: &[String]) -> Dot {
+    let mut words = line.split_whitespace();
+    match (words.next().unwrap_or_default(), words.next()) {
+        (".tables", _) => Dot::Print(tables.join("\n")),
+        (".schema", Some(name)) => Dot::Sql(format!(
+            "SELECT column_name, data_type, is_nullable FROM information_schema.columns \
+             WHERE table_name = '{}' ORDER BY ordinal_position",
+            name.replace('\'', "''")
+        )),
+        (".format", Some("table")) => Dot::Format(OutputFormat::Table),
+        (".format", Some("csv")) => Dot::Format(OutputFormat::Csv),
+        (".format", Some("json")) => Dot::Format(OutputFormat::Json),
+        (".quit" | ".exit", _) => Dot::Quit,
+        (".help", _) => Dot::Print(HELP.into()),
+        (other, _) => Dot::Print(format!("unknown or incomplete command {other}; try .help")),
+    }
+}
+
+/// Reads statements until `.quit` or end of input; SQL errors are printed, not fatal.
+pub fn execute(args: &Args) -> Result<u8> {
+    let runtime = super::runtime()?;
+    let ctx = session(&SessionOptions::default())?;
+    let tables = runtime.block_on(register_output(&ctx, &args.out))?;
+    let mut editor =
+        rustyline::DefaultEditor::new().map_err(|e| Error::usage(format!("terminal: {e}")))?;
+    let history =
+        std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".eventfold_history"));
+    if let Some(path) = &history {
+        let _ = editor.load_history(path);
+    }
+    let mut format = args.format;
+    let mut buffer = String::new();
+    let mut stdout = std::io::stdout();
+    eprintln!(
+        "eventfold shell on {} ({} tables); .help for help",
+        args.out.display(),
+        tables.len()
+    );
+    loop {
+        let prompt = if buffer.is_empty() {
+            "eventfold> "
+        } else {
+            "      ...> "
+        };
+        let line = match editor.readline(prompt) {
+            Ok(line) => line,
+            Err(ReadlineError::Interrupted) => {
+                buffer.clear();
+                continue;
+            }
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(Error::usage(format!("terminal: {e}"))),
+        };
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let _ = editor.add_history_entry(trimmed);
+        let sql = if buffer.is_empty() && trimmed.starts_with('.') {
+            match dot_command(trimmed, &tables) {
+                Dot::Sql(sql) => sql,
+                Dot::Format(chosen) => {
+                    format = chosen;
+                    continue;
+                }
+                Dot::Print(text) => {
+                    writeln!(stdout, "{text}").map_err(|e| Error::io("stdout", e))?;
+                    continue;
+                }
+                Dot::Quit => break,
+            }
+        } else {
+            buffer.push_str(&line);
+            buffer.push('\n');
+            if !trimmed.ends_with(';') {
+                continue;
+            }
+            std::mem::take(&mut buffer)
+        };
+        match runtime.block_on(run_sql(&ctx, &sql)) {
+            Ok(batches) => write_batches(&batches, format, &mut stdout)?,
+            Err(e) => eprintln!("error: {e}"),
+        }
+    }
+    if let Some(path) = &history {
+        let _ = editor.save_history(path);
+    }
+    Ok(super::exit::OK)
+}
