@@ -3,13 +3,13 @@
 //! 1. The model is parsed first, so a broken model stops the run before any input
 //!    is read.
 //! 2. Ingest streams every input into an uncompressed staging Parquet file inside
-//!    the temporary output folder (parsing on all cores), keeping rejects.
+//!    the temporary output folder (parsing on all cores), writing rejects as they come.
 //! 3. DataFusion sorts the staging file by (aggregate_type, stream_id, version,
 //!    position) under its memory pool, spilling to disk when the log is larger
 //!    than memory; the sorted stream is written as `events.parquet` and folded by
 //!    the [`Replayer`] in the same pass.
 //! 4. Duplicate event ids, which span streams, are found with one SQL aggregate.
-//! 5. Findings, rejects and `manifest.json` are written and the folder is swapped
+//! 5. Findings and `manifest.json` are written and the folder is swapped
 //!    into place.
 
 use std::collections::BTreeMap;
@@ -21,7 +21,7 @@ use arrow::datatypes::UInt64Type;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
-use crate::envelope::{events_schema, rejects_batch};
+use crate::envelope::events_schema;
 use crate::ingest::{ingest, IngestOptions, IngestSummary, InputSource};
 use crate::model::{parse_model, Model};
 use crate::replay::{Finding, Replayer, Rule};
@@ -143,21 +143,10 @@ fn build(
         model_sha256: hex_sha256(config.model.text.as_bytes()),
         ..RunReport::default()
     };
-    let staging_path = dir.path("_staging/events.parquet");
-    let mut staging = StagingSink {
-        events: TableWriter::create(
-            &staging_path,
-            events_schema(),
-            parquet::basic::Compression::UNCOMPRESSED,
-        )?,
-        rejects: Vec::new(),
-        progress: progress_bar(config.progress),
-    };
+    let staging_path = dir.path(crate::sink::STAGING);
+    let mut staging = StagingSink::create(dir, progress_bar(config.progress))?;
     report.ingest = ingest(&config.inputs, &config.ingest, &mut staging)?;
-    if let Some(bar) = &staging.progress {
-        bar.finish_and_clear();
-    }
-    staging.events.close()?;
+    staging.close()?;
     report.timings.ingest_ms = millis(started);
 
     let mut session_options = config.session.clone();
@@ -217,11 +206,6 @@ fn build(
         &dir.path("findings.parquet"),
         findings_schema(),
         &[findings_batch(&findings)?],
-    )?;
-    write_table(
-        &dir.path("rejects.parquet"),
-        crate::envelope::rejects_schema(),
-        &[rejects_batch(&staging.rejects)?],
     )?;
     for temporary in ["_staging", "_spill"] {
         let path = dir.path(temporary);

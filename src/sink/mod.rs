@@ -22,7 +22,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
-use crate::envelope::{timestamp_type, Reject};
+use crate::envelope::{rejects_batch, rejects_schema, timestamp_type, Reject};
 use crate::ingest::IngestSink;
 use crate::model::AggregateModel;
 use crate::replay::{EventRef, Finding, ReplaySink, StreamState, Transition};
@@ -166,12 +166,42 @@ impl OutputDir {
     }
 }
 
-/// Ingest's sink: events to the staging file, rejects to `rejects.parquet`.
+/// Ingest's sink: events to the staging file, rejects straight to
+/// `rejects.parquet` (in input order), so neither is held in memory.
 pub struct StagingSink {
     pub events: TableWriter,
-    pub rejects: Vec<Reject>,
+    pub rejects: TableWriter,
     pub progress: Option<indicatif::ProgressBar>,
 }
+
+impl StagingSink {
+    /// Opens the staging file (uncompressed: it is read once and deleted) and
+    /// `rejects.parquet` inside `dir`.
+    pub fn create(dir: &OutputDir, progress: Option<indicatif::ProgressBar>) -> Result<Self> {
+        Ok(Self {
+            events: TableWriter::create(
+                &dir.path(STAGING),
+                crate::envelope::events_schema(),
+                Compression::UNCOMPRESSED,
+            )?,
+            rejects: TableWriter::create(&dir.path("rejects.parquet"), rejects_schema(), zstd())?,
+            progress,
+        })
+    }
+
+    /// Closes both files.
+    pub fn close(self) -> Result<()> {
+        if let Some(bar) = &self.progress {
+            bar.finish_and_clear();
+        }
+        self.events.close()?;
+        self.rejects.close()?;
+        Ok(())
+    }
+}
+
+/// Where ingest stages events inside the output folder under construction.
+pub const STAGING: &str = "_staging/events.parquet";
 
 impl IngestSink for StagingSink {
     fn events(&mut self, batch: RecordBatch) -> Result<()> {
@@ -179,8 +209,7 @@ impl IngestSink for StagingSink {
     }
 
     fn rejects(&mut self, rejects: Vec<Reject>) -> Result<()> {
-        self.rejects.extend(rejects);
-        Ok(())
+        self.rejects.write(&rejects_batch(&rejects)?)
     }
 
     fn progress(&mut self, bytes: u64) {
