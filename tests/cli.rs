@@ -95,6 +95,32 @@ fn gzip_input_reads_like_plain_even_with_a_misleading_name() {
 }
 
 #[test]
+fn zstd_input_is_recognised_by_its_magic_bytes() {
+    let dir = Dir::new();
+    dir.write(
+        "orders.ndjson.zst",
+        zstd::encode_all(FOREIGN_LOG.as_bytes(), 3).unwrap(),
+    );
+    dir.write("plain.ndjson", FOREIGN_LOG);
+    let summary = run_foreign(&dir, "orders.ndjson.zst");
+    assert!(
+        summary.starts_with("records: 3 read = 3 events + 0 rejects (ok)\n"),
+        "{summary}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/manifest.json")).unwrap())
+            .unwrap();
+    let stored = std::fs::metadata(dir.join("orders.ndjson.zst"))
+        .unwrap()
+        .len();
+    assert_eq!(
+        manifest["inputs"][0]["bytes"].as_u64(),
+        Some(stored),
+        "the manifest counts stored bytes"
+    );
+}
+
+#[test]
 fn a_truncated_gzip_keeps_what_was_read_and_rejects_the_damage() {
     let dir = Dir::new();
     let mut log = String::new();

@@ -68,7 +68,7 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             inside.sort();
             if inside.is_empty() {
                 return Err(Error::usage(format!(
-                    "{}: folder holds no .ndjson, .jsonl or .json files (plain or .gz)",
+                    "{}: folder holds no .ndjson, .jsonl or .json files (plain, .gz or .zst)",
                     input.display()
                 )));
             }
@@ -87,7 +87,10 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 
 fn is_log_file(path: &Path) -> bool {
     let name = path.to_string_lossy();
-    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    let name = name
+        .strip_suffix(".gz")
+        .or_else(|| name.strip_suffix(".zst"))
+        .unwrap_or(&name);
     [".ndjson", ".jsonl", ".json"]
         .iter()
         .any(|ext| name.ends_with(ext))

@@ -1,6 +1,7 @@
 //! Ingest: exported logs in, envelope batches and rejects out.
 //!
-//! Inputs are read as a stream of byte chunks cut at line ends, so memory is
+//! Inputs are plain, gzip or zstd, recognised by their magic bytes whatever
+//! their name. They are read as a stream of byte chunks cut at line ends, so memory is
 //! bounded by the chunk size whatever the log's size. A group of chunks is parsed
 //! in parallel on rayon's pool (one chunk per task, results kept in input order),
 //! then handed to an [`IngestSink`] as one Arrow batch of events and a list of
@@ -26,7 +27,7 @@ use mapping::{Mapping, RecordOrigin};
 /// One input log.
 #[derive(Debug, Clone)]
 pub enum InputSource {
-    /// A file on disk; gzip is detected by its magic bytes.
+    /// A file on disk; gzip and zstd are detected by their magic bytes.
     File(PathBuf),
     /// A log compiled into the binary (the embedded default sample).
     Embedded { name: String, bytes: &'static [u8] },
@@ -115,6 +116,7 @@ type Stored = BufReader<HashingReader<Box<dyn Read + Send>>>;
 enum Decoded {
     Plain(Stored),
     Gzip(Box<MultiGzDecoder<Stored>>),
+    Zstd(Box<zstd::stream::read::Decoder<'static, Stored>>),
 }
 
 impl Decoded {
@@ -134,6 +136,10 @@ impl Decoded {
         let head = stored.fill_buf().map_err(|e| Error::io(source.name(), e))?;
         Ok(if head.starts_with(&[0x1f, 0x8b]) {
             Decoded::Gzip(Box::new(MultiGzDecoder::new(stored)))
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            let decoder = zstd::stream::read::Decoder::with_buffer(stored)
+                .map_err(|e| Error::io(source.name(), e))?;
+            Decoded::Zstd(Box::new(decoder))
         } else {
             Decoded::Plain(stored)
         })
@@ -143,6 +149,7 @@ impl Decoded {
         match self {
             Decoded::Plain(r) => r.read(buf),
             Decoded::Gzip(r) => r.read(buf),
+            Decoded::Zstd(r) => r.read(buf),
         }
     }
 
@@ -152,6 +159,7 @@ impl Decoded {
         let mut stored = match self {
             Decoded::Plain(r) => r.into_inner(),
             Decoded::Gzip(r) => r.into_inner().into_inner(),
+            Decoded::Zstd(r) => r.finish().into_inner(),
         };
         // The hash stays that of the bytes read so far if the rest is unreadable.
         let _ = std::io::copy(&mut stored, &mut std::io::sink());
