@@ -28,6 +28,13 @@ pub enum Error {
     /// A command-line or configuration value is not usable.
     #[error("{message}")]
     Usage { message: String },
+    /// A record was rejected under `--strict`.
+    #[error("{source_file}:{line}: {reason} (--strict stops at the first reject)")]
+    Rejected {
+        source_file: String,
+        line: u64,
+        reason: String,
+    },
     /// A SQL statement failed.
     #[error("sql: {0}")]
     Sql(String),

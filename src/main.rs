@@ -14,6 +14,8 @@ struct Cli {
     command: Command,
 }
 
+// Built once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Ingest logs, replay every stream, write Parquet and a manifest.

@@ -263,14 +263,14 @@ struct RawHandler {
     remove: IndexMap<String, Spanned<String>>,
 }
 
-/// Turns byte spans into `file:line` errors.
-struct Locator<'a> {
-    file: &'a str,
-    text: &'a str,
+/// Turns byte spans into `file:line` errors (model and mapping files).
+pub(crate) struct Locator<'a> {
+    pub file: &'a str,
+    pub text: &'a str,
 }
 
 impl Locator<'_> {
-    fn line(&self, span: &Range<usize>) -> usize {
+    pub fn line(&self, span: &Range<usize>) -> usize {
         let end = span.start.min(self.text.len());
         self.text.as_bytes()[..end]
             .iter()
@@ -279,7 +279,7 @@ impl Locator<'_> {
             + 1
     }
 
-    fn error(&self, span: &Range<usize>, message: String, hint: Option<String>) -> Error {
+    pub fn error(&self, span: &Range<usize>, message: String, hint: Option<String>) -> Error {
         Error::Model {
             file: self.file.to_owned(),
             line: self.line(span),

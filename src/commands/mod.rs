@@ -55,7 +55,8 @@ pub fn parse_byte_size(text: &str) -> Result<usize> {
 }
 
 /// Expands input arguments: files as given, folders to the log files inside them
-/// (sorted by name, so the read order is stable).
+/// (sorted by name, so the read order is stable), globs (`logs/*.csv.gz`) to
+/// the files they match, also sorted.
 pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for input in inputs {
@@ -68,13 +69,28 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             inside.sort();
             if inside.is_empty() {
                 return Err(Error::usage(format!(
-                    "{}: folder holds no .ndjson, .jsonl or .json files (plain, .gz or .zst)",
-                    input.display()
+                    "{}: folder holds no log files ({}, plain, .gz or .zst)",
+                    input.display(),
+                    LOG_EXTENSIONS.join(", ")
                 )));
             }
             files.extend(inside);
         } else if input.is_file() {
             files.push(input.clone());
+        } else if input.to_string_lossy().contains(['*', '?', '[']) {
+            let pattern = input.to_string_lossy();
+            let mut matched: Vec<PathBuf> = glob::glob(&pattern)
+                .map_err(|e| Error::usage(format!("{pattern}: not a usable glob: {e}")))?
+                .filter_map(std::result::Result::ok)
+                .filter(|path| path.is_file())
+                .collect();
+            matched.sort();
+            if matched.is_empty() {
+                return Err(Error::usage(format!(
+                    "{pattern}: the glob matches no files"
+                )));
+            }
+            files.extend(matched);
         } else {
             return Err(Error::io(
                 input,
@@ -85,15 +101,18 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// The extensions of the files a folder input reads.
+const LOG_EXTENSIONS: [&str; 7] = [
+    ".ndjson", ".jsonl", ".json", ".csv", ".tsv", ".parquet", ".xes",
+];
+
 fn is_log_file(path: &Path) -> bool {
     let name = path.to_string_lossy();
     let name = name
         .strip_suffix(".gz")
         .or_else(|| name.strip_suffix(".zst"))
         .unwrap_or(&name);
-    [".ndjson", ".jsonl", ".json"]
-        .iter()
-        .any(|ext| name.ends_with(ext))
+    LOG_EXTENSIONS.iter().any(|ext| name.ends_with(ext))
 }
 
 #[cfg(test)]

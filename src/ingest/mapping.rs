@@ -1,15 +1,20 @@
 //! Mapping one parsed record onto the canonical envelope.
 //!
-//! A [`Mapping`] says where each envelope field lives in a record: a list of JSON
-//! paths tried in order (the first present wins). The default, `generic`, is the
-//! naming documented in the README; `--map field=path` replaces one entry. A record
-//! either becomes an [`Event`] or a [`Reject`] whose reason names the field and the
-//! bad value: mapping never fails the run.
+//! A [`Mapping`] says where each envelope field comes from: a list of
+//! [`Source`]s tried in order (the first present wins): a column or JSON path, a
+//! template built from several, a constant, or a derivation. A preset (see
+//! [`super::presets`]) is a ready-made mapping; `--map field=SPEC` and a mapping
+//! file replace single entries. A record either becomes an [`Event`] or a
+//! [`Reject`] whose reason names the field and the bad value: mapping never fails
+//! the run.
 
-use chrono::DateTime;
-use serde_json::Value;
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::time::TimeOptions;
 use crate::envelope::{Event, Reject};
 use crate::{Error, Result};
 
@@ -71,49 +76,35 @@ impl EnvelopeField {
         }
     }
 
-    fn from_name(name: &str) -> Option<Self> {
+    /// The field with this column name.
+    pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|field| field.name() == name)
-    }
-
-    /// The generic preset's source paths for this field, tried in order.
-    fn generic_paths(self) -> &'static [&'static str] {
-        match self {
-            EnvelopeField::Actor => &["actor", "metadata.actor"],
-            EnvelopeField::CorrelationId => &["correlation_id", "metadata.correlation_id"],
-            EnvelopeField::CausationId => &["causation_id", "metadata.causation_id"],
-            EnvelopeField::Tenant => &["tenant", "metadata.tenant"],
-            EnvelopeField::Position => &["position"],
-            EnvelopeField::EventId => &["event_id"],
-            EnvelopeField::StreamId => &["stream_id"],
-            EnvelopeField::AggregateType => &["aggregate_type"],
-            EnvelopeField::Version => &["version"],
-            EnvelopeField::EventType => &["event_type"],
-            EnvelopeField::SchemaVersion => &["schema_version"],
-            EnvelopeField::OccurredAt => &["occurred_at"],
-            EnvelopeField::Payload => &["payload"],
-            EnvelopeField::Metadata => &["metadata"],
-        }
     }
 }
 
-/// A path into a JSON record: the keys (or array indices) to follow.
+/// A path into a record: the keys (or array indices) to follow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonPath {
     text: String,
     segments: Vec<String>,
+    /// Dotted paths also match a top-level key spelled with the dots, as CSV
+    /// headers and XES keys often are (`Change Date+Time`, `time:timestamp`).
+    whole_key: bool,
 }
 
 impl JsonPath {
     /// Parses `/a/b` (a JSON pointer, RFC 6901) or `a.b` (dotted keys).
     pub fn parse(text: &str) -> Result<Self> {
-        let segments: Vec<String> = if let Some(pointer) = text.strip_prefix('/') {
-            pointer
-                .split('/')
-                .map(|s| s.replace("~1", "/").replace("~0", "~"))
-                .collect()
-        } else {
-            text.split('.').map(str::to_owned).collect()
-        };
+        let (segments, whole_key): (Vec<String>, bool) =
+            if let Some(pointer) = text.strip_prefix('/') {
+                let segments = pointer
+                    .split('/')
+                    .map(|s| s.replace("~1", "/").replace("~0", "~"))
+                    .collect();
+                (segments, false)
+            } else {
+                (text.split('.').map(str::to_owned).collect(), true)
+            };
         if text.is_empty() || segments.iter().any(String::is_empty) {
             return Err(Error::usage(format!(
                 "path \"{text}\" has an empty segment; write a JSON pointer like /metadata/user or dotted keys like metadata.user"
@@ -122,6 +113,7 @@ impl JsonPath {
         Ok(Self {
             text: text.to_owned(),
             segments,
+            whole_key,
         })
     }
 
@@ -130,8 +122,18 @@ impl JsonPath {
         &self.text
     }
 
+    /// The top-level key the path starts at.
+    fn first_key(&self) -> &str {
+        &self.segments[0]
+    }
+
     /// Follows the path in `value`; `None` when any step is absent.
     pub fn lookup<'v>(&self, value: &'v Value) -> Option<&'v Value> {
+        if self.whole_key && self.segments.len() > 1 {
+            if let Some(found) = value.get(&self.text) {
+                return Some(found);
+            }
+        }
         self.segments
             .iter()
             .try_fold(value, |current, segment| match current {
@@ -142,68 +144,313 @@ impl JsonPath {
     }
 }
 
-/// Where each envelope field is read from.
+/// One piece of a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    Text(String),
+    Field(JsonPath),
+}
+
+/// Where an envelope field's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A column or JSON path: `stream_id`, `data.id`, `/meta/user`.
+    Path(JsonPath),
+    /// Text with `{path}` placeholders: `{type}.{payload.action}`.
+    Template(Vec<Piece>),
+    /// The same value for every record: `=incident`.
+    Const(String),
+    /// The record's place in its stream in read order, from 1: `@order` (version).
+    Order,
+    /// Every top-level field no other entry reads, as an object: `@rest` (payload).
+    Rest,
+    /// The documented derivation for a missing value: `@hash` (event_id: a hash of
+    /// the record) and `@prefix` (aggregate_type: the stream id's prefix).
+    Derived,
+}
+
+impl Source {
+    /// Parses one source spec, as written in `--map` or a mapping file.
+    pub fn parse(field: EnvelopeField, spec: &str) -> Result<Self> {
+        let spec = spec.trim();
+        let derived = |name: &str, allowed: &[EnvelopeField]| {
+            if allowed.contains(&field) {
+                Ok(())
+            } else {
+                let names: Vec<&str> = allowed.iter().map(|f| f.name()).collect();
+                Err(Error::usage(format!(
+                    "{name} applies to {}, not to {}",
+                    names.join(" and "),
+                    field.name()
+                )))
+            }
+        };
+        Ok(match spec {
+            "@order" => {
+                derived(spec, &[EnvelopeField::Version])?;
+                Source::Order
+            }
+            "@rest" => {
+                derived(spec, &[EnvelopeField::Payload, EnvelopeField::Metadata])?;
+                Source::Rest
+            }
+            "@hash" => {
+                derived(spec, &[EnvelopeField::EventId])?;
+                Source::Derived
+            }
+            "@prefix" => {
+                derived(spec, &[EnvelopeField::AggregateType])?;
+                Source::Derived
+            }
+            _ if spec.starts_with('@') => {
+                return Err(Error::usage(format!(
+                    "\"{spec}\" is not a derivation; expected @order, @rest, @hash or @prefix"
+                )))
+            }
+            _ => match spec.strip_prefix('=') {
+                Some(constant) => Source::Const(constant.to_owned()),
+                None if spec.contains('{') => Source::Template(parse_template(spec)?),
+                None => Source::Path(JsonPath::parse(spec)?),
+            },
+        })
+    }
+
+    /// The spec as it would be written.
+    fn describe(&self) -> String {
+        match self {
+            Source::Path(path) => path.as_str().to_owned(),
+            Source::Template(pieces) => pieces
+                .iter()
+                .map(|piece| match piece {
+                    Piece::Text(text) => text.clone(),
+                    Piece::Field(path) => format!("{{{}}}", path.as_str()),
+                })
+                .collect(),
+            Source::Const(text) => format!("={text}"),
+            Source::Order => "@order".into(),
+            Source::Rest => "@rest".into(),
+            Source::Derived => "@derived".into(),
+        }
+    }
+
+    fn paths(&self) -> Vec<&JsonPath> {
+        match self {
+            Source::Path(path) => vec![path],
+            Source::Template(pieces) => pieces
+                .iter()
+                .filter_map(|piece| match piece {
+                    Piece::Field(path) => Some(path),
+                    Piece::Text(_) => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn parse_template(spec: &str) -> Result<Vec<Piece>> {
+    let mut pieces = Vec::new();
+    let mut rest = spec;
+    while let Some(open) = rest.find('{') {
+        if open > 0 {
+            pieces.push(Piece::Text(rest[..open].to_owned()));
+        }
+        let close = rest[open..].find('}').ok_or_else(|| {
+            Error::usage(format!(
+                "template \"{spec}\" has a {{ without its closing }}"
+            ))
+        })?;
+        pieces.push(Piece::Field(JsonPath::parse(
+            &rest[open + 1..open + close],
+        )?));
+        rest = &rest[open + close + 1..];
+    }
+    if rest.contains('}') {
+        return Err(Error::usage(format!(
+            "template \"{spec}\" has a }} without its opening {{"
+        )));
+    }
+    if !rest.is_empty() {
+        pieces.push(Piece::Text(rest.to_owned()));
+    }
+    Ok(pieces)
+}
+
+/// Where each envelope field is read from, and how versions and times are read.
 #[derive(Debug, Clone)]
 pub struct Mapping {
-    paths: Vec<Vec<JsonPath>>,
+    sources: Vec<Vec<Source>>,
+    /// The number the source gives a stream's first event: 1, or 0 for stores
+    /// that count from zero (KurrentDB, Axon). Versions are stored 1-based.
+    pub version_base: u64,
+    pub time: TimeOptions,
+    /// Top-level keys that some source reads (what `@rest` leaves out).
+    used_keys: HashSet<String>,
 }
 
 impl Default for Mapping {
     fn default() -> Self {
-        Self::generic()
+        super::presets::Preset::Generic.mapping()
     }
 }
 
 impl Mapping {
-    /// The generic preset: envelope names at the top level, metadata fields also
-    /// under `metadata`.
-    pub fn generic() -> Self {
-        let paths = EnvelopeField::ALL
-            .iter()
-            .map(|field| {
-                field
-                    .generic_paths()
-                    .iter()
-                    .filter_map(|p| JsonPath::parse(p).ok())
-                    .collect()
-            })
-            .collect();
-        Self { paths }
+    /// A mapping from `(field, specs)` pairs; fields not named have no source.
+    pub fn from_specs(specs: &[(EnvelopeField, &[&str])]) -> Result<Self> {
+        let mut mapping = Self {
+            sources: vec![Vec::new(); EnvelopeField::ALL.len()],
+            version_base: 1,
+            time: TimeOptions::default(),
+            used_keys: HashSet::new(),
+        };
+        for (field, specs) in specs {
+            mapping.set(*field, specs)?;
+        }
+        Ok(mapping)
     }
 
-    /// Applies one `field=path` override, e.g. `stream_id=aggregateId` or
-    /// `actor=/meta/user`.
-    pub fn apply_override(&mut self, spec: &str) -> Result<()> {
-        let (name, path) = spec.split_once('=').ok_or_else(|| {
-            Error::usage(format!(
-                "--map \"{spec}\" is not field=path; e.g. --map stream_id=aggregateId"
-            ))
-        })?;
-        let field = EnvelopeField::from_name(name.trim()).ok_or_else(|| {
-            let names: Vec<&str> = EnvelopeField::ALL.iter().map(|f| f.name()).collect();
-            Error::usage(format!(
-                "--map \"{spec}\": unknown envelope field \"{name}\"; expected one of {}",
-                names.join(", ")
-            ))
-        })?;
-        self.paths[field as usize] = vec![JsonPath::parse(path.trim())?];
+    /// The generic preset (the naming the README documents).
+    pub fn generic() -> Self {
+        Self::default()
+    }
+
+    /// Replaces the sources of `field` with `specs`, tried in order.
+    pub fn set(&mut self, field: EnvelopeField, specs: &[&str]) -> Result<()> {
+        let sources = specs
+            .iter()
+            .map(|spec| Source::parse(field, spec))
+            .collect::<Result<Vec<_>>>()
+            .map_err(|e| Error::usage(format!("{}: {e}", field.name())))?;
+        self.sources[field as usize] = sources;
+        let mut used = HashSet::new();
+        for path in self.sources.iter().flatten().flat_map(Source::paths) {
+            used.insert(path.first_key().to_owned());
+            if path.whole_key {
+                used.insert(path.as_str().to_owned());
+            }
+        }
+        self.used_keys = used;
         Ok(())
     }
 
-    fn lookup<'v>(&self, field: EnvelopeField, record: &'v Value) -> Option<&'v Value> {
-        self.paths[field as usize]
-            .iter()
-            .find_map(|path| path.lookup(record))
-            .filter(|value| !value.is_null())
+    /// Applies one `field=spec` override, e.g. `stream_id=aggregateId`,
+    /// `actor=/meta/user`, `aggregate_type==task` or `version=@order`.
+    pub fn apply_override(&mut self, spec: &str) -> Result<()> {
+        let (name, source) = spec.split_once('=').ok_or_else(|| {
+            Error::usage(format!(
+                "--map \"{spec}\" is not field=source; e.g. --map stream_id=aggregateId"
+            ))
+        })?;
+        let field = parse_field(name)?;
+        self.set(field, &[source])
+    }
+
+    /// Whether versions are counted in read order rather than read.
+    pub fn versions_from_order(&self) -> bool {
+        self.sources[EnvelopeField::Version as usize].contains(&Source::Order)
+    }
+
+    fn resolve<'v>(
+        &self,
+        field: EnvelopeField,
+        record: &'v Value,
+    ) -> Result<Option<Cow<'v, Value>>, Failure> {
+        for source in &self.sources[field as usize] {
+            let found = match source {
+                Source::Path(path) => path.lookup(record).map(Cow::Borrowed),
+                Source::Const(text) => Some(Cow::Owned(Value::String(text.clone()))),
+                Source::Template(pieces) => Some(Cow::Owned(render(field, pieces, record)?)),
+                Source::Rest => Some(Cow::Owned(self.rest(record))),
+                Source::Order => Some(Cow::Owned(Value::from(0u64))),
+                Source::Derived => None,
+            };
+            if let Some(value) = found.filter(|value| !value.is_null()) {
+                return Ok(Some(value));
+            }
+        }
+        Ok(None)
+    }
+
+    fn rest(&self, record: &Value) -> Value {
+        let map: Map<String, Value> = record
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(key, value)| !self.used_keys.contains(*key) && !value.is_null())
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        Value::Object(map)
     }
 
     /// A human-readable list of where `field` is looked for.
     fn describe(&self, field: EnvelopeField) -> String {
-        let paths: Vec<&str> = self.paths[field as usize]
+        let sources: Vec<String> = self.sources[field as usize]
             .iter()
-            .map(JsonPath::as_str)
+            .map(Source::describe)
             .collect();
-        paths.join(" or ")
+        if sources.is_empty() {
+            "no source is mapped".into()
+        } else {
+            sources.join(" or ")
+        }
+    }
+}
+
+/// The envelope field named `name`, or an error listing the names.
+pub fn parse_field(name: &str) -> Result<EnvelopeField> {
+    EnvelopeField::from_name(name.trim()).ok_or_else(|| {
+        let names: Vec<&str> = EnvelopeField::ALL.iter().map(|f| f.name()).collect();
+        Error::usage(format!(
+            "unknown envelope field \"{}\"; expected one of {}",
+            name.trim(),
+            names.join(", ")
+        ))
+    })
+}
+
+fn render(field: EnvelopeField, pieces: &[Piece], record: &Value) -> Result<Value, Failure> {
+    let mut text = String::new();
+    for piece in pieces {
+        match piece {
+            Piece::Text(literal) => text.push_str(literal),
+            Piece::Field(path) => match path.lookup(record) {
+                Some(Value::String(s)) => text.push_str(s),
+                Some(value @ (Value::Number(_) | Value::Bool(_))) => {
+                    text.push_str(&value.to_string())
+                }
+                Some(Value::Null) | None => {
+                    return Err((
+                        Some(field),
+                        format!(
+                            "field \"{}\": template part {{{}}} is missing",
+                            field.name(),
+                            path.as_str()
+                        ),
+                    ))
+                }
+                Some(other) => {
+                    return Err(wrong_type(
+                        field,
+                        other,
+                        &format!("a text or number at {{{}}}", path.as_str()),
+                    ))
+                }
+            },
+        }
+    }
+    Ok(Value::String(text))
+}
+
+/// A CSV cell (or Parquet text column) as a JSON value: empty is absent, text
+/// holding a JSON object or array is that JSON, anything else is text.
+pub fn cell_value(text: &str) -> Value {
+    let trimmed = text.trim_start();
+    if text.is_empty() {
+        Value::Null
+    } else if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        serde_json::from_str(trimmed).unwrap_or_else(|_| Value::String(text.to_owned()))
+    } else {
+        Value::String(text.to_owned())
     }
 }
 
@@ -211,6 +458,7 @@ impl Mapping {
 #[derive(Debug, Clone, Copy)]
 pub struct RecordOrigin<'a> {
     pub file: &'a str,
+    /// 1-based line (or row) where the record starts.
     pub line: u64,
     pub byte_offset: u64,
     /// The position to use when the record carries none: its read order.
@@ -260,7 +508,7 @@ fn text_field(
     record: &Value,
     field: EnvelopeField,
 ) -> Result<Option<String>, Failure> {
-    match mapping.lookup(field, record) {
+    match mapping.resolve(field, record)?.as_deref() {
         None => Ok(None),
         Some(Value::String(s)) if s.is_empty() => {
             Err(wrong_type(field, &Value::Null, "a non-empty string"))
@@ -284,33 +532,33 @@ fn unsigned_field(
     record: &Value,
     field: EnvelopeField,
 ) -> Result<Option<u64>, Failure> {
-    let Some(value) = mapping.lookup(field, record) else {
+    let Some(value) = mapping.resolve(field, record)? else {
         return Ok(None);
     };
-    let parsed = match value {
+    let parsed = match value.as_ref() {
         Value::Number(n) => n.as_u64(),
         Value::String(s) => s.trim().parse::<u64>().ok(),
         _ => None,
     };
     parsed
         .map(Some)
-        .ok_or_else(|| wrong_type(field, value, "a non-negative integer"))
+        .ok_or_else(|| wrong_type(field, &value, "a non-negative integer"))
 }
 
-/// Parses a timestamp: an RFC 3339 string with any offset, or epoch milliseconds.
-/// Returns microseconds since the epoch, UTC.
+fn json_text(
+    mapping: &Mapping,
+    record: &Value,
+    field: EnvelopeField,
+) -> Result<Option<String>, Failure> {
+    Ok(mapping
+        .resolve(field, record)?
+        .map(|value| value.to_string()))
+}
+
+/// Parses a timestamp the default way (RFC 3339 with any offset, or epoch
+/// milliseconds), for payload fields; microseconds since the epoch, UTC.
 pub fn parse_timestamp(value: &Value) -> Option<i64> {
-    match value {
-        Value::String(s) => DateTime::parse_from_rfc3339(s.trim())
-            .ok()
-            .map(|t| t.timestamp_micros()),
-        Value::Number(n) => n.as_i64().and_then(|ms| ms.checked_mul(1000)),
-        _ => None,
-    }
-}
-
-fn json_text(mapping: &Mapping, record: &Value, field: EnvelopeField) -> Option<String> {
-    mapping.lookup(field, record).map(Value::to_string)
+    TimeOptions::default().parse(value)
 }
 
 /// The deterministic event id of a record that has none: a hash of its bytes.
@@ -330,6 +578,25 @@ fn type_from_prefix(stream_id: &str) -> Option<&str> {
         .split_once(['-', ':'])
         .map(|(prefix, _)| prefix)
         .filter(|p| !p.is_empty())
+}
+
+fn version(mapping: &Mapping, record: &Value) -> Result<u64, Failure> {
+    if mapping.versions_from_order() {
+        // Numbered in read order once the record's stream is known (see ingest).
+        return Ok(0);
+    }
+    let field = EnvelopeField::Version;
+    let read = unsigned_field(mapping, record, field)?.ok_or_else(|| missing(mapping, field))?;
+    if read < mapping.version_base {
+        return Err((
+            Some(field),
+            format!(
+                "field \"version\" is {read}, expected {} or more (this mapping counts versions from {})",
+                mapping.version_base, mapping.version_base
+            ),
+        ));
+    }
+    Ok(read - mapping.version_base + 1)
 }
 
 fn map_fields(
@@ -362,22 +629,15 @@ fn map_fields(
         })?,
     };
     let event_type = required_text(mapping, record, EnvelopeField::EventType)?;
-    let version = unsigned_field(mapping, record, EnvelopeField::Version)?
-        .ok_or_else(|| missing(mapping, EnvelopeField::Version))?;
-    if version == 0 {
-        return Err((
-            Some(EnvelopeField::Version),
-            "field \"version\" is 0, expected 1 or more (versions are 1-based)".into(),
-        ));
-    }
+    let version = version(mapping, record)?;
     let occurred_value = mapping
-        .lookup(EnvelopeField::OccurredAt, record)
+        .resolve(EnvelopeField::OccurredAt, record)?
         .ok_or_else(|| missing(mapping, EnvelopeField::OccurredAt))?;
-    let occurred_at = parse_timestamp(occurred_value).ok_or_else(|| {
+    let occurred_at = mapping.time.parse(&occurred_value).ok_or_else(|| {
         wrong_type(
             EnvelopeField::OccurredAt,
-            occurred_value,
-            "an RFC 3339 timestamp like 2026-01-05T09:00:00+01:00 or epoch milliseconds",
+            &occurred_value,
+            &mapping.time.expected(),
         )
     })?;
     let schema_version = match unsigned_field(mapping, record, EnvelopeField::SchemaVersion)? {
@@ -406,8 +666,8 @@ fn map_fields(
         correlation_id: text_field(mapping, record, EnvelopeField::CorrelationId)?,
         causation_id: text_field(mapping, record, EnvelopeField::CausationId)?,
         tenant: text_field(mapping, record, EnvelopeField::Tenant)?,
-        payload: json_text(mapping, record, EnvelopeField::Payload),
-        metadata: json_text(mapping, record, EnvelopeField::Metadata),
+        payload: json_text(mapping, record, EnvelopeField::Payload)?,
+        metadata: json_text(mapping, record, EnvelopeField::Metadata)?,
         source: format!("{}:{}", origin.file, origin.line),
     })
 }
@@ -422,6 +682,18 @@ pub fn reject(origin: &RecordOrigin, field: Option<&str>, reason: String, raw: &
         reason,
         raw: String::from_utf8_lossy(raw).into_owned(),
     }
+}
+
+/// Maps a record already read into a JSON value (a CSV row, an XES event, a
+/// Parquet row); `raw` is its text for the reject and the derived event id.
+pub fn map_record(
+    record: &Value,
+    raw: &[u8],
+    mapping: &Mapping,
+    origin: &RecordOrigin,
+) -> Result<Event, Reject> {
+    map_fields(mapping, record, raw, origin)
+        .map_err(|(field, reason)| reject(origin, field.map(EnvelopeField::name), reason, raw))
 }
 
 /// Turns one JSON record (one NDJSON line) into an event, or a reject saying why not.
@@ -448,8 +720,7 @@ pub fn parse_json_record(
             raw,
         )
     })?;
-    map_fields(mapping, &record, raw, origin)
-        .map_err(|(field, reason)| reject(origin, field.map(EnvelopeField::name), reason, raw))
+    map_record(&record, raw, mapping, origin)
 }
 
 #[cfg(test)]

@@ -1,27 +1,39 @@
 //! Ingest: exported logs in, envelope batches and rejects out.
 //!
 //! Inputs are plain, gzip or zstd, recognised by their magic bytes whatever
-//! their name. They are read as a stream of byte chunks cut at line ends, so memory is
-//! bounded by the chunk size whatever the log's size. A group of chunks is parsed
-//! in parallel on rayon's pool (one chunk per task, results kept in input order),
-//! then handed to an [`IngestSink`] as one Arrow batch of events and a list of
-//! rejects per chunk. Positions default to the record's line in the concatenated
-//! input, which is read order. Every non-blank line is one record, and every record
-//! ends as exactly one event or one reject.
+//! their name, and NDJSON, a JSON array, CSV, Parquet or XES (see [`Format`]:
+//! by configuration, else by their first bytes, else by their name). NDJSON is
+//! read as a stream of byte chunks cut at line ends; the other formats as a
+//! stream of records from their reader (see [`formats`]). Either way memory is
+//! bounded by the group size whatever the log's size, and a group is mapped in
+//! parallel on rayon's pool (results kept in input order), then handed to an
+//! [`IngestSink`] as Arrow batches of events and lists of rejects. Positions
+//! default to the record's line in the concatenated input, which is read order.
+//! Every record ends as exactly one event or one reject; damage that stops an
+//! input and an input without records each count as one rejected record.
 
+pub mod config;
+mod formats;
 pub mod mapping;
+pub mod presets;
+pub mod time;
 
+pub use formats::{CsvOptions, Format};
+
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{AsArray, RecordBatch, UInt64Array};
 use flate2::bufread::MultiGzDecoder;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::envelope::{EventBatchBuilder, Reject};
+use crate::envelope::{col, EventBatchBuilder, Reject};
 use crate::{Error, Result};
+use formats::{ArrayReader, CsvReader, Damage, ParquetReader, Pending, RecordReader, XesReader};
 use mapping::{Mapping, RecordOrigin};
 
 /// One input log.
@@ -46,7 +58,14 @@ impl InputSource {
 /// How to read and map the inputs.
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
+    /// The inputs' format; `None` recognises each input by its bytes and name.
+    pub format: Option<Format>,
+    /// The format to assume when an input's bytes and name do not say.
+    pub fallback_format: Option<Format>,
+    pub csv: CsvOptions,
     pub mapping: Mapping,
+    /// Stop with an error at the first reject instead of reading on.
+    pub strict: bool,
     /// Records longer than this become rejects instead of events.
     pub max_record_bytes: usize,
     /// Bytes read per chunk; a chunk is the unit of parallel parsing.
@@ -56,7 +75,11 @@ pub struct IngestOptions {
 impl Default for IngestOptions {
     fn default() -> Self {
         Self {
+            format: None,
+            fallback_format: None,
+            csv: CsvOptions::default(),
             mapping: Mapping::generic(),
+            strict: false,
             max_record_bytes: 16 << 20,
             chunk_bytes: 4 << 20,
         }
@@ -145,14 +168,6 @@ impl Decoded {
         })
     }
 
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Decoded::Plain(r) => r.read(buf),
-            Decoded::Gzip(r) => r.read(buf),
-            Decoded::Zstd(r) => r.read(buf),
-        }
-    }
-
     /// Reads what is left of the stored bytes (so the hash covers the whole
     /// file even after damage) and returns its size and hash.
     fn finish(self) -> (u64, String) {
@@ -168,6 +183,19 @@ impl Decoded {
         (stored.bytes, hex)
     }
 }
+
+impl Read for Decoded {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Decoded::Plain(r) => r.read(buf),
+            Decoded::Gzip(r) => r.read(buf),
+            Decoded::Zstd(r) => r.read(buf),
+        }
+    }
+}
+
+/// A decoded input, buffered: what the format readers read.
+type Input = BufReader<Decoded>;
 
 /// A run of whole lines and where it starts.
 struct Chunk {
@@ -256,7 +284,7 @@ fn parse_chunk(
 
 /// Reads chunks of whole lines from one decoded input.
 struct ChunkReader {
-    decoded: Decoded,
+    input: Input,
     carry: Vec<u8>,
     next_line: u64,
     next_offset: u64,
@@ -271,7 +299,7 @@ impl ChunkReader {
         while !self.done {
             let start = self.carry.len();
             self.carry.resize(start + self.chunk_bytes, 0);
-            match self.decoded.read(&mut self.carry[start..]) {
+            match self.input.read(&mut self.carry[start..]) {
                 Ok(0) => {
                     self.carry.truncate(start);
                     self.done = true;
@@ -316,81 +344,297 @@ impl ChunkReader {
     }
 }
 
+/// Records mapped per parallel task when reading a non-NDJSON format.
+const RECORDS_PER_TASK: usize = 4096;
+
+/// The running state of one ingest: counts, and what crosses input boundaries.
+struct Absorber<'a> {
+    options: &'a IngestOptions,
+    sink: &'a mut dyn IngestSink,
+    summary: IngestSummary,
+    consumed: u64,
+    /// Events seen per stream so far, when versions come from read order.
+    order: HashMap<String, u64>,
+}
+
+impl Absorber<'_> {
+    /// Hands one parsed group to the sink, in input order.
+    fn absorb(&mut self, input: &mut InputSummary, parsed: ParsedChunk) -> Result<()> {
+        input.records += parsed.records;
+        input.events += parsed.events;
+        input.rejects += parsed.rejects.len() as u64;
+        self.summary.max_position = self.summary.max_position.max(parsed.max_position);
+        if let Some(batch) = parsed.batch {
+            let batch = if self.options.mapping.versions_from_order() {
+                number_in_order(batch, &mut self.order)?
+            } else {
+                batch
+            };
+            self.sink.events(batch)?;
+        }
+        self.rejects(parsed.rejects)
+    }
+
+    fn rejects(&mut self, rejects: Vec<Reject>) -> Result<()> {
+        if let (true, Some(first)) = (self.options.strict, rejects.first()) {
+            return Err(Error::Rejected {
+                source_file: first.source_file.clone(),
+                line: first.line,
+                reason: first.reason.clone(),
+            });
+        }
+        if rejects.is_empty() {
+            Ok(())
+        } else {
+            self.sink.rejects(rejects)
+        }
+    }
+
+    /// Records one pseudo-record reject (damage, an empty input) for `input`.
+    fn input_reject(
+        &mut self,
+        input: &mut InputSummary,
+        line: u64,
+        byte_offset: u64,
+        reason: String,
+    ) -> Result<()> {
+        input.records += 1;
+        input.rejects += 1;
+        self.rejects(vec![Reject {
+            source_file: input.name.clone(),
+            line,
+            byte_offset,
+            field: None,
+            reason,
+            raw: String::new(),
+        }])
+    }
+}
+
+/// Numbers each event in its stream in read order (`version = "@order"`).
+fn number_in_order(batch: RecordBatch, order: &mut HashMap<String, u64>) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    let streams = batch.column(col::STREAM_ID).as_string::<i32>();
+    let versions: UInt64Array = streams
+        .iter()
+        .map(|stream| {
+            let stream = stream.unwrap_or_default();
+            let count = match order.get_mut(stream) {
+                Some(count) => count,
+                None => order.entry(stream.to_owned()).or_insert(0),
+            };
+            *count += 1;
+            Some(*count)
+        })
+        .collect();
+    let mut columns = batch.columns().to_vec();
+    columns[col::VERSION] = Arc::new(versions);
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+/// Maps pending records into one parsed group.
+fn map_pending(
+    records: Vec<Pending>,
+    file: &str,
+    position_base: u64,
+    mapping: &Mapping,
+) -> Result<ParsedChunk> {
+    let mut builder = EventBatchBuilder::new();
+    let mut rejects = Vec::new();
+    let mut max_position = None;
+    let count = records.len() as u64;
+    for record in records {
+        match record.map(file, position_base, mapping) {
+            Ok(event) => {
+                max_position = max_position.max(Some(event.position));
+                builder.append(&event);
+            }
+            Err(reject) => rejects.push(reject),
+        }
+    }
+    let events = builder.len() as u64;
+    let batch = if builder.is_empty() {
+        None
+    } else {
+        Some(builder.finish()?)
+    };
+    Ok(ParsedChunk {
+        batch,
+        rejects,
+        records: count,
+        events,
+        max_position,
+    })
+}
+
+/// Reads one NDJSON input; returns its lines and the input to hash.
+fn ingest_lines(
+    absorber: &mut Absorber,
+    input: Input,
+    summary: &mut InputSummary,
+    position_base: u64,
+) -> Result<(u64, Input)> {
+    let options = absorber.options;
+    let group_size = rayon::current_num_threads().max(1) * 2;
+    let mut reader = ChunkReader {
+        input,
+        carry: Vec::new(),
+        next_line: 1,
+        next_offset: 0,
+        chunk_bytes: options.chunk_bytes,
+        done: false,
+        damage: None,
+    };
+    let name = summary.name.clone();
+    loop {
+        let group: Vec<Chunk> = std::iter::from_fn(|| reader.next_chunk())
+            .take(group_size)
+            .collect();
+        if group.is_empty() {
+            break;
+        }
+        let parsed: Vec<Result<ParsedChunk>> = group
+            .par_iter()
+            .map(|chunk| parse_chunk(chunk, &name, position_base, options))
+            .collect();
+        for (chunk, result) in group.iter().zip(parsed) {
+            absorber.absorb(summary, result?)?;
+            absorber.consumed += chunk.bytes.len() as u64;
+            absorber.sink.progress(absorber.consumed);
+        }
+    }
+    if let Some(damage) = reader.damage.take() {
+        absorber.input_reject(
+            summary,
+            reader.next_line,
+            reader.next_offset,
+            format!(
+                "input is damaged after byte {} (decompressed): {damage}; everything before it was read",
+                reader.next_offset
+            ),
+        )?;
+    }
+    Ok((reader.next_line, reader.input))
+}
+
+/// Reads one input of another format through its record reader.
+fn ingest_records(
+    absorber: &mut Absorber,
+    mut reader: Box<dyn RecordReader>,
+    summary: &mut InputSummary,
+    position_base: u64,
+) -> Result<(u64, Option<Input>)> {
+    let tasks = rayon::current_num_threads().max(1) * 2;
+    let name = summary.name.clone();
+    loop {
+        let mut records = reader.next_records(tasks * RECORDS_PER_TASK);
+        if records.is_empty() {
+            break;
+        }
+        let mut parts = Vec::new();
+        while records.len() > RECORDS_PER_TASK {
+            let rest = records.split_off(RECORDS_PER_TASK);
+            parts.push(std::mem::replace(&mut records, rest));
+        }
+        parts.push(records);
+        let mapping = &absorber.options.mapping;
+        let parsed: Vec<Result<ParsedChunk>> = parts
+            .into_par_iter()
+            .map(|part| map_pending(part, &name, position_base, mapping))
+            .collect();
+        for result in parsed {
+            absorber.absorb(summary, result?)?;
+        }
+        absorber.sink.progress(absorber.consumed);
+    }
+    if let Some(Damage {
+        line,
+        byte_offset,
+        reason,
+    }) = reader.take_damage()
+    {
+        absorber.input_reject(
+            summary,
+            line,
+            byte_offset,
+            format!("input is damaged at line {line}: {reason}; everything before it was read"),
+        )?;
+    }
+    let lines = reader.lines();
+    Ok((lines, reader.into_input()))
+}
+
 /// Reads every input in order and feeds `sink`; returns the counts.
 pub fn ingest(
     sources: &[InputSource],
     options: &IngestOptions,
     sink: &mut dyn IngestSink,
 ) -> Result<IngestSummary> {
-    let mut summary = IngestSummary::default();
+    let mut absorber = Absorber {
+        options,
+        sink,
+        summary: IngestSummary::default(),
+        consumed: 0,
+        order: HashMap::new(),
+    };
     let mut position_base = 0u64;
-    let mut consumed = 0u64;
-    let group_size = rayon::current_num_threads().max(1) * 2;
     for source in sources {
         let name = source.name();
-        let mut reader = ChunkReader {
-            decoded: Decoded::open(source)?,
-            carry: Vec::new(),
-            next_line: 1,
-            next_offset: 0,
-            chunk_bytes: options.chunk_bytes,
-            done: false,
-            damage: None,
-        };
-        let mut input = InputSummary {
+        let mut input: Input = BufReader::with_capacity(1 << 16, Decoded::open(source)?);
+        let head = input.fill_buf().map_err(|e| Error::io(&name, e))?;
+        let format = options
+            .format
+            .or_else(|| Format::sniff(head))
+            .or_else(|| Format::from_name(&name))
+            .or(options.fallback_format)
+            .unwrap_or(Format::Ndjson);
+        let mut summary = InputSummary {
             name: name.clone(),
             ..InputSummary::default()
         };
-        loop {
-            let group: Vec<Chunk> = std::iter::from_fn(|| reader.next_chunk())
-                .take(group_size)
-                .collect();
-            if group.is_empty() {
-                break;
+        let max_bytes = options.max_record_bytes;
+        let (lines, rest) = match format {
+            Format::Ndjson => {
+                let (lines, input) =
+                    ingest_lines(&mut absorber, input, &mut summary, position_base)?;
+                (lines, Some(input))
             }
-            let parsed: Vec<Result<ParsedChunk>> = group
-                .par_iter()
-                .map(|chunk| parse_chunk(chunk, &name, position_base, options))
-                .collect();
-            for (chunk, result) in group.iter().zip(parsed) {
-                let result = result?;
-                input.records += result.records;
-                input.events += result.events;
-                input.rejects += result.rejects.len() as u64;
-                summary.max_position = summary.max_position.max(result.max_position);
-                if let Some(batch) = result.batch {
-                    sink.events(batch)?;
-                }
-                if !result.rejects.is_empty() {
-                    sink.rejects(result.rejects)?;
-                }
-                consumed += chunk.bytes.len() as u64;
-                sink.progress(consumed);
+            Format::Json => {
+                let reader = Box::new(ArrayReader::new(input, max_bytes));
+                ingest_records(&mut absorber, reader, &mut summary, position_base)?
             }
+            Format::Csv => {
+                let reader = Box::new(CsvReader::new(input, options.csv));
+                ingest_records(&mut absorber, reader, &mut summary, position_base)?
+            }
+            Format::Xes => {
+                let reader = Box::new(XesReader::new(input));
+                ingest_records(&mut absorber, reader, &mut summary, position_base)?
+            }
+            Format::Parquet => {
+                let reader = Box::new(ParquetReader::new(source, input, RECORDS_PER_TASK));
+                ingest_records(&mut absorber, reader, &mut summary, position_base)?
+            }
+        };
+        if summary.records == 0 {
+            absorber.input_reject(
+                &mut summary,
+                1,
+                0,
+                "the input holds no records (an empty file?)".into(),
+            )?;
         }
-        if let Some(damage) = reader.damage.take() {
-            input.records += 1;
-            input.rejects += 1;
-            sink.rejects(vec![Reject {
-                source_file: name.clone(),
-                line: reader.next_line,
-                byte_offset: reader.next_offset,
-                field: None,
-                reason: format!(
-                    "input is damaged after byte {} (decompressed): {damage}; everything before it was read",
-                    reader.next_offset
-                ),
-                raw: String::new(),
-            }])?;
+        position_base += lines;
+        if let Some(rest) = rest {
+            let (bytes, sha256) = rest.into_inner().finish();
+            summary.bytes = bytes;
+            summary.sha256 = sha256;
         }
-        position_base += reader.next_line;
-        let (bytes, sha256) = reader.decoded.finish();
-        input.bytes = bytes;
-        input.sha256 = sha256;
-        summary.records += input.records;
-        summary.events += input.events;
-        summary.rejects += input.rejects;
-        summary.inputs.push(input);
+        let total = &mut absorber.summary;
+        total.records += summary.records;
+        total.events += summary.events;
+        total.rejects += summary.rejects;
+        total.inputs.push(summary);
     }
-    Ok(summary)
+    Ok(absorber.summary)
 }

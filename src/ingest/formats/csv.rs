@@ -1,0 +1,153 @@
+//! CSV with a header row, read with the `csv` crate: quoted fields (JSON
+//! payloads among them), any one-byte delimiter, a UTF-8 byte-order mark or not.
+//! A row whose field count differs from the header's, or that is not UTF-8,
+//! is a reject naming its line; the rows after it are still read.
+
+use std::sync::Arc;
+
+use super::{skip_bom, Body, CsvOptions, Damage, Pending, RecordReader};
+use crate::ingest::Input;
+
+/// Reads the rows of one CSV input.
+pub struct CsvReader {
+    reader: Option<csv::Reader<Input>>,
+    header: Arc<[String]>,
+    delimiter: u8,
+    line: u64,
+    damage: Option<Damage>,
+}
+
+impl CsvReader {
+    pub fn new(mut input: Input, options: CsvOptions) -> Self {
+        let mut damage = None;
+        if let Err(e) = skip_bom(&mut input) {
+            damage = Some(Damage {
+                line: 1,
+                byte_offset: 0,
+                reason: e.to_string(),
+            });
+        }
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(options.delimiter)
+            .flexible(true)
+            .has_headers(true)
+            .from_reader(input);
+        let header: Arc<[String]> = match reader.byte_headers() {
+            Ok(names) => names
+                .iter()
+                .map(|name| String::from_utf8_lossy(name).trim().to_owned())
+                .collect(),
+            Err(e) => {
+                damage.get_or_insert(Damage {
+                    line: 1,
+                    byte_offset: 0,
+                    reason: e.to_string(),
+                });
+                Arc::from(Vec::new())
+            }
+        };
+        Self {
+            reader: Some(reader),
+            header,
+            delimiter: options.delimiter,
+            line: 2,
+            damage,
+        }
+    }
+
+    fn row(&self, record: &csv::ByteRecord, line: u64, offset: u64) -> Pending {
+        let raw = || {
+            let cells: Vec<String> = record
+                .iter()
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect();
+            super::row_text(&cells, self.delimiter)
+        };
+        let body = if record.len() != self.header.len() {
+            Body::Reject {
+                reason: format!(
+                    "row has {} fields, the header has {}",
+                    record.len(),
+                    self.header.len()
+                ),
+                raw: raw(),
+            }
+        } else {
+            let cells: Result<Vec<String>, usize> = record
+                .iter()
+                .enumerate()
+                .map(|(i, cell)| String::from_utf8(cell.to_vec()).map_err(|_| i))
+                .collect();
+            match cells {
+                Ok(cells) => Body::Row {
+                    header: Arc::clone(&self.header),
+                    cells,
+                    delimiter: self.delimiter,
+                },
+                Err(column) => Body::Reject {
+                    reason: format!(
+                        "invalid UTF-8 in column \"{}\"",
+                        self.header.get(column).map(String::as_str).unwrap_or("?")
+                    ),
+                    raw: raw(),
+                },
+            }
+        };
+        Pending {
+            line,
+            byte_offset: offset,
+            body,
+        }
+    }
+}
+
+impl RecordReader for CsvReader {
+    fn next_records(&mut self, max: usize) -> Vec<Pending> {
+        let mut out = Vec::new();
+        if self.damage.is_some() {
+            return out;
+        }
+        let mut record = csv::ByteRecord::new();
+        while out.len() < max {
+            let Some(reader) = self.reader.as_mut() else {
+                break;
+            };
+            match reader.read_byte_record(&mut record) {
+                Ok(false) => {
+                    self.line = reader.position().line().max(self.line);
+                    break;
+                }
+                Ok(true) => {
+                    let (line, offset) = record
+                        .position()
+                        .map(|p| (p.line(), p.byte()))
+                        .unwrap_or((self.line, 0));
+                    self.line = line + 1;
+                    out.push(self.row(&record, line, offset));
+                }
+                Err(e) => {
+                    let position = reader.position();
+                    self.damage = Some(Damage {
+                        line: position.line(),
+                        byte_offset: position.byte(),
+                        reason: e.to_string(),
+                    });
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    fn take_damage(&mut self) -> Option<Damage> {
+        self.damage.take()
+    }
+
+    fn lines(&self) -> u64 {
+        self.line
+    }
+
+    fn into_input(self: Box<Self>) -> Option<Input> {
+        self.reader.map(csv::Reader::into_inner)
+    }
+}

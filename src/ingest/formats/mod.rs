@@ -1,0 +1,260 @@
+//! Input formats other than NDJSON: a JSON array, CSV, XES and Parquet.
+//!
+//! Each reader turns its input into a stream of [`Pending`] records, read in
+//! order and in bounded groups; turning a pending record into an event or a
+//! reject (the expensive part) happens afterwards, in parallel, in
+//! [`Pending::map`]. What a reader cannot take apart (a CSV row with the wrong
+//! number of fields, an array element cut short) is a pending reject, and damage
+//! that stops a reader (a truncated gzip stream, broken XML) is reported once,
+//! after everything before it was read.
+
+mod array;
+mod csv;
+mod parquet;
+mod xes;
+
+use std::io::{BufRead, BufReader, Read};
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+pub use self::array::ArrayReader;
+pub use self::csv::CsvReader;
+pub use self::parquet::ParquetReader;
+pub use self::xes::XesReader;
+use super::mapping::{self, cell_value, Mapping, RecordOrigin};
+use crate::envelope::{Event, Reject};
+use crate::{Error, Result};
+
+/// The format of one input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON object per line.
+    Ndjson,
+    /// One JSON array of objects.
+    Json,
+    Csv,
+    Parquet,
+    Xes,
+}
+
+impl Format {
+    /// Parses a format name.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "ndjson" | "jsonl" => Ok(Format::Ndjson),
+            "json" => Ok(Format::Json),
+            "csv" => Ok(Format::Csv),
+            "parquet" => Ok(Format::Parquet),
+            "xes" => Ok(Format::Xes),
+            other => Err(Error::usage(format!(
+                "unknown format \"{other}\"; expected ndjson, json, csv, parquet or xes"
+            ))),
+        }
+    }
+
+    /// The format an input's name says, ignoring `.gz` and `.zst`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        let name = name.to_ascii_lowercase();
+        let name = name
+            .strip_suffix(".gz")
+            .or_else(|| name.strip_suffix(".zst"))
+            .unwrap_or(&name);
+        let (_, extension) = name.rsplit_once('.')?;
+        match extension {
+            "ndjson" | "jsonl" => Some(Format::Ndjson),
+            "json" => Some(Format::Json),
+            "csv" | "tsv" => Some(Format::Csv),
+            "parquet" => Some(Format::Parquet),
+            "xes" => Some(Format::Xes),
+            _ => None,
+        }
+    }
+
+    /// The format the first decoded bytes show, when they are unmistakable.
+    /// A `.json` file holding lines of objects is NDJSON; one starting with `[`
+    /// is an array, whatever its name.
+    pub fn sniff(head: &[u8]) -> Option<Self> {
+        if head.starts_with(b"PAR1") {
+            return Some(Format::Parquet);
+        }
+        let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+        match head.iter().find(|b| !b.is_ascii_whitespace())? {
+            b'[' => Some(Format::Json),
+            b'{' => Some(Format::Ndjson),
+            b'<' => Some(Format::Xes),
+            _ => None,
+        }
+    }
+}
+
+/// How to read CSV.
+#[derive(Debug, Clone, Copy)]
+pub struct CsvOptions {
+    pub delimiter: u8,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        Self { delimiter: b',' }
+    }
+}
+
+/// A record as a reader found it, not yet mapped.
+pub struct Pending {
+    /// 1-based line (CSV, JSON, XES) or row (Parquet) where the record starts.
+    pub line: u64,
+    pub byte_offset: u64,
+    pub body: Body,
+}
+
+/// What a pending record holds.
+pub enum Body {
+    /// JSON text still to parse (an array element).
+    Json(Vec<u8>),
+    /// JSON text whose string values may hold JSON themselves (a Parquet row).
+    JsonCells(Vec<u8>),
+    /// A CSV row's cells, named by the header.
+    Row {
+        header: Arc<[String]>,
+        cells: Vec<String>,
+        delimiter: u8,
+    },
+    /// A record already built (an XES event).
+    Value(Value),
+    /// A record the reader could not take apart.
+    Reject { reason: String, raw: Vec<u8> },
+}
+
+impl Pending {
+    /// Maps the record onto the envelope, or says why it cannot be.
+    pub fn map(self, file: &str, position_base: u64, mapping: &Mapping) -> Result<Event, Reject> {
+        let origin = RecordOrigin {
+            file,
+            line: self.line,
+            byte_offset: self.byte_offset,
+            default_position: position_base + self.line,
+        };
+        match self.body {
+            Body::Json(raw) => mapping::parse_json_record(&raw, mapping, &origin),
+            Body::JsonCells(raw) => match serde_json::from_slice::<Value>(&raw) {
+                Ok(Value::Object(map)) => {
+                    let map: Map<String, Value> = map
+                        .into_iter()
+                        .map(|(k, v)| match v {
+                            Value::String(s) => (k, cell_value(&s)),
+                            other => (k, other),
+                        })
+                        .collect();
+                    mapping::map_record(&Value::Object(map), &raw, mapping, &origin)
+                }
+                _ => mapping::parse_json_record(&raw, mapping, &origin),
+            },
+            Body::Row {
+                header,
+                cells,
+                delimiter,
+            } => {
+                let raw = row_text(&cells, delimiter);
+                let record: Map<String, Value> = header
+                    .iter()
+                    .zip(&cells)
+                    .map(|(name, cell)| (name.clone(), cell_value(cell)))
+                    .collect();
+                mapping::map_record(&Value::Object(record), &raw, mapping, &origin)
+            }
+            Body::Value(record) => {
+                let raw = record.to_string();
+                mapping::map_record(&record, raw.as_bytes(), mapping, &origin)
+            }
+            Body::Reject { reason, raw } => Err(mapping::reject(&origin, None, reason, &raw)),
+        }
+    }
+}
+
+/// A CSV row written back as text, quoted where needed.
+fn row_text(cells: &[String], delimiter: u8) -> Vec<u8> {
+    let mut writer = ::csv::WriterBuilder::new()
+        .delimiter(delimiter)
+        .terminator(::csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    let _ = writer.write_record(cells);
+    let mut text = writer.into_inner().unwrap_or_default();
+    if text.last() == Some(&b'\n') {
+        text.pop();
+    }
+    text
+}
+
+/// Damage that stopped a reader: everything before it was read.
+#[derive(Debug)]
+pub struct Damage {
+    pub line: u64,
+    pub byte_offset: u64,
+    pub reason: String,
+}
+
+/// A reader of pending records.
+pub trait RecordReader {
+    /// Up to `max` records in input order; empty when the input is done.
+    fn next_records(&mut self, max: usize) -> Vec<Pending>;
+    /// The damage that ended the input early, if any.
+    fn take_damage(&mut self) -> Option<Damage>;
+    /// The line after the last one read, for positions of the next input.
+    fn lines(&self) -> u64;
+    /// The input, to hash what is left of it.
+    fn into_input(self: Box<Self>) -> Option<super::Input>;
+}
+
+/// A buffered reader that counts the lines of the bytes its user consumed.
+pub struct LineCounter<R> {
+    inner: BufReader<R>,
+    pub line: u64,
+    pub offset: u64,
+}
+
+impl<R: Read> LineCounter<R> {
+    pub fn new(inner: BufReader<R>) -> Self {
+        Self {
+            inner,
+            line: 1,
+            offset: 0,
+        }
+    }
+
+    pub fn into_inner(self) -> BufReader<R> {
+        self.inner
+    }
+}
+
+impl<R: Read> Read for LineCounter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.line += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Read> BufRead for LineCounter<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        if let Ok(buffered) = self.inner.fill_buf() {
+            let taken = &buffered[..amount.min(buffered.len())];
+            self.line += memchr::memchr_iter(b'\n', taken).count() as u64;
+        }
+        self.offset += amount as u64;
+        self.inner.consume(amount);
+    }
+}
+
+/// Skips a UTF-8 byte-order mark at the start of `input`.
+pub fn skip_bom<R: BufRead>(input: &mut R) -> std::io::Result<()> {
+    if input.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
+        input.consume(3);
+    }
+    Ok(())
+}

@@ -1,0 +1,128 @@
+//! Parquet, read batch by batch with the parquet crate's Arrow reader. Each row
+//! becomes a JSON record through arrow-json (so nested columns become nested
+//! JSON and the same paths work as for JSON logs); text columns holding JSON
+//! (a payload column, say) are read as that JSON. Rows are numbered from 1 in
+//! the `line` of their reject.
+
+use std::collections::VecDeque;
+use std::fs::File;
+
+use arrow::array::RecordBatch;
+use arrow::json::LineDelimitedWriter;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+
+use super::{Body, Damage, Pending, RecordReader};
+use crate::ingest::{Input, InputSource};
+
+/// Reads the rows of one Parquet file.
+pub struct ParquetReader {
+    batches: Option<ParquetRecordBatchReader>,
+    queued: VecDeque<Pending>,
+    row: u64,
+    damage: Option<Damage>,
+    /// The input's byte stream, drained at the end only to hash it.
+    input: Option<Input>,
+}
+
+impl ParquetReader {
+    pub fn new(source: &InputSource, input: Input, batch_rows: usize) -> Self {
+        let opened = match source {
+            InputSource::File(path) => File::open(path)
+                .map_err(|e| e.to_string())
+                .and_then(|file| {
+                    ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())
+                })
+                .and_then(|b| {
+                    b.with_batch_size(batch_rows)
+                        .build()
+                        .map_err(|e| e.to_string())
+                }),
+            InputSource::Embedded { bytes, .. } => {
+                ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from_static(bytes))
+                    .and_then(|b| b.with_batch_size(batch_rows).build())
+                    .map_err(|e| e.to_string())
+            }
+        };
+        let (batches, damage) = match opened {
+            Ok(reader) => (Some(reader), None),
+            Err(reason) => (
+                None,
+                Some(Damage {
+                    line: 1,
+                    byte_offset: 0,
+                    reason: format!("not a readable Parquet file: {reason}"),
+                }),
+            ),
+        };
+        Self {
+            batches,
+            queued: VecDeque::new(),
+            row: 1,
+            damage,
+            input: Some(input),
+        }
+    }
+
+    fn queue(&mut self, batch: &RecordBatch) -> Result<(), String> {
+        let mut writer = LineDelimitedWriter::new(Vec::new());
+        writer.write(batch).map_err(|e| e.to_string())?;
+        writer.finish().map_err(|e| e.to_string())?;
+        let text = writer.into_inner();
+        for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            self.queued.push_back(Pending {
+                line: self.row,
+                byte_offset: 0,
+                body: Body::JsonCells(line.to_vec()),
+            });
+            self.row += 1;
+        }
+        Ok(())
+    }
+}
+
+impl RecordReader for ParquetReader {
+    fn next_records(&mut self, max: usize) -> Vec<Pending> {
+        while self.queued.len() < max {
+            let Some(batches) = self.batches.as_mut() else {
+                break;
+            };
+            match batches.next() {
+                None => {
+                    self.batches = None;
+                }
+                Some(Ok(batch)) => {
+                    if let Err(reason) = self.queue(&batch) {
+                        self.damage = Some(Damage {
+                            line: self.row,
+                            byte_offset: 0,
+                            reason,
+                        });
+                        self.batches = None;
+                    }
+                }
+                Some(Err(e)) => {
+                    self.damage = Some(Damage {
+                        line: self.row,
+                        byte_offset: 0,
+                        reason: format!("Parquet data is broken: {e}"),
+                    });
+                    self.batches = None;
+                }
+            }
+        }
+        let take = self.queued.len().min(max);
+        self.queued.drain(..take).collect()
+    }
+
+    fn take_damage(&mut self) -> Option<Damage> {
+        self.damage.take()
+    }
+
+    fn lines(&self) -> u64 {
+        self.row
+    }
+
+    fn into_input(self: Box<Self>) -> Option<Input> {
+        self.input
+    }
+}
