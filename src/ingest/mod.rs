@@ -292,6 +292,8 @@ struct ChunkReader {
     done: bool,
     /// The error that cut the input short, reported as one reject.
     damage: Option<std::io::Error>,
+    /// The start of the line the damage cut short.
+    damaged_tail: Vec<u8>,
 }
 
 impl ChunkReader {
@@ -316,7 +318,10 @@ impl ChunkReader {
                     self.carry.truncate(start);
                 }
                 Err(e) => {
+                    // The unterminated line the damage cut belongs to the damage.
                     self.carry.truncate(start);
+                    let whole = memchr::memrchr(b'\n', &self.carry).map_or(0, |i| i + 1);
+                    self.damaged_tail = self.carry.split_off(whole);
                     self.damage = Some(e);
                     self.done = true;
                 }
@@ -397,6 +402,7 @@ impl Absorber<'_> {
         line: u64,
         byte_offset: u64,
         reason: String,
+        raw: &[u8],
     ) -> Result<()> {
         input.records += 1;
         input.rejects += 1;
@@ -406,7 +412,7 @@ impl Absorber<'_> {
             byte_offset,
             field: None,
             reason,
-            raw: String::new(),
+            raw: String::from_utf8_lossy(raw).into_owned(),
         }])
     }
 }
@@ -484,6 +490,7 @@ fn ingest_lines(
         chunk_bytes: options.chunk_bytes,
         done: false,
         damage: None,
+        damaged_tail: Vec::new(),
     };
     let name = summary.name.clone();
     loop {
@@ -504,14 +511,16 @@ fn ingest_lines(
         }
     }
     if let Some(damage) = reader.damage.take() {
+        let offset = reader.next_offset;
+        let reason = format!(
+            "input is damaged after byte {offset} (decompressed): {damage}; everything before it was read"
+        );
         absorber.input_reject(
             summary,
             reader.next_line,
-            reader.next_offset,
-            format!(
-                "input is damaged after byte {} (decompressed): {damage}; everything before it was read",
-                reader.next_offset
-            ),
+            offset,
+            reason,
+            &reader.damaged_tail,
         )?;
     }
     Ok((reader.next_line, reader.input))
@@ -558,6 +567,7 @@ fn ingest_records(
             line,
             byte_offset,
             format!("input is damaged at line {line}: {reason}; everything before it was read"),
+            &[],
         )?;
     }
     let lines = reader.lines();
@@ -622,6 +632,7 @@ pub fn ingest(
                 1,
                 0,
                 "the input holds no records (an empty file?)".into(),
+                &[],
             )?;
         }
         position_base += lines;

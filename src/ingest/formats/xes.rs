@@ -122,10 +122,12 @@ impl RecordReader for XesReader {
                 Event::Start(element) => match element.local_name().as_ref() {
                     b"trace" => self.trace = Some(Map::new()),
                     b"event" => self.event = Some((line, offset, Map::new())),
-                    _ => {
+                    b"string" | b"date" | b"int" | b"float" | b"boolean" | b"id" | b"list"
+                    | b"container" => {
                         store(&mut self.event, &mut self.trace, &element, reader.decoder());
                         self.nested = 1;
                     }
+                    _ => {}
                 },
                 Event::Empty(element) if self.nested == 0 => {
                     if element.local_name().as_ref() == b"event" {
