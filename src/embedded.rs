@@ -2,6 +2,7 @@
 //! the binary so `eventfold run` works from any folder, installed or not.
 
 use crate::ingest::InputSource;
+#[cfg(feature = "sql")]
 use crate::pipeline::ModelSource;
 
 /// The sample log, `testdata/tasks/events.ndjson`.
@@ -12,13 +13,14 @@ pub const SAMPLE_MODEL: &str = include_str!("../testdata/tasks/model.toml");
 
 /// The sample log as an input; named as in the repository.
 pub fn sample_input() -> InputSource {
-    InputSource::Embedded {
+    InputSource::Memory {
         name: "testdata/tasks/events.ndjson".into(),
-        bytes: SAMPLE_EVENTS,
+        bytes: bytes::Bytes::from_static(SAMPLE_EVENTS),
     }
 }
 
 /// The task model as a model source.
+#[cfg(feature = "sql")]
 pub fn sample_model() -> ModelSource {
     ModelSource {
         name: "testdata/tasks/model.toml".into(),

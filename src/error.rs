@@ -42,6 +42,7 @@ pub enum Error {
     Arrow(#[from] arrow::error::ArrowError),
     #[error(transparent)]
     Parquet(#[from] parquet::errors::ParquetError),
+    #[cfg(feature = "sql")]
     #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),
     #[error(transparent)]

@@ -6,21 +6,27 @@
 //! stream into its state, [`sink`] writes Parquet, [`sql`] is the DataFusion
 //! session, and [`pipeline`] wires them into `run`. [`commands`] holds the CLI's
 //! subcommands; `main.rs` only parses arguments and maps errors to exit codes.
+//! Everything that needs DataFusion sits behind the default feature `sql`.
 
+#[cfg(feature = "sql")]
 pub mod check;
+#[cfg(feature = "sql")]
 pub mod commands;
 pub mod embedded;
 pub mod envelope;
 pub mod error;
 pub mod flow;
 pub mod generate;
+#[cfg(feature = "sql")]
 pub mod history;
 pub mod ingest;
 pub mod model;
+#[cfg(feature = "sql")]
 pub mod pipeline;
 pub mod queries;
 pub mod replay;
 pub mod sink;
+#[cfg(feature = "sql")]
 pub mod sql;
 
 pub use error::{Error, Result};

@@ -41,8 +41,8 @@ use mapping::{Mapping, RecordOrigin};
 pub enum InputSource {
     /// A file on disk; gzip and zstd are detected by their magic bytes.
     File(PathBuf),
-    /// A log compiled into the binary (the embedded default sample).
-    Embedded { name: String, bytes: &'static [u8] },
+    /// A log in memory: the embedded default sample, or bytes a caller holds.
+    Memory { name: String, bytes: bytes::Bytes },
 }
 
 impl InputSource {
@@ -50,7 +50,7 @@ impl InputSource {
     pub fn name(&self) -> String {
         match self {
             InputSource::File(path) => path.display().to_string(),
-            InputSource::Embedded { name, .. } => name.clone(),
+            InputSource::Memory { name, .. } => name.clone(),
         }
     }
 }
@@ -146,7 +146,7 @@ impl Decoded {
     fn open(source: &InputSource) -> Result<Self> {
         let raw: Box<dyn Read + Send> = match source {
             InputSource::File(path) => Box::new(File::open(path).map_err(|e| Error::io(path, e))?),
-            InputSource::Embedded { bytes, .. } => Box::new(*bytes),
+            InputSource::Memory { bytes, .. } => Box::new(std::io::Cursor::new(bytes.clone())),
         };
         let mut stored = BufReader::with_capacity(
             1 << 16,

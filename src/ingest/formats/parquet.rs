@@ -37,8 +37,8 @@ impl ParquetReader {
                         .build()
                         .map_err(|e| e.to_string())
                 }),
-            InputSource::Embedded { bytes, .. } => {
-                ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from_static(bytes))
+            InputSource::Memory { bytes, .. } => {
+                ParquetRecordBatchReaderBuilder::try_new(bytes.clone())
                     .and_then(|b| b.with_batch_size(batch_rows).build())
                     .map_err(|e| e.to_string())
             }
