@@ -202,6 +202,9 @@ struct Chunk {
     bytes: Vec<u8>,
     first_line: u64,
     first_offset: u64,
+    /// Set when the chunk is the head of one line longer than the maximum:
+    /// the line's whole length (its rest was read past, never held).
+    oversized: Option<usize>,
 }
 
 /// The result of parsing one chunk.
@@ -242,14 +245,14 @@ fn parse_chunk(
         };
         if !line.iter().all(u8::is_ascii_whitespace) {
             records += 1;
-            if line.len() > options.max_record_bytes {
+            let length = chunk.oversized.unwrap_or(line.len());
+            if length > options.max_record_bytes {
                 let head = &line[..line.len().min(1024)];
                 rejects.push(mapping::reject(
                     &origin,
                     None,
                     format!(
-                        "record is {} bytes, longer than the maximum of {} (raw text cut to its first 1024 bytes)",
-                        line.len(),
+                        "record is {length} bytes, longer than the maximum of {} (raw text cut to its first 1024 bytes)",
                         options.max_record_bytes
                     ),
                     head,
@@ -289,6 +292,7 @@ struct ChunkReader {
     next_line: u64,
     next_offset: u64,
     chunk_bytes: usize,
+    max_record_bytes: usize,
     done: bool,
     /// The error that cut the input short, reported as one reject.
     damage: Option<std::io::Error>,
@@ -313,6 +317,9 @@ impl ChunkReader {
                         let bytes = std::mem::replace(&mut self.carry, rest);
                         return Some(self.cut(bytes));
                     }
+                    if self.carry.len() > self.max_record_bytes {
+                        return Some(self.oversized());
+                    }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
                     self.carry.truncate(start);
@@ -335,11 +342,56 @@ impl ChunkReader {
         }
     }
 
+    /// The carry is the start of one line longer than the maximum: keeps its
+    /// head, reads past its rest without holding it, and returns the head.
+    fn oversized(&mut self) -> Chunk {
+        let mut length = self.carry.len();
+        self.carry.truncate(1024);
+        let mut head = std::mem::take(&mut self.carry);
+        let mut scratch = vec![0u8; self.chunk_bytes.min(1 << 20)];
+        loop {
+            match self.input.read(&mut scratch) {
+                Ok(0) => {
+                    self.done = true;
+                    break;
+                }
+                Ok(n) => {
+                    let end = memchr::memchr(b'\n', &scratch[..n]);
+                    let line_part = &scratch[..end.unwrap_or(n)];
+                    let room = 1024usize.saturating_sub(head.len()).min(line_part.len());
+                    head.extend_from_slice(&line_part[..room]);
+                    length += line_part.len();
+                    if let Some(end) = end {
+                        self.carry.extend_from_slice(&scratch[end + 1..n]);
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.damage = Some(e);
+                    self.done = true;
+                    break;
+                }
+            }
+        }
+        head.push(b'\n');
+        let chunk = Chunk {
+            first_line: self.next_line,
+            first_offset: self.next_offset,
+            bytes: head,
+            oversized: Some(length),
+        };
+        self.next_line += 1;
+        self.next_offset += length as u64 + 1;
+        chunk
+    }
+
     fn cut(&mut self, bytes: Vec<u8>) -> Chunk {
         let chunk = Chunk {
             first_line: self.next_line,
             first_offset: self.next_offset,
             bytes,
+            oversized: None,
         };
         let newlines = memchr::memchr_iter(b'\n', &chunk.bytes).count() as u64;
         let unterminated = u64::from(!chunk.bytes.ends_with(b"\n"));
@@ -488,6 +540,7 @@ fn ingest_lines(
         next_line: 1,
         next_offset: 0,
         chunk_bytes: options.chunk_bytes,
+        max_record_bytes: options.max_record_bytes,
         done: false,
         damage: None,
         damaged_tail: Vec::new(),
@@ -648,4 +701,65 @@ pub fn ingest(
         total.inputs.push(summary);
     }
     Ok(absorber.summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Collect {
+        events: usize,
+        rejects: Vec<Reject>,
+    }
+
+    impl IngestSink for Collect {
+        fn events(&mut self, batch: RecordBatch) -> Result<()> {
+            self.events += batch.num_rows();
+            Ok(())
+        }
+
+        fn rejects(&mut self, rejects: Vec<Reject>) -> Result<()> {
+            self.rejects.extend(rejects);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_line_longer_than_the_maximum_is_read_past_not_held() {
+        let good = r#"{"stream_id":"t-1","version":1,"event_type":"X","occurred_at":1}"#;
+        let long = format!(r#"{{"stream_id":"t-1","pad":"{}"}}"#, "x".repeat(5000));
+        let text = format!("{good}\n{long}\n{}\n", good.replace(":1,", ":2,"));
+        let options = IngestOptions {
+            chunk_bytes: 64,
+            max_record_bytes: 200,
+            ..IngestOptions::default()
+        };
+        let source = InputSource::Memory {
+            name: "log".into(),
+            bytes: bytes::Bytes::from(text.clone()),
+        };
+        let mut sink = Collect::default();
+        let summary = ingest(&[source], &options, &mut sink).unwrap();
+        assert_eq!(
+            (summary.records, summary.events, summary.rejects),
+            (3, 2, 1)
+        );
+        assert_eq!(sink.events, 2);
+        let reject = &sink.rejects[0];
+        assert_eq!(
+            (reject.line, reject.byte_offset),
+            (2, good.len() as u64 + 1)
+        );
+        assert!(
+            reject.reason.starts_with(&format!(
+                "record is {} bytes, longer than the maximum of 200",
+                long.len()
+            )),
+            "{}",
+            reject.reason
+        );
+        assert_eq!(reject.raw, long[..1024]);
+        assert_eq!(summary.inputs[0].bytes, text.len() as u64);
+    }
 }
