@@ -95,15 +95,92 @@ pub fn write_table(path: &Path, schema: SchemaRef, batches: &[RecordBatch]) -> R
 }
 
 /// A run's output folder under construction.
+///
+/// While it lives it holds an exclusive lock on `.NAME.lock` beside the output
+/// (an OS file lock, so a killed run releases it with its process), and the
+/// lock's holder cleans up what a killed run left: its temporary folder, and a
+/// previous output caught between the two renames of a commit, put back.
 pub struct OutputDir {
     target: PathBuf,
     temp: PathBuf,
+    _lock: std::fs::File,
+}
+
+/// Takes the lock of the output `name` in `parent`, or says who holds it.
+fn lock(parent: &Path, name: &str, target: &Path) -> Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    let path = parent.join(format!(".{name}.lock"));
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            return Err(Error::usage(format!(
+                "{} is being written by another run ({}); lock file {}",
+                target.display(),
+                holder.trim(),
+                path.display()
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+    }
+    let holder = format!(
+        "pid {}, started {}",
+        std::process::id(),
+        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| file.write_all(holder.as_bytes()))
+        .map_err(|e| Error::io(&path, e))?;
+    Ok(file)
+}
+
+/// Under the lock: puts back an output a killed commit left aside, and removes
+/// the temporary folders of killed runs.
+fn recover(parent: &Path, name: &str, target: &Path) -> Result<()> {
+    let prefix = format!(".{name}.tmp-");
+    let entries = std::fs::read_dir(parent).map_err(|e| Error::io(parent, e))?;
+    let mut leftovers: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+        })
+        .collect();
+    leftovers.sort();
+    for path in leftovers {
+        if path.extension().is_some_and(|e| e == "old") && !target.exists() {
+            std::fs::rename(&path, target).map_err(|e| Error::io(&path, e))?;
+        } else {
+            std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    Ok(())
 }
 
 impl OutputDir {
     /// Creates the temporary folder beside `target`. Refuses a `target` that
     /// exists, is not empty and holds no `manifest.json`: it is not ours to replace.
     pub fn create(target: &Path) -> Result<Self> {
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "out".into());
+        let parent = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+        let lock = lock(&parent, &name, target)?;
+        recover(&parent, &name, target)?;
         if target.exists() {
             let is_output = target.join("manifest.json").is_file();
             let empty = std::fs::read_dir(target)
@@ -117,23 +194,12 @@ impl OutputDir {
                 )));
             }
         }
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "out".into());
-        let parent = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
         let temp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-        if temp.exists() {
-            std::fs::remove_dir_all(&temp).map_err(|e| Error::io(&temp, e))?;
-        }
         std::fs::create_dir_all(&temp).map_err(|e| Error::io(&temp, e))?;
         Ok(Self {
             target: target.to_owned(),
             temp,
+            _lock: lock,
         })
     }
 
