@@ -48,6 +48,88 @@ impl ModelSource {
     }
 }
 
+/// What part of the log a run replays: everything (the default), or some
+/// aggregate types, streams or tenants, as of a time or a position.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Selection {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub aggregates: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<String>,
+    /// Only events that occurred at or before this time (microseconds, UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of_micros: Option<i64>,
+    /// Only events at or before this position.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of_position: Option<u64>,
+    /// Let a partial run replace a full output.
+    #[serde(skip)]
+    pub replace_full: bool,
+}
+
+fn sql_list(values: &[String]) -> String {
+    let quoted: Vec<String> = values
+        .iter()
+        .map(|v| format!("'{}'", v.replace('\'', "''")))
+        .collect();
+    quoted.join(", ")
+}
+
+impl Selection {
+    /// Whether the run replays less than the whole log.
+    pub fn is_partial(&self) -> bool {
+        self.where_clause().is_some()
+    }
+
+    /// The SQL condition on the events table, `None` for everything.
+    pub fn where_clause(&self) -> Option<String> {
+        let mut terms = Vec::new();
+        if !self.aggregates.is_empty() {
+            terms.push(format!(
+                "aggregate_type IN ({})",
+                sql_list(&self.aggregates)
+            ));
+        }
+        if !self.streams.is_empty() {
+            terms.push(format!("stream_id IN ({})", sql_list(&self.streams)));
+        }
+        if !self.tenants.is_empty() {
+            terms.push(format!("tenant IN ({})", sql_list(&self.tenants)));
+        }
+        if let Some(micros) = self.as_of_micros {
+            terms.push(format!("CAST(occurred_at AS BIGINT) <= {micros}"));
+        }
+        if let Some(position) = self.as_of_position {
+            terms.push(format!("position <= {position}"));
+        }
+        (!terms.is_empty()).then(|| terms.join(" AND "))
+    }
+}
+
+/// Refuses to let a partial run replace a full output, unless asked.
+fn guard_full_output(config: &RunConfig) -> Result<()> {
+    if !config.selection.is_partial() || config.selection.replace_full {
+        return Ok(());
+    }
+    let manifest = config.out.join("manifest.json");
+    let Ok(text) = std::fs::read_to_string(&manifest) else {
+        return Ok(());
+    };
+    let previous: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    if previous
+        .get("selection")
+        .is_none_or(serde_json::Value::is_null)
+    {
+        return Err(Error::usage(format!(
+            "refusing to replace the full output {} with a partial run\n  hint: write it elsewhere with --out, or pass --replace-full",
+            config.out.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Everything `run` needs, resolved from flags (or tests).
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -56,6 +138,7 @@ pub struct RunConfig {
     pub out: PathBuf,
     pub ingest: IngestOptions,
     pub session: SessionOptions,
+    pub selection: Selection,
     /// Draw a progress bar on stderr (only when it is a terminal).
     pub progress: bool,
 }
@@ -107,6 +190,7 @@ fn millis(since: Instant) -> u64 {
 pub fn run(config: &RunConfig) -> Result<RunReport> {
     let started = Instant::now();
     let model = parse_model(&config.model.name, &config.model.text)?;
+    guard_full_output(config)?;
     let dir = OutputDir::create(&config.out)?;
     match build(config, &model, &dir, started) {
         Ok(mut report) => {
@@ -168,6 +252,11 @@ fn build(
         let staged = staging_path.to_string_lossy().into_owned();
         ctx.register_parquet("staged", &staged, Default::default())
             .await?;
+        let condition = config.selection.where_clause().unwrap_or("true".into());
+        ctx.sql(&format!(
+            "CREATE VIEW selected AS SELECT * FROM staged WHERE {condition}"
+        ))
+        .await?;
 
         let phase = Instant::now();
         let mut findings = sort_and_replay(&ctx, model, dir, &mut report).await?;
@@ -229,7 +318,7 @@ async fn sort_and_replay(
     report: &mut RunReport,
 ) -> Result<Vec<Finding>> {
     let frame = ctx
-        .sql("SELECT * FROM staged ORDER BY aggregate_type, stream_id, version, position")
+        .sql("SELECT * FROM selected ORDER BY aggregate_type, stream_id, version, position")
         .await?;
     let mut stream = frame.execute_stream().await?;
     let mut events = TableWriter::create(
@@ -257,7 +346,7 @@ async fn duplicate_event_ids(ctx: &datafusion::prelude::SessionContext) -> Resul
     let batches = ctx
         .sql(
             "SELECT s.event_id, s.aggregate_type, s.stream_id, s.version, s.position \
-             FROM staged s JOIN (SELECT event_id FROM staged GROUP BY event_id HAVING count(*) > 1) d \
+             FROM selected s JOIN (SELECT event_id FROM selected GROUP BY event_id HAVING count(*) > 1) d \
              ON s.event_id = d.event_id ORDER BY s.event_id, s.position",
         )
         .await?
@@ -316,6 +405,7 @@ fn write_manifest(config: &RunConfig, dir: &OutputDir, report: &RunReport) -> Re
             "findings": report.findings,
         },
         "watermark": { "position": report.ingest.max_position },
+        "selection": config.selection.is_partial().then_some(&config.selection),
         "timings": report.timings,
     });
     let path = dir.path("manifest.json");

@@ -96,3 +96,139 @@ fn a_run_killed_while_writing_leaves_the_previous_output_intact() {
     dir.ok(&["run"]);
     assert_eq!(leftovers(&dir), Vec::<String>::new());
 }
+
+/// Every state row of an output, per aggregate type, in a stable order.
+fn states(dir: &Dir, out: &str) -> Vec<serde_json::Value> {
+    ["project", "task"]
+        .iter()
+        .flat_map(|table| dir.query_json(out, &format!("SELECT * FROM {table} ORDER BY stream_id")))
+        .collect()
+}
+
+#[test]
+fn as_of_rebuilds_the_state_of_the_log_cut_at_that_moment() {
+    let dir = Dir::new();
+    dir.ok(&[
+        "generate",
+        "--events",
+        "3000",
+        "--seed",
+        "5",
+        "-o",
+        "log.ndjson",
+    ]);
+    let text = std::fs::read_to_string(dir.join("log.ndjson")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let time_of = |line: &str| {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        chrono::DateTime::parse_from_rfc3339(record["occurred_at"].as_str().unwrap()).unwrap()
+    };
+    // A moment in the middle of the log, and the log cut there by hand.
+    let mut times: Vec<_> = lines.iter().map(|l| time_of(l)).collect();
+    times.sort();
+    let cut = times[lines.len() / 2];
+    let before: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| time_of(l) <= cut)
+        .collect();
+    dir.write("before.ndjson", before.join("\n") + "\n");
+    let cut_text = cut.to_rfc3339();
+    dir.ok(&[
+        "run",
+        "-i",
+        "log.ndjson",
+        "--as-of",
+        &cut_text,
+        "-o",
+        "as-of",
+    ]);
+    dir.ok(&["run", "-i", "before.ndjson", "-o", "cut"]);
+    assert!(states(&dir, "cut").len() > 10);
+    assert_eq!(states(&dir, "as-of"), states(&dir, "cut"));
+
+    // The same by position: the first 1000 records (positions are line numbers).
+    dir.write("first.ndjson", lines[..1000].join("\n") + "\n");
+    dir.ok(&[
+        "run",
+        "-i",
+        "log.ndjson",
+        "--as-of-position",
+        "1000",
+        "-o",
+        "at-1000",
+    ]);
+    dir.ok(&["run", "-i", "first.ndjson", "-o", "first"]);
+    assert_eq!(states(&dir, "at-1000"), states(&dir, "first"));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("at-1000/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        manifest["selection"],
+        serde_json::json!({"as_of_position": 1000})
+    );
+}
+
+#[test]
+fn partial_runs_replay_only_what_they_name_and_spare_a_full_output() {
+    let dir = Dir::new();
+    dir.ok(&["run"]);
+    let full_projects = dir.query_json("out", "SELECT * FROM project ORDER BY stream_id");
+
+    // A partial run never replaces a full output unless asked.
+    let outcome = dir.eventfold(&["run", "--aggregate", "project"]);
+    assert_eq!(outcome.code, 2, "{outcome:?}");
+    assert!(
+        outcome
+            .stderr
+            .contains("refusing to replace the full output out with a partial run"),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        dir.query_json("out", "SELECT * FROM project ORDER BY stream_id"),
+        full_projects
+    );
+
+    dir.ok(&["run", "--aggregate", "project", "-o", "projects"]);
+    assert_eq!(
+        dir.query_json("projects", "SELECT * FROM project ORDER BY stream_id"),
+        full_projects
+    );
+    assert_eq!(
+        dir.query_json("projects", "SELECT count(*) AS n FROM task"),
+        [serde_json::json!({"n": 0})]
+    );
+
+    dir.write("streams.txt", "task-2\n\ntask-3\n");
+    dir.ok(&[
+        "run",
+        "--streams-from",
+        "streams.txt",
+        "--stream",
+        "project-1",
+        "-o",
+        "projects",
+    ]);
+    assert_eq!(
+        dir.query_json(
+            "projects",
+            "SELECT DISTINCT stream_id FROM transitions ORDER BY stream_id"
+        ),
+        [
+            serde_json::json!({"stream_id": "project-1"}),
+            serde_json::json!({"stream_id": "task-2"}),
+            serde_json::json!({"stream_id": "task-3"}),
+        ]
+    );
+    let full_task2 = dir.query_json("out", "SELECT * FROM task WHERE stream_id = 'task-2'");
+    assert_eq!(
+        dir.query_json("projects", "SELECT * FROM task WHERE stream_id = 'task-2'"),
+        full_task2
+    );
+
+    dir.ok(&["run", "--tenant", "nobody", "--replace-full"]);
+    assert_eq!(
+        dir.query_json("out", "SELECT count(*) AS n FROM transitions"),
+        [serde_json::json!({"n": 0})]
+    );
+}

@@ -118,6 +118,7 @@ fn build_output(dir: &Path, input: InputSource) -> PathBuf {
         out: out.clone(),
         ingest: IngestOptions::default(),
         session: SessionOptions::default(),
+        selection: Default::default(),
         progress: false,
     };
     run(&config).expect("pipeline runs");

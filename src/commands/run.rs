@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use crate::embedded;
 use crate::ingest::config::InputSpec;
+use crate::ingest::time::TimeOptions;
 use crate::ingest::InputSource;
-use crate::pipeline::{run, ModelSource, RunConfig, RunReport};
+use crate::pipeline::{run, ModelSource, RunConfig, RunReport, Selection};
 use crate::sql::SessionOptions;
 use crate::{Error, Result};
 
@@ -57,6 +58,27 @@ pub struct Args {
     /// Memory DataFusion may use before spilling to disk, e.g. 512MB.
     #[arg(long, value_name = "SIZE")]
     pub memory_limit: Option<String>,
+    /// Replay only this aggregate type; repeatable (a partial run).
+    #[arg(long, value_name = "TYPE")]
+    pub aggregate: Vec<String>,
+    /// Replay only this stream; repeatable (a partial run).
+    #[arg(long, value_name = "ID")]
+    pub stream: Vec<String>,
+    /// Replay only the streams listed in this file, one id a line (a partial run).
+    #[arg(long, value_name = "FILE")]
+    pub streams_from: Option<PathBuf>,
+    /// Replay only this tenant's events; repeatable (a partial run).
+    #[arg(long, value_name = "TENANT")]
+    pub tenant: Vec<String>,
+    /// Rebuild every aggregate as it stood at this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
+    /// Rebuild every aggregate as it stood at this position.
+    #[arg(long, value_name = "N")]
+    pub as_of_position: Option<u64>,
+    /// Let a partial or as-of run replace a full output.
+    #[arg(long)]
+    pub replace_full: bool,
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -102,6 +124,7 @@ impl Args {
                 .map(InputSource::File)
                 .collect()
         };
+        let selection = self.selection()?;
         let model = match &self.model {
             Some(path) => ModelSource::from_path(path)?,
             None => embedded::sample_model(),
@@ -116,12 +139,55 @@ impl Args {
             model,
             out: self.out.clone(),
             ingest,
+            selection,
             session: SessionOptions {
                 memory_limit,
                 target_partitions: self.threads,
                 spill_dir: None,
             },
             progress: std::io::stderr().is_terminal(),
+        })
+    }
+}
+
+impl Args {
+    fn selection(&self) -> Result<Selection> {
+        let mut streams = self.stream.clone();
+        if let Some(path) = &self.streams_from {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+            streams.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned),
+            );
+            if streams.is_empty() {
+                return Err(Error::usage(format!(
+                    "{}: lists no stream ids",
+                    path.display()
+                )));
+            }
+        }
+        let as_of_micros = self
+            .as_of
+            .as_deref()
+            .map(|text| {
+                TimeOptions::default()
+                    .parse(&serde_json::Value::String(text.to_owned()))
+                    .ok_or_else(|| {
+                        Error::usage(format!(
+                            "--as-of \"{text}\" is not a time; write e.g. 2026-03-01T00:00:00Z"
+                        ))
+                    })
+            })
+            .transpose()?;
+        Ok(Selection {
+            aggregates: self.aggregate.clone(),
+            streams,
+            tenants: self.tenant.clone(),
+            as_of_micros,
+            as_of_position: self.as_of_position,
+            replace_full: self.replace_full,
         })
     }
 }
