@@ -12,6 +12,8 @@
 pub mod check;
 #[cfg(feature = "sql")]
 pub mod commands;
+#[cfg(feature = "sql")]
+pub mod diff;
 pub mod embedded;
 pub mod envelope;
 pub mod error;

@@ -30,6 +30,8 @@ enum Command {
     Flow(commands::flow::Args),
     /// The audit trail of one aggregate: each event and the state after it.
     History(commands::history::Args),
+    /// Compare the state of two rebuilds; --fail-on-change exits 1 on a difference.
+    Diff(commands::diff::Args),
     /// Write a deterministic synthetic task-tracking log.
     Generate(commands::generate::Args),
 }
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
     let outcome = match &cli.command {
         Command::Run(args) => commands::run::execute(args),
         Command::Query(args) => commands::query::execute(args),
+        Command::Diff(args) => commands::diff::execute(args),
         Command::Generate(args) => commands::generate::execute(args),
         Command::Check(args) => commands::check::execute(args),
         Command::History(args) => commands::history::execute(args),

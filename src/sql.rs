@@ -63,25 +63,29 @@ pub async fn register_output(ctx: &SessionContext, dir: &Path) -> Result<Vec<Str
         register_file(ctx, name, &dir.join(format!("{name}.parquet"))).await?;
         tables.push(name.to_owned());
     }
-    let state_dir = dir.join("state");
-    let mut states: Vec<PathBuf> = match std::fs::read_dir(&state_dir) {
-        Ok(entries) => entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    states.sort();
-    for path in states {
-        if let Some(name) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) {
-            register_file(ctx, &name, &path).await?;
-            tables.push(name);
-        }
+    for (name, path) in state_tables(dir) {
+        register_file(ctx, &name, &path).await?;
+        tables.push(name);
     }
     Ok(tables)
 }
 
-async fn register_file(ctx: &SessionContext, name: &str, path: &Path) -> Result<()> {
+/// The state tables of an output folder: `(aggregate, path)`, sorted by name.
+pub fn state_tables(dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut states: Vec<(String, PathBuf)> = match std::fs::read_dir(dir.join("state")) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+            .filter_map(|p| Some((p.file_stem()?.to_string_lossy().into_owned(), p)))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    states.sort();
+    states
+}
+
+/// Registers one Parquet file as table `name`.
+pub async fn register_file(ctx: &SessionContext, name: &str, path: &Path) -> Result<()> {
     let text = path
         .to_str()
         .ok_or_else(|| Error::usage(format!("{}: path is not UTF-8", path.display())))?;

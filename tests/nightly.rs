@@ -232,3 +232,88 @@ fn partial_runs_replay_only_what_they_name_and_spare_a_full_output() {
         [serde_json::json!({"n": 0})]
     );
 }
+
+#[test]
+fn diff_names_what_a_model_change_changed() {
+    let dir = Dir::new();
+    dir.ok(&["run", "-o", "a"]);
+    let same = dir.eventfold(&["diff", "a", "a", "--fail-on-change"]);
+    assert_eq!(same.code, 0, "{same:?}");
+    assert!(
+        same.stdout.ends_with("the rebuilds are the same\n"),
+        "{same:?}"
+    );
+
+    let model = std::fs::read_to_string(util::repo().join("testdata/tasks/model.toml")).unwrap();
+    let changed = model.replace(
+        "set = { completed_at = \"@occurred_at\", completed_by = \"@actor\" }",
+        "set = { completed_at = \"@occurred_at\" }",
+    );
+    assert_ne!(model, changed);
+    dir.write("model.toml", changed);
+    dir.ok(&["run", "-m", "model.toml", "-o", "b"]);
+    let outcome = dir.eventfold(&[
+        "diff",
+        "a",
+        "b",
+        "--fail-on-change",
+        "--details",
+        "changes.parquet",
+    ]);
+    assert_eq!(outcome.code, 1, "{outcome:?}");
+    // Counted apart from diff: the tasks of A that have a completed_by.
+    let completed = dir.query_json(
+        "a",
+        "SELECT stream_id, completed_by FROM task WHERE completed_by IS NOT NULL ORDER BY stream_id",
+    );
+    assert!(completed.len() > 10);
+    assert!(
+        outcome.stdout.contains(&format!(
+            "task                      0          0 {:>10} {:>10}\n  completed_by           changed in {}\n",
+            completed.len(),
+            376 - completed.len(),
+            completed.len()
+        )),
+        "{}",
+        outcome.stdout
+    );
+    let rows: Vec<serde_json::Value> = completed
+        .iter()
+        .map(|row| {
+            serde_json::json!({"stream_id": row["stream_id"], "field": "completed_by", "old_value": row["completed_by"], "new_value": null})
+        })
+        .collect();
+    let json = dir.eventfold(&["diff", "a", "b", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let details: Vec<serde_json::Value> = json["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            serde_json::json!({"stream_id": d["stream_id"], "field": d["field"], "old_value": d["old_value"], "new_value": d["new_value"]})
+        })
+        .collect();
+    assert_eq!(details, rows);
+    let magic = std::fs::read(dir.join("changes.parquet")).unwrap();
+    assert!(magic.starts_with(b"PAR1") && magic.ends_with(b"PAR1"));
+
+    // A partial rebuild: every other aggregate is only in A.
+    dir.ok(&[
+        "run",
+        "--stream",
+        "task-2",
+        "--stream",
+        "project-1",
+        "-o",
+        "c",
+    ]);
+    let partial = dir.ok(&["diff", "a", "c"]);
+    assert!(
+        partial.contains("project                   7          0          0          1\n"),
+        "{partial}"
+    );
+    assert!(
+        partial.contains("task                    375          0          0          1\n"),
+        "{partial}"
+    );
+}

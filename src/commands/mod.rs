@@ -3,6 +3,7 @@
 //! code (or error, exit 2) to the process.
 
 pub mod check;
+pub mod diff;
 pub mod flow;
 pub mod generate;
 pub mod history;
