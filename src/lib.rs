@@ -13,6 +13,8 @@ pub mod check;
 #[cfg(feature = "sql")]
 pub mod commands;
 #[cfg(feature = "sql")]
+pub mod config;
+#[cfg(feature = "sql")]
 pub mod diff;
 pub mod embedded;
 pub mod envelope;

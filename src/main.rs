@@ -5,11 +5,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use eventfold::commands::{self, exit};
+use eventfold::config::ProjectConfig;
 
 /// Replay exported event logs into state, read models and Parquet; query them with SQL.
 #[derive(Debug, Parser)]
 #[command(name = "eventfold", version, about)]
 struct Cli {
+    /// The config file (default: eventfold.toml in the working directory, if any).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -30,6 +34,8 @@ enum Command {
     Flow(commands::flow::Args),
     /// The audit trail of one aggregate: each event and the state after it.
     History(commands::history::Args),
+    /// Write a commented starter eventfold.toml and model.toml here.
+    Init(commands::init::Args),
     /// Compare the state of two rebuilds; --fail-on-change exits 1 on a difference.
     Diff(commands::diff::Args),
     /// Write a deterministic synthetic task-tracking log.
@@ -49,14 +55,20 @@ fn main() -> ExitCode {
         }
     };
     let outcome = match &cli.command {
-        Command::Run(args) => commands::run::execute(args),
-        Command::Query(args) => commands::query::execute(args),
-        Command::Diff(args) => commands::diff::execute(args),
+        Command::Init(args) => commands::init::execute(args),
         Command::Generate(args) => commands::generate::execute(args),
-        Command::Check(args) => commands::check::execute(args),
-        Command::History(args) => commands::history::execute(args),
-        Command::Flow(args) => commands::flow::execute(args),
-        Command::Shell(args) => commands::shell::execute(args),
+        Command::Diff(args) => commands::diff::execute(args),
+        command => {
+            ProjectConfig::discover(cli.config.as_deref()).and_then(|config| match command {
+                Command::Run(args) => commands::run::execute(args, &config),
+                Command::Query(args) => commands::query::execute(args, &config),
+                Command::Check(args) => commands::check::execute(args, &config),
+                Command::History(args) => commands::history::execute(args, &config),
+                Command::Flow(args) => commands::flow::execute(args, &config),
+                Command::Shell(args) => commands::shell::execute(args, &config),
+                Command::Init(_) | Command::Generate(_) | Command::Diff(_) => Ok(exit::OK),
+            })
+        }
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

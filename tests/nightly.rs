@@ -317,3 +317,57 @@ fn diff_names_what_a_model_change_changed() {
         "{partial}"
     );
 }
+
+#[test]
+fn init_writes_a_config_that_run_and_check_read_and_flags_override() {
+    let dir = Dir::new();
+    let wrote = dir.ok(&["init"]);
+    assert!(wrote.contains("wrote ./eventfold.toml"), "{wrote}");
+    let again = dir.eventfold(&["init"]);
+    assert_eq!(
+        again.code, 2,
+        "init never overwrites without --force: {again:?}"
+    );
+
+    // The starter runs as it is: the embedded sample, its model, into out/.
+    dir.ok(&["run"]);
+    assert!(dir.join("out/manifest.json").is_file());
+
+    // What the file says is used, and a flag wins over it.
+    let config = std::fs::read_to_string(dir.join("eventfold.toml"))
+        .unwrap()
+        .replace("out = \"out\"", "out = \"lake\"")
+        .replace("fail_on = \"error\"", "fail_on = \"warning\"");
+    dir.write("eventfold.toml", &config);
+    dir.ok(&["run"]);
+    assert!(dir.join("lake/manifest.json").is_file());
+    dir.ok(&["run", "--out", "elsewhere"]);
+    assert!(dir.join("elsewhere/manifest.json").is_file());
+    let rows = dir.query_json("lake", "SELECT count(*) AS n FROM task");
+    assert_eq!(rows, [serde_json::json!({"n": 376})]);
+    let check = dir.eventfold(&["check"]);
+    assert!(check.stdout.contains("at --fail-on warning"), "{check:?}");
+
+    // [input] is a mapping: here it renames the stream id column.
+    dir.write("log.ndjson", "{\"id\":\"task-1\",\"version\":1,\"event_type\":\"TaskCreated\",\"occurred_at\":\"2026-01-05T09:00:00Z\"}\n");
+    dir.write(
+        "mapped.toml",
+        "[run]\ninputs = [\"log.ndjson\"]\nout = \"mapped\"\n[input.fields]\nstream_id = \"id\"\n",
+    );
+    let summary = dir.ok(&["run", "--config", "mapped.toml"]);
+    assert!(
+        summary.starts_with("records: 1 read = 1 events + 0 rejects (ok)"),
+        "{summary}"
+    );
+
+    // A mistake in the file stops every command that reads it, naming the line.
+    dir.write("eventfold.toml", "[run]\nout = \"lake\"\nthreds = 2\n");
+    let broken = dir.eventfold(&["query", "SELECT 1"]);
+    assert_eq!(broken.code, 2, "{broken:?}");
+    assert!(
+        broken
+            .stderr
+            .contains("eventfold.toml:3: unknown field `threds`"),
+        "{broken:?}"
+    );
+}

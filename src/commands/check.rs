@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::check::{junit_xml, query_outcome, replay_outcomes, violated, CheckOutcome};
+use crate::config::ProjectConfig;
 use crate::embedded;
 use crate::queries::{discover, parse_params, QueryFile, Severity};
 use crate::sql::{register_output, session, SessionOptions};
@@ -19,16 +20,16 @@ pub enum ReportFormat {
 /// Arguments of `eventfold check`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The output folder of a run.
-    #[arg(long, default_value = "out")]
-    pub out: PathBuf,
+    /// The output folder of a run (default: `[run] out` of eventfold.toml, else `out`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Folder of check queries (`-- severity:` headers). Default: `queries/checks`
     /// when it exists here, else the checks compiled into the binary.
     #[arg(long)]
     pub queries: Option<PathBuf>,
     /// The lowest severity that fails the check (exit 1).
-    #[arg(long, value_enum, default_value_t = Severity::Error)]
-    pub fail_on: Severity,
+    #[arg(long, value_enum)]
+    pub fail_on: Option<Severity>,
     /// Also write a JUnit XML report to this file.
     #[arg(long)]
     pub junit: Option<PathBuf>,
@@ -40,11 +41,15 @@ pub struct Args {
     pub params: Vec<String>,
 }
 
-fn check_queries(args: &Args) -> Result<Vec<QueryFile>> {
-    let dir = args.queries.clone().or_else(|| {
-        let here = PathBuf::from("queries/checks");
-        here.is_dir().then_some(here)
-    });
+fn check_queries(args: &Args, config: &ProjectConfig) -> Result<Vec<QueryFile>> {
+    let dir = args
+        .queries
+        .clone()
+        .or_else(|| config.queries.clone())
+        .or_else(|| {
+            let here = PathBuf::from("queries/checks");
+            here.is_dir().then_some(here)
+        });
     let queries = match dir {
         Some(dir) => discover(&dir)?,
         None => embedded::check_queries()?,
@@ -56,13 +61,19 @@ fn check_queries(args: &Args) -> Result<Vec<QueryFile>> {
 }
 
 /// Runs every check, prints the summary, writes JUnit; exit 1 on violations.
-pub fn execute(args: &Args) -> Result<u8> {
+pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
+    let out = config.out(args.out.as_deref());
     let params = parse_params(&args.params)?;
-    let queries = check_queries(args)?;
+    let queries = check_queries(args, config)?;
+    let fail_on = match (args.fail_on, config.fail_on.as_deref()) {
+        (Some(level), _) => level,
+        (None, Some("warning")) => Severity::Warning,
+        (None, _) => Severity::Error,
+    };
     let runtime = super::runtime()?;
     let outcomes = runtime.block_on(async {
         let ctx = session(&SessionOptions::default())?;
-        register_output(&ctx, &args.out).await?;
+        register_output(&ctx, &out).await?;
         let mut outcomes = replay_outcomes(&ctx).await?;
         for query in &queries {
             outcomes.push(query_outcome(&ctx, query, &params).await?);
@@ -70,7 +81,7 @@ pub fn execute(args: &Args) -> Result<u8> {
         Ok::<_, Error>(outcomes)
     })?;
     if let Some(path) = &args.junit {
-        std::fs::write(path, junit_xml(&outcomes, args.fail_on)).map_err(|e| Error::io(path, e))?;
+        std::fs::write(path, junit_xml(&outcomes, fail_on)).map_err(|e| Error::io(path, e))?;
     }
     let mut stdout = std::io::stdout().lock();
     match args.format {
@@ -78,10 +89,11 @@ pub fn execute(args: &Args) -> Result<u8> {
             serde_json::to_writer_pretty(&mut stdout, &outcomes)?;
             writeln!(stdout).map_err(|e| Error::io("stdout", e))?;
         }
-        ReportFormat::Table => print_summary(&outcomes, args.fail_on, &mut stdout)
-            .map_err(|e| Error::io("stdout", e))?,
+        ReportFormat::Table => {
+            print_summary(&outcomes, fail_on, &mut stdout).map_err(|e| Error::io("stdout", e))?
+        }
     }
-    Ok(if violated(&outcomes, args.fail_on) {
+    Ok(if violated(&outcomes, fail_on) {
         super::exit::VIOLATIONS
     } else {
         super::exit::OK

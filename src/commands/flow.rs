@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
 
+use crate::config::ProjectConfig;
 use crate::flow::{to_dot, to_mermaid, to_svg, Edge};
 use crate::queries::QueryFile;
 use crate::sql::{register_output, run_sql, session, SessionOptions};
@@ -43,9 +44,9 @@ pub enum FlowFormat {
 /// Arguments of `eventfold flow`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The output folder of a run.
-    #[arg(long, default_value = "out")]
-    pub out: PathBuf,
+    /// The output folder of a run (default: `[run] out` of eventfold.toml, else `out`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// The aggregate type to draw.
     #[arg(long, default_value = "task")]
     pub aggregate: String,
@@ -108,7 +109,8 @@ fn edges(
 }
 
 /// Prints or writes the picture.
-pub fn execute(args: &Args) -> Result<u8> {
+pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
+    let out = config.out(args.out.as_deref());
     let sql = match args.by {
         FlowBy::Event => {
             QueryFile::parse("queries/analysis/directly_follows.sql", DIRECTLY_FOLLOWS)?
@@ -118,7 +120,7 @@ pub fn execute(args: &Args) -> Result<u8> {
     };
     let batches = super::runtime()?.block_on(async {
         let ctx = session(&SessionOptions::default())?;
-        register_output(&ctx, &args.out).await?;
+        register_output(&ctx, &out).await?;
         run_sql(&ctx, &sql).await
     })?;
     let edges = edges(&batches, &args.aggregate, args.min_count)?;
@@ -126,7 +128,7 @@ pub fn execute(args: &Args) -> Result<u8> {
         return Err(Error::usage(format!(
             "no flow for aggregate \"{}\" in {} (with --min-count {})",
             args.aggregate,
-            args.out.display(),
+            out.display(),
             args.min_count
         )));
     }

@@ -3,6 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
+use crate::config::ProjectConfig;
 use crate::history::{format_time, trail, trail_json, value_json, AsOf, Step};
 use crate::model::parse_model;
 use crate::sql::{register_output, run_sql, session, SessionOptions};
@@ -20,9 +21,9 @@ pub enum TrailFormat {
 pub struct Args {
     /// The stream (aggregate instance), e.g. task-42.
     pub stream_id: String,
-    /// The output folder of a run.
-    #[arg(long, default_value = "out")]
-    pub out: PathBuf,
+    /// The output folder of a run (default: `[run] out` of eventfold.toml, else `out`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Stop at this version, or at this time (RFC 3339), inclusive.
     #[arg(long, value_name = "VERSION|TIME")]
     pub as_of: Option<String>,
@@ -31,16 +32,17 @@ pub struct Args {
 }
 
 /// Prints the trail; exit 2 when the stream has no events.
-pub fn execute(args: &Args) -> Result<u8> {
+pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
+    let out = config.out(args.out.as_deref());
     let as_of = args.as_of.as_deref().map(AsOf::parse).transpose()?;
-    let model_path = args.out.join("model.toml");
+    let model_path = out.join("model.toml");
     let model_text = std::fs::read_to_string(&model_path).map_err(|e| Error::io(&model_path, e))?;
     let model = parse_model(&model_path.display().to_string(), &model_text)?;
     let literal = args.stream_id.replace('\'', "''");
     let batches = super::runtime()?.block_on(async {
         let ctx = session(&SessionOptions::default())?;
         ctx.sql("SET datafusion.execution.parquet.schema_force_view_types = false").await?;
-        register_output(&ctx, &args.out).await?;
+        register_output(&ctx, &out).await?;
         run_sql(&ctx, &format!("SELECT * FROM events WHERE stream_id = '{literal}' ORDER BY aggregate_type, version, position")).await
     })?;
     let steps = trail(&model, &batches, as_of);
@@ -48,7 +50,7 @@ pub fn execute(args: &Args) -> Result<u8> {
         return Err(Error::usage(format!(
             "stream \"{}\" has no events in {}{}",
             args.stream_id,
-            args.out.display(),
+            out.display(),
             if as_of.is_some() {
                 " up to --as-of"
             } else {

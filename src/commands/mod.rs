@@ -7,6 +7,7 @@ pub mod diff;
 pub mod flow;
 pub mod generate;
 pub mod history;
+pub mod init;
 pub mod query;
 pub mod run;
 pub mod shell;

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::config::ProjectConfig;
 use crate::queries::{parse_params, QueryFile};
 use crate::sql::{register_output, run_sql, session, write_batches, OutputFormat, SessionOptions};
 use crate::{Error, Result};
@@ -16,9 +17,9 @@ pub struct Args {
     /// Read the SQL from this file.
     #[arg(short, long)]
     pub file: Option<PathBuf>,
-    /// The output folder of a run.
-    #[arg(long, default_value = "out")]
-    pub out: PathBuf,
+    /// The output folder of a run (default: `[run] out` of eventfold.toml, else `out`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Set a query parameter: NAME=VALUE for a `${NAME}` placeholder declared
     /// with `-- param: NAME = DEFAULT` in the file. Repeatable.
     #[arg(long = "param", value_name = "NAME=VALUE")]
@@ -29,7 +30,8 @@ pub struct Args {
 }
 
 /// Runs the query and prints its rows to stdout.
-pub fn execute(args: &Args) -> Result<u8> {
+pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
+    let out = config.out(args.out.as_deref());
     let params = parse_params(&args.params)?;
     let query = match (&args.sql, &args.file) {
         (Some(sql), _) => QueryFile::parse("query", sql)?,
@@ -40,7 +42,7 @@ pub fn execute(args: &Args) -> Result<u8> {
     let runtime = super::runtime()?;
     let batches = runtime.block_on(async {
         let ctx = session(&SessionOptions::default())?;
-        register_output(&ctx, &args.out).await?;
+        register_output(&ctx, &out).await?;
         run_sql(&ctx, &sql).await
     })?;
     write_batches(&batches, args.format, &mut std::io::stdout().lock())?;

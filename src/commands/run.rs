@@ -3,6 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
+use crate::config::ProjectConfig;
 use crate::embedded;
 use crate::ingest::config::InputSpec;
 use crate::ingest::time::TimeOptions;
@@ -48,8 +49,8 @@ pub struct Args {
     #[arg(short, long)]
     pub model: Option<PathBuf>,
     /// The output folder; replaced atomically when the run completes.
-    #[arg(short, long, default_value = "out")]
-    pub out: PathBuf,
+    #[arg(short, long)]
+    pub out: Option<PathBuf>,
     /// Read an envelope field from elsewhere: FIELD=SOURCE, SOURCE a column or
     /// path (meta.user, /meta/user), a template ({type}.{payload.action}), a
     /// constant (=task) or a derivation (@order, @rest). Repeatable.
@@ -89,7 +90,7 @@ pub struct Args {
 
 impl Args {
     /// Resolves the arguments into the pipeline's config.
-    pub fn resolve(&self) -> Result<RunConfig> {
+    pub fn resolve(&self, project: &ProjectConfig) -> Result<RunConfig> {
         let mut fields = Vec::new();
         for spec in &self.map {
             let (name, source) = spec.split_once('=').ok_or_else(|| {
@@ -114,35 +115,46 @@ impl Args {
             Some(path) => InputSpec::from_file(path)?,
             None => InputSpec::default(),
         };
-        let mut ingest = file.overridden_by(flags).options()?;
+        let mut ingest = project
+            .input
+            .clone()
+            .overridden_by(file)
+            .overridden_by(flags)
+            .options()?;
         ingest.strict = self.strict;
-        let inputs = if self.input.is_empty() {
+        let given = if self.input.is_empty() {
+            &project.inputs
+        } else {
+            &self.input
+        };
+        let inputs = if given.is_empty() {
             vec![embedded::sample_input()]
         } else {
-            super::expand_inputs(&self.input)?
+            super::expand_inputs(given)?
                 .into_iter()
                 .map(InputSource::File)
                 .collect()
         };
         let selection = self.selection()?;
-        let model = match &self.model {
+        let model = match self.model.as_ref().or(project.model.as_ref()) {
             Some(path) => ModelSource::from_path(path)?,
             None => embedded::sample_model(),
         };
         let memory_limit = self
             .memory_limit
             .as_deref()
+            .or(project.memory_limit.as_deref())
             .map(super::parse_byte_size)
             .transpose()?;
         Ok(RunConfig {
             inputs,
             model,
-            out: self.out.clone(),
+            out: project.out(self.out.as_deref()),
             ingest,
             selection,
             session: SessionOptions {
                 memory_limit,
-                target_partitions: self.threads,
+                target_partitions: self.threads.or(project.threads),
                 spill_dir: None,
             },
             progress: std::io::stderr().is_terminal(),
@@ -193,9 +205,9 @@ impl Args {
 }
 
 /// Runs the pipeline and prints the summary to stdout.
-pub fn execute(args: &Args) -> Result<u8> {
-    let config = args.resolve()?;
-    if let Some(threads) = args.threads {
+pub fn execute(args: &Args, project: &ProjectConfig) -> Result<u8> {
+    let config = args.resolve(project)?;
+    if let Some(threads) = args.threads.or(project.threads) {
         // Only the first build of the global pool takes effect; later calls
         // in the same process (tests) keep the existing pool.
         let _ = rayon::ThreadPoolBuilder::new()

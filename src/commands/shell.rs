@@ -6,15 +6,16 @@ use std::path::PathBuf;
 
 use rustyline::error::ReadlineError;
 
+use crate::config::ProjectConfig;
 use crate::sql::{register_output, run_sql, session, write_batches, OutputFormat, SessionOptions};
 use crate::{Error, Result};
 
 /// Arguments of `eventfold shell`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The output folder of a run.
-    #[arg(long, default_value = "out")]
-    pub out: PathBuf,
+    /// The output folder of a run (default: `[run] out` of eventfold.toml, else `out`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// How to print results (change it with `.format`).
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
@@ -54,10 +55,11 @@ fn dot_command(line: &str, tables: &[String]) -> Dot {
 }
 
 /// Reads statements until `.quit` or end of input; SQL errors are printed, not fatal.
-pub fn execute(args: &Args) -> Result<u8> {
+pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
+    let out = config.out(args.out.as_deref());
     let runtime = super::runtime()?;
     let ctx = session(&SessionOptions::default())?;
-    let tables = runtime.block_on(register_output(&ctx, &args.out))?;
+    let tables = runtime.block_on(register_output(&ctx, &out))?;
     let mut editor =
         rustyline::DefaultEditor::new().map_err(|e| Error::usage(format!("terminal: {e}")))?;
     let history =
@@ -70,7 +72,7 @@ pub fn execute(args: &Args) -> Result<u8> {
     let mut stdout = std::io::stdout();
     eprintln!(
         "eventfold shell on {} ({} tables); .help for help",
-        args.out.display(),
+        out.display(),
         tables.len()
     );
     loop {

@@ -37,9 +37,10 @@ impl Specs {
     }
 }
 
+/// A mapping file (or the `[input]` table of `eventfold.toml`) as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawFile {
+pub struct RawFile {
     format: Option<Spanned<String>>,
     preset: Option<Spanned<String>>,
     delimiter: Option<Spanned<String>>,
@@ -68,6 +69,10 @@ pub struct InputSpec {
     pub fields: Vec<(String, Vec<String>)>,
 }
 
+fn hint() -> Option<String> {
+    Some("the format is described in the README, section \"Mapping an export\"".into())
+}
+
 fn parse_delimiter(text: &str) -> Result<u8> {
     match text {
         "\\t" | "\t" | "tab" => Ok(b'\t'),
@@ -88,8 +93,6 @@ impl InputSpec {
     /// Parses and checks a mapping file's text; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<Self> {
         let locator = Locator { file, text };
-        let hint =
-            || Some("the format is described in the README, section \"Mapping an export\"".into());
         let raw: RawFile = toml::from_str(text).map_err(|err| {
             let span = err.span().unwrap_or(0..0);
             locator.error(
@@ -98,6 +101,11 @@ impl InputSpec {
                 hint(),
             )
         })?;
+        Self::from_raw(raw, &locator)
+    }
+
+    /// Checks a parsed mapping table; `locator` turns its spans into lines.
+    pub(crate) fn from_raw(raw: RawFile, locator: &Locator) -> Result<Self> {
         let at = |span: &Range<usize>, e: Error| locator.error(span, e.to_string(), hint());
         let spanned = |value: Option<Spanned<String>>, check: &dyn Fn(&str) -> Result<()>| {
             value

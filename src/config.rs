@@ -1,0 +1,198 @@
+//! `eventfold.toml`: one file for what the flags say, for the nightly job.
+//!
+//! Found with `--config FILE`, else as `eventfold.toml` in the working
+//! directory; without either, everything comes from flags and defaults. Flags
+//! win over the file. Relative paths in the file are relative to the file's
+//! folder. Unknown keys are errors naming their line, like the model file's.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::ingest::config::{InputSpec, RawFile};
+use crate::model::Locator;
+use crate::{Error, Result};
+
+/// The file's name when it is found in the working directory.
+pub const FILE_NAME: &str = "eventfold.toml";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    run: RawRun,
+    input: Option<RawFile>,
+    #[serde(default)]
+    check: RawCheck,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRun {
+    #[serde(default)]
+    inputs: Vec<String>,
+    model: Option<PathBuf>,
+    out: Option<PathBuf>,
+    memory_limit: Option<String>,
+    threads: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCheck {
+    queries: Option<PathBuf>,
+    fail_on: Option<String>,
+}
+
+/// What `eventfold.toml` says; everything unset when there is no file.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectConfig {
+    /// The file read, if any.
+    pub path: Option<PathBuf>,
+    /// `[run] inputs`: files, folders or globs.
+    pub inputs: Vec<PathBuf>,
+    pub model: Option<PathBuf>,
+    pub out: Option<PathBuf>,
+    pub memory_limit: Option<String>,
+    pub threads: Option<usize>,
+    /// `[input]`: the mapping file's keys.
+    pub input: InputSpec,
+    /// `[check] queries`.
+    pub queries: Option<PathBuf>,
+    /// `[check] fail_on`: `error` or `warning`.
+    pub fail_on: Option<String>,
+}
+
+impl ProjectConfig {
+    /// Reads `explicit`, else `eventfold.toml` in the working directory if it
+    /// exists, else returns the empty config.
+    pub fn discover(explicit: Option<&Path>) -> Result<Self> {
+        match explicit {
+            Some(path) => Self::load(path),
+            None if Path::new(FILE_NAME).is_file() => Self::load(Path::new(FILE_NAME)),
+            None => Ok(Self::default()),
+        }
+    }
+
+    /// Reads and checks one config file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let file = path.display().to_string();
+        let mut config = Self::parse(&file, &text)?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+        config.inputs = config.inputs.into_iter().map(resolve).collect();
+        config.model = config.model.map(resolve);
+        config.out = config.out.map(resolve);
+        config.queries = config.queries.map(resolve);
+        config.path = Some(path.to_owned());
+        Ok(config)
+    }
+
+    /// Parses a config file's text; `file` names it in errors. Paths stay as written.
+    pub fn parse(file: &str, text: &str) -> Result<Self> {
+        let locator = Locator { file, text };
+        let raw: RawConfig = toml::from_str(text).map_err(|err| {
+            let span = err.span().unwrap_or(0..0);
+            locator.error(
+                &span,
+                err.message().trim_end_matches('.').to_owned(),
+                Some("the format is described in the README, section \"The config file\"".into()),
+            )
+        })?;
+        if let Some(fail_on) = &raw.check.fail_on {
+            if !matches!(fail_on.as_str(), "error" | "warning") {
+                let at = text.find("fail_on").unwrap_or(0);
+                return Err(locator.error(
+                    &(at..at),
+                    format!("fail_on is \"{fail_on}\"; expected error or warning"),
+                    None,
+                ));
+            }
+        }
+        let input = match raw.input {
+            Some(raw_input) => InputSpec::from_raw(raw_input, &locator)?,
+            None => InputSpec::default(),
+        };
+        Ok(Self {
+            path: None,
+            inputs: raw.run.inputs.into_iter().map(PathBuf::from).collect(),
+            model: raw.run.model,
+            out: raw.run.out,
+            memory_limit: raw.run.memory_limit,
+            threads: raw.run.threads,
+            input,
+            queries: raw.check.queries,
+            fail_on: raw.check.fail_on,
+        })
+    }
+
+    /// The output folder: the flag's, else the file's, else `out`.
+    pub fn out(&self, flag: Option<&Path>) -> PathBuf {
+        flag.map(Path::to_owned)
+            .or_else(|| self.out.clone())
+            .unwrap_or_else(|| PathBuf::from("out"))
+    }
+}
+
+/// The starter config `eventfold init` writes.
+pub const STARTER_CONFIG: &str = r#"# eventfold.toml: what `eventfold run` and `eventfold check` read when no flag
+# says otherwise (flags win). Paths are relative to this file. Every key is
+# optional; the README's "The config file" section lists them all.
+
+[run]
+# The logs to read: files, folders or globs. Without any, the embedded sample.
+# inputs = ["exports/*.ndjson.gz"]
+model = "model.toml"
+out = "out"
+# memory_limit = "512MB"
+# threads = 2
+
+# How to read and map the inputs: the keys of a mapping file.
+[input]
+preset = "generic"
+# format = "csv"
+# timezone = "Europe/Amsterdam"
+# [input.fields]
+# stream_id = "aggregateId"
+# version = "@order"
+
+[check]
+# queries = "queries/checks"
+fail_on = "error"
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_starter_parses_and_mistakes_name_their_line() {
+        let starter = ProjectConfig::parse("eventfold.toml", STARTER_CONFIG).unwrap();
+        assert_eq!(starter.model, Some(PathBuf::from("model.toml")));
+        assert_eq!(starter.input.preset.as_deref(), Some("generic"));
+        let cases = [
+            ("[run]\nmodle = \"m.toml\"\n", 2, "unknown field `modle`"),
+            (
+                "[input]\n\n[input.fields]\nstream = \"id\"\n",
+                4,
+                "unknown envelope field",
+            ),
+            (
+                "[check]\nfail_on = \"never\"\n",
+                2,
+                "expected error or warning",
+            ),
+            ("[output]\n", 1, "unknown field `output`"),
+        ];
+        for (text, line, message) in cases {
+            let err = ProjectConfig::parse("e.toml", text)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with(&format!("e.toml:{line}: ")) && err.contains(message),
+                "{text:?}: {err}"
+            );
+        }
+    }
+}
