@@ -8,6 +8,7 @@
 //! subcommands; `main.rs` only parses arguments and maps errors to exit codes.
 //! Everything that needs DataFusion sits behind the default feature `sql`.
 
+pub mod census;
 #[cfg(feature = "sql")]
 pub mod check;
 #[cfg(feature = "sql")]

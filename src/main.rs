@@ -34,6 +34,8 @@ enum Command {
     Flow(commands::flow::Args),
     /// The audit trail of one aggregate: each event and the state after it.
     History(commands::history::Args),
+    /// What the log holds: event shapes, payload fields, and what the model misses.
+    Census(commands::census::Args),
     /// Write a commented starter eventfold.toml and model.toml here.
     Init(commands::init::Args),
     /// Compare the state of two rebuilds; --fail-on-change exits 1 on a difference.
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         command => {
             ProjectConfig::discover(cli.config.as_deref()).and_then(|config| match command {
                 Command::Run(args) => commands::run::execute(args, &config),
+                Command::Census(args) => commands::census::execute(args, &config),
                 Command::Query(args) => commands::query::execute(args, &config),
                 Command::Check(args) => commands::check::execute(args, &config),
                 Command::History(args) => commands::history::execute(args, &config),
@@ -82,5 +85,15 @@ fn main() -> ExitCode {
             eprintln!("error: {err}");
             ExitCode::from(exit::ERROR)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

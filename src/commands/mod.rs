@@ -2,12 +2,14 @@
 //! structs once, calls the stages, and prints. `main.rs` maps the returned exit
 //! code (or error, exit 2) to the process.
 
+pub mod census;
 pub mod check;
 pub mod diff;
 pub mod flow;
 pub mod generate;
 pub mod history;
 pub mod init;
+pub mod input;
 pub mod query;
 pub mod run;
 pub mod shell;

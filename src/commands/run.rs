@@ -3,11 +3,10 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
+use super::input::InputArgs;
 use crate::config::ProjectConfig;
 use crate::embedded;
-use crate::ingest::config::InputSpec;
 use crate::ingest::time::TimeOptions;
-use crate::ingest::InputSource;
 use crate::pipeline::{run, ModelSource, RunConfig, RunReport, Selection};
 use crate::sql::SessionOptions;
 use crate::{Error, Result};
@@ -15,47 +14,14 @@ use crate::{Error, Result};
 /// Arguments of `eventfold run`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Input logs: files, folders or globs (NDJSON, JSON, CSV, Parquet, XES;
-    /// plain, gzip or zstd). Without any, the embedded task-tracking sample.
-    #[arg(short, long)]
-    pub input: Vec<PathBuf>,
-    /// A mapping file (TOML): format, preset, CSV and time settings, fields.
-    #[arg(long, value_name = "FILE")]
-    pub mapping: Option<PathBuf>,
-    /// The envelope mapping to start from: generic, cloudevents, eventstoredb,
-    /// marten, axon or xes.
-    #[arg(long, value_name = "NAME")]
-    pub preset: Option<String>,
-    /// The inputs' format (ndjson, json, csv, parquet, xes); default: recognised
-    /// by each input's first bytes, then its name.
-    #[arg(long, value_name = "FORMAT")]
-    pub format: Option<String>,
-    /// The CSV delimiter: one character, or "tab".
-    #[arg(long, value_name = "CHAR")]
-    pub delimiter: Option<String>,
-    /// A custom timestamp format (strftime syntax, e.g. "%d/%m/%Y %H:%M"); repeatable.
-    #[arg(long, value_name = "FORMAT")]
-    pub timestamp_format: Vec<String>,
-    /// The time zone of timestamps written without an offset, e.g. Europe/Amsterdam.
-    #[arg(long, value_name = "ZONE")]
-    pub timezone: Option<String>,
-    /// The unit of numeric timestamps: s, ms (default) or us.
-    #[arg(long, value_name = "UNIT")]
-    pub epoch_unit: Option<String>,
-    /// Stop with exit code 2 at the first record that cannot become an event.
-    #[arg(long)]
-    pub strict: bool,
+    #[command(flatten)]
+    pub inputs: InputArgs,
     /// The model file. Without it, the embedded task-tracking model.
     #[arg(short, long)]
     pub model: Option<PathBuf>,
     /// The output folder; replaced atomically when the run completes.
     #[arg(short, long)]
     pub out: Option<PathBuf>,
-    /// Read an envelope field from elsewhere: FIELD=SOURCE, SOURCE a column or
-    /// path (meta.user, /meta/user), a template ({type}.{payload.action}), a
-    /// constant (=task) or a derivation (@order, @rest). Repeatable.
-    #[arg(long, value_name = "FIELD=SOURCE")]
-    pub map: Vec<String>,
     /// Memory DataFusion may use before spilling to disk, e.g. 512MB.
     #[arg(long, value_name = "SIZE")]
     pub memory_limit: Option<String>,
@@ -83,58 +49,12 @@ pub struct Args {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Records longer than this many bytes become rejects (default 16 MiB).
-    #[arg(long, value_name = "BYTES")]
-    pub max_record_bytes: Option<usize>,
 }
 
 impl Args {
     /// Resolves the arguments into the pipeline's config.
     pub fn resolve(&self, project: &ProjectConfig) -> Result<RunConfig> {
-        let mut fields = Vec::new();
-        for spec in &self.map {
-            let (name, source) = spec.split_once('=').ok_or_else(|| {
-                Error::usage(format!(
-                    "--map \"{spec}\" is not field=source; e.g. --map stream_id=aggregateId"
-                ))
-            })?;
-            fields.push((name.trim().to_owned(), vec![source.to_owned()]));
-        }
-        let flags = InputSpec {
-            format: self.format.clone(),
-            preset: self.preset.clone(),
-            delimiter: self.delimiter.clone(),
-            timestamp_formats: self.timestamp_format.clone(),
-            timezone: self.timezone.clone(),
-            epoch_unit: self.epoch_unit.clone(),
-            version_base: None,
-            max_record_bytes: self.max_record_bytes,
-            fields,
-        };
-        let file = match &self.mapping {
-            Some(path) => InputSpec::from_file(path)?,
-            None => InputSpec::default(),
-        };
-        let mut ingest = project
-            .input
-            .clone()
-            .overridden_by(file)
-            .overridden_by(flags)
-            .options()?;
-        ingest.strict = self.strict;
-        let given = if self.input.is_empty() {
-            &project.inputs
-        } else {
-            &self.input
-        };
-        let inputs = if given.is_empty() {
-            vec![embedded::sample_input()]
-        } else {
-            super::expand_inputs(given)?
-                .into_iter()
-                .map(InputSource::File)
-                .collect()
-        };
+        let (inputs, ingest) = self.inputs.resolve(project)?;
         let selection = self.selection()?;
         let model = match self.model.as_ref().or(project.model.as_ref()) {
             Some(path) => ModelSource::from_path(path)?,
