@@ -139,6 +139,8 @@ pub struct RunConfig {
     pub ingest: IngestOptions,
     pub session: SessionOptions,
     pub selection: Selection,
+    /// Also write `state_history/<aggregate>.parquet`: the state after each event.
+    pub with_history: bool,
     /// Draw a progress bar on stderr (only when it is a terminal).
     pub progress: bool,
 }
@@ -162,6 +164,8 @@ pub struct RunReport {
     pub streams: BTreeMap<String, u64>,
     /// Rows per state table.
     pub states: BTreeMap<String, u64>,
+    /// Rows per state history table (with `--with-history`).
+    pub state_history: BTreeMap<String, u64>,
     pub transitions: u64,
     /// Findings per rule name.
     pub findings: BTreeMap<String, u64>,
@@ -259,7 +263,8 @@ fn build(
         .await?;
 
         let phase = Instant::now();
-        let mut findings = sort_and_replay(&ctx, model, dir, &mut report).await?;
+        let mut findings =
+            sort_and_replay(&ctx, model, dir, config.with_history, &mut report).await?;
         report.timings.sort_replay_ms = millis(phase);
 
         let phase = Instant::now();
@@ -315,6 +320,7 @@ async fn sort_and_replay(
     ctx: &datafusion::prelude::SessionContext,
     model: &Model,
     dir: &OutputDir,
+    with_history: bool,
     report: &mut RunReport,
 ) -> Result<Vec<Finding>> {
     let frame = ctx
@@ -326,7 +332,7 @@ async fn sort_and_replay(
         events_schema(),
         crate::sink::zstd(),
     )?;
-    let mut sink = OutputSink::create(dir, &model.aggregates)?;
+    let mut sink = OutputSink::create(dir, &model.aggregates, with_history)?;
     let mut replayer = Replayer::new(model);
     while let Some(batch) = stream.next().await {
         let batch = RecordBatch::try_new(events_schema(), batch?.columns().to_vec())?;
@@ -336,7 +342,9 @@ async fn sort_and_replay(
     }
     events.close()?;
     let outcome = replayer.finish(&mut sink)?;
-    report.states = sink.close()?.into_iter().collect();
+    let (states, history) = sink.close()?;
+    report.states = states.into_iter().collect();
+    report.state_history = history.into_iter().collect();
     report.streams = outcome.streams;
     Ok(outcome.findings)
 }
@@ -401,6 +409,7 @@ fn write_manifest(config: &RunConfig, dir: &OutputDir, report: &RunReport) -> Re
             "rejects": report.ingest.rejects,
             "streams": report.streams,
             "states": report.states,
+            "state_history": report.state_history,
             "transitions": report.transitions,
             "findings": report.findings,
         },

@@ -48,8 +48,10 @@ pub fn session(options: &SessionOptions) -> Result<SessionContext> {
 }
 
 /// Registers the tables of the output folder `dir`: `events`, `transitions`,
-/// `findings`, `rejects` and one table per `state/<aggregate>.parquet`, named
-/// after the aggregate. Returns the table names.
+/// `findings`, `rejects`, one table per `state/<aggregate>.parquet`, named
+/// after the aggregate, and `<aggregate>_history` per
+/// `state_history/<aggregate>.parquet` when the run wrote them. Returns the
+/// table names.
 pub async fn register_output(ctx: &SessionContext, dir: &Path) -> Result<Vec<String>> {
     if !dir.join("manifest.json").is_file() {
         return Err(Error::usage(format!(
@@ -67,12 +69,22 @@ pub async fn register_output(ctx: &SessionContext, dir: &Path) -> Result<Vec<Str
         register_file(ctx, &name, &path).await?;
         tables.push(name);
     }
+    for (name, path) in parquet_files(&dir.join("state_history")) {
+        let name = format!("{name}_history");
+        register_file(ctx, &name, &path).await?;
+        tables.push(name);
+    }
     Ok(tables)
 }
 
 /// The state tables of an output folder: `(aggregate, path)`, sorted by name.
 pub fn state_tables(dir: &Path) -> Vec<(String, PathBuf)> {
-    let mut states: Vec<(String, PathBuf)> = match std::fs::read_dir(dir.join("state")) {
+    parquet_files(&dir.join("state"))
+}
+
+/// The Parquet files of a folder: `(stem, path)`, sorted by name.
+fn parquet_files(folder: &Path) -> Vec<(String, PathBuf)> {
+    let mut states: Vec<(String, PathBuf)> = match std::fs::read_dir(folder) {
         Ok(entries) => entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "parquet"))

@@ -371,3 +371,45 @@ fn init_writes_a_config_that_run_and_check_read_and_flags_override() {
         "{broken:?}"
     );
 }
+
+#[test]
+fn with_history_writes_the_state_after_every_event() {
+    let dir = Dir::new();
+    dir.ok(&["run", "--with-history"]);
+    // One row per event of a declared aggregate type...
+    assert_eq!(
+        dir.query_json("out", "SELECT count(*) AS n FROM task_history"),
+        dir.query_json(
+            "out",
+            "SELECT count(*) AS n FROM events WHERE aggregate_type = 'task'"
+        )
+    );
+    // ...and the row after a stream's last (event_count-th) event is its state.
+    let last = dir.query_json(
+        "out",
+        "SELECT h.* FROM task_history h JOIN task t ON h.stream_id = t.stream_id AND h.event_count = t.event_count ORDER BY h.stream_id",
+    );
+    let states = dir.query_json("out", "SELECT * FROM task ORDER BY stream_id");
+    assert_eq!(last.len(), states.len());
+    assert!(
+        last == states,
+        "the last history row differs from the state"
+    );
+    // SQL can ask what task-2 looked like at any moment.
+    let at = dir.query_json(
+        "out",
+        "SELECT version, status, event_count FROM task_history WHERE stream_id = 'task-2' AND version IN (1, 2, 16) ORDER BY version",
+    );
+    assert_eq!(
+        at,
+        [
+            serde_json::json!({"version": 1, "status": "open", "event_count": 1}),
+            serde_json::json!({"version": 2, "status": "blocked", "event_count": 2}),
+            serde_json::json!({"version": 16, "status": "done", "event_count": 16}),
+        ]
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["counts"]["state_history"]["task"], 2946);
+}

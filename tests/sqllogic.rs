@@ -119,6 +119,7 @@ fn build_output(dir: &Path, input: InputSource) -> PathBuf {
         ingest: IngestOptions::default(),
         session: SessionOptions::default(),
         selection: Default::default(),
+        with_history: false,
         progress: false,
     };
     run(&config).expect("pipeline runs");

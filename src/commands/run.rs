@@ -43,6 +43,9 @@ pub struct Args {
     /// Rebuild every aggregate as it stood at this position.
     #[arg(long, value_name = "N")]
     pub as_of_position: Option<u64>,
+    /// Also write state_history/<aggregate>.parquet: the state after every event.
+    #[arg(long)]
+    pub with_history: bool,
     /// Let a partial or as-of run replace a full output.
     #[arg(long)]
     pub replace_full: bool,
@@ -72,6 +75,7 @@ impl Args {
             out: project.out(self.out.as_deref()),
             ingest,
             selection,
+            with_history: self.with_history,
             session: SessionOptions {
                 memory_limit,
                 target_partitions: self.threads.or(project.threads),

@@ -210,6 +210,11 @@ pub trait ReplaySink {
     fn transition(&mut self, event: &EventRef, transition: Transition) -> Result<()>;
     /// A finished stream whose aggregate type the model declares.
     fn state(&mut self, model: &AggregateModel, state: StreamState) -> Result<()>;
+    /// The state of a declared stream after each of its events (for
+    /// `state_history`); ignored unless a sink wants it.
+    fn after_event(&mut self, _model: &AggregateModel, _state: &StreamState) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Typed views of the columns of one events batch.
@@ -312,6 +317,9 @@ impl<'m> Replayer<'m> {
         if let Some((state, model)) = self.current.as_mut() {
             let transition = fold::evolve(*model, state, event, &mut self.outcome.findings);
             sink.transition(event, transition)?;
+            if let Some(model) = model {
+                sink.after_event(model, state)?;
+            }
         }
         Ok(())
     }

@@ -376,39 +376,60 @@ impl TransitionsTable {
     }
 }
 
+/// Rows written per table: `(aggregate, rows)`.
+pub type TableRows = Vec<(String, u64)>;
+
 /// Replay's sink: transitions and one state table per aggregate type.
 pub struct OutputSink {
     transitions: TransitionsTable,
     states: Vec<state::StateTable>,
+    /// `state_history/<aggregate>.parquet`, when asked for: the state after each event.
+    history: Vec<state::StateTable>,
 }
 
 impl OutputSink {
     /// Opens `transitions.parquet` and `state/<aggregate>.parquet` for every
-    /// aggregate of the model.
-    pub fn create(dir: &OutputDir, aggregates: &[AggregateModel]) -> Result<Self> {
-        let states = aggregates
-            .iter()
-            .map(|model| {
-                state::StateTable::create(
-                    &dir.path(&format!("state/{}.parquet", model.name)),
-                    model,
-                )
-            })
-            .collect::<Result<Vec<_>>>()?;
+    /// aggregate of the model, and `state_history/<aggregate>.parquet` too
+    /// when `with_history`.
+    pub fn create(
+        dir: &OutputDir,
+        aggregates: &[AggregateModel],
+        with_history: bool,
+    ) -> Result<Self> {
+        let tables = |folder: &str| {
+            aggregates
+                .iter()
+                .map(|model| {
+                    state::StateTable::create(
+                        &dir.path(&format!("{folder}/{}.parquet", model.name)),
+                        model,
+                    )
+                })
+                .collect::<Result<Vec<_>>>()
+        };
         Ok(Self {
             transitions: TransitionsTable::create(&dir.path("transitions.parquet"))?,
-            states,
+            states: tables("state")?,
+            history: if with_history {
+                tables("state_history")?
+            } else {
+                Vec::new()
+            },
         })
     }
 
-    /// Flushes and closes every table; returns rows per state table.
-    pub fn close(mut self) -> Result<Vec<(String, u64)>> {
+    /// Flushes and closes every table; returns rows per state table and per
+    /// state history table.
+    pub fn close(mut self) -> Result<(TableRows, TableRows)> {
         self.transitions.flush()?;
         self.transitions.writer.close()?;
-        self.states
-            .into_iter()
-            .map(state::StateTable::close)
-            .collect()
+        let close = |tables: Vec<state::StateTable>| {
+            tables
+                .into_iter()
+                .map(state::StateTable::close)
+                .collect::<Result<Vec<_>>>()
+        };
+        Ok((close(self.states)?, close(self.history)?))
     }
 }
 
@@ -420,6 +441,17 @@ impl ReplaySink for OutputSink {
     fn state(&mut self, model: &AggregateModel, state: StreamState) -> Result<()> {
         match self.states.iter_mut().find(|t| t.aggregate() == model.name) {
             Some(table) => table.append(state),
+            None => Ok(()),
+        }
+    }
+
+    fn after_event(&mut self, model: &AggregateModel, state: &StreamState) -> Result<()> {
+        match self
+            .history
+            .iter_mut()
+            .find(|t| t.aggregate() == model.name)
+        {
+            Some(table) => table.append(state.clone()),
             None => Ok(()),
         }
     }
