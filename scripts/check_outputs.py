@@ -20,6 +20,7 @@ EXPECTED = {
         "schema_version": pa.uint32(), "occurred_at": TS, "actor": pa.string(),
         "correlation_id": pa.string(), "causation_id": pa.string(), "tenant": pa.string(),
         "payload": pa.string(), "metadata": pa.string(), "source": pa.string(),
+        "original_event_type": pa.string(), "original_schema_version": pa.uint32(),
     },
     "transitions": {
         "aggregate_type": pa.string(), "stream_id": pa.string(), "version": pa.uint64(),

@@ -65,6 +65,9 @@ pub struct ShapeCensus {
     pub fields: BTreeMap<String, FieldCensus>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<ModelCheck>,
+    /// What the model's upcasters turn this shape into (`TaskCreated v3`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upcast_to: Option<String>,
     /// Missing counts of the handler's payload paths, while counting.
     #[serde(skip)]
     missing: BTreeMap<String, u64>,
@@ -141,9 +144,30 @@ impl<'m> Census<'m> {
         shape.first_micros = shape.first_micros.min(occurred_at);
         shape.last_micros = shape.last_micros.max(occurred_at);
         walk(payload, "", 1, &mut shape.fields);
+        let Some(model) = model else {
+            return;
+        };
+        // The model sees the event as the upcasters leave it.
+        let upcast = crate::upcast::upcast(
+            &model.upcasters,
+            &shape.aggregate_type,
+            &shape.event_type,
+            shape.schema_version,
+            Some(&payload.to_string()),
+        );
+        let (event_type, payload) = match &upcast {
+            Some((event_type, _, payload)) => (
+                event_type.as_str(),
+                payload
+                    .as_deref()
+                    .and_then(|p| serde_json::from_str(p).ok())
+                    .unwrap_or(Value::Null),
+            ),
+            None => (shape.event_type.as_str(), payload.clone()),
+        };
         let handler = model
-            .and_then(|m| m.aggregate(&shape.aggregate_type))
-            .and_then(|a| a.handlers.get(&shape.event_type));
+            .aggregate(&shape.aggregate_type)
+            .and_then(|a| a.handlers.get(event_type));
         for effect in handler.map(|h| h.effects.as_slice()).unwrap_or_default() {
             let source = match effect {
                 Effect::Set { source, .. }
@@ -152,7 +176,7 @@ impl<'m> Census<'m> {
                 _ => continue,
             };
             if let ValueSource::Payload(path) = source {
-                let missing = path.lookup(payload).is_none_or(Value::is_null);
+                let missing = path.lookup(&payload).is_none_or(Value::is_null);
                 *shape.missing.entry(path.as_str().to_owned()).or_default() += u64::from(missing);
             }
         }
@@ -168,9 +192,23 @@ impl<'m> Census<'m> {
                 shape.first_seen = format_micros(shape.first_micros);
                 shape.last_seen = format_micros(shape.last_micros);
                 if let Some(model) = model {
+                    let upcast = crate::upcast::upcast(
+                        &model.upcasters,
+                        &shape.aggregate_type,
+                        &shape.event_type,
+                        shape.schema_version,
+                        None,
+                    );
+                    let event_type = match &upcast {
+                        Some((event_type, version, _)) => {
+                            shape.upcast_to = Some(format!("{event_type} v{version}"));
+                            event_type.clone()
+                        }
+                        None => shape.event_type.clone(),
+                    };
                     let status = match model.aggregate(&shape.aggregate_type) {
                         None => "aggregate not in model",
-                        Some(a) if a.handlers.contains_key(&shape.event_type) => "handled",
+                        Some(a) if a.handlers.contains_key(&event_type) => "handled",
                         Some(_) => "no handler",
                     };
                     let count = shape.count.max(1) as f64;

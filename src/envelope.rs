@@ -33,6 +33,8 @@ pub mod col {
     pub const PAYLOAD: usize = 12;
     pub const METADATA: usize = 13;
     pub const SOURCE: usize = 14;
+    pub const ORIGINAL_EVENT_TYPE: usize = 15;
+    pub const ORIGINAL_SCHEMA_VERSION: usize = 16;
 }
 
 /// The Arrow type of every timestamp eventfold writes: microseconds, UTC.
@@ -57,6 +59,9 @@ static EVENTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("payload", DataType::Utf8, true),
         Field::new("metadata", DataType::Utf8, true),
         Field::new("source", DataType::Utf8, false),
+        // Set by an upcaster: what the event was before (see `upcast`).
+        Field::new("original_event_type", DataType::Utf8, true),
+        Field::new("original_schema_version", DataType::UInt32, true),
     ]))
 });
 
@@ -181,6 +186,7 @@ impl EventBatchBuilder {
 
     /// Builds the batch and leaves the builder empty.
     pub fn finish(&mut self) -> Result<RecordBatch> {
+        let rows = self.len();
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.position.finish()),
             Arc::new(self.event_id.finish()),
@@ -197,6 +203,8 @@ impl EventBatchBuilder {
             Arc::new(self.payload.finish()),
             Arc::new(self.metadata.finish()),
             Arc::new(self.source.finish()),
+            arrow::array::new_null_array(&DataType::Utf8, rows),
+            arrow::array::new_null_array(&DataType::UInt32, rows),
         ];
         Ok(RecordBatch::try_new(events_schema(), columns)?)
     }

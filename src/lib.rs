@@ -33,5 +33,6 @@ pub mod replay;
 pub mod sink;
 #[cfg(feature = "sql")]
 pub mod sql;
+pub mod upcast;
 
 pub use error::{Error, Result};

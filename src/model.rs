@@ -193,6 +193,8 @@ impl AggregateModel {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
     pub aggregates: Vec<AggregateModel>,
+    /// Old event shapes evolved before replay, in the order written.
+    pub upcasters: Vec<crate::upcast::Upcaster>,
 }
 
 impl Model {
@@ -216,6 +218,8 @@ pub const RESERVED_COLUMNS: [&str; 6] = [
 #[serde(deny_unknown_fields)]
 struct RawModel {
     aggregates: IndexMap<String, Spanned<RawAggregate>>,
+    #[serde(default)]
+    upcasters: Vec<Spanned<crate::upcast::RawUpcaster>>,
 }
 
 #[derive(Deserialize)]
@@ -312,7 +316,11 @@ pub fn parse_model(file: &str, text: &str) -> Result<Model> {
         .iter()
         .map(|(name, aggregate)| validate_aggregate(&locator, name, aggregate))
         .collect::<Result<Vec<_>>>()?;
-    Ok(Model { aggregates })
+    let upcasters = crate::upcast::validate(&locator, &raw.upcasters)?;
+    Ok(Model {
+        aggregates,
+        upcasters,
+    })
 }
 
 /// Reads and validates a model file.

@@ -336,6 +336,7 @@ async fn sort_and_replay(
     let mut replayer = Replayer::new(model);
     while let Some(batch) = stream.next().await {
         let batch = RecordBatch::try_new(events_schema(), batch?.columns().to_vec())?;
+        let batch = crate::upcast::apply(model, batch)?;
         events.write(&batch)?;
         replayer.push_batch(&batch, &mut sink)?;
         report.transitions += batch.num_rows() as u64;

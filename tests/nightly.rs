@@ -413,3 +413,88 @@ fn with_history_writes_the_state_after_every_event() {
             .unwrap();
     assert_eq!(manifest["counts"]["state_history"]["task"], 2946);
 }
+
+#[test]
+fn upcasters_in_the_model_evolve_old_shapes_before_replay() {
+    let dir = Dir::new();
+    let model = std::fs::read_to_string(util::repo().join("testdata/tasks/model.toml")).unwrap();
+    let upcasters = r#"
+[[upcasters]]
+event_type = "TaskOpened"
+schema_version = 1
+rename_type = "TaskCreated"
+rename = { name = "title", project = "project_id" }
+drop = ["legacy_flag"]
+
+[[upcasters]]
+aggregate = "task"
+event_type = "TaskCreated"
+schema_version = 2
+defaults = { priority = 3, urgent = false }
+"#;
+    dir.write("model.toml", format!("{model}{upcasters}"));
+    let at = |minute: u32| format!("2026-01-05T09:{minute:02}:00Z");
+    let log = [
+        format!(
+            r#"{{"stream_id":"task-1","version":1,"event_type":"TaskOpened","schema_version":1,"occurred_at":"{}","payload":{{"name":"Old shape","project":"project-1","legacy_flag":true}}}}"#,
+            at(0)
+        ),
+        format!(
+            r#"{{"stream_id":"task-1","version":2,"event_type":"TaskStarted","occurred_at":"{}","payload":{{}}}}"#,
+            at(1)
+        ),
+        format!(
+            r#"{{"stream_id":"task-2","version":1,"event_type":"TaskCreated","schema_version":3,"occurred_at":"{}","payload":{{"title":"New shape","project_id":"project-1","priority":1,"urgent":true}}}}"#,
+            at(2)
+        ),
+    ];
+    dir.write("log.ndjson", log.join("\n") + "\n");
+    dir.ok(&["run", "-i", "log.ndjson", "-m", "model.toml"]);
+    assert_eq!(
+        dir.query_json(
+            "out",
+            "SELECT stream_id, event_type, schema_version, original_event_type, original_schema_version, payload FROM events ORDER BY stream_id, version"
+        ),
+        [
+            serde_json::json!({"stream_id": "task-1", "event_type": "TaskCreated", "schema_version": 3, "original_event_type": "TaskOpened", "original_schema_version": 1, "payload": r#"{"priority":3,"project_id":"project-1","title":"Old shape","urgent":false}"#}),
+            serde_json::json!({"stream_id": "task-1", "event_type": "TaskStarted", "schema_version": 1, "original_event_type": null, "original_schema_version": null, "payload": "{}"}),
+            serde_json::json!({"stream_id": "task-2", "event_type": "TaskCreated", "schema_version": 3, "original_event_type": null, "original_schema_version": null, "payload": r#"{"priority":1,"project_id":"project-1","title":"New shape","urgent":true}"#}),
+        ]
+    );
+    assert_eq!(
+        dir.query_json(
+            "out",
+            "SELECT stream_id, status, title, priority, urgent FROM task ORDER BY stream_id"
+        ),
+        [
+            serde_json::json!({"stream_id": "task-1", "status": "in_progress", "title": "Old shape", "priority": 3, "urgent": false}),
+            serde_json::json!({"stream_id": "task-2", "status": "open", "title": "New shape", "priority": 1, "urgent": true}),
+        ]
+    );
+    assert_eq!(
+        dir.query_json("out", "SELECT count(*) AS n FROM findings"),
+        [serde_json::json!({"n": 0})]
+    );
+
+    // The census says what the upcasters would change, before any rebuild.
+    let census = dir.ok(&["census", "-i", "log.ndjson", "-m", "model.toml"]);
+    assert!(
+        census.contains("task TaskOpened v1: 1 events, 2026-01-05T09:00:00Z .. 2026-01-05T09:00:00Z  upcast to TaskCreated v3  [handled]"),
+        "{census}"
+    );
+
+    // A broken upcaster is reported with its line before anything runs.
+    dir.write(
+        "broken.toml",
+        format!("{model}\n[[upcasters]]\nevent_type = \"TaskOpened\"\nschema_version = 2\nto_version = 1\n"),
+    );
+    let outcome = dir.eventfold(&["run", "-i", "log.ndjson", "-m", "broken.toml", "-o", "b"]);
+    assert_eq!(outcome.code, 2, "{outcome:?}");
+    let line = model.lines().count() + 2;
+    assert!(
+        outcome.stderr.contains(&format!(
+            "broken.toml:{line}: upcaster of TaskOpened v2 goes to v1"
+        )),
+        "{outcome:?}"
+    );
+}

@@ -74,10 +74,15 @@ fn print_table(
         summary.records, summary.events, summary.rejects
     )?;
     for shape in shapes {
+        let upcast = shape
+            .upcast_to
+            .as_ref()
+            .map(|to| format!("  upcast to {to}"))
+            .unwrap_or_default();
         let verdict = shape
             .model
             .as_ref()
-            .map(|m| format!("  [{}]", m.status))
+            .map(|m| format!("{upcast}  [{}]", m.status))
             .unwrap_or_default();
         writeln!(
             out,
