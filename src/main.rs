@@ -11,11 +11,32 @@ use eventfold::config::ProjectConfig;
 #[derive(Debug, Parser)]
 #[command(name = "eventfold", version, about)]
 struct Cli {
+    /// Log what the command does to stderr: text, or json lines for log collectors.
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    log_format: Option<LogFormat>,
     /// The config file (default: eventfold.toml in the working directory, if any).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How `--log-format` writes logs.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logs(format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(false);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 // Built once per process: the size of the largest variant does not matter.
@@ -56,6 +77,9 @@ fn main() -> ExitCode {
             });
         }
     };
+    if let Some(format) = cli.log_format {
+        init_logs(format);
+    }
     let outcome = match &cli.command {
         Command::Init(args) => commands::init::execute(args),
         Command::Generate(args) => commands::generate::execute(args),
@@ -82,6 +106,7 @@ fn main() -> ExitCode {
             ExitCode::from(exit::OK)
         }
         Err(err) => {
+            tracing::error!(error = %err, "failed");
             eprintln!("error: {err}");
             ExitCode::from(exit::ERROR)
         }

@@ -195,10 +195,25 @@ pub fn run(config: &RunConfig) -> Result<RunReport> {
     let started = Instant::now();
     let model = parse_model(&config.model.name, &config.model.text)?;
     guard_full_output(config)?;
+    tracing::info!(
+        out = %config.out.display(),
+        inputs = config.inputs.len(),
+        model = %config.model.name,
+        partial = config.selection.is_partial(),
+        "run started"
+    );
     let dir = OutputDir::create(&config.out)?;
     match build(config, &model, &dir, started) {
         Ok(mut report) => {
             report.out = dir.commit()?;
+            tracing::info!(
+                out = %report.out.display(),
+                events = report.ingest.events,
+                rejects = report.ingest.rejects,
+                findings = report.findings_total(),
+                total_ms = report.timings.total_ms,
+                "run committed"
+            );
             Ok(report)
         }
         Err(err) => {
@@ -236,6 +251,14 @@ fn build(
     report.ingest = ingest(&config.inputs, &config.ingest, &mut staging)?;
     staging.close()?;
     report.timings.ingest_ms = millis(started);
+    tracing::info!(
+        stage = "ingest",
+        records = report.ingest.records,
+        events = report.ingest.events,
+        rejects = report.ingest.rejects,
+        ms = report.timings.ingest_ms,
+        "stage done"
+    );
 
     let mut session_options = config.session.clone();
     session_options
@@ -266,6 +289,12 @@ fn build(
         let mut findings =
             sort_and_replay(&ctx, model, dir, config.with_history, &mut report).await?;
         report.timings.sort_replay_ms = millis(phase);
+        tracing::info!(
+            stage = "sort_replay",
+            transitions = report.transitions,
+            ms = report.timings.sort_replay_ms,
+            "stage done"
+        );
 
         let phase = Instant::now();
         findings.extend(duplicate_event_ids(&ctx).await?);

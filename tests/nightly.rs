@@ -498,3 +498,33 @@ defaults = { priority = 3, urgent = false }
         "{outcome:?}"
     );
 }
+
+#[test]
+fn json_logs_are_one_object_a_line_on_stderr() {
+    let dir = Dir::new();
+    let outcome = dir.eventfold(&["run", "--log-format", "json"]);
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    let lines: Vec<serde_json::Value> = outcome
+        .stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON object a line"))
+        .collect();
+    let messages: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l["fields"]["message"].as_str())
+        .collect();
+    assert_eq!(
+        messages,
+        ["run started", "stage done", "stage done", "run committed"]
+    );
+    let committed = &lines[3]["fields"];
+    assert_eq!(
+        (committed["events"].as_u64(), committed["rejects"].as_u64()),
+        (Some(3031), Some(9))
+    );
+    let failed = dir.eventfold(&["run", "-i", "missing.ndjson", "--log-format", "json"]);
+    let first: serde_json::Value =
+        serde_json::from_str(failed.stderr.lines().next().unwrap()).unwrap();
+    assert_eq!(first["level"], "ERROR");
+    assert_eq!(failed.code, 2);
+}
