@@ -222,10 +222,7 @@ fn parse_chunk(
     position_base: u64,
     options: &IngestOptions,
 ) -> Result<ParsedChunk> {
-    let mut builder = EventBatchBuilder::new();
-    let mut rejects = Vec::new();
-    let mut records = 0;
-    let mut max_position = None;
+    let mut parsed = Collector::default();
     let mut line_start = 0usize;
     let mut line_number = chunk.first_line;
     let bytes = &chunk.bytes;
@@ -244,11 +241,10 @@ fn parse_chunk(
             default_position: position_base + line_number,
         };
         if !line.iter().all(u8::is_ascii_whitespace) {
-            records += 1;
             let length = chunk.oversized.unwrap_or(line.len());
             if length > options.max_record_bytes {
                 let head = &line[..line.len().min(1024)];
-                rejects.push(mapping::reject(
+                parsed.push(Err(mapping::reject(
                     &origin,
                     None,
                     format!(
@@ -256,33 +252,53 @@ fn parse_chunk(
                         options.max_record_bytes
                     ),
                     head,
-                ));
+                )));
             } else {
-                match mapping::parse_json_record(line, &options.mapping, &origin) {
-                    Ok(event) => {
-                        max_position = max_position.max(Some(event.position));
-                        builder.append(&event);
-                    }
-                    Err(reject) => rejects.push(reject),
-                }
+                parsed.push(mapping::parse_json_record(line, &options.mapping, &origin));
             }
         }
         line_start = line_end + 1;
         line_number += 1;
     }
-    let events = builder.len() as u64;
-    let batch = if builder.is_empty() {
-        None
-    } else {
-        Some(builder.finish()?)
-    };
-    Ok(ParsedChunk {
-        batch,
-        rejects,
-        records,
-        events,
-        max_position,
-    })
+    parsed.finish()
+}
+
+/// Collects the events and rejects of one parsed group.
+#[derive(Default)]
+struct Collector {
+    builder: EventBatchBuilder,
+    rejects: Vec<Reject>,
+    records: u64,
+    max_position: Option<u64>,
+}
+
+impl Collector {
+    fn push(&mut self, record: Result<crate::envelope::Event, Reject>) {
+        self.records += 1;
+        match record {
+            Ok(event) => {
+                self.max_position = self.max_position.max(Some(event.position));
+                self.builder.append(&event);
+            }
+            Err(reject) => self.rejects.push(reject),
+        }
+    }
+
+    fn finish(mut self) -> Result<ParsedChunk> {
+        let events = self.builder.len() as u64;
+        let batch = if self.builder.is_empty() {
+            None
+        } else {
+            Some(self.builder.finish()?)
+        };
+        Ok(ParsedChunk {
+            batch,
+            rejects: self.rejects,
+            records: self.records,
+            events,
+            max_position: self.max_position,
+        })
+    }
 }
 
 /// Reads chunks of whole lines from one decoded input.
@@ -497,32 +513,11 @@ fn map_pending(
     position_base: u64,
     mapping: &Mapping,
 ) -> Result<ParsedChunk> {
-    let mut builder = EventBatchBuilder::new();
-    let mut rejects = Vec::new();
-    let mut max_position = None;
-    let count = records.len() as u64;
+    let mut parsed = Collector::default();
     for record in records {
-        match record.map(file, position_base, mapping) {
-            Ok(event) => {
-                max_position = max_position.max(Some(event.position));
-                builder.append(&event);
-            }
-            Err(reject) => rejects.push(reject),
-        }
+        parsed.push(record.map(file, position_base, mapping));
     }
-    let events = builder.len() as u64;
-    let batch = if builder.is_empty() {
-        None
-    } else {
-        Some(builder.finish()?)
-    };
-    Ok(ParsedChunk {
-        batch,
-        rejects,
-        records: count,
-        events,
-        max_position,
-    })
+    parsed.finish()
 }
 
 /// Reads one NDJSON input; returns its lines and the input to hash.
