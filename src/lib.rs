@@ -16,6 +16,7 @@ pub mod flow;
 pub mod generate;
 pub mod history;
 pub mod ingest;
+pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod queries;
