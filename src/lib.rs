@@ -25,6 +25,7 @@ pub mod generate;
 #[cfg(feature = "sql")]
 pub mod history;
 pub mod ingest;
+pub mod metrics;
 pub mod model;
 #[cfg(feature = "sql")]
 pub mod pipeline;

@@ -23,13 +23,19 @@ use sha2::{Digest, Sha256};
 
 use crate::envelope::events_schema;
 use crate::ingest::{ingest, IngestOptions, IngestSummary, InputSource};
+use crate::metrics::{millis, Phase, Stopwatch};
 use crate::model::{parse_model, Model};
 use crate::replay::{Finding, Replayer, Rule};
 use crate::sink::{
-    findings_batch, findings_schema, write_table, OutputDir, OutputSink, StagingSink, TableWriter,
+    findings_batch, findings_schema, write_table, BackgroundTableWriter, OutputDir, OutputSink,
+    StagingSink, TableWriter,
 };
 use crate::sql::{session, SessionOptions};
 use crate::{Error, Result};
+
+/// The memory DataFusion may hold during `run` when no limit is given: enough to
+/// sort in few spill runs, small enough that a run stays under 1 GiB resident.
+pub const DEFAULT_RUN_MEMORY_LIMIT: usize = 512 << 20;
 
 /// A model file's name (for messages) and text.
 #[derive(Debug, Clone)]
@@ -145,14 +151,35 @@ pub struct RunConfig {
     pub progress: bool,
 }
 
-/// Milliseconds spent in each stage.
+/// Milliseconds spent in each stage, and the peak resident memory (bytes) of
+/// each phase where the platform tells it (see [`crate::metrics`]).
+///
+/// The phases run one after the other: `ingest` (read, parse and map, write the
+/// staging file), `sort_replay`, `duplicate_ids`, `write` (findings, manifest).
+/// Inside `sort_replay`, the sorted stream is consumed batch by batch, so its time
+/// is split into `sort_ms` (waiting for the next sorted batch: reading the staging
+/// file, sorting, merging spills), `fold_ms` (the replay) and `tables_write_ms`
+/// (transitions and state tables). `events.parquet` is written on a thread of its
+/// own: `events_write_ms` is that thread's busy time, overlapping the others, and
+/// `events_write_wait_ms` the time the replay waited for it. `peak_rss` is the
+/// highest of the phases' peaks.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Timings {
     pub ingest_ms: u64,
     pub sort_replay_ms: u64,
+    pub sort_ms: u64,
+    pub fold_ms: u64,
+    pub events_write_ms: u64,
+    pub events_write_wait_ms: u64,
+    pub tables_write_ms: u64,
     pub duplicate_ids_ms: u64,
     pub write_ms: u64,
     pub total_ms: u64,
+    pub ingest_peak_rss: Option<u64>,
+    pub sort_replay_peak_rss: Option<u64>,
+    pub duplicate_ids_peak_rss: Option<u64>,
+    pub write_peak_rss: Option<u64>,
+    pub peak_rss: Option<u64>,
 }
 
 /// What a run did: the numbers of the summary and the manifest.
@@ -184,10 +211,6 @@ fn hex_sha256(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-fn millis(since: Instant) -> u64 {
-    since.elapsed().as_millis() as u64
 }
 
 /// Runs the whole pipeline and commits the output folder.
@@ -246,11 +269,12 @@ fn build(
         model_sha256: hex_sha256(config.model.text.as_bytes()),
         ..RunReport::default()
     };
+    let phase = Phase::start();
     let staging_path = dir.path(crate::sink::STAGING);
     let mut staging = StagingSink::create(dir, progress_bar(config.progress))?;
     report.ingest = ingest(&config.inputs, &config.ingest, &mut staging)?;
     staging.close()?;
-    report.timings.ingest_ms = millis(started);
+    (report.timings.ingest_ms, report.timings.ingest_peak_rss) = phase.finish();
     tracing::info!(
         stage = "ingest",
         records = report.ingest.records,
@@ -261,6 +285,10 @@ fn build(
     );
 
     let mut session_options = config.session.clone();
+    // The run's sorts spill rather than hold the log in memory, even unasked.
+    session_options
+        .memory_limit
+        .get_or_insert(DEFAULT_RUN_MEMORY_LIMIT);
     session_options
         .spill_dir
         .get_or_insert_with(|| dir.path("_spill"));
@@ -285,10 +313,13 @@ fn build(
         ))
         .await?;
 
-        let phase = Instant::now();
+        let phase = Phase::start();
         let mut findings =
             sort_and_replay(&ctx, model, dir, config.with_history, &mut report).await?;
-        report.timings.sort_replay_ms = millis(phase);
+        (
+            report.timings.sort_replay_ms,
+            report.timings.sort_replay_peak_rss,
+        ) = phase.finish();
         tracing::info!(
             stage = "sort_replay",
             transitions = report.transitions,
@@ -296,13 +327,16 @@ fn build(
             "stage done"
         );
 
-        let phase = Instant::now();
+        let phase = Phase::start();
         findings.extend(duplicate_event_ids(&ctx).await?);
-        report.timings.duplicate_ids_ms = millis(phase);
+        (
+            report.timings.duplicate_ids_ms,
+            report.timings.duplicate_ids_peak_rss,
+        ) = phase.finish();
         Ok::<_, Error>(findings)
     })?;
 
-    let phase = Instant::now();
+    let phase = Phase::start();
     findings.sort_by(|a, b| {
         (
             &a.aggregate_type,
@@ -339,8 +373,18 @@ fn build(
     // The model travels with its outputs, so `history` replays with the same one.
     let model_copy = dir.path("model.toml");
     std::fs::write(&model_copy, &config.model.text).map_err(|e| Error::io(&model_copy, e))?;
-    report.timings.write_ms = millis(phase);
-    report.timings.total_ms = millis(started);
+    (report.timings.write_ms, report.timings.write_peak_rss) = phase.finish();
+    report.timings.total_ms = millis(started.elapsed());
+    let timings = &mut report.timings;
+    timings.peak_rss = [
+        timings.ingest_peak_rss,
+        timings.sort_replay_peak_rss,
+        timings.duplicate_ids_peak_rss,
+        timings.write_peak_rss,
+    ]
+    .into_iter()
+    .flatten()
+    .max();
     write_manifest(config, dir, &report)?;
     Ok(report)
 }
@@ -356,40 +400,77 @@ async fn sort_and_replay(
         .sql("SELECT * FROM selected ORDER BY aggregate_type, stream_id, version, position")
         .await?;
     let mut stream = frame.execute_stream().await?;
-    let mut events = TableWriter::create(
+    // events.parquet is compressed on its own thread, beside the fold.
+    let mut events = BackgroundTableWriter::spawn(TableWriter::create(
         &dir.path("events.parquet"),
         events_schema(),
         crate::sink::zstd(),
-    )?;
+    )?)?;
     let mut sink = OutputSink::create(dir, &model.aggregates, with_history)?;
     let mut replayer = Replayer::new(model);
-    while let Some(batch) = stream.next().await {
+    let (mut sort, mut fold, mut write) = (
+        Stopwatch::default(),
+        Stopwatch::default(),
+        Stopwatch::default(),
+    );
+    loop {
+        let waited = Instant::now();
+        let Some(batch) = stream.next().await else {
+            break;
+        };
+        sort.add(waited.elapsed());
         let batch = RecordBatch::try_new(events_schema(), batch?.columns().to_vec())?;
         let batch = crate::upcast::apply(model, batch)?;
-        events.write(&batch)?;
-        replayer.push_batch(&batch, &mut sink)?;
+        write.time(|| events.write(batch.clone()))?;
+        fold.time(|| replayer.push_batch(&batch, &mut sink))?;
         report.transitions += batch.num_rows() as u64;
     }
-    events.close()?;
-    let outcome = replayer.finish(&mut sink)?;
+    let (_, events_busy) = write.time(|| events.close())?;
+    let outcome = fold.time(|| replayer.finish(&mut sink))?;
+    let tables_write = sink.write_millis();
+    let closing = Instant::now();
     let (states, history) = sink.close()?;
     report.states = states.into_iter().collect();
     report.state_history = history.into_iter().collect();
+    let timings = &mut report.timings;
+    timings.sort_ms = sort.millis();
+    timings.events_write_ms = events_busy;
+    timings.events_write_wait_ms = write.millis();
+    // Table flushes happen inside the fold's calls into the sink.
+    timings.fold_ms = fold.millis().saturating_sub(tables_write);
+    timings.tables_write_ms = tables_write + millis(closing.elapsed());
     report.streams = outcome.streams;
     Ok(outcome.findings)
 }
 
 /// Every occurrence of an event id after its first (by position) is a finding.
+///
+/// Two steps, so that nothing but the duplicated ids is held in memory: an
+/// aggregate finds them (it spills under the memory limit), then they are the
+/// build side of the join that fetches their occurrences. A join over the
+/// aggregate's output instead may build its hash table from the whole log.
 async fn duplicate_event_ids(ctx: &datafusion::prelude::SessionContext) -> Result<Vec<Finding>> {
+    let duplicated = ctx
+        .sql("SELECT event_id FROM selected GROUP BY event_id HAVING count(*) > 1")
+        .await?
+        .collect()
+        .await?;
+    if duplicated.iter().all(|b| b.num_rows() == 0) {
+        return Ok(Vec::new());
+    }
+    let schema = duplicated[0].schema();
+    let table = datafusion::datasource::MemTable::try_new(schema, vec![duplicated])?;
+    ctx.register_table("duplicated_event_ids", std::sync::Arc::new(table))?;
     let batches = ctx
         .sql(
             "SELECT s.event_id, s.aggregate_type, s.stream_id, s.version, s.position \
-             FROM selected s JOIN (SELECT event_id FROM selected GROUP BY event_id HAVING count(*) > 1) d \
-             ON s.event_id = d.event_id ORDER BY s.event_id, s.position",
+             FROM duplicated_event_ids d JOIN selected s ON s.event_id = d.event_id \
+             ORDER BY s.event_id, s.position",
         )
         .await?
         .collect()
         .await?;
+    ctx.deregister_table("duplicated_event_ids")?;
     let mut findings = Vec::new();
     let mut first: Option<(String, String, u64, u64)> = None;
     for batch in &batches {

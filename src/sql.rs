@@ -42,6 +42,13 @@ pub fn session(options: &SessionOptions) -> Result<SessionContext> {
     if let Some(partitions) = options.target_partitions {
         config = config.with_target_partitions(partitions.max(1));
     }
+    if let Some(limit) = options.memory_limit {
+        // Each sort sets aside this much to merge its spill files; the default
+        // (10 MB per partition) alone would exhaust a small pool.
+        let execution = &mut config.options_mut().execution;
+        execution.sort_spill_reservation_bytes =
+            execution.sort_spill_reservation_bytes.min(limit / 32);
+    }
     let mut ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
     datafusion_functions_json::register_all(&mut ctx)?;
     Ok(ctx)

@@ -24,6 +24,7 @@ use parquet::file::properties::WriterProperties;
 
 use crate::envelope::{rejects_batch, rejects_schema, timestamp_type, Reject};
 use crate::ingest::IngestSink;
+use crate::metrics::Stopwatch;
 use crate::model::AggregateModel;
 use crate::replay::{EventRef, Finding, ReplaySink, StreamState, Transition};
 use crate::{Error, Result};
@@ -82,6 +83,94 @@ impl TableWriter {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// A [`TableWriter`] on a thread of its own, so encoding and compressing a table
+/// runs on another core while the caller produces the next batch. Batches are
+/// handed over a channel of [`BACKGROUND_BATCHES`] slots, which bounds the memory
+/// in flight; the rows and bytes written are the same as with a [`TableWriter`].
+pub struct BackgroundTableWriter {
+    path: PathBuf,
+    sender: Option<std::sync::mpsc::SyncSender<RecordBatch>>,
+    worker: Option<std::thread::JoinHandle<Result<(u64, u64)>>>,
+}
+
+/// Batches waiting for a [`BackgroundTableWriter`]'s thread.
+pub const BACKGROUND_BATCHES: usize = 2;
+
+impl BackgroundTableWriter {
+    /// Moves `writer` to a new thread.
+    pub fn spawn(writer: TableWriter) -> Result<Self> {
+        let path = writer.path().to_owned();
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<RecordBatch>(BACKGROUND_BATCHES);
+        let worker = std::thread::Builder::new()
+            .name("eventfold-writer".into())
+            .spawn(move || {
+                let mut writer = writer;
+                let mut busy = crate::metrics::Stopwatch::default();
+                for batch in receiver {
+                    busy.time(|| writer.write(&batch))?;
+                }
+                let rows = busy.time(|| writer.close())?;
+                Ok((rows, busy.millis()))
+            })
+            .map_err(|e| Error::io(&path, e))?;
+        Ok(Self {
+            path,
+            sender: Some(sender),
+            worker: Some(worker),
+        })
+    }
+
+    /// Queues `batch`, waiting while the channel is full. A write that failed
+    /// on the thread is reported here, at the latest by [`Self::close`].
+    pub fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        let sent = match &self.sender {
+            Some(sender) => sender.send(batch).is_ok(),
+            None => false,
+        };
+        if sent {
+            Ok(())
+        } else {
+            // The thread stopped early: it has the error to report.
+            self.join().and_then(|_| {
+                Err(Error::io(
+                    &self.path,
+                    std::io::Error::other("the writer thread stopped"),
+                ))
+            })
+        }
+    }
+
+    fn join(&mut self) -> Result<(u64, u64)> {
+        self.sender = None;
+        match self.worker.take() {
+            Some(worker) => worker.join().unwrap_or_else(|_| {
+                Err(Error::io(
+                    &self.path,
+                    std::io::Error::other("the writer thread panicked"),
+                ))
+            }),
+            None => Ok((0, 0)),
+        }
+    }
+
+    /// Waits for every queued batch to be written, finishes the file and
+    /// returns its row count and the milliseconds the thread spent writing.
+    pub fn close(mut self) -> Result<(u64, u64)> {
+        self.join()
+    }
+}
+
+impl Drop for BackgroundTableWriter {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread; an abandoned file is removed
+        // with its temporary folder.
+        self.sender = None;
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
     }
 }
 
@@ -232,10 +321,11 @@ impl OutputDir {
     }
 }
 
-/// Ingest's sink: events to the staging file, rejects straight to
-/// `rejects.parquet` (in input order), so neither is held in memory.
+/// Ingest's sink: events to the staging file (written on a thread of its own,
+/// while the next chunks are parsed), rejects straight to `rejects.parquet` (in
+/// input order), so neither is held in memory.
 pub struct StagingSink {
-    pub events: TableWriter,
+    pub events: BackgroundTableWriter,
     pub rejects: TableWriter,
     pub progress: Option<indicatif::ProgressBar>,
 }
@@ -245,11 +335,11 @@ impl StagingSink {
     /// `rejects.parquet` inside `dir`.
     pub fn create(dir: &OutputDir, progress: Option<indicatif::ProgressBar>) -> Result<Self> {
         Ok(Self {
-            events: TableWriter::create(
+            events: BackgroundTableWriter::spawn(TableWriter::create(
                 &dir.path(STAGING),
                 crate::envelope::events_schema(),
                 Compression::UNCOMPRESSED,
-            )?,
+            )?)?,
             rejects: TableWriter::create(&dir.path("rejects.parquet"), rejects_schema(), zstd())?,
             progress,
         })
@@ -271,7 +361,7 @@ pub const STAGING: &str = "_staging/events.parquet";
 
 impl IngestSink for StagingSink {
     fn events(&mut self, batch: RecordBatch) -> Result<()> {
-        self.events.write(&batch)
+        self.events.write(batch)
     }
 
     fn rejects(&mut self, rejects: Vec<Reject>) -> Result<()> {
@@ -337,7 +427,8 @@ impl TransitionsTable {
         })
     }
 
-    fn append(&mut self, event: &EventRef, transition: Transition) -> Result<()> {
+    /// Buffers one row; returns whether the buffer is full and must be flushed.
+    fn append(&mut self, event: &EventRef, transition: Transition) -> bool {
         self.aggregate_type.append_value(event.aggregate_type);
         self.stream_id.append_value(event.stream_id);
         self.version.append_value(transition.version);
@@ -349,10 +440,7 @@ impl TransitionsTable {
         self.occurred_at.append_value(transition.occurred_at);
         self.seconds_since_previous
             .append_option(transition.seconds_since_previous);
-        if self.version.len() >= FLUSH_ROWS {
-            self.flush()?;
-        }
-        Ok(())
+        self.version.len() >= FLUSH_ROWS
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -385,6 +473,8 @@ pub struct OutputSink {
     states: Vec<state::StateTable>,
     /// `state_history/<aggregate>.parquet`, when asked for: the state after each event.
     history: Vec<state::StateTable>,
+    /// Time spent flushing buffered rows to the Parquet writers.
+    flushing: Stopwatch,
 }
 
 impl OutputSink {
@@ -415,7 +505,13 @@ impl OutputSink {
             } else {
                 Vec::new()
             },
+            flushing: Stopwatch::default(),
         })
+    }
+
+    /// Milliseconds spent so far handing buffered rows to the Parquet writers.
+    pub fn write_millis(&self) -> u64 {
+        self.flushing.millis()
     }
 
     /// Flushes and closes every table; returns rows per state table and per
@@ -435,25 +531,34 @@ impl OutputSink {
 
 impl ReplaySink for OutputSink {
     fn transition(&mut self, event: &EventRef, transition: Transition) -> Result<()> {
-        self.transitions.append(event, transition)
+        if self.transitions.append(event, transition) {
+            self.flushing.time(|| self.transitions.flush())?;
+        }
+        Ok(())
     }
 
     fn state(&mut self, model: &AggregateModel, state: StreamState) -> Result<()> {
-        match self.states.iter_mut().find(|t| t.aggregate() == model.name) {
-            Some(table) => table.append(state),
-            None => Ok(()),
+        let Some(table) = self.states.iter_mut().find(|t| t.aggregate() == model.name) else {
+            return Ok(());
+        };
+        if table.append(state) {
+            self.flushing.time(|| table.flush())?;
         }
+        Ok(())
     }
 
     fn after_event(&mut self, model: &AggregateModel, state: &StreamState) -> Result<()> {
-        match self
+        let Some(table) = self
             .history
             .iter_mut()
             .find(|t| t.aggregate() == model.name)
-        {
-            Some(table) => table.append(state.clone()),
-            None => Ok(()),
+        else {
+            return Ok(());
+        };
+        if table.append(state.clone()) {
+            self.flushing.time(|| table.flush())?;
         }
+        Ok(())
     }
 }
 

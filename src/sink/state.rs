@@ -157,7 +157,8 @@ impl StateTable {
         &self.aggregate
     }
 
-    pub fn append(&mut self, state: StreamState) -> Result<()> {
+    /// Buffers one row; returns whether the buffer is full and must be flushed.
+    pub fn append(&mut self, state: StreamState) -> bool {
         self.stream_id.append_value(&state.stream_id);
         self.status.append_option(state.status);
         self.version.append_value(state.version);
@@ -169,13 +170,11 @@ impl StateTable {
         for (column, value) in self.fields.iter_mut().zip(state.fields) {
             column.append(value);
         }
-        if self.version.len() >= FLUSH_ROWS {
-            self.flush()?;
-        }
-        Ok(())
+        self.version.len() >= FLUSH_ROWS
     }
 
-    fn flush(&mut self) -> Result<()> {
+    /// Hands the buffered rows to the Parquet writer.
+    pub fn flush(&mut self) -> Result<()> {
         if self.version.is_empty() {
             return Ok(());
         }
