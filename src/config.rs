@@ -127,6 +127,20 @@ impl ProjectConfig {
         })
     }
 
+    /// The SQL session's options: the flag's memory limit, else the file's
+    /// `[run] memory_limit`, else unbounded; threads from `[run] threads`.
+    pub fn session(&self, memory_limit: Option<&str>) -> Result<crate::sql::SessionOptions> {
+        let memory_limit = memory_limit
+            .or(self.memory_limit.as_deref())
+            .map(crate::commands::parse_byte_size)
+            .transpose()?;
+        Ok(crate::sql::SessionOptions {
+            memory_limit,
+            target_partitions: self.threads,
+            spill_dir: None,
+        })
+    }
+
     /// The output folder: the flag's, else the file's, else `out`.
     pub fn out(&self, flag: Option<&Path>) -> PathBuf {
         flag.map(Path::to_owned)

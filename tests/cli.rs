@@ -301,3 +301,21 @@ fn generate_writes_the_requested_number_of_records() {
     assert!(summary.contains("(ok)"));
     assert_eq!(dir.eventfold(&["generate", "--anomaly-rate", "2"]).code, 2);
 }
+
+#[test]
+fn query_memory_limit_is_the_sessions_pool() {
+    let dir = Dir::new();
+    dir.ok(&["run"]);
+    let sql = "SELECT stream_id, count(*) AS n FROM events GROUP BY stream_id ORDER BY n DESC, stream_id LIMIT 1";
+    let starved = dir.eventfold(&["query", "--memory-limit", "1KB", sql]);
+    assert_eq!(starved.code, 2, "{starved:?}");
+    assert!(
+        starved.stderr.contains("Resources exhausted"),
+        "{starved:?}"
+    );
+    let enough = dir.ok(&["query", "--memory-limit", "64MB", "--format", "csv", sql]);
+    assert_eq!(enough, "stream_id,n\ntask-69,46\n");
+    // The config file's [run] memory_limit is the default.
+    dir.write("eventfold.toml", "[run]\nmemory_limit = \"1KB\"\n");
+    assert_eq!(dir.eventfold(&["query", sql]).code, 2);
+}

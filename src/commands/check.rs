@@ -7,7 +7,7 @@ use crate::check::{junit_xml, query_outcome, replay_outcomes, violated, CheckOut
 use crate::config::ProjectConfig;
 use crate::embedded;
 use crate::queries::{discover, parse_params, QueryFile, Severity};
-use crate::sql::{register_output, session, SessionOptions};
+use crate::sql::{register_output, session};
 use crate::{Error, Result};
 
 /// How the check summary is printed.
@@ -23,6 +23,10 @@ pub struct Args {
     /// The output folder of a run (default: `[run] out` of eventfold.toml, else `out`).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Memory the SQL may hold before spilling to disk, e.g. 512MB (default:
+    /// `[run] memory_limit` of eventfold.toml, else unbounded).
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<String>,
     /// Folder of check queries (`-- severity:` headers). Default: `queries/checks`
     /// when it exists here, else the checks compiled into the binary.
     #[arg(long)]
@@ -72,7 +76,7 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     };
     let runtime = super::runtime()?;
     let outcomes = runtime.block_on(async {
-        let ctx = session(&SessionOptions::default())?;
+        let ctx = session(&config.session(args.memory_limit.as_deref())?)?;
         register_output(&ctx, &out).await?;
         let mut outcomes = replay_outcomes(&ctx).await?;
         for query in &queries {

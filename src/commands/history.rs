@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::config::ProjectConfig;
 use crate::history::{format_time, trail, trail_json, value_json, AsOf, Step};
 use crate::model::parse_model;
-use crate::sql::{register_output, run_sql, session, SessionOptions};
+use crate::sql::{register_output, run_sql, session};
 use crate::{Error, Result};
 
 /// How the trail is printed.
@@ -40,7 +40,7 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     let model = parse_model(&model_path.display().to_string(), &model_text)?;
     let literal = args.stream_id.replace('\'', "''");
     let batches = super::runtime()?.block_on(async {
-        let ctx = session(&SessionOptions::default())?;
+        let ctx = session(&config.session(None)?)?;
         ctx.sql("SET datafusion.execution.parquet.schema_force_view_types = false").await?;
         register_output(&ctx, &out).await?;
         run_sql(&ctx, &format!("SELECT * FROM events WHERE stream_id = '{literal}' ORDER BY aggregate_type, version, position")).await

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::config::ProjectConfig;
 use crate::queries::{parse_params, QueryFile};
-use crate::sql::{register_output, run_sql, session, write_batches, OutputFormat, SessionOptions};
+use crate::sql::{register_output, run_sql, session, write_batches, OutputFormat};
 use crate::{Error, Result};
 
 /// Arguments of `eventfold query`.
@@ -20,6 +20,10 @@ pub struct Args {
     /// The output folder of a run (default: `[run] out` of eventfold.toml, else `out`).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Memory the SQL may hold before spilling to disk, e.g. 512MB (default:
+    /// `[run] memory_limit` of eventfold.toml, else unbounded).
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<String>,
     /// Set a query parameter: NAME=VALUE for a `${NAME}` placeholder declared
     /// with `-- param: NAME = DEFAULT` in the file. Repeatable.
     #[arg(long = "param", value_name = "NAME=VALUE")]
@@ -41,7 +45,7 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     let sql = query.render(&params)?;
     let runtime = super::runtime()?;
     let batches = runtime.block_on(async {
-        let ctx = session(&SessionOptions::default())?;
+        let ctx = session(&config.session(args.memory_limit.as_deref())?)?;
         register_output(&ctx, &out).await?;
         run_sql(&ctx, &sql).await
     })?;

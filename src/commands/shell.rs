@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use rustyline::error::ReadlineError;
 
 use crate::config::ProjectConfig;
-use crate::sql::{register_output, run_sql, session, write_batches, OutputFormat, SessionOptions};
+use crate::sql::{register_output, run_sql, session, write_batches, OutputFormat};
 use crate::{Error, Result};
 
 /// Arguments of `eventfold shell`.
@@ -16,6 +16,10 @@ pub struct Args {
     /// The output folder of a run (default: `[run] out` of eventfold.toml, else `out`).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Memory the SQL may hold before spilling to disk, e.g. 512MB (default:
+    /// `[run] memory_limit` of eventfold.toml, else unbounded).
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<String>,
     /// How to print results (change it with `.format`).
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
@@ -58,7 +62,7 @@ fn dot_command(line: &str, tables: &[String]) -> Dot {
 pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     let out = config.out(args.out.as_deref());
     let runtime = super::runtime()?;
-    let ctx = session(&SessionOptions::default())?;
+    let ctx = session(&config.session(args.memory_limit.as_deref())?)?;
     let tables = runtime.block_on(register_output(&ctx, &out))?;
     let mut editor =
         rustyline::DefaultEditor::new().map_err(|e| Error::usage(format!("terminal: {e}")))?;
