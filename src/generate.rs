@@ -26,7 +26,18 @@ pub struct GenerateConfig {
     pub anomaly_rate: f64,
     /// The first event's time, microseconds since the epoch.
     pub start_micros: i64,
+    /// Multiplies every gap between two events (1.0: seconds to an hour). Below
+    /// 1 the log is squeezed into fewer working days (and, since the nights it
+    /// crosses differ, it is a different log).
+    pub time_scale: f64,
 }
+
+/// The mean gap between events at `time_scale` 1, in seconds (from `tick`'s
+/// distribution: 70% 5–300 s, 20% 300–1800 s, 10% 1800–3600 s).
+pub const MEAN_GAP_SECONDS: f64 = 0.7 * 152.0 + 0.2 * 1050.0 + 0.1 * 2700.0;
+
+/// Working seconds in a generated day (07:00 to 18:00).
+pub const WORKING_DAY_SECONDS: f64 = 11.0 * 3600.0;
 
 impl Default for GenerateConfig {
     fn default() -> Self {
@@ -36,6 +47,7 @@ impl Default for GenerateConfig {
             anomaly_rate: 0.0,
             // 2026-01-05T08:00:00Z, a Monday.
             start_micros: 1_767_600_000_000_000,
+            time_scale: 1.0,
         }
     }
 }
@@ -148,6 +160,7 @@ struct Line<'a> {
 struct Generator<'w> {
     rng: ChaCha8Rng,
     now: i64,
+    time_scale: f64,
     out: &'w mut dyn Write,
     tasks: Vec<TaskSim>,
     projects: Vec<ProjectSim>,
@@ -172,7 +185,11 @@ impl Generator<'_> {
             7..=8 => self.rng.gen_range(300..1800),
             _ => self.rng.gen_range(1800..3600),
         };
-        self.now += gap_seconds * 1_000_000;
+        self.now += if self.time_scale == 1.0 {
+            gap_seconds * 1_000_000
+        } else {
+            ((gap_seconds * 1_000_000) as f64 * self.time_scale).max(1.0) as i64
+        };
         let Some(time) = DateTime::<Utc>::from_timestamp_micros(self.now) else {
             return;
         };
@@ -545,6 +562,7 @@ pub fn generate(config: &GenerateConfig, out: &mut dyn Write) -> std::io::Result
     let mut generator = Generator {
         rng: ChaCha8Rng::seed_from_u64(config.seed),
         now: config.start_micros,
+        time_scale: config.time_scale,
         out,
         tasks: Vec::new(),
         projects: Vec::new(),

@@ -319,3 +319,36 @@ fn query_memory_limit_is_the_sessions_pool() {
     dir.write("eventfold.toml", "[run]\nmemory_limit = \"1KB\"\n");
     assert_eq!(dir.eventfold(&["query", sql]).code, 2);
 }
+
+#[test]
+fn generate_span_days_bounds_the_clock() {
+    let dir = Dir::new();
+    dir.ok(&[
+        "generate",
+        "--events",
+        "20000",
+        "--span-days",
+        "20",
+        "-o",
+        "short.ndjson",
+    ]);
+    let text = std::fs::read_to_string(dir.join("short.ndjson")).unwrap();
+    let last = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|r| r["occurred_at"].as_str().map(str::to_owned))
+        .filter_map(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+        .max()
+        .unwrap();
+    // 20 working days from Monday 2026-01-05 end before February (4 weeks + slack);
+    // at the natural pace 20,000 events take about 300 working days.
+    let day = |text: &str| {
+        chrono::DateTime::parse_from_rfc3339(&format!("{text}T00:00:00Z"))
+            .unwrap()
+            .timestamp()
+    };
+    assert!(last.timestamp() < day("2026-02-10"), "{last}");
+    assert!(last.timestamp() > day("2026-01-20"), "{last}");
+    let bad = dir.eventfold(&["generate", "--events", "10", "--span-days", "0"]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+}
