@@ -508,8 +508,40 @@ async fn duplicate_event_ids(ctx: &datafusion::prelude::SessionContext) -> Resul
     Ok(findings)
 }
 
+/// The SHA-256 of every output file (relative path → hex), and one hash over
+/// them all: equal for equal outputs, whatever the timings.
+fn output_hashes(dir: &OutputDir) -> Result<(BTreeMap<String, String>, String)> {
+    let root = dir.path("");
+    let mut files = BTreeMap::new();
+    let mut folders = vec![root.clone()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).map_err(|e| Error::io(&folder, e))? {
+            let path = entry.map_err(|e| Error::io(&folder, e))?.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path
+                .extension()
+                .is_some_and(|e| e == "parquet" || e == "toml")
+            {
+                let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+                let name = path
+                    .strip_prefix(&root)
+                    .unwrap_or(&path)
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                files.insert(name, hex_sha256(&bytes));
+            }
+        }
+    }
+    let all: String = files.iter().map(|(n, h)| format!("{n} {h}\n")).collect();
+    Ok((files.clone(), hex_sha256(all.as_bytes())))
+}
+
 fn write_manifest(config: &RunConfig, dir: &OutputDir, report: &RunReport) -> Result<()> {
+    let (files, content_sha256) = output_hashes(dir)?;
     let manifest = serde_json::json!({
+        "content_sha256": content_sha256,
+        "files": files,
         "tool": "eventfold",
         "tool_version": env!("CARGO_PKG_VERSION"),
         "inputs": report.ingest.inputs,

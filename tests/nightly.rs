@@ -528,3 +528,36 @@ fn json_logs_are_one_object_a_line_on_stderr() {
     assert_eq!(first["level"], "ERROR");
     assert_eq!(failed.code, 2);
 }
+
+#[test]
+fn the_manifest_content_hash_is_the_same_for_the_same_inputs_and_model() {
+    let dir = Dir::new();
+    dir.ok(&["run", "-o", "a"]);
+    dir.ok(&["run", "-o", "b", "--threads", "1"]);
+    let manifest = |out: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(out).join("manifest.json")).unwrap())
+            .unwrap()
+    };
+    let (a, b) = (manifest("a"), manifest("b"));
+    assert_eq!(a["content_sha256"], b["content_sha256"]);
+    assert_ne!(a["timings"], serde_json::Value::Null);
+    // Each file's hash is the SHA-256 of its bytes, counted apart.
+    use sha2::Digest;
+    for (name, hash) in a["files"].as_object().unwrap() {
+        let bytes = std::fs::read(dir.join("a").join(name)).unwrap();
+        let hex: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(hash.as_str(), Some(hex.as_str()), "{name}");
+    }
+    assert!(a["files"]["state/task.parquet"].is_string());
+    // A different model gives a different content hash.
+    let model = std::fs::read_to_string(util::repo().join("testdata/tasks/model.toml")).unwrap();
+    dir.write(
+        "model.toml",
+        model.replace("comment_count = \"int\"", "comment_count = \"float\""),
+    );
+    dir.ok(&["run", "-o", "c", "-m", "model.toml"]);
+    assert_ne!(manifest("c")["content_sha256"], a["content_sha256"]);
+}
