@@ -148,22 +148,16 @@ impl<'m> Census<'m> {
             return;
         };
         // The model sees the event as the upcasters leave it.
-        let upcast = crate::upcast::upcast(
+        let upcast = crate::upcast::upcast_value(
             &model.upcasters,
             &shape.aggregate_type,
             &shape.event_type,
             shape.schema_version,
-            Some(&payload.to_string()),
+            payload,
         );
         let (event_type, payload) = match &upcast {
-            Some((event_type, _, payload)) => (
-                event_type.as_str(),
-                payload
-                    .as_deref()
-                    .and_then(|p| serde_json::from_str(p).ok())
-                    .unwrap_or(Value::Null),
-            ),
-            None => (shape.event_type.as_str(), payload.clone()),
+            Some((event_type, _, payload)) => (event_type.as_str(), payload),
+            None => (shape.event_type.as_str(), payload),
         };
         let handler = model
             .aggregate(&shape.aggregate_type)
@@ -176,7 +170,7 @@ impl<'m> Census<'m> {
                 _ => continue,
             };
             if let ValueSource::Payload(path) = source {
-                let missing = path.lookup(&payload).is_none_or(Value::is_null);
+                let missing = path.lookup(payload).is_none_or(Value::is_null);
                 *shape.missing.entry(path.as_str().to_owned()).or_default() += u64::from(missing);
             }
         }

@@ -41,7 +41,7 @@ struct RawRun {
 #[serde(deny_unknown_fields)]
 struct RawCheck {
     queries: Option<PathBuf>,
-    fail_on: Option<String>,
+    fail_on: Option<toml::Spanned<String>>,
 }
 
 /// What `eventfold.toml` says; everything unset when there is no file.
@@ -101,11 +101,13 @@ impl ProjectConfig {
             )
         })?;
         if let Some(fail_on) = &raw.check.fail_on {
-            if !matches!(fail_on.as_str(), "error" | "warning") {
-                let at = text.find("fail_on").unwrap_or(0);
+            if !matches!(fail_on.get_ref().as_str(), "error" | "warning") {
                 return Err(locator.error(
-                    &(at..at),
-                    format!("fail_on is \"{fail_on}\"; expected error or warning"),
+                    &fail_on.span(),
+                    format!(
+                        "fail_on is \"{}\"; expected error or warning",
+                        fail_on.get_ref()
+                    ),
                     None,
                 ));
             }
@@ -123,7 +125,7 @@ impl ProjectConfig {
             threads: raw.run.threads,
             input,
             queries: raw.check.queries,
-            fail_on: raw.check.fail_on,
+            fail_on: raw.check.fail_on.map(toml::Spanned::into_inner),
         })
     }
 

@@ -134,37 +134,29 @@ fn find<'m>(
     })
 }
 
-/// The event type and schema version the upcasters lead `(event_type,
-/// version)` to, with the payload changed on the way; `None` when no upcaster
-/// applies.
-pub fn upcast(
+/// Follows the chain of upcasters from `first`, changing `object` (the
+/// payload, when it is an object) on the way; returns the last type and version.
+fn follow(
     upcasters: &[Upcaster],
     aggregate: &str,
+    first: &Upcaster,
     event_type: &str,
-    version: u32,
-    payload: Option<&str>,
-) -> Option<(String, u32, Option<String>)> {
-    let mut current = find(upcasters, aggregate, event_type, version)?;
-    let mut object: Map<String, Value> = match payload.map(serde_json::from_str::<Value>) {
-        Some(Ok(Value::Object(map))) => map,
-        _ => Map::new(),
-    };
-    let payload_is_object = matches!(
-        payload.map(serde_json::from_str::<Value>),
-        None | Some(Ok(Value::Object(_)))
-    );
-    let (mut event_type, mut version) = (event_type.to_owned(), version);
+    mut object: Option<&mut Map<String, Value>>,
+) -> (String, u32) {
+    let (mut current, mut event_type, mut version) = (first, event_type.to_owned(), 0);
     for _ in 0..256 {
-        for (old, new) in &current.rename {
-            if let Some(value) = object.remove(old) {
-                object.insert(new.clone(), value);
+        if let Some(object) = object.as_deref_mut() {
+            for (old, new) in &current.rename {
+                if let Some(value) = object.remove(old) {
+                    object.insert(new.clone(), value);
+                }
             }
-        }
-        for (key, value) in &current.defaults {
-            object.entry(key.clone()).or_insert_with(|| value.clone());
-        }
-        for key in &current.drop {
-            object.remove(key);
+            for (key, value) in &current.defaults {
+                object.entry(key.clone()).or_insert_with(|| value.clone());
+            }
+            for key in &current.drop {
+                object.remove(key);
+            }
         }
         if let Some(renamed) = &current.rename_type {
             event_type = renamed.clone();
@@ -175,12 +167,55 @@ pub fn upcast(
             None => break,
         }
     }
-    // A payload that is not an object (text, a number) is left as it was.
-    let payload = if payload_is_object {
-        (payload.is_some() || !object.is_empty()).then(|| Value::Object(object).to_string())
-    } else {
-        payload.map(str::to_owned)
+    (event_type, version)
+}
+
+/// The event type and schema version the upcasters lead `(event_type,
+/// version)` to, with the payload changed on the way; `None` when no upcaster
+/// applies. A payload that is not an object (text, a number) is left as it was.
+pub fn upcast(
+    upcasters: &[Upcaster],
+    aggregate: &str,
+    event_type: &str,
+    version: u32,
+    payload: Option<&str>,
+) -> Option<(String, u32, Option<String>)> {
+    let first = find(upcasters, aggregate, event_type, version)?;
+    let mut object = match payload.map(serde_json::from_str::<Value>) {
+        None => Map::new(),
+        Some(Ok(Value::Object(map))) => map,
+        Some(_) => {
+            let (event_type, version) = follow(upcasters, aggregate, first, event_type, None);
+            return Some((event_type, version, payload.map(str::to_owned)));
+        }
     };
+    let (event_type, version) = follow(upcasters, aggregate, first, event_type, Some(&mut object));
+    let payload =
+        (payload.is_some() || !object.is_empty()).then(|| Value::Object(object).to_string());
+    Some((event_type, version, payload))
+}
+
+/// [`upcast`] of a payload already parsed (for `census`): the payload is
+/// copied only when an upcaster applies; a missing payload counts as `{}`.
+pub fn upcast_value(
+    upcasters: &[Upcaster],
+    aggregate: &str,
+    event_type: &str,
+    version: u32,
+    payload: &Value,
+) -> Option<(String, u32, Value)> {
+    let first = find(upcasters, aggregate, event_type, version)?;
+    let mut payload = match payload {
+        Value::Null => Value::Object(Map::new()),
+        other => other.clone(),
+    };
+    let (event_type, version) = follow(
+        upcasters,
+        aggregate,
+        first,
+        event_type,
+        payload.as_object_mut(),
+    );
     Some((event_type, version, payload))
 }
 

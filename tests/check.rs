@@ -104,15 +104,7 @@ fn fail_on_warning_also_fails_on_warnings() {
 #[test]
 fn check_on_a_clean_generated_log_passes() {
     let dir = Dir::new();
-    dir.ok(&[
-        "generate",
-        "--events",
-        "3000",
-        "--seed",
-        "5",
-        "-o",
-        "clean.ndjson",
-    ]);
+    dir.generate(3000, 5, "clean.ndjson");
     dir.ok(&["run", "--input", "clean.ndjson"]);
     let outcome = dir.eventfold(&["check", "--junit", "report.xml"]);
     assert_eq!(outcome.code, 0, "{}", outcome.stdout);

@@ -107,9 +107,7 @@ fn zstd_input_is_recognised_by_its_magic_bytes() {
         summary.starts_with("records: 3 read = 3 events + 0 rejects (ok)\n"),
         "{summary}"
     );
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("out/manifest.json")).unwrap())
-            .unwrap();
+    let manifest = dir.manifest("out");
     let stored = std::fs::metadata(dir.join("orders.ndjson.zst"))
         .unwrap()
         .len();

@@ -19,8 +19,7 @@ struct Counts {
 
 impl Counts {
     fn read(dir: &Dir, out: &str) -> Self {
-        let text = std::fs::read_to_string(dir.join(out).join("manifest.json")).unwrap();
-        let manifest: Value = serde_json::from_str(&text).unwrap();
+        let manifest = dir.manifest(out);
         let counts = &manifest["counts"];
         let get = |key: &str| counts[key].as_u64().unwrap();
         let (records, events, rejects) = (get("input_records"), get("events"), get("rejects"));

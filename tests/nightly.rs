@@ -49,15 +49,7 @@ fn a_second_run_on_a_locked_output_exits_2_naming_the_holder() {
 #[test]
 fn a_run_killed_while_writing_leaves_the_previous_output_intact() {
     let dir = Dir::new();
-    dir.ok(&[
-        "generate",
-        "--events",
-        "200000",
-        "--seed",
-        "7",
-        "-o",
-        "big.ndjson",
-    ]);
+    dir.generate(200000, 7, "big.ndjson");
     dir.ok(&["run"]);
     let manifest = std::fs::read_to_string(dir.join("out/manifest.json")).unwrap();
     let before = dir.query_json("out", "SELECT count(*) AS n FROM task");
@@ -108,15 +100,7 @@ fn states(dir: &Dir, out: &str) -> Vec<serde_json::Value> {
 #[test]
 fn as_of_rebuilds_the_state_of_the_log_cut_at_that_moment() {
     let dir = Dir::new();
-    dir.ok(&[
-        "generate",
-        "--events",
-        "3000",
-        "--seed",
-        "5",
-        "-o",
-        "log.ndjson",
-    ]);
+    dir.generate(3000, 5, "log.ndjson");
     let text = std::fs::read_to_string(dir.join("log.ndjson")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let time_of = |line: &str| {
@@ -160,9 +144,7 @@ fn as_of_rebuilds_the_state_of_the_log_cut_at_that_moment() {
     ]);
     dir.ok(&["run", "-i", "first.ndjson", "-o", "first"]);
     assert_eq!(states(&dir, "at-1000"), states(&dir, "first"));
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("at-1000/manifest.json")).unwrap())
-            .unwrap();
+    let manifest = dir.manifest("at-1000");
     assert_eq!(
         manifest["selection"],
         serde_json::json!({"as_of_position": 1000})
@@ -408,9 +390,7 @@ fn with_history_writes_the_state_after_every_event() {
             serde_json::json!({"version": 16, "status": "done", "event_count": 16}),
         ]
     );
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("out/manifest.json")).unwrap())
-            .unwrap();
+    let manifest = dir.manifest("out");
     assert_eq!(manifest["counts"]["state_history"]["task"], 2946);
 }
 
@@ -534,10 +514,7 @@ fn the_manifest_content_hash_is_the_same_for_the_same_inputs_and_model() {
     let dir = Dir::new();
     dir.ok(&["run", "-o", "a"]);
     dir.ok(&["run", "-o", "b", "--threads", "1"]);
-    let manifest = |out: &str| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(dir.join(out).join("manifest.json")).unwrap())
-            .unwrap()
-    };
+    let manifest = |out: &str| dir.manifest(out);
     let (a, b) = (manifest("a"), manifest("b"));
     assert_eq!(a["content_sha256"], b["content_sha256"]);
     assert_ne!(a["timings"], serde_json::Value::Null);

@@ -43,8 +43,7 @@ fn measured_counts(dir: &Dir) -> BTreeMap<String, u64> {
         sample.iter().filter(|b| **b == b'\n').count() as u64,
     );
     counts.insert("blank lines".into(), blank);
-    let manifest: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("out/manifest.json")).unwrap()).unwrap();
+    let manifest: Value = dir.manifest("out");
     counts.insert(
         "input records".into(),
         manifest["counts"]["input_records"].as_u64().unwrap(),

@@ -97,8 +97,7 @@ fn the_manifest_times_and_measures_each_stage() {
     let dir = Dir::new();
     let log = generated_log(&dir);
     dir.ok(&["run", "-i", &log, "--out", "out"]);
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("out/manifest.json")).unwrap()).unwrap();
+    let manifest = dir.manifest("out");
     let timings = &manifest["timings"];
     for stage in [
         "ingest_ms",

@@ -321,6 +321,14 @@ impl Mapping {
             .map(|spec| Source::parse(field, spec))
             .collect::<Result<Vec<_>>>()
             .map_err(|e| Error::usage(format!("{}: {e}", field.name())))?;
+        // Versions are numbered for the whole stream or read for every record:
+        // a fallback between the two would mix both numberings in one stream.
+        if sources.len() > 1 && sources.contains(&Source::Order) {
+            return Err(Error::usage(format!(
+                "{}: @order stands alone; it cannot be one of several sources",
+                field.name()
+            )));
+        }
         self.sources[field as usize] = sources;
         let mut used = HashSet::new();
         for path in self.sources.iter().flatten().flat_map(Source::paths) {
@@ -599,10 +607,13 @@ fn version(mapping: &Mapping, record: &Value) -> Result<u64, Failure> {
     Ok(read - mapping.version_base + 1)
 }
 
+/// A record's text, made only when needed (a derived event id, a reject).
+pub type RawText<'r> = &'r dyn Fn() -> Cow<'r, [u8]>;
+
 fn map_fields(
     mapping: &Mapping,
     record: &Value,
-    raw: &[u8],
+    raw: RawText,
     origin: &RecordOrigin,
 ) -> Result<Event, Failure> {
     if !record.is_object() {
@@ -652,7 +663,7 @@ fn map_fields(
     let position = unsigned_field(mapping, record, EnvelopeField::Position)?
         .unwrap_or(origin.default_position);
     let event_id = text_field(mapping, record, EnvelopeField::EventId)?
-        .unwrap_or_else(|| derived_event_id(raw));
+        .unwrap_or_else(|| derived_event_id(&raw()));
     Ok(Event {
         position,
         event_id,
@@ -685,15 +696,15 @@ pub fn reject(origin: &RecordOrigin, field: Option<&str>, reason: String, raw: &
 }
 
 /// Maps a record already read into a JSON value (a CSV row, an XES event, a
-/// Parquet row); `raw` is its text for the reject and the derived event id.
+/// Parquet row); `raw` makes its text for the reject and the derived event id.
 pub fn map_record(
     record: &Value,
-    raw: &[u8],
+    raw: RawText,
     mapping: &Mapping,
     origin: &RecordOrigin,
 ) -> Result<Event, Reject> {
     map_fields(mapping, record, raw, origin)
-        .map_err(|(field, reason)| reject(origin, field.map(EnvelopeField::name), reason, raw))
+        .map_err(|(field, reason)| reject(origin, field.map(EnvelopeField::name), reason, &raw()))
 }
 
 /// Turns one JSON record (one NDJSON line) into an event, or a reject saying why not.
@@ -720,7 +731,7 @@ pub fn parse_json_record(
             raw,
         )
     })?;
-    map_record(&record, raw, mapping, origin)
+    map_record(&record, &|| Cow::Borrowed(raw), mapping, origin)
 }
 
 #[cfg(test)]

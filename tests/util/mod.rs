@@ -90,6 +90,25 @@ impl Dir {
         outcome.stdout
     }
 
+    /// The parsed `manifest.json` of the output folder `out`.
+    pub fn manifest(&self, out: &str) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.join(out).join("manifest.json")).expect("manifest");
+        serde_json::from_str(&text).expect("manifest is JSON")
+    }
+
+    /// Writes a generated task log of `events` records from `seed` to `file`.
+    pub fn generate(&self, events: u64, seed: u64, file: &str) {
+        self.ok(&[
+            "generate",
+            "--events",
+            &events.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "-o",
+            file,
+        ]);
+    }
+
     /// Runs a query with `--format json` over `out` and parses the rows.
     pub fn query_json(&self, out: &str, sql: &str) -> Vec<serde_json::Value> {
         let stdout = self.ok(&["query", "--out", out, "--format", "json", sql]);

@@ -183,16 +183,18 @@ impl ArrayReader {
 impl RecordReader for ArrayReader {
     fn next_records(&mut self, max: usize) -> Vec<Pending> {
         let mut out = Vec::new();
+        // The input is taken out while its buffer is scanned in place, so the
+        // scanner's state can change beside it without copying the buffer.
+        let Some(mut input) = self.input.take() else {
+            return out;
+        };
         while out.len() < max && self.state != State::Done {
-            let Some(input) = self.input.as_mut() else {
-                break;
-            };
             let buffer = match input.fill_buf() {
                 Ok([]) => {
                     out.extend(self.finish_input());
                     break;
                 }
-                Ok(buffer) => buffer.to_vec(),
+                Ok(buffer) => buffer,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.damage = Some(Damage {
@@ -217,10 +219,9 @@ impl RecordReader for ArrayReader {
                 }
                 out.extend(record);
             }
-            if let Some(input) = self.input.as_mut() {
-                input.consume(used);
-            }
+            input.consume(used);
         }
+        self.input = Some(input);
         out
     }
 

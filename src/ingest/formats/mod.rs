@@ -13,6 +13,7 @@ mod csv;
 mod parquet;
 mod xes;
 
+use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 
@@ -146,7 +147,8 @@ impl Pending {
                             other => (k, other),
                         })
                         .collect();
-                    mapping::map_record(&Value::Object(map), &raw, mapping, &origin)
+                    let text = || Cow::Borrowed(raw.as_slice());
+                    mapping::map_record(&Value::Object(map), &text, mapping, &origin)
                 }
                 _ => mapping::parse_json_record(&raw, mapping, &origin),
             },
@@ -155,17 +157,17 @@ impl Pending {
                 cells,
                 delimiter,
             } => {
-                let raw = row_text(&cells, delimiter);
                 let record: Map<String, Value> = header
                     .iter()
                     .zip(&cells)
                     .map(|(name, cell)| (name.clone(), cell_value(cell)))
                     .collect();
-                mapping::map_record(&Value::Object(record), &raw, mapping, &origin)
+                let text = || Cow::Owned(row_text(&cells, delimiter));
+                mapping::map_record(&Value::Object(record), &text, mapping, &origin)
             }
             Body::Value(record) => {
-                let raw = record.to_string();
-                mapping::map_record(&record, raw.as_bytes(), mapping, &origin)
+                let text = || Cow::Owned(record.to_string().into_bytes());
+                mapping::map_record(&record, &text, mapping, &origin)
             }
             Body::Reject { reason, raw } => Err(mapping::reject(&origin, None, reason, &raw)),
         }
