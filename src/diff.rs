@@ -122,6 +122,43 @@ async fn count(ctx: &SessionContext, sql: &str) -> Result<u64> {
         .unwrap_or(0))
 }
 
+/// The counts of one aggregate type, from its detail rows (sorted by stream).
+fn summarise(aggregate: &str, details: &[RecordBatch]) -> Result<AggregateDiff> {
+    let mut summary = AggregateDiff {
+        aggregate_type: aggregate.to_owned(),
+        ..AggregateDiff::default()
+    };
+    let mut last_changed: Option<String> = None;
+    for batch in details {
+        let text =
+            |i: usize| arrow::compute::cast(batch.column(i), &arrow::datatypes::DataType::Utf8);
+        let (streams, changes, fields) = (text(1)?, text(2)?, text(3)?);
+        let (streams, changes, fields) = (
+            streams.as_string::<i32>(),
+            changes.as_string::<i32>(),
+            fields.as_string::<i32>(),
+        );
+        for row in 0..batch.num_rows() {
+            match changes.value(row) {
+                "only_in_a" => summary.only_in_a += 1,
+                "only_in_b" => summary.only_in_b += 1,
+                _ => {
+                    *summary
+                        .fields
+                        .entry(fields.value(row).to_owned())
+                        .or_default() += 1;
+                    let stream = streams.value(row);
+                    if last_changed.as_deref() != Some(stream) {
+                        summary.changed += 1;
+                        last_changed = Some(stream.to_owned());
+                    }
+                }
+            }
+        }
+    }
+    Ok(summary)
+}
+
 /// Compares the state tables of the outputs `a` and `b`.
 pub async fn diff(ctx: &SessionContext, a: &Path, b: &Path) -> Result<Diff> {
     for dir in [a, b] {
@@ -155,65 +192,24 @@ pub async fn diff(ctx: &SessionContext, a: &Path, b: &Path) -> Result<Diff> {
             (true, false) => one_side_sql(&aggregate, "a"),
             _ => one_side_sql(&aggregate, "b"),
         };
-        let view = ident(&format!("diff_{aggregate}"));
-        run_sql(ctx, &format!("CREATE VIEW {view} AS {sql}")).await?;
-        let mut summary = AggregateDiff {
-            aggregate_type: aggregate.clone(),
-            only_in_a: count(
-                ctx,
-                &format!("SELECT count(*) FROM {view} WHERE change = 'only_in_a'"),
-            )
-            .await?,
-            only_in_b: count(
-                ctx,
-                &format!("SELECT count(*) FROM {view} WHERE change = 'only_in_b'"),
-            )
-            .await?,
-            changed: count(
-                ctx,
-                &format!("SELECT count(DISTINCT stream_id) FROM {view} WHERE change = 'changed'"),
-            )
-            .await?,
-            ..AggregateDiff::default()
-        };
+        let details: Vec<RecordBatch> = run_sql(
+            ctx,
+            &format!("SELECT * FROM ({sql}) ORDER BY stream_id, change, field"),
+        )
+        .await?
+        .into_iter()
+        .filter(|b| b.num_rows() > 0)
+        .collect();
+        let mut summary = summarise(&aggregate, &details)?;
         if present == (true, true) {
-            let common = count(
+            let rows_in_a = count(
                 ctx,
-                &format!(
-                    "SELECT count(*) FROM {} x JOIN {} y ON x.stream_id = y.stream_id",
-                    ident(&format!("a_{aggregate}")),
-                    ident(&format!("b_{aggregate}"))
-                ),
+                &format!("SELECT count(*) FROM {}", ident(&format!("a_{aggregate}"))),
             )
             .await?;
-            summary.unchanged = common.saturating_sub(summary.changed);
+            summary.unchanged = rows_in_a.saturating_sub(summary.only_in_a + summary.changed);
         }
-        let fields = run_sql(
-            ctx,
-            &format!("SELECT field, count(*) AS n FROM {view} WHERE change = 'changed' GROUP BY field ORDER BY field"),
-        )
-        .await?;
-        for batch in &fields {
-            let names = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)?;
-            let names = names.as_string::<i32>();
-            let counts =
-                arrow::compute::cast(batch.column(1), &arrow::datatypes::DataType::UInt64)?;
-            let counts = counts.as_primitive::<arrow::datatypes::UInt64Type>();
-            for row in 0..batch.num_rows() {
-                summary
-                    .fields
-                    .insert(names.value(row).to_owned(), counts.value(row));
-            }
-        }
-        result.details.extend(
-            run_sql(
-                ctx,
-                &format!("SELECT * FROM {view} ORDER BY stream_id, change, field"),
-            )
-            .await?
-            .into_iter()
-            .filter(|b| b.num_rows() > 0),
-        );
+        result.details.extend(details);
         result.aggregates.push(summary);
     }
     Ok(result)
