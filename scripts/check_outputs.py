@@ -33,6 +33,11 @@ EXPECTED = {
         "event_id": pa.string(), "position": pa.uint64(), "rule": pa.string(),
         "severity": pa.string(), "message": pa.string(),
     },
+    "streams": {
+        "aggregate_type": pa.string(), "stream_id": pa.string(), "declared": pa.bool_(),
+        "created": pa.bool_(), "version": pa.uint64(), "event_count": pa.uint64(),
+        "created_at": TS, "updated_at": TS,
+    },
     "rejects": {
         "source_file": pa.string(), "line": pa.uint64(), "byte_offset": pa.uint64(),
         "field": pa.string(), "reason": pa.string(), "raw": pa.string(), "source": pa.string(),
@@ -42,7 +47,7 @@ STATE_PREFIX = {
     "stream_id": pa.string(), "status": pa.string(), "version": pa.uint64(),
     "created_at": TS, "updated_at": TS, "event_count": pa.uint64(),
 }
-DUCKDB_TYPES = {"events": {"position": "UBIGINT", "occurred_at": "TIMESTAMP WITH TIME ZONE",
+DUCKDB_TYPES = {"streams": {"declared": "BOOLEAN"}, "events": {"position": "UBIGINT", "occurred_at": "TIMESTAMP WITH TIME ZONE",
                            "schema_version": "UINTEGER", "payload": "VARCHAR"}}
 
 
@@ -67,7 +72,8 @@ def main():
     con = duckdb.connect()
     expected_rows = {"events": counts["events"], "rejects": counts["rejects"],
                      "transitions": counts["transitions"],
-                     "findings": sum(counts["findings"].values())}
+                     "findings": sum(counts["findings"].values()),
+                     "streams": sum(counts["streams"].values())}
     for name, expected in EXPECTED.items():
         path = out / f"{name}.parquet"
         rows = check_schema(name, path, expected)

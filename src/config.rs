@@ -35,6 +35,8 @@ struct RawRun {
     out: Option<PathBuf>,
     memory_limit: Option<String>,
     threads: Option<usize>,
+    incremental: Option<bool>,
+    with_history: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -55,6 +57,10 @@ pub struct ProjectConfig {
     pub out: Option<PathBuf>,
     pub memory_limit: Option<String>,
     pub threads: Option<usize>,
+    /// `[run] incremental`: `run` folds only what is new (see `run --incremental`).
+    pub incremental: bool,
+    /// `[run] with_history`: `run` also writes `state_history/`.
+    pub with_history: bool,
     /// `[input]`: the mapping file's keys.
     pub input: InputSpec,
     /// `[check] queries`.
@@ -123,6 +129,8 @@ impl ProjectConfig {
             out: raw.run.out,
             memory_limit: raw.run.memory_limit,
             threads: raw.run.threads,
+            incremental: raw.run.incremental.unwrap_or(false),
+            with_history: raw.run.with_history.unwrap_or(false),
             input,
             queries: raw.check.queries,
             fail_on: raw.check.fail_on.map(toml::Spanned::into_inner),
@@ -163,6 +171,10 @@ model = "model.toml"
 out = "out"
 # memory_limit = "512MB"
 # threads = 2
+# Nightly: fold only the exports not folded yet onto the previous output
+# (`run --full` rebuilds everything anyway).
+# incremental = true
+# with_history = false
 
 # How to read and map the inputs: the keys of a mapping file.
 [input]

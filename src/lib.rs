@@ -24,6 +24,8 @@ pub mod flow;
 pub mod generate;
 #[cfg(feature = "sql")]
 pub mod history;
+#[cfg(feature = "sql")]
+pub mod incremental;
 pub mod ingest;
 pub mod metrics;
 pub mod model;

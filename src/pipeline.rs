@@ -22,10 +22,11 @@ use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::envelope::events_schema;
+use crate::incremental::{stream_counts, Previous, INCREMENT};
 use crate::ingest::{ingest, IngestOptions, IngestSummary, InputSource};
 use crate::metrics::{millis, Phase, Stopwatch};
 use crate::model::{parse_model, Model};
-use crate::replay::{Finding, Replayer, Rule};
+use crate::replay::{Finding, Replayer, Rule, Seeds};
 use crate::sink::{
     findings_batch, findings_schema, write_table, BackgroundTableWriter, OutputDir, OutputSink,
     StagingSink, TableWriter,
@@ -116,6 +117,11 @@ impl Selection {
 
 /// Refuses to let a partial run replace a full output, unless asked.
 fn guard_full_output(config: &RunConfig) -> Result<()> {
+    if config.incremental && config.selection.is_partial() {
+        return Err(Error::usage(
+            "--incremental folds the whole log onto the previous snapshot; it cannot be combined with --aggregate, --stream, --tenant or --as-of",
+        ));
+    }
     if !config.selection.is_partial() || config.selection.replace_full {
         return Ok(());
     }
@@ -147,6 +153,9 @@ pub struct RunConfig {
     pub selection: Selection,
     /// Also write `state_history/<aggregate>.parquet`: the state after each event.
     pub with_history: bool,
+    /// Fold only the events after the previous output's watermark onto its
+    /// snapshot (see [`crate::incremental`]).
+    pub incremental: bool,
     /// Draw a progress bar on stderr (only when it is a terminal).
     pub progress: bool,
 }
@@ -173,11 +182,14 @@ pub struct Timings {
     pub events_write_wait_ms: u64,
     pub tables_write_ms: u64,
     pub duplicate_ids_ms: u64,
+    /// Incremental runs: merging the previous tables with the new rows.
+    pub merge_ms: u64,
     pub write_ms: u64,
     pub total_ms: u64,
     pub ingest_peak_rss: Option<u64>,
     pub sort_replay_peak_rss: Option<u64>,
     pub duplicate_ids_peak_rss: Option<u64>,
+    pub merge_peak_rss: Option<u64>,
     pub write_peak_rss: Option<u64>,
     pub peak_rss: Option<u64>,
 }
@@ -186,7 +198,14 @@ pub struct Timings {
 #[derive(Debug, Clone, Default)]
 pub struct RunReport {
     pub out: PathBuf,
+    /// The whole log's inputs and counts (an incremental run's included).
     pub ingest: IngestSummary,
+    /// An incremental run: what this run read, and the watermark it went on from.
+    pub increment: Option<(IngestSummary, Option<u64>)>,
+    /// An incremental run: inputs left out because they were already folded.
+    pub skipped_inputs: Vec<String>,
+    /// An incremental run found nothing new: the previous output was kept as it was.
+    pub unchanged: bool,
     /// Streams per aggregate type, declared in the model or not.
     pub streams: BTreeMap<String, u64>,
     /// Rows per state table.
@@ -227,6 +246,12 @@ pub fn run(config: &RunConfig) -> Result<RunReport> {
     );
     let dir = OutputDir::create(&config.out)?;
     match build(config, &model, &dir, started) {
+        Ok(mut report) if report.unchanged => {
+            dir.abandon();
+            report.out = config.out.clone();
+            tracing::info!(out = %report.out.display(), "nothing new to fold");
+            Ok(report)
+        }
         Ok(mut report) => {
             report.out = dir.commit()?;
             tracing::info!(
@@ -259,6 +284,21 @@ fn progress_bar(enabled: bool) -> Option<indicatif::ProgressBar> {
     })
 }
 
+/// The previous output an incremental run goes on from, if any.
+fn previous_output(config: &RunConfig, model_sha256: &str) -> Result<Option<Previous>> {
+    if !config.incremental {
+        return Ok(None);
+    }
+    let previous = Previous::load(&config.out, model_sha256, config.with_history)?;
+    if previous.is_none() {
+        eprintln!(
+            "note: {} holds no previous output to go on from; this incremental run folds everything",
+            config.out.display()
+        );
+    }
+    Ok(previous)
+}
+
 fn build(
     config: &RunConfig,
     model: &Model,
@@ -269,11 +309,31 @@ fn build(
         model_sha256: hex_sha256(config.model.text.as_bytes()),
         ..RunReport::default()
     };
+    let previous = previous_output(config, &report.model_sha256)?;
+    let mut inputs = config.inputs.clone();
+    if let Some(previous) = &previous {
+        (inputs, report.skipped_inputs) = previous.new_inputs(&config.inputs)?;
+        if inputs.is_empty() {
+            report.unchanged = true;
+            return Ok(report);
+        }
+    }
     let phase = Phase::start();
     let staging_path = dir.path(crate::sink::STAGING);
     let mut staging = StagingSink::create(dir, progress_bar(config.progress))?;
-    report.ingest = ingest(&config.inputs, &config.ingest, &mut staging)?;
+    let mut ingest_options = config.ingest.clone();
+    if let Some(previous) = &previous {
+        ingest_options.position_base = previous.position_base();
+    }
+    report.ingest = ingest(&inputs, &ingest_options, &mut staging)?;
     staging.close()?;
+    if previous.is_some() {
+        // This run's rejects are merged after the previous run's.
+        let (rejects, moved) = (dir.path("rejects.parquet"), dir.path(INCREMENT));
+        std::fs::create_dir_all(&moved).map_err(|e| Error::io(&moved, e))?;
+        let moved = moved.join("rejects.parquet");
+        std::fs::rename(&rejects, &moved).map_err(|e| Error::io(&moved, e))?;
+    }
     (report.timings.ingest_ms, report.timings.ingest_peak_rss) = phase.finish();
     tracing::info!(
         stage = "ingest",
@@ -314,8 +374,21 @@ fn build(
         .await?;
 
         let phase = Phase::start();
-        let mut findings =
-            sort_and_replay(&ctx, model, dir, config.with_history, &mut report).await?;
+        let (seeds, root) = match &previous {
+            Some(previous) => {
+                previous.register(&ctx).await?;
+                previous.check_new_events(&ctx).await?;
+                (previous.seeds(&ctx, model).await?, dir.path(INCREMENT))
+            }
+            None => (Seeds::new(), dir.path("")),
+        };
+        let replay = Replay {
+            model,
+            root: &root,
+            with_history: config.with_history,
+            seeds,
+        };
+        let mut findings = sort_and_replay(&ctx, replay, &mut report).await?;
         (
             report.timings.sort_replay_ms,
             report.timings.sort_replay_peak_rss,
@@ -327,8 +400,27 @@ fn build(
             "stage done"
         );
 
+        let mut events_table = "selected";
+        if let Some(previous) = &previous {
+            let phase = Phase::start();
+            findings.extend(previous.findings(&ctx).await?);
+            (report.states, report.state_history) = previous.merge(&ctx, model, dir).await?;
+            report.streams = stream_counts(&ctx, &dir.path("streams.parquet")).await?;
+            report.increment = Some((report.ingest.clone(), previous.watermark()));
+            previous.add_counts(&mut report.ingest, &mut report.transitions);
+            let columns = "event_id, aggregate_type, stream_id, version, position";
+            ctx.sql(&format!(
+                "CREATE VIEW all_events AS SELECT {columns} FROM prev_events \
+                 UNION ALL SELECT {columns} FROM selected"
+            ))
+            .await?;
+            events_table = "all_events";
+            (report.timings.merge_ms, report.timings.merge_peak_rss) = phase.finish();
+            tracing::info!(stage = "merge", ms = report.timings.merge_ms, "stage done");
+        }
+
         let phase = Phase::start();
-        findings.extend(duplicate_event_ids(&ctx).await?);
+        findings.extend(duplicate_event_ids(&ctx, events_table).await?);
         (
             report.timings.duplicate_ids_ms,
             report.timings.duplicate_ids_peak_rss,
@@ -364,7 +456,7 @@ fn build(
         findings_schema(),
         &[findings_batch(&findings)?],
     )?;
-    for temporary in ["_staging", "_spill"] {
+    for temporary in ["_staging", "_spill", INCREMENT] {
         let path = dir.path(temporary);
         if path.exists() {
             std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
@@ -380,6 +472,7 @@ fn build(
         timings.ingest_peak_rss,
         timings.sort_replay_peak_rss,
         timings.duplicate_ids_peak_rss,
+        timings.merge_peak_rss,
         timings.write_peak_rss,
     ]
     .into_iter()
@@ -389,25 +482,38 @@ fn build(
     Ok(report)
 }
 
+/// What [`sort_and_replay`] folds with, and where it writes.
+struct Replay<'a> {
+    model: &'a Model,
+    /// The folder of `events.parquet`, `transitions.parquet` and the states.
+    root: &'a std::path::Path,
+    with_history: bool,
+    seeds: Seeds,
+}
+
 async fn sort_and_replay(
     ctx: &datafusion::prelude::SessionContext,
-    model: &Model,
-    dir: &OutputDir,
-    with_history: bool,
+    replay: Replay<'_>,
     report: &mut RunReport,
 ) -> Result<Vec<Finding>> {
+    let Replay {
+        model,
+        root,
+        with_history,
+        seeds,
+    } = replay;
     let frame = ctx
         .sql("SELECT * FROM selected ORDER BY aggregate_type, stream_id, version, position")
         .await?;
     let mut stream = frame.execute_stream().await?;
     // events.parquet is compressed on its own thread, beside the fold.
     let mut events = BackgroundTableWriter::spawn(TableWriter::create(
-        &dir.path("events.parquet"),
+        &root.join("events.parquet"),
         events_schema(),
         crate::sink::zstd(),
     )?)?;
-    let mut sink = OutputSink::create(dir, &model.aggregates, with_history)?;
-    let mut replayer = Replayer::new(model);
+    let mut sink = OutputSink::create(root, &model.aggregates, with_history)?;
+    let mut replayer = Replayer::with_seeds(model, seeds);
     let (mut sort, mut fold, mut write) = (
         Stopwatch::default(),
         Stopwatch::default(),
@@ -449,9 +555,14 @@ async fn sort_and_replay(
 /// aggregate finds them (it spills under the memory limit), then they are the
 /// build side of the join that fetches their occurrences. A join over the
 /// aggregate's output instead may build its hash table from the whole log.
-async fn duplicate_event_ids(ctx: &datafusion::prelude::SessionContext) -> Result<Vec<Finding>> {
+async fn duplicate_event_ids(
+    ctx: &datafusion::prelude::SessionContext,
+    events: &str,
+) -> Result<Vec<Finding>> {
     let duplicated = ctx
-        .sql("SELECT event_id FROM selected GROUP BY event_id HAVING count(*) > 1")
+        .sql(&format!(
+            "SELECT event_id FROM {events} GROUP BY event_id HAVING count(*) > 1"
+        ))
         .await?
         .collect()
         .await?;
@@ -462,11 +573,11 @@ async fn duplicate_event_ids(ctx: &datafusion::prelude::SessionContext) -> Resul
     let table = datafusion::datasource::MemTable::try_new(schema, vec![duplicated])?;
     ctx.register_table("duplicated_event_ids", std::sync::Arc::new(table))?;
     let batches = ctx
-        .sql(
+        .sql(&format!(
             "SELECT s.event_id, s.aggregate_type, s.stream_id, s.version, s.position \
-             FROM duplicated_event_ids d JOIN selected s ON s.event_id = d.event_id \
-             ORDER BY s.event_id, s.position",
-        )
+             FROM duplicated_event_ids d JOIN {events} s ON s.event_id = d.event_id \
+             ORDER BY s.event_id, s.position"
+        ))
         .await?
         .collect()
         .await?;
@@ -556,7 +667,16 @@ fn write_manifest(config: &RunConfig, dir: &OutputDir, report: &RunReport) -> Re
             "transitions": report.transitions,
             "findings": report.findings,
         },
-        "watermark": { "position": report.ingest.max_position },
+        "watermark": {
+            "position": report.ingest.max_position,
+            "read_positions": report.ingest.read_positions,
+        },
+        "increment": report.increment.as_ref().map(|(new, watermark)| serde_json::json!({
+            "after_position": watermark,
+            "input_records": new.records,
+            "events": new.events,
+            "rejects": new.rejects,
+        })),
         "selection": config.selection.is_partial().then_some(&config.selection),
         "timings": report.timings,
     });

@@ -55,7 +55,7 @@ pub fn session(options: &SessionOptions) -> Result<SessionContext> {
 }
 
 /// Registers the tables of the output folder `dir`: `events`, `transitions`,
-/// `findings`, `rejects`, one table per `state/<aggregate>.parquet`, named
+/// `findings`, `rejects`, `streams` (when the run wrote it), one table per `state/<aggregate>.parquet`, named
 /// after the aggregate, and `<aggregate>_history` per
 /// `state_history/<aggregate>.parquet` when the run wrote them. Returns the
 /// table names.
@@ -71,6 +71,12 @@ pub async fn register_output(ctx: &SessionContext, dir: &Path) -> Result<Vec<Str
     for name in ["events", "transitions", "findings", "rejects"] {
         register_file(ctx, name, &dir.join(format!("{name}.parquet"))).await?;
         tables.push(name.to_owned());
+    }
+    // Outputs of older eventfold builds have no streams table.
+    let streams = dir.join("streams.parquet");
+    if streams.is_file() {
+        register_file(ctx, "streams", &streams).await?;
+        tables.push("streams".to_owned());
     }
     for (name, path) in state_tables(dir) {
         register_file(ctx, &name, &path).await?;

@@ -225,7 +225,7 @@ fn shell_runs_multi_line_statements_and_dot_commands() {
     assert!(
         outcome
             .stdout
-            .starts_with("events\ntransitions\nfindings\nrejects\nproject\ntask\n"),
+            .starts_with("events\ntransitions\nfindings\nrejects\nstreams\nproject\ntask\n"),
         "{}",
         outcome.stdout
     );

@@ -120,6 +120,7 @@ fn build_output(dir: &Path, input: InputSource) -> PathBuf {
         session: SessionOptions::default(),
         selection: Default::default(),
         with_history: false,
+        incremental: false,
         progress: false,
     };
     run(&config).expect("pipeline runs");

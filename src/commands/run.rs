@@ -46,6 +46,13 @@ pub struct Args {
     /// Also write state_history/<aggregate>.parquet: the state after every event.
     #[arg(long)]
     pub with_history: bool,
+    /// Fold only the events after the previous output's watermark onto its
+    /// snapshot, and write a new complete output.
+    #[arg(long, conflicts_with = "full")]
+    pub incremental: bool,
+    /// Fold the whole log even when the config file says `incremental = true`.
+    #[arg(long)]
+    pub full: bool,
     /// Let a partial or as-of run replace a full output.
     #[arg(long)]
     pub replace_full: bool,
@@ -75,7 +82,8 @@ impl Args {
             out: project.out(self.out.as_deref()),
             ingest,
             selection,
-            with_history: self.with_history,
+            with_history: self.with_history || project.with_history,
+            incremental: !self.full && (self.incremental || project.incremental),
             session: SessionOptions {
                 memory_limit,
                 target_partitions: self.threads.or(project.threads),
@@ -145,6 +153,14 @@ pub fn execute(args: &Args, project: &ProjectConfig) -> Result<u8> {
 
 /// The run summary: counts, the events + rejects invariant, findings per rule.
 pub fn print_summary(report: &RunReport, out: &mut dyn Write) -> std::io::Result<()> {
+    if report.unchanged {
+        return writeln!(
+            out,
+            "incremental: nothing new; every input was already folded into {}: {}",
+            report.out.display(),
+            report.skipped_inputs.join(", ")
+        );
+    }
     let ingest = &report.ingest;
     let balanced = if ingest.events + ingest.rejects == ingest.records {
         "ok"
@@ -156,6 +172,21 @@ pub fn print_summary(report: &RunReport, out: &mut dyn Write) -> std::io::Result
         "records: {} read = {} events + {} rejects ({balanced})",
         ingest.records, ingest.events, ingest.rejects
     )?;
+    if let Some((new, watermark)) = &report.increment {
+        let after = watermark.map_or("the start".into(), |w| format!("position {w}"));
+        writeln!(
+            out,
+            "incremental: {} new records = {} events + {} rejects, folded after {after}",
+            new.records, new.events, new.rejects
+        )?;
+    }
+    if !report.skipped_inputs.is_empty() {
+        writeln!(
+            out,
+            "incremental: skipped, already folded: {}",
+            report.skipped_inputs.join(", ")
+        )?;
+    }
     let streams: Vec<String> = report
         .streams
         .iter()

@@ -53,6 +53,26 @@ impl InputSource {
             InputSource::Memory { name, .. } => name.clone(),
         }
     }
+
+    fn open_stored(&self) -> Result<HashingReader<Box<dyn Read + Send>>> {
+        let inner: Box<dyn Read + Send> = match self {
+            InputSource::File(path) => Box::new(File::open(path).map_err(|e| Error::io(path, e))?),
+            InputSource::Memory { bytes, .. } => Box::new(std::io::Cursor::new(bytes.clone())),
+        };
+        Ok(HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        })
+    }
+
+    /// The SHA-256 of the input's stored bytes (as in the manifest), read
+    /// without decoding or parsing.
+    pub fn sha256(&self) -> Result<String> {
+        let mut stored = self.open_stored()?;
+        std::io::copy(&mut stored, &mut std::io::sink()).map_err(|e| Error::io(self.name(), e))?;
+        Ok(stored.finish().1)
+    }
 }
 
 /// How to read and map the inputs.
@@ -70,6 +90,9 @@ pub struct IngestOptions {
     pub max_record_bytes: usize,
     /// Bytes read per chunk; a chunk is the unit of parallel parsing.
     pub chunk_bytes: usize,
+    /// Read-order positions start after this one (an incremental run goes on
+    /// from where the previous run's inputs ended).
+    pub position_base: u64,
 }
 
 impl Default for IngestOptions {
@@ -82,12 +105,14 @@ impl Default for IngestOptions {
             strict: false,
             max_record_bytes: 16 << 20,
             chunk_bytes: 4 << 20,
+            position_base: 0,
         }
     }
 }
 
 /// What one input contributed.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct InputSummary {
     pub name: String,
     /// Size of the input as stored (compressed when it is).
@@ -107,6 +132,9 @@ pub struct IngestSummary {
     pub rejects: u64,
     /// The highest position seen: the watermark of this run.
     pub max_position: Option<u64>,
+    /// The last read-order position given out (events without a position of
+    /// their own are numbered by read order across all inputs).
+    pub read_positions: u64,
 }
 
 /// Receives what ingest produces, in input order.
@@ -122,6 +150,17 @@ struct HashingReader<R> {
     inner: R,
     hasher: Sha256,
     bytes: u64,
+}
+
+impl<R> HashingReader<R> {
+    /// The bytes read and their SHA-256, in hex.
+    fn finish(self) -> (u64, String) {
+        let digest = self.hasher.finalize();
+        (
+            self.bytes,
+            digest.iter().map(|b| format!("{b:02x}")).collect(),
+        )
+    }
 }
 
 impl<R: Read> Read for HashingReader<R> {
@@ -144,18 +183,7 @@ enum Decoded {
 
 impl Decoded {
     fn open(source: &InputSource) -> Result<Self> {
-        let raw: Box<dyn Read + Send> = match source {
-            InputSource::File(path) => Box::new(File::open(path).map_err(|e| Error::io(path, e))?),
-            InputSource::Memory { bytes, .. } => Box::new(std::io::Cursor::new(bytes.clone())),
-        };
-        let mut stored = BufReader::with_capacity(
-            1 << 16,
-            HashingReader {
-                inner: raw,
-                hasher: Sha256::new(),
-                bytes: 0,
-            },
-        );
+        let mut stored = BufReader::with_capacity(1 << 16, source.open_stored()?);
         let head = stored.fill_buf().map_err(|e| Error::io(source.name(), e))?;
         Ok(if head.starts_with(&[0x1f, 0x8b]) {
             Decoded::Gzip(Box::new(MultiGzDecoder::new(stored)))
@@ -178,9 +206,7 @@ impl Decoded {
         };
         // The hash stays that of the bytes read so far if the rest is unreadable.
         let _ = std::io::copy(&mut stored, &mut std::io::sink());
-        let digest = stored.hasher.finalize();
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        (stored.bytes, hex)
+        stored.finish()
     }
 }
 
@@ -635,7 +661,7 @@ pub fn ingest(
         consumed: 0,
         order: HashMap::new(),
     };
-    let mut position_base = 0u64;
+    let mut position_base = options.position_base;
     for source in sources {
         let name = source.name();
         let mut input: Input = BufReader::with_capacity(1 << 16, Decoded::open(source)?);
@@ -695,6 +721,7 @@ pub fn ingest(
         total.rejects += summary.rejects;
         total.inputs.push(summary);
     }
+    absorber.summary.read_positions = position_base;
     Ok(absorber.summary)
 }
 

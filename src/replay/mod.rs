@@ -8,7 +8,7 @@
 
 pub mod fold;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{TimestampMicrosecondType, UInt32Type, UInt64Type};
@@ -208,6 +208,11 @@ pub struct Transition {
 /// Receives replay's output as it is produced.
 pub trait ReplaySink {
     fn transition(&mut self, event: &EventRef, transition: Transition) -> Result<()>;
+    /// A finished stream, whether or not the model declares its aggregate type
+    /// (called before [`ReplaySink::state`]).
+    fn stream(&mut self, _state: &StreamState, _declared: bool) -> Result<()> {
+        Ok(())
+    }
     /// A finished stream whose aggregate type the model declares.
     fn state(&mut self, model: &AggregateModel, state: StreamState) -> Result<()>;
     /// The state of a declared stream after each of its events (for
@@ -280,18 +285,30 @@ pub struct ReplayOutcome {
     pub streams: BTreeMap<String, u64>,
 }
 
+/// States to go on from, keyed by (aggregate_type, stream_id): the snapshot
+/// of a previous run, for the streams an incremental run touches.
+pub type Seeds = HashMap<(String, String), StreamState>;
+
 /// Folds sorted events stream by stream.
 pub struct Replayer<'m> {
     model: &'m Model,
     current: Option<(StreamState, Option<&'m AggregateModel>)>,
+    seeds: Seeds,
     outcome: ReplayOutcome,
 }
 
 impl<'m> Replayer<'m> {
     pub fn new(model: &'m Model) -> Self {
+        Self::with_seeds(model, Seeds::new())
+    }
+
+    /// A replayer that starts a stream found in `seeds` from its seeded state
+    /// instead of the empty one; its events must all sort after the seed's.
+    pub fn with_seeds(model: &'m Model, seeds: Seeds) -> Self {
         Self {
             model,
             current: None,
+            seeds,
             outcome: ReplayOutcome::default(),
         }
     }
@@ -309,10 +326,15 @@ impl<'m> Replayer<'m> {
                 .streams
                 .entry(event.aggregate_type.to_owned())
                 .or_default() += 1;
-            self.current = Some((
-                StreamState::new(event.stream_id, event.aggregate_type, model),
-                model,
-            ));
+            let seeded = if self.seeds.is_empty() {
+                None
+            } else {
+                self.seeds
+                    .remove(&(event.aggregate_type.to_owned(), event.stream_id.to_owned()))
+            };
+            let state = seeded
+                .unwrap_or_else(|| StreamState::new(event.stream_id, event.aggregate_type, model));
+            self.current = Some((state, model));
         }
         if let Some((state, model)) = self.current.as_mut() {
             let transition = fold::evolve(*model, state, event, &mut self.outcome.findings);
@@ -334,10 +356,14 @@ impl<'m> Replayer<'m> {
     }
 
     fn flush(&mut self, sink: &mut dyn ReplaySink) -> Result<()> {
-        if let Some((state, Some(model))) = self.current.take() {
-            sink.state(model, state)?;
+        match self.current.take() {
+            Some((state, Some(model))) => {
+                sink.stream(&state, true)?;
+                sink.state(model, state)
+            }
+            Some((state, None)) => sink.stream(&state, false),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Emits the last stream's state and returns the findings and counts.

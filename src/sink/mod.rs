@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    ArrayBuilder, ArrayRef, Float64Builder, RecordBatch, StringBuilder,
+    ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, RecordBatch, StringBuilder,
     TimestampMicrosecondBuilder, UInt64Builder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -464,12 +464,95 @@ impl TransitionsTable {
     }
 }
 
+static STREAMS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("aggregate_type", DataType::Utf8, false),
+        Field::new("stream_id", DataType::Utf8, false),
+        Field::new("declared", DataType::Boolean, false),
+        Field::new("created", DataType::Boolean, false),
+        Field::new("version", DataType::UInt64, false),
+        Field::new("event_count", DataType::UInt64, false),
+        Field::new("created_at", timestamp_type(), false),
+        Field::new("updated_at", timestamp_type(), false),
+    ]))
+});
+
+/// The schema of `streams.parquet`: every stream of the log, its aggregate
+/// type declared in the model or not; with the state tables, the snapshot an
+/// incremental run starts from.
+pub fn streams_schema() -> SchemaRef {
+    STREAMS_SCHEMA.clone()
+}
+
+/// Buffers the rows of `streams.parquet` and writes them in batches.
+struct StreamsTable {
+    writer: TableWriter,
+    aggregate_type: StringBuilder,
+    stream_id: StringBuilder,
+    declared: BooleanBuilder,
+    created: BooleanBuilder,
+    version: UInt64Builder,
+    event_count: UInt64Builder,
+    created_at: TimestampMicrosecondBuilder,
+    updated_at: TimestampMicrosecondBuilder,
+}
+
+impl StreamsTable {
+    fn create(path: &Path) -> Result<Self> {
+        Ok(Self {
+            writer: TableWriter::create(path, streams_schema(), zstd())?,
+            aggregate_type: StringBuilder::new(),
+            stream_id: StringBuilder::new(),
+            declared: BooleanBuilder::new(),
+            created: BooleanBuilder::new(),
+            version: UInt64Builder::new(),
+            event_count: UInt64Builder::new(),
+            created_at: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            updated_at: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+        })
+    }
+
+    /// Buffers one row; returns whether the buffer is full and must be flushed.
+    fn append(&mut self, state: &StreamState, declared: bool) -> bool {
+        self.aggregate_type.append_value(&state.aggregate_type);
+        self.stream_id.append_value(&state.stream_id);
+        self.declared.append_value(declared);
+        self.created.append_value(state.created);
+        self.version.append_value(state.version);
+        self.event_count.append_value(state.event_count);
+        self.created_at
+            .append_value(state.created_at.unwrap_or_default());
+        self.updated_at
+            .append_value(state.updated_at.unwrap_or_default());
+        self.version.len() >= FLUSH_ROWS
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.version.is_empty() {
+            return Ok(());
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.aggregate_type.finish()),
+            Arc::new(self.stream_id.finish()),
+            Arc::new(self.declared.finish()),
+            Arc::new(self.created.finish()),
+            Arc::new(self.version.finish()),
+            Arc::new(self.event_count.finish()),
+            Arc::new(self.created_at.finish()),
+            Arc::new(self.updated_at.finish()),
+        ];
+        let batch = RecordBatch::try_new(streams_schema(), columns)?;
+        self.writer.write(&batch)
+    }
+}
+
 /// Rows written per table: `(aggregate, rows)`.
 pub type TableRows = Vec<(String, u64)>;
 
 /// Replay's sink: transitions and one state table per aggregate type.
 pub struct OutputSink {
     transitions: TransitionsTable,
+    streams: StreamsTable,
     states: Vec<state::StateTable>,
     /// `state_history/<aggregate>.parquet`, when asked for: the state after each event.
     history: Vec<state::StateTable>,
@@ -478,27 +561,24 @@ pub struct OutputSink {
 }
 
 impl OutputSink {
-    /// Opens `transitions.parquet` and `state/<aggregate>.parquet` for every
-    /// aggregate of the model, and `state_history/<aggregate>.parquet` too
-    /// when `with_history`.
-    pub fn create(
-        dir: &OutputDir,
-        aggregates: &[AggregateModel],
-        with_history: bool,
-    ) -> Result<Self> {
+    /// Opens `transitions.parquet`, `streams.parquet` and
+    /// `state/<aggregate>.parquet` for every aggregate of the model inside
+    /// `root`, and `state_history/<aggregate>.parquet` too when `with_history`.
+    pub fn create(root: &Path, aggregates: &[AggregateModel], with_history: bool) -> Result<Self> {
         let tables = |folder: &str| {
             aggregates
                 .iter()
                 .map(|model| {
                     state::StateTable::create(
-                        &dir.path(&format!("{folder}/{}.parquet", model.name)),
+                        &root.join(format!("{folder}/{}.parquet", model.name)),
                         model,
                     )
                 })
                 .collect::<Result<Vec<_>>>()
         };
         Ok(Self {
-            transitions: TransitionsTable::create(&dir.path("transitions.parquet"))?,
+            transitions: TransitionsTable::create(&root.join("transitions.parquet"))?,
+            streams: StreamsTable::create(&root.join("streams.parquet"))?,
             states: tables("state")?,
             history: if with_history {
                 tables("state_history")?
@@ -519,6 +599,8 @@ impl OutputSink {
     pub fn close(mut self) -> Result<(TableRows, TableRows)> {
         self.transitions.flush()?;
         self.transitions.writer.close()?;
+        self.streams.flush()?;
+        self.streams.writer.close()?;
         let close = |tables: Vec<state::StateTable>| {
             tables
                 .into_iter()
@@ -533,6 +615,13 @@ impl ReplaySink for OutputSink {
     fn transition(&mut self, event: &EventRef, transition: Transition) -> Result<()> {
         if self.transitions.append(event, transition) {
             self.flushing.time(|| self.transitions.flush())?;
+        }
+        Ok(())
+    }
+
+    fn stream(&mut self, state: &StreamState, declared: bool) -> Result<()> {
+        if self.streams.append(state, declared) {
+            self.flushing.time(|| self.streams.flush())?;
         }
         Ok(())
     }

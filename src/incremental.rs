@@ -1,0 +1,535 @@
+//! `run --incremental`: fold only the events after the previous output's
+//! watermark, onto its snapshot, and write a new complete output.
+//!
+//! The previous output is the snapshot: `streams.parquet` (every stream's
+//! version, event count, times and whether it was created) and the state tables
+//! (status and fields). [`Previous::load`] reads its manifest and refuses what
+//! cannot give the same rows as a full run: another model, a partial output, an
+//! input folded before. After ingest, [`Previous::check_new_events`] refuses new
+//! events at or before the watermark, or below their stream's snapshot version
+//! (a full run would sort them among the old events). [`Previous::seeds`] loads
+//! the snapshot of the streams the new events touch, so replay folds only the new
+//! events; [`Previous::merge`] then writes each table as the previous rows (minus
+//! the touched streams' old state) together with the new, in full-run order.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::datatypes::{Float64Type, Int64Type, SchemaRef, TimestampMicrosecondType, UInt64Type};
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+
+use crate::envelope::{events_schema, rejects_schema};
+use crate::ingest::{IngestSummary, InputSource, InputSummary};
+use crate::model::{FieldType, Model};
+use crate::replay::{Finding, Rule, Seeds, StateValue, StreamState};
+use crate::sink::state::state_schema;
+use crate::sink::{streams_schema, transitions_schema, zstd, OutputDir, TableWriter};
+use crate::sql::register_file;
+use crate::{Error, Result};
+
+/// Where an incremental run writes what it folds, inside the output folder
+/// under construction, before the merge.
+pub const INCREMENT: &str = "_increment";
+
+/// The parts of a previous manifest an incremental run goes on from.
+#[derive(Debug, serde::Deserialize)]
+struct Manifest {
+    model: ModelEntry,
+    inputs: Vec<InputSummary>,
+    counts: Counts,
+    watermark: Watermark,
+    #[serde(default)]
+    selection: Option<serde_json::Value>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ModelEntry {
+    sha256: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Counts {
+    input_records: u64,
+    events: u64,
+    rejects: u64,
+    transitions: u64,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Watermark {
+    position: Option<u64>,
+    read_positions: Option<u64>,
+}
+
+/// A previous full output to go on from.
+#[derive(Debug)]
+pub struct Previous {
+    dir: PathBuf,
+    manifest: Manifest,
+    with_history: bool,
+}
+
+fn refuse(out: &Path, why: impl std::fmt::Display) -> Error {
+    Error::usage(format!(
+        "cannot run incrementally on {}: {why}\n  hint: run without --incremental for a full rebuild",
+        out.display()
+    ))
+}
+
+impl Previous {
+    /// Reads the previous output at `out`; `None` when there is none (the
+    /// first run of a nightly job is a full run). Refuses an output of another
+    /// model, a partial output, one from an older eventfold without a snapshot,
+    /// and a history setting other than the previous run's.
+    pub fn load(out: &Path, model_sha256: &str, with_history: bool) -> Result<Option<Self>> {
+        let path = out.join("manifest.json");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let manifest: Manifest = serde_json::from_str(&text)
+            .map_err(|e| refuse(out, format!("{} is not readable: {e}", path.display())))?;
+        if manifest.model.sha256 != model_sha256 {
+            return Err(refuse(
+                out,
+                format!(
+                    "the model changed since that output was written (model sha256 {} there, {model_sha256} now); its states were folded by the old model",
+                    manifest.model.sha256
+                ),
+            ));
+        }
+        if manifest.selection.as_ref().is_some_and(|s| !s.is_null()) {
+            return Err(refuse(
+                out,
+                "it was written by a partial or as-of run, so it is not a snapshot of the whole log",
+            ));
+        }
+        if manifest.watermark.read_positions.is_none() || !out.join("streams.parquet").is_file() {
+            return Err(refuse(
+                out,
+                "it was written by an older eventfold and holds no snapshot (streams.parquet)",
+            ));
+        }
+        let had_history = out.join("state_history").is_dir();
+        if had_history != with_history {
+            return Err(refuse(
+                out,
+                if had_history {
+                    "it has state_history; pass --with-history to keep it complete"
+                } else {
+                    "it has no state_history, so --with-history cannot be complete"
+                },
+            ));
+        }
+        Ok(Some(Self {
+            dir: out.to_owned(),
+            manifest,
+            with_history,
+        }))
+    }
+
+    /// Read-order positions of this run start after the previous run's.
+    pub fn position_base(&self) -> u64 {
+        self.manifest.watermark.read_positions.unwrap_or_default()
+    }
+
+    /// The previous output's watermark: its highest position.
+    pub fn watermark(&self) -> Option<u64> {
+        self.manifest.watermark.position
+    }
+
+    /// Splits `inputs` into those to fold and those already folded into the
+    /// previous output (same SHA-256 as one of its inputs: folding one again
+    /// would duplicate its events), named with the input they repeat. So a
+    /// nightly job can list every export (`exports/*.ndjson.gz`) and fold the new.
+    pub fn new_inputs(&self, inputs: &[InputSource]) -> Result<(Vec<InputSource>, Vec<String>)> {
+        let mut new = Vec::new();
+        let mut skipped = Vec::new();
+        for input in inputs {
+            let sha256 = input.sha256()?;
+            match self.manifest.inputs.iter().find(|old| old.sha256 == sha256) {
+                Some(old) if old.name == input.name() => skipped.push(old.name.clone()),
+                Some(old) => {
+                    skipped.push(format!("{} (the same bytes as {})", input.name(), old.name))
+                }
+                None => new.push(input.clone()),
+            }
+        }
+        Ok((new, skipped))
+    }
+
+    /// Registers the previous tables (`prev_events`, `prev_streams`,
+    /// `prev_transitions`, `prev_findings`).
+    pub async fn register(&self, ctx: &SessionContext) -> Result<()> {
+        for name in ["events", "streams", "transitions", "findings"] {
+            let path = self.dir.join(format!("{name}.parquet"));
+            register_file(ctx, &format!("prev_{name}"), &path).await?;
+        }
+        Ok(())
+    }
+
+    /// Refuses new events (the view `selected`) at or before the watermark,
+    /// or below the version their stream reached in the snapshot.
+    pub async fn check_new_events(&self, ctx: &SessionContext) -> Result<()> {
+        if let Some(watermark) = self.watermark() {
+            let early = collect(
+                ctx,
+                &format!(
+                    "SELECT event_id, stream_id, position FROM selected \
+                     WHERE position <= {watermark} ORDER BY position LIMIT 1"
+                ),
+            )
+            .await?;
+            if let Some(batch) = early.iter().find(|b| b.num_rows() > 0) {
+                return Err(refuse(
+                    &self.dir,
+                    format!(
+                        "new event \"{}\" of stream {} is at position {}, at or before the watermark {watermark}: the new events reach back into what was already folded",
+                        text(batch, 0, 0),
+                        text(batch, 1, 0),
+                        batch.column(2).as_primitive::<UInt64Type>().value(0)
+                    ),
+                ));
+            }
+        }
+        let behind = collect(
+            ctx,
+            "SELECT n.event_id, n.stream_id, n.version, p.version FROM selected n \
+             JOIN prev_streams p ON n.aggregate_type = p.aggregate_type AND n.stream_id = p.stream_id \
+             WHERE n.version < p.version ORDER BY n.position LIMIT 1",
+        )
+        .await?;
+        if let Some(batch) = behind.iter().find(|b| b.num_rows() > 0) {
+            let versions = |i: usize| batch.column(i).as_primitive::<UInt64Type>().value(0);
+            return Err(refuse(
+                &self.dir,
+                format!(
+                    "new event \"{}\" of stream {} has version {}, but the snapshot is at version {}: a full run would fold it among the old events",
+                    text(batch, 0, 0),
+                    text(batch, 1, 0),
+                    versions(2),
+                    versions(3)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The snapshot of every stream the new events touch.
+    pub async fn seeds(&self, ctx: &SessionContext, model: &Model) -> Result<Seeds> {
+        ctx.sql("CREATE VIEW touched AS SELECT DISTINCT aggregate_type, stream_id FROM selected")
+            .await?;
+        let mut seeds = Seeds::new();
+        let streams = collect(
+            ctx,
+            "SELECT p.aggregate_type, p.stream_id, p.created, p.version, p.event_count, \
+             CAST(p.created_at AS BIGINT), CAST(p.updated_at AS BIGINT) FROM prev_streams p \
+             JOIN touched t ON p.aggregate_type = t.aggregate_type AND p.stream_id = t.stream_id",
+        )
+        .await?;
+        for batch in &streams {
+            for row in 0..batch.num_rows() {
+                let aggregate = text(batch, 0, row);
+                let mut state =
+                    StreamState::new(text(batch, 1, row), aggregate, model.aggregate(aggregate));
+                state.created = batch.column(2).as_boolean().value(row);
+                state.version = batch.column(3).as_primitive::<UInt64Type>().value(row);
+                state.event_count = batch.column(4).as_primitive::<UInt64Type>().value(row);
+                state.created_at = Some(batch.column(5).as_primitive::<Int64Type>().value(row));
+                state.updated_at = Some(batch.column(6).as_primitive::<Int64Type>().value(row));
+                seeds.insert((aggregate.to_owned(), state.stream_id.clone()), state);
+            }
+        }
+        for (index, aggregate) in model.aggregates.iter().enumerate() {
+            let path = self.dir.join(format!("state/{}.parquet", aggregate.name));
+            if !path.is_file() {
+                continue;
+            }
+            let table = format!("prev_state_{index}");
+            register_file(ctx, &table, &path).await?;
+            let rows = collect(
+                ctx,
+                &format!(
+                    "SELECT p.* FROM {table} p JOIN touched t \
+                     ON t.aggregate_type = '{}' AND p.stream_id = t.stream_id",
+                    aggregate.name.replace('\'', "''")
+                ),
+            )
+            .await?;
+            for batch in &rows {
+                for row in 0..batch.num_rows() {
+                    let key = (aggregate.name.clone(), text(batch, 0, row).to_owned());
+                    let Some(state) = seeds.get_mut(&key) else {
+                        continue;
+                    };
+                    let status = batch.column(1).as_string::<i32>();
+                    state.status = status.is_valid(row).then(|| status.value(row).to_owned());
+                    for (field, def) in aggregate.fields.iter().enumerate() {
+                        state.fields[field] =
+                            state_value(batch.column(6 + field), row, def.field_type);
+                    }
+                }
+            }
+        }
+        Ok(seeds)
+    }
+
+    /// The previous findings, but for `duplicate_event_id`: duplicates are
+    /// found again over all the events.
+    pub async fn findings(&self, ctx: &SessionContext) -> Result<Vec<Finding>> {
+        let batches = collect(
+            ctx,
+            "SELECT aggregate_type, stream_id, version, event_id, position, rule, message \
+             FROM prev_findings WHERE rule <> 'duplicate_event_id'",
+        )
+        .await?;
+        let mut findings = Vec::new();
+        for batch in &batches {
+            for row in 0..batch.num_rows() {
+                let rule = text(batch, 5, row);
+                let rule = Rule::ALL
+                    .into_iter()
+                    .find(|r| r.name() == rule)
+                    .ok_or_else(|| {
+                        refuse(
+                            &self.dir,
+                            format!("findings.parquet names an unknown rule \"{rule}\""),
+                        )
+                    })?;
+                findings.push(Finding {
+                    aggregate_type: text(batch, 0, row).to_owned(),
+                    stream_id: text(batch, 1, row).to_owned(),
+                    version: batch.column(2).as_primitive::<UInt64Type>().value(row),
+                    event_id: text(batch, 3, row).to_owned(),
+                    position: batch.column(4).as_primitive::<UInt64Type>().value(row),
+                    rule,
+                    message: text(batch, 6, row).to_owned(),
+                });
+            }
+        }
+        Ok(findings)
+    }
+
+    /// Adds the previous run's inputs and counts to this run's, so the
+    /// manifest counts the whole log.
+    pub fn add_counts(&self, ingest: &mut IngestSummary, transitions: &mut u64) {
+        let counts = &self.manifest.counts;
+        let mut inputs = self.manifest.inputs.clone();
+        inputs.append(&mut ingest.inputs);
+        ingest.inputs = inputs;
+        ingest.records += counts.input_records;
+        ingest.events += counts.events;
+        ingest.rejects += counts.rejects;
+        ingest.max_position = ingest.max_position.max(self.watermark());
+        *transitions += counts.transitions;
+    }
+
+    /// Writes every table of the new output from the previous rows and the
+    /// increment's. Returns rows per state table and per state history table.
+    pub async fn merge(
+        &self,
+        ctx: &SessionContext,
+        model: &Model,
+        dir: &OutputDir,
+    ) -> Result<(BTreeMap<String, u64>, BTreeMap<String, u64>)> {
+        let new = dir.path(INCREMENT);
+        let stream_order = "aggregate_type, stream_id, version, position";
+        for (table, schema) in [
+            ("events.parquet", events_schema()),
+            ("transitions.parquet", transitions_schema()),
+        ] {
+            let (old, new) = (self.dir.join(table), new.join(table));
+            union_sorted(
+                ctx,
+                &old,
+                &new,
+                None,
+                stream_order,
+                schema,
+                &dir.path(table),
+            )
+            .await?;
+        }
+        union_sorted(
+            ctx,
+            &self.dir.join("streams.parquet"),
+            &new.join("streams.parquet"),
+            Some("aggregate_type, stream_id"),
+            "aggregate_type, stream_id",
+            streams_schema(),
+            &dir.path("streams.parquet"),
+        )
+        .await?;
+        let mut states = BTreeMap::new();
+        let mut history = BTreeMap::new();
+        for aggregate in &model.aggregates {
+            let file = format!("state/{}.parquet", aggregate.name);
+            let rows = union_sorted(
+                ctx,
+                &self.dir.join(&file),
+                &new.join(&file),
+                Some("stream_id"),
+                "stream_id",
+                state_schema(aggregate),
+                &dir.path(&file),
+            )
+            .await?;
+            states.insert(aggregate.name.clone(), rows);
+            if self.with_history {
+                // Rows of one stream in fold order: its event count rises by one per event.
+                let file = format!("state_history/{}.parquet", aggregate.name);
+                let rows = union_sorted(
+                    ctx,
+                    &self.dir.join(&file),
+                    &new.join(&file),
+                    None,
+                    "stream_id, event_count",
+                    state_schema(aggregate),
+                    &dir.path(&file),
+                )
+                .await?;
+                history.insert(aggregate.name.clone(), rows);
+            }
+        }
+        // Rejects in read order: the previous run's, then this run's.
+        let mut rejects =
+            TableWriter::create(&dir.path("rejects.parquet"), rejects_schema(), zstd())?;
+        for path in [
+            self.dir.join("rejects.parquet"),
+            new.join("rejects.parquet"),
+        ] {
+            copy_rows(&path, &mut rejects)?;
+        }
+        rejects.close()?;
+        Ok((states, history))
+    }
+}
+
+/// Streams per aggregate type, counted in the merged `streams.parquet`.
+pub async fn stream_counts(ctx: &SessionContext, path: &Path) -> Result<BTreeMap<String, u64>> {
+    register_file(ctx, "merged_streams", path).await?;
+    let batches = collect(
+        ctx,
+        "SELECT aggregate_type, CAST(count(*) AS BIGINT UNSIGNED) FROM merged_streams GROUP BY aggregate_type",
+    )
+    .await?;
+    let mut counts = BTreeMap::new();
+    for batch in &batches {
+        for row in 0..batch.num_rows() {
+            counts.insert(
+                text(batch, 0, row).to_owned(),
+                batch.column(1).as_primitive::<UInt64Type>().value(row),
+            );
+        }
+    }
+    Ok(counts)
+}
+
+/// Writes `old` and `new` as one table ordered by `order`; with `key`, the
+/// rows of `old` whose key is in `new` are left out (`new` replaces them).
+async fn union_sorted(
+    ctx: &SessionContext,
+    old: &Path,
+    new: &Path,
+    key: Option<&str>,
+    order: &str,
+    schema: SchemaRef,
+    out: &Path,
+) -> Result<u64> {
+    let mut writer = TableWriter::create(out, schema.clone(), zstd())?;
+    let (old_name, new_name) = ("merge_old", "merge_new");
+    if old.is_file() {
+        register_file(ctx, old_name, old).await?;
+    }
+    if new.is_file() {
+        register_file(ctx, new_name, new).await?;
+    }
+    let old_rows = match (old.is_file(), new.is_file(), key) {
+        (false, _, _) => None,
+        (true, true, Some(key)) => {
+            let matched: Vec<String> = key
+                .split(',')
+                .map(|k| format!("n.{0} = o.{0}", k.trim()))
+                .collect();
+            Some(format!(
+                "SELECT o.* FROM {old_name} o WHERE NOT EXISTS \
+                 (SELECT 1 FROM {new_name} n WHERE {})",
+                matched.join(" AND ")
+            ))
+        }
+        (true, _, _) => Some(format!("SELECT * FROM {old_name}")),
+    };
+    let new_rows = new.is_file().then(|| format!("SELECT * FROM {new_name}"));
+    let parts: Vec<String> = old_rows.into_iter().chain(new_rows).collect();
+    if !parts.is_empty() {
+        let query = format!(
+            "SELECT * FROM ({}) ORDER BY {order}",
+            parts.join(" UNION ALL ")
+        );
+        let mut stream = ctx.sql(&query).await?.execute_stream().await?;
+        while let Some(batch) = stream.next().await {
+            writer.write(&RecordBatch::try_new(
+                schema.clone(),
+                batch?.columns().to_vec(),
+            )?)?;
+        }
+    }
+    for name in [old_name, new_name] {
+        ctx.deregister_table(name)?;
+    }
+    writer.close()
+}
+
+/// Appends every row of the Parquet file at `path` to `writer`, in order.
+fn copy_rows(path: &Path, writer: &mut TableWriter) -> Result<()> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
+    for batch in reader {
+        writer.write(&batch?)?;
+    }
+    Ok(())
+}
+
+async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+    Ok(ctx.sql(sql).await?.collect().await?)
+}
+
+/// The string in column `column`, row `row` (empty when null).
+fn text(batch: &RecordBatch, column: usize, row: usize) -> &str {
+    let array = batch.column(column).as_string::<i32>();
+    if array.is_valid(row) {
+        array.value(row)
+    } else {
+        ""
+    }
+}
+
+/// A state table's cell as the fold's value.
+fn state_value(array: &ArrayRef, row: usize, field_type: FieldType) -> StateValue {
+    if array.is_null(row) {
+        return StateValue::Null;
+    }
+    match field_type {
+        FieldType::String => StateValue::Str(array.as_string::<i32>().value(row).to_owned()),
+        FieldType::Int => StateValue::Int(array.as_primitive::<Int64Type>().value(row)),
+        FieldType::Float => StateValue::Float(array.as_primitive::<Float64Type>().value(row)),
+        FieldType::Bool => StateValue::Bool(array.as_boolean().value(row)),
+        FieldType::Timestamp => {
+            StateValue::Timestamp(array.as_primitive::<TimestampMicrosecondType>().value(row))
+        }
+        FieldType::List => {
+            let items = array.as_list::<i32>().value(row);
+            let items = items.as_string::<i32>();
+            StateValue::List(
+                (0..items.len())
+                    .filter(|i| items.is_valid(*i))
+                    .map(|i| items.value(i).to_owned())
+                    .collect(),
+            )
+        }
+    }
+}
