@@ -438,7 +438,7 @@ defaults = { priority = 3, urgent = false }
         [
             serde_json::json!({"stream_id": "task-1", "event_type": "TaskCreated", "schema_version": 3, "original_event_type": "TaskOpened", "original_schema_version": 1, "payload": r#"{"priority":3,"project_id":"project-1","title":"Old shape","urgent":false}"#}),
             serde_json::json!({"stream_id": "task-1", "event_type": "TaskStarted", "schema_version": 1, "original_event_type": null, "original_schema_version": null, "payload": "{}"}),
-            serde_json::json!({"stream_id": "task-2", "event_type": "TaskCreated", "schema_version": 3, "original_event_type": null, "original_schema_version": null, "payload": r#"{"priority":1,"project_id":"project-1","title":"New shape","urgent":true}"#}),
+            serde_json::json!({"stream_id": "task-2", "event_type": "TaskCreated", "schema_version": 3, "original_event_type": null, "original_schema_version": null, "payload": r#"{"title":"New shape","project_id":"project-1","priority":1,"urgent":true}"#}),
         ]
     );
     assert_eq!(

@@ -9,8 +9,9 @@
 //! the run.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -77,6 +78,11 @@ impl EnvelopeField {
     }
 
     /// The field with this column name.
+    /// Whether the field holds JSON text (payload, metadata).
+    pub fn is_json(self) -> bool {
+        matches!(self, EnvelopeField::Payload | EnvelopeField::Metadata)
+    }
+
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|field| field.name() == name)
     }
@@ -125,6 +131,11 @@ impl JsonPath {
     /// The top-level key the path starts at.
     fn first_key(&self) -> &str {
         &self.segments[0]
+    }
+
+    /// Whether the path names one top-level key.
+    fn is_top_level(&self) -> bool {
+        self.segments.len() == 1
     }
 
     /// Follows the path in `value`; `None` when any step is absent.
@@ -286,6 +297,11 @@ pub struct Mapping {
     pub time: TimeOptions,
     /// Top-level keys that some source reads (what `@rest` leaves out).
     used_keys: HashSet<String>,
+    /// Top-level keys read only whole, as JSON text (payload, metadata): an
+    /// NDJSON record keeps their text as written and never parses it.
+    text_only_keys: HashSet<String>,
+    /// Whether a source is `@rest`, which needs the whole record parsed.
+    reads_rest: bool,
 }
 
 impl Default for Mapping {
@@ -302,6 +318,8 @@ impl Mapping {
             version_base: 1,
             time: TimeOptions::default(),
             used_keys: HashSet::new(),
+            text_only_keys: HashSet::new(),
+            reads_rest: false,
         };
         for (field, specs) in specs {
             mapping.set(*field, specs)?;
@@ -331,13 +349,27 @@ impl Mapping {
         }
         self.sources[field as usize] = sources;
         let mut used = HashSet::new();
-        for path in self.sources.iter().flatten().flat_map(Source::paths) {
-            used.insert(path.first_key().to_owned());
-            if path.whole_key {
-                used.insert(path.as_str().to_owned());
+        let mut parsed = HashSet::new();
+        let mut text_only = HashSet::new();
+        for field in EnvelopeField::ALL {
+            for source in &self.sources[field as usize] {
+                for path in source.paths() {
+                    let mut keys = vec![path.first_key().to_owned()];
+                    if path.whole_key {
+                        keys.push(path.as_str().to_owned());
+                    }
+                    if field.is_json() && path.is_top_level() {
+                        text_only.extend(keys.iter().cloned());
+                    } else {
+                        parsed.extend(keys.iter().cloned());
+                    }
+                    used.extend(keys);
+                }
             }
         }
         self.used_keys = used;
+        self.text_only_keys = text_only.difference(&parsed).cloned().collect();
+        self.reads_rest = self.sources.iter().flatten().any(|s| *s == Source::Rest);
         Ok(())
     }
 
@@ -364,19 +396,29 @@ impl Mapping {
         record: &'v Value,
     ) -> Result<Option<Cow<'v, Value>>, Failure> {
         for source in &self.sources[field as usize] {
-            let found = match source {
-                Source::Path(path) => path.lookup(record).map(Cow::Borrowed),
-                Source::Const(text) => Some(Cow::Owned(Value::String(text.clone()))),
-                Source::Template(pieces) => Some(Cow::Owned(render(field, pieces, record)?)),
-                Source::Rest => Some(Cow::Owned(self.rest(record))),
-                Source::Order => Some(Cow::Owned(Value::from(0u64))),
-                Source::Derived => None,
-            };
-            if let Some(value) = found.filter(|value| !value.is_null()) {
+            if let Some(value) = self.resolve_source(field, source, record)? {
                 return Ok(Some(value));
             }
         }
         Ok(None)
+    }
+
+    /// The value of one source of `field`; `None` when absent or null.
+    fn resolve_source<'v>(
+        &self,
+        field: EnvelopeField,
+        source: &Source,
+        record: &'v Value,
+    ) -> Result<Option<Cow<'v, Value>>, Failure> {
+        let found = match source {
+            Source::Path(path) => path.lookup(record).map(Cow::Borrowed),
+            Source::Const(text) => Some(Cow::Owned(Value::String(text.clone()))),
+            Source::Template(pieces) => Some(Cow::Owned(render(field, pieces, record)?)),
+            Source::Rest => Some(Cow::Owned(self.rest(record))),
+            Source::Order => Some(Cow::Owned(Value::from(0u64))),
+            Source::Derived => None,
+        };
+        Ok(found.filter(|value| !value.is_null()))
     }
 
     fn rest(&self, record: &Value) -> Value {
@@ -553,14 +595,29 @@ fn unsigned_field(
         .ok_or_else(|| wrong_type(field, &value, "a non-negative integer"))
 }
 
+/// The JSON text of `field`. A top-level key of an NDJSON record (`members`)
+/// is taken as written, neither parsed nor re-serialised; other sources are
+/// serialised from the record's value.
 fn json_text(
     mapping: &Mapping,
     record: &Value,
+    members: Option<&Members>,
     field: EnvelopeField,
 ) -> Result<Option<String>, Failure> {
-    Ok(mapping
-        .resolve(field, record)?
-        .map(|value| value.to_string()))
+    for source in &mapping.sources[field as usize] {
+        if let (Some(members), Source::Path(path)) = (members, source) {
+            if path.is_top_level() {
+                match members.get(path.first_key()) {
+                    Some(text) if text.get() != "null" => return Ok(Some(text.get().to_owned())),
+                    _ => continue,
+                }
+            }
+        }
+        if let Some(value) = mapping.resolve_source(field, source, record)? {
+            return Ok(Some(value.to_string()));
+        }
+    }
+    Ok(None)
 }
 
 /// Parses a timestamp the default way (RFC 3339 with any offset, or epoch
@@ -613,6 +670,7 @@ pub type RawText<'r> = &'r dyn Fn() -> Cow<'r, [u8]>;
 fn map_fields(
     mapping: &Mapping,
     record: &Value,
+    members: Option<&Members>,
     raw: RawText,
     origin: &RecordOrigin,
 ) -> Result<Event, Failure> {
@@ -677,8 +735,8 @@ fn map_fields(
         correlation_id: text_field(mapping, record, EnvelopeField::CorrelationId)?,
         causation_id: text_field(mapping, record, EnvelopeField::CausationId)?,
         tenant: text_field(mapping, record, EnvelopeField::Tenant)?,
-        payload: json_text(mapping, record, EnvelopeField::Payload)?,
-        metadata: json_text(mapping, record, EnvelopeField::Metadata)?,
+        payload: json_text(mapping, record, members, EnvelopeField::Payload)?,
+        metadata: json_text(mapping, record, members, EnvelopeField::Metadata)?,
         source: format!("{}:{}", origin.file, origin.line),
     })
 }
@@ -703,8 +761,46 @@ pub fn map_record(
     mapping: &Mapping,
     origin: &RecordOrigin,
 ) -> Result<Event, Reject> {
-    map_fields(mapping, record, raw, origin)
+    map_fields(mapping, record, None, raw, origin)
         .map_err(|(field, reason)| reject(origin, field.map(EnvelopeField::name), reason, &raw()))
+}
+
+/// The top-level members of a JSON object, their values unparsed and borrowed
+/// from the record's text.
+type Members<'a> = HashMap<&'a str, &'a RawValue>;
+
+/// The fast way to map an NDJSON record: split the object into its members
+/// without parsing their values, parse only the members a source reads into
+/// values, and keep payload and metadata as the text they are. `None` when the
+/// record needs the general way: not an object, a key with escapes, or a
+/// mapping with `@rest`.
+fn map_members(
+    text: &str,
+    mapping: &Mapping,
+    origin: &RecordOrigin,
+) -> Option<Result<Event, Reject>> {
+    if mapping.reads_rest {
+        return None;
+    }
+    let members: Members = serde_json::from_str(text).ok()?;
+    let mut object = Map::new();
+    for (key, value) in &members {
+        if mapping.used_keys.contains(*key) && !mapping.text_only_keys.contains(*key) {
+            object.insert((*key).to_owned(), serde_json::from_str(value.get()).ok()?);
+        }
+    }
+    let raw = || Cow::Borrowed(text.as_bytes());
+    let record = Value::Object(object);
+    Some(
+        map_fields(mapping, &record, Some(&members), &raw, origin).map_err(|(field, reason)| {
+            reject(
+                origin,
+                field.map(EnvelopeField::name),
+                reason,
+                text.as_bytes(),
+            )
+        }),
+    )
 }
 
 /// Turns one JSON record (one NDJSON line) into an event, or a reject saying why not.
@@ -713,13 +809,19 @@ pub fn parse_json_record(
     mapping: &Mapping,
     origin: &RecordOrigin,
 ) -> Result<Event, Reject> {
-    if let Err(err) = std::str::from_utf8(raw) {
-        return Err(reject(
-            origin,
-            None,
-            format!("invalid UTF-8 at byte {} of the record", err.valid_up_to()),
-            raw,
-        ));
+    let text = match std::str::from_utf8(raw) {
+        Ok(text) => text,
+        Err(err) => {
+            return Err(reject(
+                origin,
+                None,
+                format!("invalid UTF-8 at byte {} of the record", err.valid_up_to()),
+                raw,
+            ))
+        }
+    };
+    if let Some(mapped) = map_members(text, mapping, origin) {
+        return mapped;
     }
     let record: Value = serde_json::from_slice(raw).map_err(|err| {
         let place = format!(" at line 1 column {}", err.column());
@@ -831,5 +933,74 @@ mod tests {
             "{}",
             invalid.reason
         );
+    }
+
+    /// The general way: the whole record parsed into a value first.
+    fn parse_whole(line: &[u8], mapping: &Mapping) -> Result<Event, Reject> {
+        let value: Value =
+            serde_json::from_slice(line).map_err(|e| reject(&ORIGIN, None, e.to_string(), line))?;
+        map_record(&value, &|| Cow::Borrowed(line), mapping, &ORIGIN)
+    }
+
+    /// An event with its JSON text fields parsed, to compare content.
+    fn parsed_json(mut event: Event) -> (Event, Option<Value>, Option<Value>) {
+        let parse = |text: Option<String>| text.map(|t| serde_json::from_str::<Value>(&t).unwrap());
+        let (payload, metadata) = (parse(event.payload.take()), parse(event.metadata.take()));
+        (event, payload, metadata)
+    }
+
+    #[test]
+    fn payload_and_metadata_keep_the_text_as_written() {
+        let line = r#"{"stream_id":"task-1","version":1,"event_type":"X","occurred_at":1,"payload": {"b": 1.10, "a": "\u00e9"},"metadata":{"actor":"ann","z":[1, 2]}}"#;
+        let event = parse(line).unwrap();
+        assert_eq!(
+            event.payload.as_deref(),
+            Some(r#"{"b": 1.10, "a": "\u00e9"}"#)
+        );
+        assert_eq!(
+            event.metadata.as_deref(),
+            Some(r#"{"actor":"ann","z":[1, 2]}"#)
+        );
+        assert_eq!(event.actor.as_deref(), Some("ann"));
+        // A null payload is no payload, as in the general way.
+        let event = parse(
+            r#"{"stream_id":"task-1","version":1,"event_type":"X","occurred_at":1,"payload":null}"#,
+        )
+        .unwrap();
+        assert_eq!(event.payload, None);
+    }
+
+    #[test]
+    fn the_fast_way_maps_every_record_as_the_general_way_does() {
+        let mut templated = Mapping::generic();
+        templated
+            .apply_override("event_type={event_type}.{payload.status}")
+            .unwrap();
+        let mut fallback = Mapping::generic();
+        fallback
+            .set(EnvelopeField::Payload, &["data", "payload"])
+            .unwrap();
+        let mut lines: Vec<&[u8]> = crate::embedded::SAMPLE_EVENTS
+            .split(|b| *b == b'\n')
+            .collect();
+        lines.push(br#"{"stream_id":"task-1","version":1,"event_type":"X","occurred_at":1,"data":null,"payload":{"k":[true,null]}}"#);
+        lines.push(br#"{"stream\u005fid":"task-1","version":1,"event_type":"X","occurred_at":1}"#);
+        lines.push(br#"{"stream_id":"task-1","stream_id":"task-2","version":1,"event_type":"X","occurred_at":1}"#);
+        for mapping in [Mapping::generic(), templated, fallback] {
+            for line in &lines {
+                if line.is_empty() {
+                    continue;
+                }
+                let fast = parse_json_record(line, &mapping, &ORIGIN);
+                let whole = parse_whole(line, &mapping);
+                match (fast, whole) {
+                    (Ok(a), Ok(b)) => assert_eq!(parsed_json(a), parsed_json(b)),
+                    (Err(a), Err(b)) => {
+                        assert_eq!((a.field, a.raw), (b.field, b.raw));
+                    }
+                    (a, b) => panic!("{}: {a:?} against {b:?}", String::from_utf8_lossy(line)),
+                }
+            }
+        }
     }
 }

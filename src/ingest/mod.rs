@@ -567,22 +567,30 @@ fn ingest_lines(
         damaged_tail: Vec::new(),
     };
     let name = summary.name.clone();
-    loop {
-        let group: Vec<Chunk> = std::iter::from_fn(|| reader.next_chunk())
+    let read_group = |reader: &mut ChunkReader| -> Vec<Chunk> {
+        std::iter::from_fn(|| reader.next_chunk())
             .take(group_size)
-            .collect();
-        if group.is_empty() {
-            break;
-        }
-        let parsed: Vec<Result<ParsedChunk>> = group
-            .par_iter()
-            .map(|chunk| parse_chunk(chunk, &name, position_base, options))
-            .collect();
+            .collect()
+    };
+    // The next group is read (and hashed, and decompressed) while this one is
+    // parsed, so reading never leaves the parsing cores idle.
+    let mut group = read_group(&mut reader);
+    while !group.is_empty() {
+        let (parsed, next): (Vec<Result<ParsedChunk>>, Vec<Chunk>) = rayon::join(
+            || {
+                group
+                    .par_iter()
+                    .map(|chunk| parse_chunk(chunk, &name, position_base, options))
+                    .collect()
+            },
+            || read_group(&mut reader),
+        );
         for (chunk, result) in group.iter().zip(parsed) {
             absorber.absorb(summary, result?)?;
             absorber.consumed += chunk.bytes.len() as u64;
             absorber.sink.progress(absorber.consumed);
         }
+        group = next;
     }
     if let Some(damage) = reader.damage.take() {
         let offset = reader.next_offset;

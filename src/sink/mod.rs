@@ -35,13 +35,34 @@ pub const FLUSH_ROWS: usize = 64 * 1024;
 /// Rows per Parquet row group.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
-/// Writer settings shared by every output table.
+/// Columns whose values are (nearly) all distinct: a dictionary would only
+/// cost time and fall back to plain encoding once it grew too large.
+const DISTINCT_COLUMNS: [&str; 9] = [
+    "position",
+    "event_id",
+    "occurred_at",
+    "correlation_id",
+    "causation_id",
+    "payload",
+    "metadata",
+    "source",
+    "raw",
+];
+
+/// Writer settings shared by every output table. Uncompressed files are
+/// scratch space (the staging file), read once: no dictionaries at all.
 pub fn writer_properties(compression: Compression) -> WriterProperties {
-    WriterProperties::builder()
+    let mut builder = WriterProperties::builder()
         .set_compression(compression)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_created_by(format!("eventfold {}", env!("CARGO_PKG_VERSION")))
-        .build()
+        .set_created_by(format!("eventfold {}", env!("CARGO_PKG_VERSION")));
+    if compression == Compression::UNCOMPRESSED {
+        builder = builder.set_dictionary_enabled(false);
+    }
+    for column in DISTINCT_COLUMNS {
+        builder = builder.set_column_dictionary_enabled(column.into(), false);
+    }
+    builder.build()
 }
 
 /// The compression of every output table.
