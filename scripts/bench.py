@@ -4,6 +4,7 @@
     python3 scripts/bench.py                      # 1M and 10M events, 3 rounds
     python3 scripts/bench.py --sizes 1m --rounds 5
     python3 scripts/bench.py --sizes 10m --memory-limit 512MB --no-duckdb
+    python3 scripts/bench.py --sizes 1m --nightly 10000 --no-duckdb
 
 Builds eventfold in release, generates the logs with `eventfold generate` into
 target/bench-data (never committed; reused when present), creates a virtual
@@ -14,6 +15,10 @@ over the same Parquet. It prints per-stage events/s, MB/s and peak memory
 (from the run's manifest.json), wall time, CPU use and the eventfold/DuckDB
 ratio, medians over the rounds, and writes them as JSON to target/bench-results.
 
+--nightly N also times the nightly job: a full run over all but the last N
+records (the snapshot, once), then per round `run --incremental` of the last N
+records onto a copy of it, against the full run over everything.
+
 Peak memory: eventfold's is read from its manifest (the highest per-phase
 VmHWM); DuckDB's is the child's maximum RSS from wait4.
 """
@@ -21,6 +26,7 @@ VmHWM); DuckDB's is the child's maximum RSS from wait4.
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -33,6 +39,8 @@ WORK = REPO / "target"
 SIZES = {"1m": 1_000_000, "10m": 10_000_000}
 SEED = 7
 ANOMALY_RATE = "0.01"
+# About a year of working days: 10M events stay inside every timestamp range.
+SPAN_DAYS = "250"
 # Shipped queries both engines run unchanged.
 QUERIES = [
     "queries/analysis/directly_follows.sql",
@@ -81,15 +89,54 @@ def venv_python():
 def generated_log(eventfold, size):
     data = WORK / "bench-data"
     data.mkdir(parents=True, exist_ok=True)
-    path = data / f"tasks-{size}.ndjson"
+    path = data / f"tasks-{size}-span{SPAN_DAYS}.ndjson"
     if not path.exists():
         log(f"generating {path.relative_to(REPO)}")
         subprocess.run(
             [str(eventfold), "generate", "--events", str(SIZES[size]), "--seed", str(SEED),
-             "--anomaly-rate", ANOMALY_RATE, "-o", str(path)],
+             "--anomaly-rate", ANOMALY_RATE, "--span-days", SPAN_DAYS, "-o", str(path)],
             check=True,
         )
     return path
+
+
+def split_tail(log_path, tail):
+    """Writes the log's last `tail` lines and the lines before them to two files."""
+    head_path = log_path.with_name(log_path.stem + f"-head{tail}.ndjson")
+    tail_path = log_path.with_name(log_path.stem + f"-tail{tail}.ndjson")
+    if not (head_path.exists() and tail_path.exists()):
+        total = sum(1 for _ in open(log_path, "rb"))
+        with open(log_path, "rb") as source, open(head_path, "wb") as head, \
+                open(tail_path, "wb") as rest:
+            for number, line in enumerate(source):
+                (head if number < total - tail else rest).write(line)
+    return head_path, tail_path
+
+
+def nightly(eventfold, log_path, tail, rounds, extra, full_runs):
+    """Times `run --incremental` of the last `tail` records onto a snapshot."""
+    head_path, tail_path = split_tail(log_path, tail)
+    snapshot = WORK / "bench-out" / f"snapshot-{log_path.stem}-{tail}"
+    if not (snapshot / "manifest.json").exists():
+        log(f"writing the snapshot of {head_path.name}")
+        run_eventfold(eventfold, head_path, snapshot, extra)
+    out = WORK / "bench-out" / f"nightly-{log_path.stem}"
+    runs = []
+    for round_number in range(1, rounds + 1):
+        if out.exists():
+            shutil.rmtree(out)
+        shutil.copytree(snapshot, out)
+        runs.append(run_eventfold(eventfold, tail_path, out, ["--incremental", *extra]))
+        log(f"nightly round {round_number}: {runs[-1]['seconds']:.2f} s")
+    wall = median([r["seconds"] for r in runs])
+    full = median([r["seconds"] for r in full_runs])
+    merge = median([r["manifest"]["timings"]["merge_ms"] for r in runs])
+    print(f"nightly: {tail:,} new records onto a snapshot of "
+          f"{full_runs[-1]['manifest']['counts']['input_records'] - tail:,}: "
+          f"{wall:.2f} s median (merge {merge:.0f} ms), full run {full:.2f} s, "
+          f"{full / wall:.1f}x less time")
+    return {"tail": tail, "seconds": [r["seconds"] for r in runs], "merge_ms": merge,
+            "full_seconds": full}
 
 
 def run_eventfold(eventfold, log_path, out, extra):
@@ -162,6 +209,8 @@ def main():
     parser.add_argument("--no-duckdb", action="store_true")
     parser.add_argument("--no-queries", action="store_true")
     parser.add_argument("--binary", help="an eventfold binary to measure instead of building one")
+    parser.add_argument("--nightly", type=int, metavar="N",
+                        help="also time run --incremental of the last N records onto a snapshot")
     args = parser.parse_args()
 
     eventfold = Path(args.binary).resolve() if args.binary else build()
@@ -218,6 +267,8 @@ def main():
                   f"{duck / wall:.2f}x {'faster' if duck > wall else 'slower'})")
             summary.update(duckdb_seconds=[r["seconds"] for r in theirs],
                            duckdb_peak_rss=duck_rss, ratio=duck / wall)
+        if args.nightly:
+            summary["nightly"] = nightly(eventfold, log_path, args.nightly, args.rounds, extra, ours)
         if python and not args.no_queries:
             print(f"{'query':<44}{'eventfold s':>12}{'duckdb s':>10}{'ratio':>7}")
             summary["queries"] = {}

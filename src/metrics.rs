@@ -37,8 +37,10 @@ pub struct Phase {
 }
 
 impl Phase {
-    /// Starts a phase, resetting the peak-memory mark.
+    /// Starts a phase: hands the memory the previous phase freed back to the
+    /// system, then resets the peak-memory mark.
     pub fn start() -> Self {
+        release_free_memory();
         reset_peak_rss();
         Self {
             started: Instant::now(),
@@ -48,6 +50,18 @@ impl Phase {
     /// Milliseconds since the phase started and the peak memory in it.
     pub fn finish(&self) -> (u64, Option<u64>) {
         (millis(self.started.elapsed()), peak_rss_bytes())
+    }
+}
+
+/// Returns the heap's free pages to the operating system. glibc keeps what a
+/// phase freed (the sort's buffers, a hash table) mapped, so without this the
+/// next phase starts with the last one's peak still resident.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks and trims glibc's own heap; it takes no
+    // pointers and is safe to call at any time from any thread.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
