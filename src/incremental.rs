@@ -37,6 +37,8 @@ pub const INCREMENT: &str = "_increment";
 #[derive(Debug, serde::Deserialize)]
 struct Manifest {
     model: ModelEntry,
+    #[serde(default)]
+    mapping_sha256: Option<String>,
     inputs: Vec<InputSummary>,
     counts: Counts,
     watermark: Watermark,
@@ -83,7 +85,12 @@ impl Previous {
     /// first run of a nightly job is a full run). Refuses an output of another
     /// model, a partial output, one from an older eventfold without a snapshot,
     /// and a history setting other than the previous run's.
-    pub fn load(out: &Path, model_sha256: &str, with_history: bool) -> Result<Option<Self>> {
+    pub fn load(
+        out: &Path,
+        model_sha256: &str,
+        mapping_sha256: &str,
+        with_history: bool,
+    ) -> Result<Option<Self>> {
         let path = out.join("manifest.json");
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
@@ -99,6 +106,16 @@ impl Previous {
                     "the model changed since that output was written (model sha256 {} there, {model_sha256} now); its states were folded by the old model",
                     manifest.model.sha256
                 ),
+            ));
+        }
+        if manifest
+            .mapping_sha256
+            .as_ref()
+            .is_some_and(|old| old != mapping_sha256)
+        {
+            return Err(refuse(
+                out,
+                "the mapping (preset, mapping file, --map, time options) changed since that output was written; its events were mapped the old way",
             ));
         }
         if manifest.selection.as_ref().is_some_and(|s| !s.is_null()) {

@@ -289,7 +289,12 @@ fn previous_output(config: &RunConfig, model_sha256: &str) -> Result<Option<Prev
     if !config.incremental {
         return Ok(None);
     }
-    let previous = Previous::load(&config.out, model_sha256, config.with_history)?;
+    let previous = Previous::load(
+        &config.out,
+        model_sha256,
+        &config.ingest.mapping.fingerprint(),
+        config.with_history,
+    )?;
     if previous.is_none() {
         eprintln!(
             "note: {} holds no previous output to go on from; this incremental run folds everything",
@@ -657,6 +662,7 @@ fn write_manifest(config: &RunConfig, dir: &OutputDir, report: &RunReport) -> Re
         "tool_version": env!("CARGO_PKG_VERSION"),
         "inputs": report.ingest.inputs,
         "model": { "name": config.model.name, "sha256": report.model_sha256 },
+        "mapping_sha256": config.ingest.mapping.fingerprint(),
         "counts": {
             "input_records": report.ingest.records,
             "events": report.ingest.events,

@@ -260,6 +260,11 @@ fn what_cannot_give_the_full_run_rows_is_refused_and_the_output_kept() {
         ],
         "the model changed since that output was written",
     );
+    // Another mapping than the one that read the snapshot's events.
+    refused(
+        &[&inc[..], &["night2.ndjson", "--map", "actor=metadata.user"]].concat(),
+        "the mapping (preset, mapping file, --map, time options) changed",
+    );
     // A partial output is no snapshot of the whole log.
     let outcome = dir.eventfold(&[&inc[..], &["night2.ndjson", "--stream", "task-1"]].concat());
     assert_eq!(outcome.code, 2, "{outcome:?}");

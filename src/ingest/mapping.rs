@@ -385,6 +385,16 @@ impl Mapping {
         self.set(field, &[source])
     }
 
+    /// A hash of what the mapping reads and how: equal for equal mappings, so
+    /// an incremental run can tell that its inputs are mapped as before.
+    pub fn fingerprint(&self) -> String {
+        let text = format!("{:?}|{}|{:?}", self.sources, self.version_base, self.time);
+        Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// Whether versions are counted in read order rather than read.
     pub fn versions_from_order(&self) -> bool {
         self.sources[EnvelopeField::Version as usize].contains(&Source::Order)
