@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type, SchemaRef, TimestampMicrosecondType, UInt64Type};
-use datafusion::prelude::SessionContext;
+use datafusion::logical_expr::SortExpr;
+use datafusion::prelude::{col, ParquetReadOptions, SessionContext};
 use futures::StreamExt;
 
 use crate::envelope::{events_schema, rejects_schema};
@@ -458,11 +459,18 @@ async fn union_sorted(
 ) -> Result<u64> {
     let mut writer = TableWriter::create(out, schema.clone(), zstd())?;
     let (old_name, new_name) = ("merge_old", "merge_new");
-    if old.is_file() {
-        register_file(ctx, old_name, old).await?;
-    }
-    if new.is_file() {
-        register_file(ctx, new_name, new).await?;
+    // Both files are already in `order`: declared, the sort becomes a
+    // streaming merge of the two (DataFusion's sort-preserving merge).
+    let sorted: Vec<SortExpr> = order
+        .split(',')
+        .map(|column| col(column.trim()).sort(true, false))
+        .collect();
+    for (name, path) in [(old_name, old), (new_name, new)] {
+        if path.is_file() {
+            let text = path.to_string_lossy();
+            let options = ParquetReadOptions::default().file_sort_order(vec![sorted.clone()]);
+            ctx.register_parquet(name, text.as_ref(), options).await?;
+        }
     }
     let old_rows = match (old.is_file(), new.is_file(), key) {
         (false, _, _) => None,
