@@ -26,7 +26,9 @@ use crate::ingest::{IngestSummary, InputSource, InputSummary};
 use crate::model::{FieldType, Model};
 use crate::replay::{Finding, Rule, Seeds, StateValue, StreamState};
 use crate::sink::state::state_schema;
-use crate::sink::{streams_schema, transitions_schema, zstd, OutputDir, TableWriter};
+use crate::sink::{
+    streams_schema, transitions_schema, zstd, BackgroundTableWriter, OutputDir, TableWriter,
+};
 use crate::sql::register_file;
 use crate::{Error, Result};
 
@@ -354,63 +356,76 @@ impl Previous {
         dir: &OutputDir,
     ) -> Result<(BTreeMap<String, u64>, BTreeMap<String, u64>)> {
         let new = dir.path(INCREMENT);
+        let job = |file: &str, key: Option<&str>, order: &str, schema: SchemaRef| MergeJob {
+            old: self.dir.join(file),
+            new: new.join(file),
+            key: key.map(str::to_owned),
+            order: order.to_owned(),
+            schema,
+            out: dir.path(file),
+        };
         let stream_order = "aggregate_type, stream_id, version, position";
-        for (table, schema) in [
-            ("events.parquet", events_schema()),
-            ("transitions.parquet", transitions_schema()),
-        ] {
-            let (old, new) = (self.dir.join(table), new.join(table));
-            union_sorted(
-                ctx,
-                &old,
-                &new,
+        // (table kind, aggregate) per job, to file the row counts.
+        let mut jobs = vec![
+            (
                 None,
-                stream_order,
-                schema,
-                &dir.path(table),
-            )
-            .await?;
-        }
-        union_sorted(
-            ctx,
-            &self.dir.join("streams.parquet"),
-            &new.join("streams.parquet"),
-            Some("aggregate_type, stream_id"),
-            "aggregate_type, stream_id",
-            streams_schema(),
-            &dir.path("streams.parquet"),
-        )
-        .await?;
-        let mut states = BTreeMap::new();
-        let mut history = BTreeMap::new();
+                job("events.parquet", None, stream_order, events_schema()),
+            ),
+            (
+                None,
+                job(
+                    "transitions.parquet",
+                    None,
+                    stream_order,
+                    transitions_schema(),
+                ),
+            ),
+            (
+                None,
+                job(
+                    "streams.parquet",
+                    Some("aggregate_type, stream_id"),
+                    "aggregate_type, stream_id",
+                    streams_schema(),
+                ),
+            ),
+        ];
         for aggregate in &model.aggregates {
             let file = format!("state/{}.parquet", aggregate.name);
-            let rows = union_sorted(
-                ctx,
-                &self.dir.join(&file),
-                &new.join(&file),
+            let state = job(
+                &file,
                 Some("stream_id"),
                 "stream_id",
                 state_schema(aggregate),
-                &dir.path(&file),
-            )
-            .await?;
-            states.insert(aggregate.name.clone(), rows);
+            );
+            jobs.push((Some(("state", aggregate.name.clone())), state));
             if self.with_history {
                 // Rows of one stream in fold order: its event count rises by one per event.
                 let file = format!("state_history/{}.parquet", aggregate.name);
-                let rows = union_sorted(
-                    ctx,
-                    &self.dir.join(&file),
-                    &new.join(&file),
-                    None,
-                    "stream_id, event_count",
-                    state_schema(aggregate),
-                    &dir.path(&file),
-                )
-                .await?;
-                history.insert(aggregate.name.clone(), rows);
+                let order = "stream_id, event_count";
+                let history = job(&file, None, order, state_schema(aggregate));
+                jobs.push((Some(("history", aggregate.name.clone())), history));
             }
+        }
+        // Every table merges at once, each encoded on a writer thread of its own.
+        let handles: Vec<_> = jobs
+            .into_iter()
+            .enumerate()
+            .map(|(index, (table, job))| {
+                (table, tokio::spawn(union_sorted(ctx.clone(), job, index)))
+            })
+            .collect();
+        let mut states = BTreeMap::new();
+        let mut history = BTreeMap::new();
+        for (table, handle) in handles {
+            let rows = handle
+                .await
+                .map_err(|e| Error::io(&self.dir, std::io::Error::other(e.to_string())))??;
+            match table {
+                Some(("state", aggregate)) => states.insert(aggregate, rows),
+                Some((_, aggregate)) => history.insert(aggregate, rows),
+                None => None,
+            };
         }
         // Rejects in read order: the previous run's, then this run's.
         let mut rejects =
@@ -446,30 +461,45 @@ pub async fn stream_counts(ctx: &SessionContext, path: &Path) -> Result<BTreeMap
     Ok(counts)
 }
 
-/// Writes `old` and `new` as one table ordered by `order`; with `key`, the
-/// rows of `old` whose key is in `new` are left out (`new` replaces them).
-async fn union_sorted(
-    ctx: &SessionContext,
-    old: &Path,
-    new: &Path,
-    key: Option<&str>,
-    order: &str,
+/// One table of the new output: the previous rows and the increment's.
+struct MergeJob {
+    old: PathBuf,
+    new: PathBuf,
+    /// With a key, the rows of `old` whose key is in `new` are left out
+    /// (`new` replaces them).
+    key: Option<String>,
+    /// The order of both files and of the result.
+    order: String,
     schema: SchemaRef,
-    out: &Path,
-) -> Result<u64> {
-    let mut writer = TableWriter::create(out, schema.clone(), zstd())?;
-    let (old_name, new_name) = ("merge_old", "merge_new");
+    out: PathBuf,
+}
+
+/// Writes `job.old` and `job.new` as one table in `job.order`; `tag` keeps
+/// the names of merges that run at once apart.
+async fn union_sorted(ctx: SessionContext, job: MergeJob, tag: usize) -> Result<u64> {
+    let MergeJob {
+        old,
+        new,
+        key,
+        order,
+        schema,
+        out,
+    } = job;
+    let mut writer =
+        BackgroundTableWriter::spawn(TableWriter::create(&out, schema.clone(), zstd())?)?;
+    let (old_name, new_name) = (format!("merge_old_{tag}"), format!("merge_new_{tag}"));
     // Both files are already in `order`: declared, the sort becomes a
     // streaming merge of the two (DataFusion's sort-preserving merge).
     let sorted: Vec<SortExpr> = order
         .split(',')
         .map(|column| col(column.trim()).sort(true, false))
         .collect();
-    for (name, path) in [(old_name, old), (new_name, new)] {
+    for (name, path) in [(&old_name, &old), (&new_name, &new)] {
         if path.is_file() {
             let text = path.to_string_lossy();
             let options = ParquetReadOptions::default().file_sort_order(vec![sorted.clone()]);
-            ctx.register_parquet(name, text.as_ref(), options).await?;
+            ctx.register_parquet(name.as_str(), text.as_ref(), options)
+                .await?;
         }
     }
     let old_rows = match (old.is_file(), new.is_file(), key) {
@@ -496,16 +526,16 @@ async fn union_sorted(
         );
         let mut stream = ctx.sql(&query).await?.execute_stream().await?;
         while let Some(batch) = stream.next().await {
-            writer.write(&RecordBatch::try_new(
+            writer.write(RecordBatch::try_new(
                 schema.clone(),
                 batch?.columns().to_vec(),
             )?)?;
         }
     }
     for name in [old_name, new_name] {
-        ctx.deregister_table(name)?;
+        ctx.deregister_table(name.as_str())?;
     }
-    writer.close()
+    Ok(writer.close()?.0)
 }
 
 /// Appends every row of the Parquet file at `path` to `writer`, in order.
