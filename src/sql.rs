@@ -39,6 +39,9 @@ pub fn session(options: &SessionOptions) -> Result<SessionContext> {
         runtime = runtime.with_temp_file_path(dir);
     }
     let mut config = SessionConfig::new().with_information_schema(true);
+    // Keep a table's declared order through repartitioning rather than sort
+    // again (events and transitions are written in stream order).
+    config.options_mut().optimizer.prefer_existing_sort = true;
     if let Some(partitions) = options.target_partitions {
         config = config.with_target_partitions(partitions.max(1));
     }
@@ -68,7 +71,14 @@ pub async fn register_output(ctx: &SessionContext, dir: &Path) -> Result<Vec<Str
         )));
     }
     let mut tables = Vec::new();
-    for name in ["events", "transitions", "findings", "rejects"] {
+    for name in ["events", "transitions"] {
+        // Written in stream order: declared, a window over each stream in
+        // version order (most of the query library) needs no sort.
+        let order = ["aggregate_type", "stream_id", "version", "position"];
+        register_sorted(ctx, name, &dir.join(format!("{name}.parquet")), &order).await?;
+        tables.push(name.to_owned());
+    }
+    for name in ["findings", "rejects"] {
         register_file(ctx, name, &dir.join(format!("{name}.parquet"))).await?;
         tables.push(name.to_owned());
     }
@@ -116,6 +126,26 @@ pub async fn register_file(ctx: &SessionContext, name: &str, path: &Path) -> Res
         .ok_or_else(|| Error::usage(format!("{}: path is not UTF-8", path.display())))?;
     ctx.register_parquet(name, text, ParquetReadOptions::default())
         .await?;
+    Ok(())
+}
+
+/// Registers one Parquet file that is sorted by `order` (ascending, as eventfold
+/// writes it), so that plans needing that order use it instead of sorting.
+pub async fn register_sorted(
+    ctx: &SessionContext,
+    name: &str,
+    path: &Path,
+    order: &[&str],
+) -> Result<()> {
+    let text = path
+        .to_str()
+        .ok_or_else(|| Error::usage(format!("{}: path is not UTF-8", path.display())))?;
+    let sort = order
+        .iter()
+        .map(|column| datafusion::prelude::col(*column).sort(true, false))
+        .collect();
+    let options = ParquetReadOptions::default().file_sort_order(vec![sort]);
+    ctx.register_parquet(name, text, options).await?;
     Ok(())
 }
 
