@@ -416,9 +416,10 @@ pub fn transitions_schema() -> SchemaRef {
     TRANSITIONS_SCHEMA.clone()
 }
 
-/// Buffers transitions and writes them in batches.
+/// Buffers transitions and writes them in batches, encoded on a thread of
+/// their own (one row per event: after events.parquet, the largest table).
 struct TransitionsTable {
-    writer: TableWriter,
+    writer: BackgroundTableWriter,
     aggregate_type: StringBuilder,
     stream_id: StringBuilder,
     version: UInt64Builder,
@@ -434,7 +435,11 @@ struct TransitionsTable {
 impl TransitionsTable {
     fn create(path: &Path) -> Result<Self> {
         Ok(Self {
-            writer: TableWriter::create(path, transitions_schema(), zstd())?,
+            writer: BackgroundTableWriter::spawn(TableWriter::create(
+                path,
+                transitions_schema(),
+                zstd(),
+            )?)?,
             aggregate_type: StringBuilder::new(),
             stream_id: StringBuilder::new(),
             version: UInt64Builder::new(),
@@ -481,7 +486,7 @@ impl TransitionsTable {
             Arc::new(self.seconds_since_previous.finish()),
         ];
         let batch = RecordBatch::try_new(transitions_schema(), columns)?;
-        self.writer.write(&batch)
+        self.writer.write(batch)
     }
 }
 
