@@ -9,7 +9,7 @@
 //! the run.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -297,9 +297,9 @@ pub struct Mapping {
     pub time: TimeOptions,
     /// Top-level keys that some source reads (what `@rest` leaves out).
     used_keys: HashSet<String>,
-    /// Top-level keys read only whole, as JSON text (payload, metadata): an
-    /// NDJSON record keeps their text as written and never parses it.
-    text_only_keys: HashSet<String>,
+    /// Top-level keys some source reads inside (not only whole, as JSON text
+    /// for payload or metadata): what an NDJSON record parses of itself.
+    parsed_keys: Vec<String>,
     /// Whether a source is `@rest`, which needs the whole record parsed.
     reads_rest: bool,
 }
@@ -318,7 +318,7 @@ impl Mapping {
             version_base: 1,
             time: TimeOptions::default(),
             used_keys: HashSet::new(),
-            text_only_keys: HashSet::new(),
+            parsed_keys: Vec::new(),
             reads_rest: false,
         };
         for (field, specs) in specs {
@@ -367,8 +367,10 @@ impl Mapping {
                 }
             }
         }
+        let text_only: HashSet<String> = text_only.difference(&parsed).cloned().collect();
+        self.parsed_keys = used.difference(&text_only).cloned().collect();
+        self.parsed_keys.sort();
         self.used_keys = used;
-        self.text_only_keys = text_only.difference(&parsed).cloned().collect();
         self.reads_rest = self.sources.iter().flatten().any(|s| *s == Source::Rest);
         Ok(())
     }
@@ -775,9 +777,43 @@ pub fn map_record(
         .map_err(|(field, reason)| reject(origin, field.map(EnvelopeField::name), reason, &raw()))
 }
 
-/// The top-level members of a JSON object, their values unparsed and borrowed
-/// from the record's text.
-type Members<'a> = HashMap<&'a str, &'a RawValue>;
+/// The top-level members of a JSON object in their order, values unparsed and
+/// borrowed from the record's text. A few keys: a list scanned from the end
+/// (the last of duplicated keys wins, as in a parsed object) beats hashing.
+struct Members<'a>(Vec<(&'a str, &'a RawValue)>);
+
+impl<'a> Members<'a> {
+    fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Members<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members<'de>, A::Error> {
+                let mut members = Vec::with_capacity(16);
+                while let Some(member) = map.next_entry::<&'de str, &'de RawValue>()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
 
 /// The fast way to map an NDJSON record: split the object into its members
 /// without parsing their values, parse only the members a source reads into
@@ -794,8 +830,8 @@ fn map_members(
     }
     let members: Members = serde_json::from_str(text).ok()?;
     let mut object = Map::new();
-    for (key, value) in &members {
-        if mapping.used_keys.contains(*key) && !mapping.text_only_keys.contains(*key) {
+    for (key, value) in &members.0 {
+        if mapping.parsed_keys.iter().any(|k| k == key) {
             object.insert((*key).to_owned(), serde_json::from_str(value.get()).ok()?);
         }
     }
