@@ -27,7 +27,8 @@ use crate::model::{FieldType, Model};
 use crate::replay::{Finding, Rule, Seeds, StateValue, StreamState};
 use crate::sink::state::state_schema;
 use crate::sink::{
-    streams_schema, transitions_schema, zstd, BackgroundTableWriter, OutputDir, TableWriter,
+    findings_schema, streams_schema, transitions_schema, zstd, BackgroundTableWriter, OutputDir,
+    TableWriter,
 };
 use crate::sql::register_file;
 use crate::{Error, Result};
@@ -184,9 +185,42 @@ impl Previous {
     /// Registers the previous tables (`prev_events`, `prev_streams`,
     /// `prev_transitions`, `prev_findings`).
     pub async fn register(&self, ctx: &SessionContext) -> Result<()> {
-        for name in ["events", "streams", "transitions", "findings"] {
+        for (name, schema) in [
+            ("events", events_schema()),
+            ("streams", streams_schema()),
+            ("transitions", transitions_schema()),
+            ("findings", findings_schema()),
+        ] {
             let path = self.dir.join(format!("{name}.parquet"));
+            self.check_schema(&path, &schema)?;
             register_file(ctx, &format!("prev_{name}"), &path).await?;
+        }
+        Ok(())
+    }
+
+    /// Refuses a previous table whose columns are not the ones eventfold
+    /// writes (a file replaced or damaged by hand), before anything reads it.
+    fn check_schema(&self, path: &Path, expected: &SchemaRef) -> Result<()> {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let found = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| refuse(&self.dir, format!("{}: {e}", path.display())))?
+            .schema()
+            .clone();
+        let columns = |schema: &SchemaRef| -> Vec<(String, arrow::datatypes::DataType)> {
+            schema
+                .fields()
+                .iter()
+                .map(|f| (f.name().clone(), f.data_type().clone()))
+                .collect()
+        };
+        if columns(&found) != columns(expected) {
+            return Err(refuse(
+                &self.dir,
+                format!(
+                    "{} does not have the columns eventfold writes there",
+                    path.display()
+                ),
+            ));
         }
         Ok(())
     }
@@ -269,6 +303,7 @@ impl Previous {
                 continue;
             }
             let table = format!("prev_state_{index}");
+            self.check_schema(&path, &state_schema(aggregate))?;
             register_file(ctx, &table, &path).await?;
             let rows = collect(
                 ctx,

@@ -265,6 +265,15 @@ fn what_cannot_give_the_full_run_rows_is_refused_and_the_output_kept() {
         &[&inc[..], &["night2.ndjson", "--map", "actor=metadata.user"]].concat(),
         "the mapping (preset, mapping file, --map, time options) changed",
     );
+    // A snapshot table replaced by hand is refused before it is read.
+    let streams = dir.join("out/streams.parquet");
+    let kept = std::fs::read(&streams).unwrap();
+    std::fs::copy(dir.join("out/findings.parquet"), &streams).unwrap();
+    refused(
+        &[&inc[..], &["night2.ndjson"]].concat(),
+        "streams.parquet does not have the columns eventfold writes there",
+    );
+    std::fs::write(&streams, kept).unwrap();
     // A partial output is no snapshot of the whole log.
     let outcome = dir.eventfold(&[&inc[..], &["night2.ndjson", "--stream", "task-1"]].concat());
     assert_eq!(outcome.code, 2, "{outcome:?}");
