@@ -17,8 +17,7 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type, SchemaRef, TimestampMicrosecondType, UInt64Type};
-use datafusion::logical_expr::SortExpr;
-use datafusion::prelude::{col, ParquetReadOptions, SessionContext};
+use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
 use crate::envelope::{events_schema, rejects_schema};
@@ -30,7 +29,7 @@ use crate::sink::{
     findings_schema, streams_schema, transitions_schema, zstd, BackgroundTableWriter, OutputDir,
     TableWriter,
 };
-use crate::sql::register_file;
+use crate::sql::{register_file, register_sorted};
 use crate::{Error, Result};
 
 /// Where an incremental run writes what it folds, inside the output folder
@@ -170,8 +169,19 @@ impl Previous {
         let mut new = Vec::new();
         let mut skipped = Vec::new();
         for input in inputs {
-            let sha256 = input.sha256()?;
-            match self.manifest.inputs.iter().find(|old| old.sha256 == sha256) {
+            // Only an input of the size of one already folded can be it: others
+            // are not read twice (once here to hash, once by ingest).
+            let size = input.stored_len()?;
+            let candidates: Vec<&InputSummary> = (self.manifest.inputs.iter())
+                .filter(|old| old.bytes == size)
+                .collect();
+            let folded = if candidates.is_empty() {
+                None
+            } else {
+                let sha256 = input.sha256()?;
+                candidates.into_iter().find(|old| old.sha256 == sha256)
+            };
+            match folded {
                 Some(old) if old.name == input.name() => skipped.push(old.name.clone()),
                 Some(old) => {
                     skipped.push(format!("{} (the same bytes as {})", input.name(), old.name))
@@ -345,15 +355,12 @@ impl Previous {
         for batch in &batches {
             for row in 0..batch.num_rows() {
                 let rule = text(batch, 5, row);
-                let rule = Rule::ALL
-                    .into_iter()
-                    .find(|r| r.name() == rule)
-                    .ok_or_else(|| {
-                        refuse(
-                            &self.dir,
-                            format!("findings.parquet names an unknown rule \"{rule}\""),
-                        )
-                    })?;
+                let rule = Rule::from_name(rule).ok_or_else(|| {
+                    refuse(
+                        &self.dir,
+                        format!("findings.parquet names an unknown rule \"{rule}\""),
+                    )
+                })?;
                 findings.push(Finding {
                     aggregate_type: text(batch, 0, row).to_owned(),
                     stream_id: text(batch, 1, row).to_owned(),
@@ -525,16 +532,10 @@ async fn union_sorted(ctx: SessionContext, job: MergeJob, tag: usize) -> Result<
     let (old_name, new_name) = (format!("merge_old_{tag}"), format!("merge_new_{tag}"));
     // Both files are already in `order`: declared, the sort becomes a
     // streaming merge of the two (DataFusion's sort-preserving merge).
-    let sorted: Vec<SortExpr> = order
-        .split(',')
-        .map(|column| col(column.trim()).sort(true, false))
-        .collect();
+    let columns: Vec<&str> = order.split(',').map(str::trim).collect();
     for (name, path) in [(&old_name, &old), (&new_name, &new)] {
         if path.is_file() {
-            let text = path.to_string_lossy();
-            let options = ParquetReadOptions::default().file_sort_order(vec![sorted.clone()]);
-            ctx.register_parquet(name.as_str(), text.as_ref(), options)
-                .await?;
+            register_sorted(&ctx, name, path, &columns).await?;
         }
     }
     let old_rows = match (old.is_file(), new.is_file(), key) {

@@ -17,6 +17,7 @@ pub mod commands;
 pub mod config;
 #[cfg(feature = "sql")]
 pub mod diff;
+pub mod digest;
 pub mod embedded;
 pub mod envelope;
 pub mod error;

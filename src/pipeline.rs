@@ -19,8 +19,8 @@ use std::time::Instant;
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::UInt64Type;
 use futures::StreamExt;
-use sha2::{Digest, Sha256};
 
+use crate::digest::sha256_hex;
 use crate::envelope::events_schema;
 use crate::incremental::{stream_counts, Previous, INCREMENT};
 use crate::ingest::{ingest, IngestOptions, IngestSummary, InputSource};
@@ -228,13 +228,6 @@ impl RunReport {
     }
 }
 
-fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// Runs the whole pipeline and commits the output folder.
 pub fn run(config: &RunConfig) -> Result<RunReport> {
     let started = Instant::now();
@@ -314,7 +307,7 @@ fn build(
     started: Instant,
 ) -> Result<RunReport> {
     let mut report = RunReport {
-        model_sha256: hex_sha256(config.model.text.as_bytes()),
+        model_sha256: sha256_hex(config.model.text.as_bytes()),
         ..RunReport::default()
     };
     let previous = previous_output(config, &report.model_sha256)?;
@@ -648,12 +641,12 @@ fn output_hashes(dir: &OutputDir) -> Result<(BTreeMap<String, String>, String)> 
                     .unwrap_or(&path)
                     .to_string_lossy()
                     .replace('\\', "/");
-                files.insert(name, hex_sha256(&bytes));
+                files.insert(name, sha256_hex(&bytes));
             }
         }
     }
     let all: String = files.iter().map(|(n, h)| format!("{n} {h}\n")).collect();
-    Ok((files.clone(), hex_sha256(all.as_bytes())))
+    Ok((files.clone(), sha256_hex(all.as_bytes())))
 }
 
 fn write_manifest(config: &RunConfig, dir: &OutputDir, report: &RunReport) -> Result<()> {

@@ -391,10 +391,7 @@ impl Mapping {
     /// an incremental run can tell that its inputs are mapped as before.
     pub fn fingerprint(&self) -> String {
         let text = format!("{:?}|{}|{:?}", self.sources, self.version_base, self.time);
-        Sha256::digest(text.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::digest::sha256_hex(text.as_bytes())
     }
 
     /// Whether versions are counted in read order rather than read.
@@ -640,13 +637,7 @@ pub fn parse_timestamp(value: &Value) -> Option<i64> {
 
 /// The deterministic event id of a record that has none: a hash of its bytes.
 fn derived_event_id(raw: &[u8]) -> String {
-    let digest = Sha256::digest(raw);
-    let mut id = String::with_capacity(34);
-    id.push_str("h-");
-    for byte in &digest[..16] {
-        id.push_str(&format!("{byte:02x}"));
-    }
-    id
+    format!("h-{}", crate::digest::hex(&Sha256::digest(raw)[..16]))
 }
 
 /// The aggregate type from a stream id's prefix: `task-42` → `task`.

@@ -66,6 +66,16 @@ impl InputSource {
         })
     }
 
+    /// The size of the input as stored (as `bytes` in the manifest).
+    pub fn stored_len(&self) -> Result<u64> {
+        match self {
+            InputSource::File(path) => Ok(std::fs::metadata(path)
+                .map_err(|e| Error::io(path, e))?
+                .len()),
+            InputSource::Memory { bytes, .. } => Ok(bytes.len() as u64),
+        }
+    }
+
     /// The SHA-256 of the input's stored bytes (as in the manifest), read
     /// without decoding or parsing.
     pub fn sha256(&self) -> Result<String> {
@@ -155,11 +165,7 @@ struct HashingReader<R> {
 impl<R> HashingReader<R> {
     /// The bytes read and their SHA-256, in hex.
     fn finish(self) -> (u64, String) {
-        let digest = self.hasher.finalize();
-        (
-            self.bytes,
-            digest.iter().map(|b| format!("{b:02x}")).collect(),
-        )
+        (self.bytes, crate::digest::hex(&self.hasher.finalize()))
     }
 }
 

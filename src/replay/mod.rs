@@ -140,6 +140,11 @@ impl Rule {
         Rule::PayloadFieldType,
     ];
 
+    /// The rule named `name` (as in `findings.rule`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|rule| rule.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Rule::VersionGap => "version_gap",
