@@ -1,6 +1,8 @@
 //! SHA-256 digests written as lowercase hex: the hashes of inputs, models,
 //! mappings and output files in the manifest, and derived event ids.
 
+use std::io::Read;
+
 use sha2::{Digest, Sha256};
 
 /// `bytes` as lowercase hex, two digits a byte.
@@ -19,6 +21,21 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
+/// The SHA-256 of everything `reader` yields, in hex, read in 1 MiB pieces so
+/// that hashing a file of any size holds 1 MiB.
+pub fn sha256_hex_of(mut reader: impl Read) -> std::io::Result<String> {
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0; 1 << 20];
+    loop {
+        match reader.read(&mut buffer) {
+            Ok(0) => return Ok(hex(&hasher.finalize())),
+            Ok(n) => hasher.update(&buffer[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -27,6 +44,11 @@ mod tests {
         assert_eq!(
             super::sha256_hex(b""),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        let long = vec![7u8; (1 << 20) * 2 + 3];
+        assert_eq!(
+            super::sha256_hex_of(long.as_slice()).ok(),
+            Some(super::sha256_hex(&long))
         );
     }
 }

@@ -66,6 +66,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    eventfold::metrics::limit_heap_arenas();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

@@ -20,7 +20,7 @@ use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::UInt64Type;
 use futures::StreamExt;
 
-use crate::digest::sha256_hex;
+use crate::digest::{sha256_hex, sha256_hex_of};
 use crate::envelope::events_schema;
 use crate::incremental::{stream_counts, Previous, INCREMENT};
 use crate::ingest::{ingest, IngestOptions, IngestSummary, InputSource};
@@ -466,6 +466,8 @@ fn build(
     // The model travels with its outputs, so `history` replays with the same one.
     let model_copy = dir.path("model.toml");
     std::fs::write(&model_copy, &config.model.text).map_err(|e| Error::io(&model_copy, e))?;
+    // Hashing reads every output once more; it is part of the write phase.
+    let hashes = output_hashes(dir)?;
     (report.timings.write_ms, report.timings.write_peak_rss) = phase.finish();
     report.timings.total_ms = millis(started.elapsed());
     let timings = &mut report.timings;
@@ -479,7 +481,7 @@ fn build(
     .into_iter()
     .flatten()
     .max();
-    write_manifest(config, dir, &report)?;
+    write_manifest(config, dir, &report, hashes)?;
     Ok(report)
 }
 
@@ -635,22 +637,28 @@ fn output_hashes(dir: &OutputDir) -> Result<(BTreeMap<String, String>, String)> 
                 .extension()
                 .is_some_and(|e| e == "parquet" || e == "toml")
             {
-                let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+                let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+                let hash = sha256_hex_of(file).map_err(|e| Error::io(&path, e))?;
                 let name = path
                     .strip_prefix(&root)
                     .unwrap_or(&path)
                     .to_string_lossy()
                     .replace('\\', "/");
-                files.insert(name, sha256_hex(&bytes));
+                files.insert(name, hash);
             }
         }
     }
     let all: String = files.iter().map(|(n, h)| format!("{n} {h}\n")).collect();
-    Ok((files.clone(), sha256_hex(all.as_bytes())))
+    Ok((files, sha256_hex(all.as_bytes())))
 }
 
-fn write_manifest(config: &RunConfig, dir: &OutputDir, report: &RunReport) -> Result<()> {
-    let (files, content_sha256) = output_hashes(dir)?;
+/// Writes `manifest.json`; `hashes` are [`output_hashes`] of the files it lists.
+fn write_manifest(
+    config: &RunConfig,
+    dir: &OutputDir,
+    report: &RunReport,
+    (files, content_sha256): (BTreeMap<String, String>, String),
+) -> Result<()> {
     let manifest = serde_json::json!({
         "content_sha256": content_sha256,
         "files": files,

@@ -20,7 +20,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use crate::envelope::{rejects_batch, rejects_schema, timestamp_type, Reject};
 use crate::ingest::IngestSink;
@@ -49,6 +49,9 @@ const DISTINCT_COLUMNS: [&str; 9] = [
     "raw",
 ];
 
+/// Columns holding whole documents: JSON bodies and raw rejected text.
+const DOCUMENT_COLUMNS: [&str; 3] = ["payload", "metadata", "raw"];
+
 /// Writer settings shared by every output table. Uncompressed files are
 /// scratch space (the staging file), read once: no dictionaries at all.
 pub fn writer_properties(compression: Compression) -> WriterProperties {
@@ -57,10 +60,17 @@ pub fn writer_properties(compression: Compression) -> WriterProperties {
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_created_by(format!("eventfold {}", env!("CARGO_PKG_VERSION")));
     if compression == Compression::UNCOMPRESSED {
-        builder = builder.set_dictionary_enabled(false);
+        builder = builder
+            .set_dictionary_enabled(false)
+            .set_statistics_enabled(EnabledStatistics::None);
     }
     for column in DISTINCT_COLUMNS {
         builder = builder.set_column_dictionary_enabled(column.into(), false);
+    }
+    // Their min and max prune nothing a query asks and cost a comparison of
+    // every value's whole text.
+    for column in DOCUMENT_COLUMNS {
+        builder = builder.set_column_statistics_enabled(column.into(), EnabledStatistics::None);
     }
     builder.build()
 }
