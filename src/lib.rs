@@ -28,6 +28,8 @@ pub mod history;
 #[cfg(feature = "sql")]
 pub mod incremental;
 pub mod ingest;
+#[cfg(feature = "sql")]
+pub mod memory_pool;
 pub mod metrics;
 pub mod model;
 #[cfg(feature = "sql")]

@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
 
+use crate::memory_pool::HeadroomPool;
 use crate::{Error, Result};
 
 /// How a session may use the machine.
@@ -33,7 +33,7 @@ pub struct SessionOptions {
 pub fn session(options: &SessionOptions) -> Result<SessionContext> {
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = options.memory_limit {
-        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+        runtime = runtime.with_memory_pool(Arc::new(HeadroomPool::new(limit)));
     }
     if let Some(dir) = &options.spill_dir {
         runtime = runtime.with_temp_file_path(dir);
@@ -46,11 +46,17 @@ pub fn session(options: &SessionOptions) -> Result<SessionContext> {
         config = config.with_target_partitions(partitions.max(1));
     }
     if let Some(limit) = options.memory_limit {
-        // Each sort sets aside this much to merge its spill files; the default
-        // (10 MB per partition) alone would exhaust a small pool.
+        // A sort that must spill sorts what it holds in place instead of
+        // merging it as many small runs: that merge holds every run's keys in
+        // row form outside the sort's own reservation (about half as much
+        // again), and two partitions doing it at once exhausted the pool. So
+        // a sort needs no memory set aside for merging until its final merge
+        // of spill files, which takes what the pool has left (at least two
+        // files' batches) rather than a fixed reservation that another
+        // partition's merge may hold.
         let execution = &mut config.options_mut().execution;
-        execution.sort_spill_reservation_bytes =
-            execution.sort_spill_reservation_bytes.min(limit / 32);
+        execution.sort_in_place_threshold_bytes = limit;
+        execution.sort_spill_reservation_bytes = 0;
     }
     let mut ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
     datafusion_functions_json::register_all(&mut ctx)?;
