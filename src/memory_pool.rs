@@ -1,24 +1,24 @@
-//! The memory pool behind `--memory-limit`: DataFusion's fair spill pool with a
-//! share kept back for the consumers that cannot spill.
+//! The memory pool behind `--memory-limit`: DataFusion's fair spill pool, with
+//! parts kept back so that spilling and non-spilling consumers cannot starve
+//! each other.
 //!
-//! DataFusion's `FairSpillPool` lets each spilling consumer (a sort, an
-//! aggregate) grow to its fair part of the whole pool. A sort that spills
-//! frees its merge reservation just before merging its in-memory runs, and the
-//! merge then asks for memory under a new reservation that cannot spill; with
-//! two sort partitions the other sort may already have grown into the freed
-//! bytes, and the run fails with "Resources exhausted … ExternalSorterMerge"
-//! (seen on the 10M-event benchmark log at 256 MB, and once at 384 MB). The
-//! other way round, a sort's final merge of its spill files reserves a buffer
-//! for as many files as the pool lets it, and the other partition's sort, still
-//! reading, was left less than one batch ("… for ExternalSorter[0] with 0
-//! bytes already allocated"). Here the spilling consumers share the pool minus
-//! a headroom only non-spilling consumers may use, and the non-spilling ones
-//! never take the floor kept for the spilling ones, nor one of them more than
-//! a fair part of the rest (so one partition's merge leaves the other's, and
-//! the merge of the partitions above them, their memory): each side always finds memory left, and a merge of spill
-//! files merges fewer of them at a time, as it is built to when memory is
-//! short. DataFusion has no setting for this, hence a pool of
-//! our own.
+//! Under DataFusion's `FairSpillPool` the 10M-event benchmark log failed now
+//! and then with "Resources exhausted" (3 of 11 runs at the default 384 MiB,
+//! 2 of 4 at 256 MB; BENCHMARKS.md). Two sort partitions and their merges
+//! share the pool: a sort that spills frees its merge reservation and merges
+//! its runs under a new reservation that cannot spill, while the other
+//! partition's sort grows into the freed bytes; and a sort's final merge of its
+//! spill files reserves buffers for as many files as the pool lets it, leaving
+//! the other partition's sort less than one batch.
+//!
+//! Here the spilling consumers share half the pool; the non-spilling ones may
+//! use what is free except a floor of a quarter kept for the spilling ones, and
+//! no one reservation more than its part of that, so one partition's merge
+//! leaves memory to the other's and to the merge of the partitions above them.
+//! A merge of spill files that gets less merges fewer files at a time, as it is
+//! built to. (`sql::session` also makes a spilling sort sort in place, with no
+//! fixed merge reservation.) DataFusion has no setting for this, hence a pool
+//! of our own.
 
 use std::sync::Mutex;
 
@@ -28,10 +28,11 @@ use datafusion::execution::memory_pool::{
 };
 
 /// The part of the pool only non-spilling consumers may use: half. A sort
-/// that spills merges its in-memory runs first, and that merge holds the sort
-/// keys of every run in row form: on the benchmark log about half of what the
-/// sort holds (41 MB beside 85 MB), for each of two partitions at once; with
-/// a third kept back, two such merges at once still failed at 256 MB.
+/// that spills merged its in-memory runs holding their keys in row form, about
+/// half as much as the sort held (41 MB beside 85 MB on the benchmark log),
+/// for two partitions at once: with an eighth or a third kept back, that still
+/// failed at 256 MB. Sorts now sort in place when they spill; whether a
+/// smaller part would do since is not measured.
 const HEADROOM_DIVISOR: usize = 2;
 /// The part of the pool only spilling consumers may use: a quarter.
 const FLOOR_DIVISOR: usize = 4;
