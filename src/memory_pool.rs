@@ -31,8 +31,9 @@ use datafusion::execution::memory_pool::{
 /// that spills merged its in-memory runs holding their keys in row form, about
 /// half as much as the sort held (41 MB beside 85 MB on the benchmark log),
 /// for two partitions at once: with an eighth or a third kept back, that still
-/// failed at 256 MB. Sorts now sort in place when they spill; whether a
-/// smaller part would do since is not measured.
+/// failed at 256 MB. Sorts now sort in place when they spill, and a quarter
+/// completed 3 runs of 3 at 256 MB in a last test: too few to change this
+/// (BENCHMARKS.md, "Small memory limits").
 const HEADROOM_DIVISOR: usize = 2;
 /// The part of the pool only spilling consumers may use: a quarter.
 const FLOOR_DIVISOR: usize = 4;
