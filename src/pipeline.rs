@@ -625,8 +625,9 @@ async fn duplicate_event_ids(
 /// The SHA-256 of every output file (relative path → hex), and one hash over
 /// them all: equal for equal outputs, whatever the timings.
 fn output_hashes(dir: &OutputDir) -> Result<(BTreeMap<String, String>, String)> {
+    use rayon::prelude::*;
     let root = dir.path("");
-    let mut files = BTreeMap::new();
+    let mut paths = Vec::new();
     let mut folders = vec![root.clone()];
     while let Some(folder) = folders.pop() {
         for entry in std::fs::read_dir(&folder).map_err(|e| Error::io(&folder, e))? {
@@ -637,17 +638,24 @@ fn output_hashes(dir: &OutputDir) -> Result<(BTreeMap<String, String>, String)> 
                 .extension()
                 .is_some_and(|e| e == "parquet" || e == "toml")
             {
-                let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-                let hash = sha256_hex_of(file).map_err(|e| Error::io(&path, e))?;
-                let name = path
-                    .strip_prefix(&root)
-                    .unwrap_or(&path)
-                    .to_string_lossy()
-                    .replace('\\', "/");
-                files.insert(name, hash);
+                paths.push(path);
             }
         }
     }
+    // One file a core: events.parquet, the largest, beside all the others.
+    let files = paths
+        .into_par_iter()
+        .map(|path| {
+            let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+            let hash = sha256_hex_of(file).map_err(|e| Error::io(&path, e))?;
+            let name = path
+                .strip_prefix(&root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace('\\', "/");
+            Ok((name, hash))
+        })
+        .collect::<Result<BTreeMap<_, _>>>()?;
     let all: String = files.iter().map(|(n, h)| format!("{n} {h}\n")).collect();
     Ok((files, sha256_hex(all.as_bytes())))
 }
