@@ -23,17 +23,13 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The SHA-256 of everything `reader` yields, in hex, read in 1 MiB pieces so
 /// that hashing a file of any size holds 1 MiB.
-pub fn sha256_hex_of(mut reader: impl Read) -> std::io::Result<String> {
+pub fn sha256_hex_of(reader: impl Read) -> std::io::Result<String> {
     let mut hasher = Sha256::new();
-    let mut buffer = vec![0; 1 << 20];
-    loop {
-        match reader.read(&mut buffer) {
-            Ok(0) => return Ok(hex(&hasher.finalize())),
-            Ok(n) => hasher.update(&buffer[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+    std::io::copy(
+        &mut std::io::BufReader::with_capacity(1 << 20, reader),
+        &mut hasher,
+    )?;
+    Ok(hex(&hasher.finalize()))
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use crate::sink::{
     findings_schema, streams_schema, transitions_schema, zstd, BackgroundTableWriter, OutputDir,
     TableWriter,
 };
-use crate::sql::{register_file, register_sorted};
+use crate::sql::{register_file, register_sorted, STREAM_ORDER};
 use crate::{Error, Result};
 
 /// Where an incremental run writes what it folds, inside the output folder
@@ -398,27 +398,26 @@ impl Previous {
         dir: &OutputDir,
     ) -> Result<(BTreeMap<String, u64>, BTreeMap<String, u64>)> {
         let new = dir.path(INCREMENT);
-        let job = |file: &str, key: Option<&str>, order: &str, schema: SchemaRef| MergeJob {
+        let job = |file: &str, keyed: bool, order: &'static [&'static str], schema| MergeJob {
             old: self.dir.join(file),
             new: new.join(file),
-            key: key.map(str::to_owned),
-            order: order.to_owned(),
+            keyed,
+            order,
             schema,
             out: dir.path(file),
         };
-        let stream_order = "aggregate_type, stream_id, version, position";
         // (table kind, aggregate) per job, to file the row counts.
         let mut jobs = vec![
             (
                 None,
-                job("events.parquet", None, stream_order, events_schema()),
+                job("events.parquet", false, &STREAM_ORDER, events_schema()),
             ),
             (
                 None,
                 job(
                     "transitions.parquet",
-                    None,
-                    stream_order,
+                    false,
+                    &STREAM_ORDER,
                     transitions_schema(),
                 ),
             ),
@@ -426,26 +425,21 @@ impl Previous {
                 None,
                 job(
                     "streams.parquet",
-                    Some("aggregate_type, stream_id"),
-                    "aggregate_type, stream_id",
+                    true,
+                    &["aggregate_type", "stream_id"],
                     streams_schema(),
                 ),
             ),
         ];
         for aggregate in &model.aggregates {
             let file = format!("state/{}.parquet", aggregate.name);
-            let state = job(
-                &file,
-                Some("stream_id"),
-                "stream_id",
-                state_schema(aggregate),
-            );
+            let state = job(&file, true, &["stream_id"], state_schema(aggregate));
             jobs.push((Some(("state", aggregate.name.clone())), state));
             if self.with_history {
                 // Rows of one stream in fold order: its event count rises by one per event.
                 let file = format!("state_history/{}.parquet", aggregate.name);
-                let order = "stream_id, event_count";
-                let history = job(&file, None, order, state_schema(aggregate));
+                let order = &["stream_id", "event_count"];
+                let history = job(&file, false, order, state_schema(aggregate));
                 jobs.push((Some(("history", aggregate.name.clone())), history));
             }
         }
@@ -507,11 +501,11 @@ pub async fn stream_counts(ctx: &SessionContext, path: &Path) -> Result<BTreeMap
 struct MergeJob {
     old: PathBuf,
     new: PathBuf,
-    /// With a key, the rows of `old` whose key is in `new` are left out
-    /// (`new` replaces them).
-    key: Option<String>,
+    /// Whether `order` is a key: then the rows of `old` whose key is in `new`
+    /// are left out (`new` replaces them).
+    keyed: bool,
     /// The order of both files and of the result.
-    order: String,
+    order: &'static [&'static str],
     schema: SchemaRef,
     out: PathBuf,
 }
@@ -522,7 +516,7 @@ async fn union_sorted(ctx: SessionContext, job: MergeJob, tag: usize) -> Result<
     let MergeJob {
         old,
         new,
-        key,
+        keyed,
         order,
         schema,
         out,
@@ -532,19 +526,15 @@ async fn union_sorted(ctx: SessionContext, job: MergeJob, tag: usize) -> Result<
     let (old_name, new_name) = (format!("merge_old_{tag}"), format!("merge_new_{tag}"));
     // Both files are already in `order`: declared, the sort becomes a
     // streaming merge of the two (DataFusion's sort-preserving merge).
-    let columns: Vec<&str> = order.split(',').map(str::trim).collect();
     for (name, path) in [(&old_name, &old), (&new_name, &new)] {
         if path.is_file() {
-            register_sorted(&ctx, name, path, &columns).await?;
+            register_sorted(&ctx, name, path, order).await?;
         }
     }
-    let old_rows = match (old.is_file(), new.is_file(), key) {
+    let old_rows = match (old.is_file(), new.is_file(), keyed) {
         (false, _, _) => None,
-        (true, true, Some(key)) => {
-            let matched: Vec<String> = key
-                .split(',')
-                .map(|k| format!("n.{0} = o.{0}", k.trim()))
-                .collect();
+        (true, true, true) => {
+            let matched: Vec<String> = order.iter().map(|k| format!("n.{k} = o.{k}")).collect();
             Some(format!(
                 "SELECT o.* FROM {old_name} o WHERE NOT EXISTS \
                  (SELECT 1 FROM {new_name} n WHERE {})",
@@ -557,8 +547,9 @@ async fn union_sorted(ctx: SessionContext, job: MergeJob, tag: usize) -> Result<
     let parts: Vec<String> = old_rows.into_iter().chain(new_rows).collect();
     if !parts.is_empty() {
         let query = format!(
-            "SELECT * FROM ({}) ORDER BY {order}",
-            parts.join(" UNION ALL ")
+            "SELECT * FROM ({}) ORDER BY {}",
+            parts.join(" UNION ALL "),
+            order.join(", ")
         );
         let mut stream = ctx.sql(&query).await?.execute_stream().await?;
         while let Some(batch) = stream.next().await {

@@ -55,6 +55,17 @@ struct State {
     unspillable: usize,
 }
 
+impl State {
+    /// The bytes held by the consumers like `consumer`: spilling or not.
+    fn held(&mut self, consumer: &MemoryConsumer) -> &mut usize {
+        if consumer.can_spill() {
+            &mut self.spillable
+        } else {
+            &mut self.unspillable
+        }
+    }
+}
+
 impl HeadroomPool {
     /// A pool of `size` bytes.
     pub fn new(size: usize) -> Self {
@@ -101,21 +112,13 @@ impl MemoryPool for HeadroomPool {
     }
 
     fn grow(&self, reservation: &MemoryReservation, additional: usize) {
-        let mut state = self.state();
-        if reservation.consumer().can_spill() {
-            state.spillable += additional;
-        } else {
-            state.unspillable += additional;
-        }
+        *self.state().held(reservation.consumer()) += additional;
     }
 
     fn shrink(&self, reservation: &MemoryReservation, shrink: usize) {
         let mut state = self.state();
-        if reservation.consumer().can_spill() {
-            state.spillable = state.spillable.saturating_sub(shrink);
-        } else {
-            state.unspillable = state.unspillable.saturating_sub(shrink);
-        }
+        let held = state.held(reservation.consumer());
+        *held = held.saturating_sub(shrink);
     }
 
     fn try_grow(&self, reservation: &MemoryReservation, additional: usize) -> Result<()> {
@@ -146,11 +149,7 @@ impl MemoryPool for HeadroomPool {
                 reservation.size(),
             )));
         }
-        if consumer.can_spill() {
-            state.spillable += additional;
-        } else {
-            state.unspillable += additional;
-        }
+        *state.held(consumer) += additional;
         Ok(())
     }
 

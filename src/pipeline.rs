@@ -36,9 +36,9 @@ use crate::{Error, Result};
 
 /// The memory DataFusion may hold during `run` when no limit is given. At 10M
 /// events 384 MiB sorts as fast as 512 MiB (more, smaller spill runs merge as
-/// quickly) and keeps the run's peak near 830 MiB instead of 1.1 GiB; 256 MiB
-/// was as fast once but failed another time ("Resources exhausted" in the
-/// sort's merge), so it is not the default.
+/// quickly) and the run peaks at ~650 MiB (BENCHMARKS.md). 256 MiB completes
+/// too since the pool of `memory_pool.rs`, but has not been benchmarked as the
+/// default.
 pub const DEFAULT_RUN_MEMORY_LIMIT: usize = 384 << 20;
 
 /// A model file's name (for messages) and text.
@@ -505,8 +505,9 @@ async fn sort_and_replay(
         with_history,
         seeds,
     } = replay;
+    let order = crate::sql::STREAM_ORDER.join(", ");
     let frame = ctx
-        .sql("SELECT * FROM selected ORDER BY aggregate_type, stream_id, version, position")
+        .sql(&format!("SELECT * FROM selected ORDER BY {order}"))
         .await?;
     let mut stream = frame.execute_stream().await?;
     // events.parquet is compressed on its own thread, beside the fold.

@@ -18,6 +18,10 @@ use datafusion::sql::parser::DFParser;
 use crate::memory_pool::HeadroomPool;
 use crate::{Error, Result};
 
+/// The order of `events.parquet` and `transitions.parquet`, and of the replay:
+/// every stream's events together, in version order, ties by log position.
+pub const STREAM_ORDER: [&str; 4] = ["aggregate_type", "stream_id", "version", "position"];
+
 /// How a session may use the machine.
 #[derive(Debug, Clone, Default)]
 pub struct SessionOptions {
@@ -80,8 +84,8 @@ pub async fn register_output(ctx: &SessionContext, dir: &Path) -> Result<Vec<Str
     for name in ["events", "transitions"] {
         // Written in stream order: declared, a window over each stream in
         // version order (most of the query library) needs no sort.
-        let order = ["aggregate_type", "stream_id", "version", "position"];
-        register_sorted(ctx, name, &dir.join(format!("{name}.parquet")), &order).await?;
+        let path = dir.join(format!("{name}.parquet"));
+        register_sorted(ctx, name, &path, &STREAM_ORDER).await?;
         tables.push(name.to_owned());
     }
     for name in ["findings", "rejects"] {
@@ -127,16 +131,12 @@ fn parquet_files(folder: &Path) -> Vec<(String, PathBuf)> {
 
 /// Registers one Parquet file as table `name`.
 pub async fn register_file(ctx: &SessionContext, name: &str, path: &Path) -> Result<()> {
-    let text = path
-        .to_str()
-        .ok_or_else(|| Error::usage(format!("{}: path is not UTF-8", path.display())))?;
-    ctx.register_parquet(name, text, ParquetReadOptions::default())
-        .await?;
-    Ok(())
+    register_sorted(ctx, name, path, &[]).await
 }
 
 /// Registers one Parquet file that is sorted by `order` (ascending, as eventfold
-/// writes it), so that plans needing that order use it instead of sorting.
+/// writes it; none when empty), so that plans needing that order use it
+/// instead of sorting.
 pub async fn register_sorted(
     ctx: &SessionContext,
     name: &str,
@@ -146,11 +146,14 @@ pub async fn register_sorted(
     let text = path
         .to_str()
         .ok_or_else(|| Error::usage(format!("{}: path is not UTF-8", path.display())))?;
-    let sort = order
-        .iter()
-        .map(|column| datafusion::prelude::col(*column).sort(true, false))
-        .collect();
-    let options = ParquetReadOptions::default().file_sort_order(vec![sort]);
+    let mut options = ParquetReadOptions::default();
+    if !order.is_empty() {
+        let sort = order
+            .iter()
+            .map(|column| datafusion::prelude::col(*column).sort(true, false))
+            .collect();
+        options = options.file_sort_order(vec![sort]);
+    }
     ctx.register_parquet(name, text, options).await?;
     Ok(())
 }

@@ -54,13 +54,17 @@ impl InputSource {
         }
     }
 
-    fn open_stored(&self) -> Result<HashingReader<Box<dyn Read + Send>>> {
-        let inner: Box<dyn Read + Send> = match self {
+    /// The input's stored bytes, as on disk (compressed or not).
+    fn open_raw(&self) -> Result<Box<dyn Read + Send>> {
+        Ok(match self {
             InputSource::File(path) => Box::new(File::open(path).map_err(|e| Error::io(path, e))?),
             InputSource::Memory { bytes, .. } => Box::new(std::io::Cursor::new(bytes.clone())),
-        };
+        })
+    }
+
+    fn open_stored(&self) -> Result<HashingReader<Box<dyn Read + Send>>> {
         Ok(HashingReader {
-            inner,
+            inner: self.open_raw()?,
             hasher: Sha256::new(),
             bytes: 0,
         })
@@ -79,9 +83,7 @@ impl InputSource {
     /// The SHA-256 of the input's stored bytes (as in the manifest), read
     /// without decoding or parsing.
     pub fn sha256(&self) -> Result<String> {
-        let mut stored = self.open_stored()?;
-        std::io::copy(&mut stored, &mut std::io::sink()).map_err(|e| Error::io(self.name(), e))?;
-        Ok(stored.finish().1)
+        crate::digest::sha256_hex_of(self.open_raw()?).map_err(|e| Error::io(self.name(), e))
     }
 }
 
