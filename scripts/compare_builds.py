@@ -3,49 +3,47 @@
 
     python3 scripts/compare_builds.py LOG ROUNDS BINARY [BINARY ...]
 
-Each round runs every binary once (`eventfold run -i LOG --out target/compare-out/NAME`) and
-prints its wall time, the peak memory and the stage timings from the run's manifest.json; a run
-that fails is printed with its error and the rounds go on. At the end: the median wall time and
-peak memory of each binary. Alternating keeps the machine's drift out of the comparison.
+Each round runs every binary once (`eventfold run -i LOG --out target/compare-out/NAME`, through
+bench.py's run_eventfold) and prints its wall time, the peak memory and the stage timings from the
+run's manifest.json; a run that fails is reported (its error is on stderr) and the rounds go on.
+At the end: the median wall time and peak memory of each binary. Alternating keeps the machine's
+drift out of the comparison.
 """
-import json
-import os
 import shutil
-import statistics
-import subprocess
 import sys
-import time
+from pathlib import Path
+
+import bench
+
+STAGES = ("ingest_ms", "sort_ms", "fold_ms", "events_write_ms", "duplicate_ids_ms")
 
 
 def main():
     if len(sys.argv) < 4:
         sys.exit(__doc__)
-    log, rounds, binaries = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+    log, rounds, binaries = Path(sys.argv[1]), int(sys.argv[2]), [Path(b) for b in sys.argv[3:]]
     results = {b: [] for b in binaries}
-    for r in range(rounds):
+    for r in range(1, rounds + 1):
         for binary in binaries:
-            name = os.path.basename(binary)
-            out = os.path.join("target", "compare-out", name)
+            out = Path("target", "compare-out", binary.name)
             shutil.rmtree(out, ignore_errors=True)
-            start = time.time()
-            run = subprocess.run([binary, "run", "-i", log, "--out", out], capture_output=True, text=True)
-            wall = time.time() - start
-            if run.returncode not in (0, 1):
-                print(f"round {r + 1} {name}: FAILED (exit {run.returncode}) after {wall:.1f} s: {run.stderr.strip()[-400:]}")
+            try:
+                run = bench.run_eventfold(binary, log, out, [])
+            except SystemExit as failure:
+                print(f"round {r} {binary.name}: {failure}", flush=True)
                 continue
-            with open(os.path.join(out, "manifest.json")) as f:
-                t = json.load(f)["timings"]
-            peak = (t.get("peak_rss") or 0) / 2**20
-            results[binary].append((wall, peak))
-            stages = " ".join(f"{k[:-3]} {t.get(k)}" for k in ("ingest_ms", "sort_ms", "fold_ms", "events_write_ms", "duplicate_ids_ms"))
-            print(f"round {r + 1} {name}: {wall:.2f} s, peak {peak:.0f} MiB; ms: {stages}", flush=True)
-    for binary in binaries:
-        done = results[binary]
+            timings = run["manifest"]["timings"]
+            peak = (timings.get("peak_rss") or 0) / 2**20
+            results[binary].append((run["seconds"], peak))
+            stages = " ".join(f"{k[:-3]} {timings.get(k)}" for k in STAGES)
+            print(f"round {r} {binary.name}: {run['seconds']:.2f} s, peak {peak:.0f} MiB; ms: {stages}", flush=True)
+    for binary, done in results.items():
         if done:
-            print(f"{os.path.basename(binary)}: {len(done)} of {rounds} completed, median {statistics.median(w for w, _ in done):.2f} s, "
-                  f"peak median {statistics.median(p for _, p in done):.0f} MiB")
+            print(f"{binary.name}: {len(done)} of {rounds} completed, "
+                  f"median {bench.median([w for w, _ in done]):.2f} s, "
+                  f"peak median {bench.median([p for _, p in done]):.0f} MiB")
         else:
-            print(f"{os.path.basename(binary)}: no run completed")
+            print(f"{binary.name}: no run completed")
 
 
 if __name__ == "__main__":
