@@ -321,7 +321,11 @@ fn build(
     }
     let phase = Phase::start();
     let staging_path = dir.path(crate::sink::STAGING);
-    let mut staging = StagingSink::create(dir, progress_bar(config.progress))?;
+    let mut staging = StagingSink::create(
+        dir,
+        config.session.partitions(),
+        progress_bar(config.progress),
+    )?;
     let mut ingest_options = config.ingest.clone();
     if let Some(previous) = &previous {
         ingest_options.position_base = previous.position_base();
@@ -365,8 +369,16 @@ fn build(
         // Replay reads the envelope's own Arrow types back, not string views.
         ctx.sql("SET datafusion.execution.parquet.schema_force_view_types = false")
             .await?;
-        let staged = staging_path.to_string_lossy().into_owned();
-        ctx.register_parquet("staged", &staged, Default::default())
+        // One partition a staging file (see sink::staging): never split by ranges.
+        ctx.sql("SET datafusion.optimizer.repartition_file_scans = false")
+            .await?;
+        let schema = events_schema();
+        let options = datafusion::datasource::file_format::options::ArrowReadOptions {
+            schema: Some(&schema),
+            file_extension: crate::sink::staging::STAGING_EXTENSION,
+            ..Default::default()
+        };
+        ctx.register_arrow("staged", &staging_path.to_string_lossy(), options)
             .await?;
         let condition = config.selection.where_clause().unwrap_or("true".into());
         ctx.sql(&format!(

@@ -33,6 +33,15 @@ pub struct SessionOptions {
     pub spill_dir: Option<PathBuf>,
 }
 
+impl SessionOptions {
+    /// The partitions a query runs in: as set, else one a core (DataFusion's own default).
+    pub fn partitions(&self) -> usize {
+        self.target_partitions
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+            .max(1)
+    }
+}
+
 /// Builds the session every command uses.
 pub fn session(options: &SessionOptions) -> Result<SessionContext> {
     let mut runtime = RuntimeEnvBuilder::new();

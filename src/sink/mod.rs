@@ -7,7 +7,10 @@
 //! rows buffered in Arrow builders that are flushed every [`FLUSH_ROWS`] rows, so
 //! writing never holds a whole table in memory.
 
+pub mod staging;
 pub mod state;
+
+pub use staging::{StagingSink, STAGING};
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -22,8 +25,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
-use crate::envelope::{rejects_batch, rejects_schema, timestamp_type, Reject};
-use crate::ingest::IngestSink;
+use crate::envelope::timestamp_type;
 use crate::metrics::Stopwatch;
 use crate::model::AggregateModel;
 use crate::replay::{EventRef, Finding, ReplaySink, StreamState, Transition};
@@ -52,18 +54,12 @@ const DISTINCT_COLUMNS: [&str; 9] = [
 /// Columns holding whole documents: JSON bodies and raw rejected text.
 const DOCUMENT_COLUMNS: [&str; 3] = ["payload", "metadata", "raw"];
 
-/// Writer settings shared by every output table. Uncompressed files are
-/// scratch space (the staging file), read once: no dictionaries at all.
+/// Writer settings shared by every output table.
 pub fn writer_properties(compression: Compression) -> WriterProperties {
     let mut builder = WriterProperties::builder()
         .set_compression(compression)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_created_by(format!("eventfold {}", env!("CARGO_PKG_VERSION")));
-    if compression == Compression::UNCOMPRESSED {
-        builder = builder
-            .set_dictionary_enabled(false)
-            .set_statistics_enabled(EnabledStatistics::None);
-    }
     for column in DISTINCT_COLUMNS {
         builder = builder.set_column_dictionary_enabled(column.into(), false);
     }
@@ -85,6 +81,30 @@ pub struct TableWriter {
     path: PathBuf,
     writer: ArrowWriter<File>,
     rows: u64,
+}
+
+/// A file that takes record batches: a Parquet table or the staging files.
+/// What a [`BackgroundTableWriter`] moves to its thread.
+pub trait BatchFile: Send + 'static {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()>;
+    /// Finishes the file and returns its row count.
+    fn close(self) -> Result<u64>;
+    /// The path named in messages.
+    fn path(&self) -> &Path;
+}
+
+impl BatchFile for TableWriter {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        TableWriter::write(self, batch)
+    }
+
+    fn close(self) -> Result<u64> {
+        TableWriter::close(self)
+    }
+
+    fn path(&self) -> &Path {
+        TableWriter::path(self)
+    }
 }
 
 impl TableWriter {
@@ -117,7 +137,7 @@ impl TableWriter {
     }
 }
 
-/// A [`TableWriter`] on a thread of its own, so encoding and compressing a table
+/// A [`BatchFile`] on a thread of its own, so encoding and compressing a table
 /// runs on another core while the caller produces the next batch. Batches are
 /// handed over a channel of [`BACKGROUND_BATCHES`] slots, which bounds the memory
 /// in flight; the rows and bytes written are the same as with a [`TableWriter`].
@@ -132,7 +152,7 @@ pub const BACKGROUND_BATCHES: usize = 2;
 
 impl BackgroundTableWriter {
     /// Moves `writer` to a new thread.
-    pub fn spawn(writer: TableWriter) -> Result<Self> {
+    pub fn spawn(writer: impl BatchFile) -> Result<Self> {
         let path = writer.path().to_owned();
         let (sender, receiver) = std::sync::mpsc::sync_channel::<RecordBatch>(BACKGROUND_BATCHES);
         let worker = std::thread::Builder::new()
@@ -349,60 +369,6 @@ impl OutputDir {
     /// Removes the temporary folder after a failure.
     pub fn abandon(self) {
         let _ = std::fs::remove_dir_all(&self.temp);
-    }
-}
-
-/// Ingest's sink: events to the staging file (written on a thread of its own,
-/// while the next chunks are parsed), rejects straight to `rejects.parquet` (in
-/// input order), so neither is held in memory.
-pub struct StagingSink {
-    pub events: BackgroundTableWriter,
-    pub rejects: TableWriter,
-    pub progress: Option<indicatif::ProgressBar>,
-}
-
-impl StagingSink {
-    /// Opens the staging file (uncompressed: it is read once and deleted) and
-    /// `rejects.parquet` inside `dir`.
-    pub fn create(dir: &OutputDir, progress: Option<indicatif::ProgressBar>) -> Result<Self> {
-        Ok(Self {
-            events: BackgroundTableWriter::spawn(TableWriter::create(
-                &dir.path(STAGING),
-                crate::envelope::events_schema(),
-                Compression::UNCOMPRESSED,
-            )?)?,
-            rejects: TableWriter::create(&dir.path("rejects.parquet"), rejects_schema(), zstd())?,
-            progress,
-        })
-    }
-
-    /// Closes both files.
-    pub fn close(self) -> Result<()> {
-        if let Some(bar) = &self.progress {
-            bar.finish_and_clear();
-        }
-        self.events.close()?;
-        self.rejects.close()?;
-        Ok(())
-    }
-}
-
-/// Where ingest stages events inside the output folder under construction.
-pub const STAGING: &str = "_staging/events.parquet";
-
-impl IngestSink for StagingSink {
-    fn events(&mut self, batch: RecordBatch) -> Result<()> {
-        self.events.write(batch)
-    }
-
-    fn rejects(&mut self, rejects: Vec<Reject>) -> Result<()> {
-        self.rejects.write(&rejects_batch(&rejects)?)
-    }
-
-    fn progress(&mut self, bytes: u64) {
-        if let Some(bar) = &self.progress {
-            bar.set_position(bytes);
-        }
     }
 }
 

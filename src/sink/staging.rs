@@ -1,0 +1,134 @@
+//! The staging files: ingest's events, in read order, waiting for the sort.
+//!
+//! They are scratch space, written once and read once by DataFusion's sort,
+//! so they are Arrow IPC files rather than Parquet: writing is copying the
+//! batches' buffers and reading is mapping them back, with no encoding,
+//! decoding or dictionaries on either side (the Parquet staging file cost a
+//! few seconds a side at 10M events, BENCHMARKS.md). Batches are dealt round
+//! robin over one file per core, so the sort reads them in as many partitions
+//! without splitting a file by byte ranges (DataFusion reads a range of an
+//! Arrow file whole into memory; a whole file it reads a batch at a time).
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use arrow::array::RecordBatch;
+use arrow::ipc::writer::FileWriter;
+
+use super::{zstd, BackgroundTableWriter, BatchFile, OutputDir, TableWriter};
+use crate::envelope::{events_schema, rejects_batch, rejects_schema, Reject};
+use crate::ingest::IngestSink;
+use crate::{Error, Result};
+
+/// The folder of the staging files inside the output folder under construction.
+pub const STAGING: &str = "_staging";
+
+/// The extension of the staging files (what the staged table reads).
+pub const STAGING_EXTENSION: &str = ".arrow";
+
+/// Arrow IPC files taking batches in turn.
+pub struct StagingFiles {
+    folder: PathBuf,
+    files: Vec<FileWriter<BufWriter<File>>>,
+    next: usize,
+    rows: u64,
+}
+
+impl StagingFiles {
+    /// Creates `parts` (at least one) empty files in `folder`.
+    pub fn create(folder: &Path, parts: usize) -> Result<Self> {
+        std::fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;
+        let files = (0..parts.max(1))
+            .map(|part| {
+                let path = folder.join(format!("part-{part}{STAGING_EXTENSION}"));
+                let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+                Ok(FileWriter::try_new_buffered(file, &events_schema())?)
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            folder: folder.to_owned(),
+            files,
+            next: 0,
+            rows: 0,
+        })
+    }
+}
+
+/// Rows per staged batch: DataFusion's batch size, which the sort's memory
+/// accounting is tuned to (an ingest chunk's batch holds some 13k rows).
+pub const STAGING_BATCH_ROWS: usize = 8192;
+
+impl BatchFile for StagingFiles {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.rows += batch.num_rows() as u64;
+        for offset in (0..batch.num_rows()).step_by(STAGING_BATCH_ROWS) {
+            let rows = STAGING_BATCH_ROWS.min(batch.num_rows() - offset);
+            let part = self.next % self.files.len();
+            self.next += 1;
+            self.files[part].write(&batch.slice(offset, rows))?;
+        }
+        Ok(())
+    }
+
+    fn close(self) -> Result<u64> {
+        for mut file in self.files {
+            file.finish()?;
+        }
+        Ok(self.rows)
+    }
+
+    fn path(&self) -> &Path {
+        &self.folder
+    }
+}
+
+/// Ingest's sink: events to the staging files (written on a thread of their
+/// own, while the next chunks are parsed), rejects straight to
+/// `rejects.parquet` (in input order), so neither is held in memory.
+pub struct StagingSink {
+    pub events: BackgroundTableWriter,
+    pub rejects: TableWriter,
+    pub progress: Option<indicatif::ProgressBar>,
+}
+
+impl StagingSink {
+    /// Opens `parts` staging files and `rejects.parquet` inside `dir`.
+    pub fn create(
+        dir: &OutputDir,
+        parts: usize,
+        progress: Option<indicatif::ProgressBar>,
+    ) -> Result<Self> {
+        Ok(Self {
+            events: BackgroundTableWriter::spawn(StagingFiles::create(&dir.path(STAGING), parts)?)?,
+            rejects: TableWriter::create(&dir.path("rejects.parquet"), rejects_schema(), zstd())?,
+            progress,
+        })
+    }
+
+    /// Closes the staging files and the rejects.
+    pub fn close(self) -> Result<()> {
+        if let Some(bar) = &self.progress {
+            bar.finish_and_clear();
+        }
+        self.events.close()?;
+        self.rejects.close()?;
+        Ok(())
+    }
+}
+
+impl IngestSink for StagingSink {
+    fn events(&mut self, batch: RecordBatch) -> Result<()> {
+        self.events.write(batch)
+    }
+
+    fn rejects(&mut self, rejects: Vec<Reject>) -> Result<()> {
+        self.rejects.write(&rejects_batch(&rejects)?)
+    }
+
+    fn progress(&mut self, bytes: u64) {
+        if let Some(bar) = &self.progress {
+            bar.set_position(bytes);
+        }
+    }
+}
