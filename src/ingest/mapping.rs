@@ -302,6 +302,9 @@ pub struct Mapping {
     parsed_keys: Vec<String>,
     /// Whether a source is `@rest`, which needs the whole record parsed.
     reads_rest: bool,
+    /// Whether every source is a path or a derivation other than `@rest`: what
+    /// [`map_direct`] maps.
+    direct: bool,
 }
 
 impl Default for Mapping {
@@ -320,6 +323,7 @@ impl Mapping {
             used_keys: HashSet::new(),
             parsed_keys: Vec::new(),
             reads_rest: false,
+            direct: true,
         };
         for (field, specs) in specs {
             mapping.set(*field, specs)?;
@@ -372,6 +376,11 @@ impl Mapping {
         self.parsed_keys.sort();
         self.used_keys = used;
         self.reads_rest = self.sources.iter().flatten().any(|s| *s == Source::Rest);
+        self.direct = self
+            .sources
+            .iter()
+            .flatten()
+            .all(|s| matches!(s, Source::Path(_) | Source::Derived | Source::Order));
         Ok(())
     }
 
@@ -578,14 +587,6 @@ fn text_field(
     }
 }
 
-fn required_text(
-    mapping: &Mapping,
-    record: &Value,
-    field: EnvelopeField,
-) -> Result<String, Failure> {
-    text_field(mapping, record, field)?.ok_or_else(|| missing(mapping, field))
-}
-
 fn unsigned_field(
     mapping: &Mapping,
     record: &Value,
@@ -648,13 +649,15 @@ fn type_from_prefix(stream_id: &str) -> Option<&str> {
         .filter(|p| !p.is_empty())
 }
 
-fn version(mapping: &Mapping, record: &Value) -> Result<u64, Failure> {
+fn version(mapping: &Mapping, fields: &mut impl Fields) -> Result<u64, Failure> {
     if mapping.versions_from_order() {
         // Numbered in read order once the record's stream is known (see ingest).
         return Ok(0);
     }
     let field = EnvelopeField::Version;
-    let read = unsigned_field(mapping, record, field)?.ok_or_else(|| missing(mapping, field))?;
+    let read = fields
+        .unsigned(field)?
+        .ok_or_else(|| missing(mapping, field))?;
     if read < mapping.version_base {
         return Err((
             Some(field),
@@ -670,25 +673,77 @@ fn version(mapping: &Mapping, record: &Value) -> Result<u64, Failure> {
 /// A record's text, made only when needed (a derived event id, a reject).
 pub type RawText<'r> = &'r dyn Fn() -> Cow<'r, [u8]>;
 
+/// Where [`map_fields`] reads the envelope's fields from: a record parsed into
+/// a JSON value ([`Parsed`]), or an NDJSON record's members as written
+/// ([`Direct`]). Each gives `None` for a field absent or null.
+trait Fields {
+    /// A text field: a non-empty string (or a number, as text).
+    fn text(&mut self, field: EnvelopeField) -> Result<Option<String>, Failure>;
+    /// A non-negative integer (or a string holding one).
+    fn unsigned(&mut self, field: EnvelopeField) -> Result<Option<u64>, Failure>;
+    /// A timestamp, in microseconds since the epoch.
+    fn time(&mut self, field: EnvelopeField) -> Result<Option<i64>, Failure>;
+    /// A JSON field (payload, metadata) as JSON text.
+    fn json(&mut self, field: EnvelopeField) -> Result<Option<String>, Failure>;
+}
+
+/// The fields of a record parsed into a JSON object; `members` are the same
+/// record's top-level members as written, when it was an NDJSON line.
+struct Parsed<'r> {
+    mapping: &'r Mapping,
+    record: &'r Value,
+    members: Option<&'r Members<'r>>,
+}
+
+impl Fields for Parsed<'_> {
+    fn text(&mut self, field: EnvelopeField) -> Result<Option<String>, Failure> {
+        text_field(self.mapping, self.record, field)
+    }
+
+    fn unsigned(&mut self, field: EnvelopeField) -> Result<Option<u64>, Failure> {
+        unsigned_field(self.mapping, self.record, field)
+    }
+
+    fn time(&mut self, field: EnvelopeField) -> Result<Option<i64>, Failure> {
+        let Some(value) = self.mapping.resolve(field, self.record)? else {
+            return Ok(None);
+        };
+        let time = &self.mapping.time;
+        time.parse(&value)
+            .map(Some)
+            .ok_or_else(|| wrong_type(field, &value, &time.expected()))
+    }
+
+    fn json(&mut self, field: EnvelopeField) -> Result<Option<String>, Failure> {
+        json_text(self.mapping, self.record, self.members, field)
+    }
+}
+
+/// Says why `record` is not an object, the only records that map.
+fn object(record: &Value) -> Result<(), Failure> {
+    let kind = match record {
+        Value::Object(_) => return Ok(()),
+        Value::Array(_) => "an array",
+        Value::String(_) => "a string",
+        Value::Number(_) => "a number",
+        Value::Bool(_) => "a boolean",
+        Value::Null => "null",
+    };
+    Err((None, format!("record is {kind}, expected a JSON object")))
+}
+
 fn map_fields(
     mapping: &Mapping,
-    record: &Value,
-    members: Option<&Members>,
+    fields: &mut impl Fields,
     raw: RawText,
     origin: &RecordOrigin,
 ) -> Result<Event, Failure> {
-    if !record.is_object() {
-        let kind = match record {
-            Value::Array(_) => "an array",
-            Value::String(_) => "a string",
-            Value::Number(_) => "a number",
-            Value::Bool(_) => "a boolean",
-            _ => "null",
-        };
-        return Err((None, format!("record is {kind}, expected a JSON object")));
-    }
-    let stream_id = required_text(mapping, record, EnvelopeField::StreamId)?;
-    let aggregate_type = match text_field(mapping, record, EnvelopeField::AggregateType)? {
+    let required = |field, value: Option<String>| value.ok_or_else(|| missing(mapping, field));
+    let stream_id = required(
+        EnvelopeField::StreamId,
+        fields.text(EnvelopeField::StreamId)?,
+    )?;
+    let aggregate_type = match fields.text(EnvelopeField::AggregateType)? {
         Some(t) => t,
         None => type_from_prefix(&stream_id).map(str::to_owned).ok_or_else(|| {
             (
@@ -700,19 +755,15 @@ fn map_fields(
             )
         })?,
     };
-    let event_type = required_text(mapping, record, EnvelopeField::EventType)?;
-    let version = version(mapping, record)?;
-    let occurred_value = mapping
-        .resolve(EnvelopeField::OccurredAt, record)?
+    let event_type = required(
+        EnvelopeField::EventType,
+        fields.text(EnvelopeField::EventType)?,
+    )?;
+    let version = version(mapping, fields)?;
+    let occurred_at = fields
+        .time(EnvelopeField::OccurredAt)?
         .ok_or_else(|| missing(mapping, EnvelopeField::OccurredAt))?;
-    let occurred_at = mapping.time.parse(&occurred_value).ok_or_else(|| {
-        wrong_type(
-            EnvelopeField::OccurredAt,
-            &occurred_value,
-            &mapping.time.expected(),
-        )
-    })?;
-    let schema_version = match unsigned_field(mapping, record, EnvelopeField::SchemaVersion)? {
+    let schema_version = match fields.unsigned(EnvelopeField::SchemaVersion)? {
         None => 1,
         Some(v) => u32::try_from(v).map_err(|_| {
             (
@@ -721,9 +772,11 @@ fn map_fields(
             )
         })?,
     };
-    let position = unsigned_field(mapping, record, EnvelopeField::Position)?
+    let position = fields
+        .unsigned(EnvelopeField::Position)?
         .unwrap_or(origin.default_position);
-    let event_id = text_field(mapping, record, EnvelopeField::EventId)?
+    let event_id = fields
+        .text(EnvelopeField::EventId)?
         .unwrap_or_else(|| derived_event_id(&raw()));
     Ok(Event {
         position,
@@ -734,12 +787,12 @@ fn map_fields(
         event_type,
         schema_version,
         occurred_at,
-        actor: text_field(mapping, record, EnvelopeField::Actor)?,
-        correlation_id: text_field(mapping, record, EnvelopeField::CorrelationId)?,
-        causation_id: text_field(mapping, record, EnvelopeField::CausationId)?,
-        tenant: text_field(mapping, record, EnvelopeField::Tenant)?,
-        payload: json_text(mapping, record, members, EnvelopeField::Payload)?,
-        metadata: json_text(mapping, record, members, EnvelopeField::Metadata)?,
+        actor: fields.text(EnvelopeField::Actor)?,
+        correlation_id: fields.text(EnvelopeField::CorrelationId)?,
+        causation_id: fields.text(EnvelopeField::CausationId)?,
+        tenant: fields.text(EnvelopeField::Tenant)?,
+        payload: fields.json(EnvelopeField::Payload)?,
+        metadata: fields.json(EnvelopeField::Metadata)?,
         source: format!("{}:{}", origin.file, origin.line),
     })
 }
@@ -764,7 +817,13 @@ pub fn map_record(
     mapping: &Mapping,
     origin: &RecordOrigin,
 ) -> Result<Event, Reject> {
-    map_fields(mapping, record, None, raw, origin)
+    let mut fields = Parsed {
+        mapping,
+        record,
+        members: None,
+    };
+    object(record)
+        .and_then(|()| map_fields(mapping, &mut fields, raw, origin))
         .map_err(|(field, reason)| reject(origin, field.map(EnvelopeField::name), reason, &raw()))
 }
 
@@ -820,16 +879,32 @@ fn map_members(
         return None;
     }
     let members: Members = serde_json::from_str(text).ok()?;
+    let raw = || Cow::Borrowed(text.as_bytes());
+    if mapping.direct {
+        let mut direct = Direct {
+            mapping,
+            members: &members,
+            nested: Vec::new(),
+        };
+        // Whatever the direct way does not map, the way below maps or rejects.
+        if let Ok(event) = map_fields(mapping, &mut direct, &raw, origin) {
+            return Some(Ok(event));
+        }
+    }
     let mut object = Map::new();
     for (key, value) in &members.0 {
         if mapping.parsed_keys.iter().any(|k| k == key) {
             object.insert((*key).to_owned(), serde_json::from_str(value.get()).ok()?);
         }
     }
-    let raw = || Cow::Borrowed(text.as_bytes());
     let record = Value::Object(object);
+    let mut fields = Parsed {
+        mapping,
+        record: &record,
+        members: Some(&members),
+    };
     Some(
-        map_fields(mapping, &record, Some(&members), &raw, origin).map_err(|(field, reason)| {
+        map_fields(mapping, &mut fields, &raw, origin).map_err(|(field, reason)| {
             reject(
                 origin,
                 field.map(EnvelopeField::name),
@@ -838,6 +913,135 @@ fn map_members(
             )
         }),
     )
+}
+
+/// The direct way to map a clean NDJSON record: each field read from its
+/// member's text, strings borrowed where they hold no escapes, no JSON value
+/// built. Anything it does not map the plain way (a string with escapes, a
+/// number where text is expected, a missing or malformed field, an array on a
+/// path) gives `None`, and the record goes the way of [`map_members`], which
+/// maps it or says why not: so both ways give the same events and rejects,
+/// and this one stays simple.
+struct Direct<'m, 'a> {
+    mapping: &'m Mapping,
+    members: &'m Members<'a>,
+    /// Objects on the way of nested paths (`metadata.actor`), split once a
+    /// record, by the address of their text.
+    nested: Vec<(*const RawValue, Members<'a>)>,
+}
+
+impl<'a> Direct<'_, 'a> {
+    /// The value at `path`; `Err(())` where the direct way stops.
+    fn lookup(&mut self, path: &JsonPath) -> Result<Option<&'a RawValue>, ()> {
+        if path.whole_key && path.segments.len() > 1 {
+            if let Some(found) = self.members.get(&path.text) {
+                return Ok(Some(found));
+            }
+        }
+        let Some(mut current) = self.members.get(path.first_key()) else {
+            return Ok(None);
+        };
+        for segment in &path.segments[1..] {
+            let text = current.get();
+            if text.starts_with('[') {
+                return Err(());
+            }
+            if !text.starts_with('{') {
+                return Ok(None);
+            }
+            let address: *const RawValue = current;
+            let index = match self
+                .nested
+                .iter()
+                .position(|(a, _)| std::ptr::addr_eq(*a, address))
+            {
+                Some(index) => index,
+                None => {
+                    let members: Members<'a> = serde_json::from_str(text).map_err(|_| ())?;
+                    self.nested.push((address, members));
+                    self.nested.len() - 1
+                }
+            };
+            match self.nested[index].1.get(segment) {
+                Some(next) => current = next,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(current))
+    }
+
+    /// The text of the first source of `field` present and not null.
+    fn raw(&mut self, field: EnvelopeField) -> Result<Option<&'a str>, ()> {
+        for source in &self.mapping.sources[field as usize] {
+            let Source::Path(path) = source else { continue };
+            if let Some(value) = self.lookup(path)? {
+                if value.get() != "null" {
+                    return Ok(Some(value.get()));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The text of a string without escapes at `field`; `Err(())` for any other value.
+    fn plain_string(&mut self, field: EnvelopeField) -> Result<Option<&'a str>, ()> {
+        match self.raw(field)? {
+            None => Ok(None),
+            Some(raw) => match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+                Some(text) if !text.contains('\\') => Ok(Some(text)),
+                _ => Err(()),
+            },
+        }
+    }
+}
+
+/// Where the direct way stops: the failure is not reported, the record is
+/// mapped again the general way, which says why.
+fn not_direct(_: ()) -> Failure {
+    (None, String::new())
+}
+
+impl Fields for Direct<'_, '_> {
+    fn text(&mut self, field: EnvelopeField) -> Result<Option<String>, Failure> {
+        match self.plain_string(field).map_err(not_direct)? {
+            Some("") => Err(not_direct(())),
+            text => Ok(text.map(str::to_owned)),
+        }
+    }
+
+    fn unsigned(&mut self, field: EnvelopeField) -> Result<Option<u64>, Failure> {
+        match self.raw(field).map_err(not_direct)? {
+            None => Ok(None),
+            Some(raw) => raw.parse().map(Some).map_err(|_| not_direct(())),
+        }
+    }
+
+    fn time(&mut self, field: EnvelopeField) -> Result<Option<i64>, Failure> {
+        match self.plain_string(field).map_err(not_direct)? {
+            None => Ok(None),
+            Some(text) => match self.mapping.time.parse_text(text.trim()) {
+                Some(micros) => Ok(Some(micros)),
+                None => Err(not_direct(())),
+            },
+        }
+    }
+
+    fn json(&mut self, field: EnvelopeField) -> Result<Option<String>, Failure> {
+        for source in &self.mapping.sources[field as usize] {
+            match source {
+                Source::Path(path) if path.is_top_level() => {
+                    match self.members.get(path.first_key()) {
+                        Some(text) if text.get() != "null" => {
+                            return Ok(Some(text.get().to_owned()))
+                        }
+                        _ => continue,
+                    }
+                }
+                _ => return Err(not_direct(())),
+            }
+        }
+        Ok(None)
+    }
 }
 
 /// Turns one JSON record (one NDJSON line) into an event, or a reject saying why not.
@@ -1007,6 +1211,48 @@ mod tests {
         assert_eq!(event.payload, None);
     }
 
+    /// The record mapped the direct way, if it can be.
+    fn direct(line: &str, mapping: &Mapping) -> Option<Event> {
+        let members: Members = serde_json::from_str(line).ok()?;
+        let mut direct = Direct {
+            mapping,
+            members: &members,
+            nested: Vec::new(),
+        };
+        let raw = || Cow::Borrowed(line.as_bytes());
+        map_fields(mapping, &mut direct, &raw, &ORIGIN).ok()
+    }
+
+    #[test]
+    fn the_direct_way_maps_clean_records_and_leaves_the_rest() {
+        let mapping = Mapping::generic();
+        let mut mapped = 0;
+        let lines = crate::embedded::SAMPLE_EVENTS.split(|b| *b == b'\n');
+        for line in lines.filter_map(|l| std::str::from_utf8(l).ok()) {
+            let general = parse_whole(line.as_bytes(), &mapping);
+            if let Some(event) = direct(line, &mapping) {
+                mapped += 1;
+                let general = general.expect("the direct way maps only what maps");
+                assert_eq!(parsed_json(event), parsed_json(general));
+            }
+        }
+        // The sample's clean records (all but a few dozen damaged on purpose).
+        assert!(mapped > 2900, "{mapped} records mapped the direct way");
+        let nested = r#"{"stream_id":"task-1","version":1,"event_type":"X","occurred_at":"2026-01-05T09:00:00Z","metadata":{"actor":"a","actor":"b"}}"#;
+        assert_eq!(
+            direct(nested, &mapping).unwrap().actor.as_deref(),
+            Some("b")
+        );
+        for left in [
+            r#"{"stream_id":"task-1","version":1,"event_type":"X\n","occurred_at":"2026-01-05T09:00:00Z"}"#,
+            r#"{"stream_id":"task-1","version":"1","event_type":"X","occurred_at":"2026-01-05T09:00:00Z"}"#,
+            r#"{"stream_id":"task-1","version":1,"event_type":"X","occurred_at":1767603600000}"#,
+            r#"{"stream_id":"task-1","version":1,"event_type":"X","occurred_at":"2026-01-05T09:00:00Z","metadata":[]}"#,
+        ] {
+            assert!(direct(left, &mapping).is_none(), "{left}");
+        }
+    }
+
     #[test]
     fn the_fast_way_maps_every_record_as_the_general_way_does() {
         let mut templated = Mapping::generic();
@@ -1023,7 +1269,36 @@ mod tests {
         lines.push(br#"{"stream_id":"task-1","version":1,"event_type":"X","occurred_at":1,"data":null,"payload":{"k":[true,null]}}"#);
         lines.push(br#"{"stream\u005fid":"task-1","version":1,"event_type":"X","occurred_at":1}"#);
         lines.push(br#"{"stream_id":"task-1","stream_id":"task-2","version":1,"event_type":"X","occurred_at":1}"#);
-        for mapping in [Mapping::generic(), templated, fallback] {
+        // What the direct way leaves to the others: escapes, numbers where text
+        // is expected, text where numbers are, nested paths through arrays and
+        // non-objects, a version below the base, control characters.
+        lines.push(br#"{"stream_id":"task-\u0031","version":1,"event_type":"X\n","occurred_at":"2026-01-05T09:00:00Z"}"#);
+        lines.push(br#"{"stream_id":7,"version":"2","event_type":"X","occurred_at":"2026-01-05T09:00:00Z"}"#);
+        lines.push(br#"{"stream_id":"task-1","version":-1,"event_type":"X","occurred_at":"2026-01-05T09:00:00Z"}"#);
+        lines.push(br#"{"stream_id":"task-1","version":1.5,"event_type":"X","occurred_at":"2026-01-05T09:00:00Z"}"#);
+        lines.push(br#"{"stream_id":"task-1","version":0,"event_type":"X","occurred_at":"2026-01-05T09:00:00Z"}"#);
+        lines.push(br#"{"stream_id":"task-1","version":1,"event_type":"","occurred_at":"2026-01-05T09:00:00Z"}"#);
+        lines.push(
+            br#"{"stream_id":"task-1","version":1,"event_type":"X","occurred_at":"yesterday"}"#,
+        );
+        lines.push(br#"{"stream_id":"task-1","version":1,"event_type":"X","occurred_at":"2026-01-05T09:00:00Z","metadata":[{"actor":"a"}]}"#);
+        lines.push(br#"{"stream_id":"task-1","version":1,"event_type":"X","occurred_at":"2026-01-05T09:00:00Z","metadata":"text"}"#);
+        lines.push(br#"{"stream_id":"task-1","version":1,"event_type":"X","occurred_at":"2026-01-05T09:00:00Z","metadata":{"actor":"a","actor":"b","tenant":null},"metadata.actor":"c"}"#);
+        lines.push(br#"{"stream_id":"task-1","version":1,"event_type":"X","occurred_at":"2026-01-05T09:00:00Z","metadata":{"act\u006fr":"a"}}"#);
+        lines.push(b"{\"stream_id\":\"task-1\",\"version\":1,\"event_type\":\"X\tY\",\"occurred_at\":\"2026-01-05T09:00:00Z\"}");
+        lines.push(br#"{"stream_id":"task-1","version":1,"event_type":"X","occurred_at":"2026-01-05T09:00:00Z","metadata":{"who":{"name":"n"},"actor":"a"}}"#);
+        lines.push(br#"{"stream_id":"nodash","version":1,"event_type":"X","occurred_at":"2026-01-05T09:00:00Z","schema_version":4294967296}"#);
+        lines.push(br#"{"stream_id":"task-1","version":1,"event_type":"X","occurred_at":"2026-01-05T09:00:00Z","schema_version":4294967296,"position":18446744073709551616}"#);
+        let mut nested = Mapping::generic();
+        nested
+            .set(
+                EnvelopeField::Actor,
+                &["/metadata/who/name", "metadata.actor"],
+            )
+            .unwrap();
+        nested.version_base = 0;
+        assert!(Mapping::generic().direct && nested.direct && !templated.direct);
+        for mapping in [Mapping::generic(), templated, fallback, nested] {
             for line in &lines {
                 if line.is_empty() {
                     continue;

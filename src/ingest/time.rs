@@ -92,7 +92,7 @@ impl TimeOptions {
         }
     }
 
-    fn parse_text(&self, text: &str) -> Option<i64> {
+    pub(crate) fn parse_text(&self, text: &str) -> Option<i64> {
         if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
             return text.parse().ok().and_then(|n| self.epoch_unit.micros(n));
         }
