@@ -3,7 +3,7 @@
 
     python3 scripts/compare_builds.py LOG ROUNDS BINARY [BINARY ...]
 
-Each round runs every binary once (`eventfold run -i LOG --out target/compare-out/NAME`, through
+Each round runs every binary once (`eventfold run -i LOG --out target/compare-out/NAME` in the repository, through
 bench.py's run_eventfold) and prints its wall time, the peak memory and the stage timings from the
 run's manifest.json; a run that fails is reported (its error is on stderr) and the rounds go on.
 At the end: the median wall time and peak memory of each binary. Alternating keeps the machine's
@@ -25,7 +25,7 @@ def main():
     results = {b: [] for b in binaries}
     for r in range(1, rounds + 1):
         for binary in binaries:
-            out = Path("target", "compare-out", binary.name)
+            out = bench.REPO / "target" / "compare-out" / binary.name
             shutil.rmtree(out, ignore_errors=True)
             try:
                 run = bench.run_eventfold(binary, log, out, [])
