@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::UInt64Type;
+use datafusion::datasource::file_format::options::{ArrowReadOptions, ParquetReadOptions};
 use futures::StreamExt;
 
 use crate::digest::{sha256_hex, sha256_hex_of};
@@ -29,7 +30,7 @@ use crate::model::{parse_model, Model};
 use crate::replay::{Finding, Replayer, Rule, Seeds};
 use crate::sink::{
     findings_batch, findings_schema, write_table, BackgroundTableWriter, OutputDir, OutputSink,
-    StagingSink, TableWriter,
+    StagingFormat, StagingSink, TableWriter,
 };
 use crate::sql::{session, SessionOptions};
 use crate::{Error, Result};
@@ -321,8 +322,13 @@ fn build(
     }
     let phase = Phase::start();
     let staging_path = dir.path(crate::sink::STAGING);
+    let staging_format = match previous {
+        Some(_) => StagingFormat::Parquet,
+        None => StagingFormat::Arrow,
+    };
     let mut staging = StagingSink::create(
         dir,
+        staging_format,
         config.session.partitions(),
         progress_bar(config.progress),
     )?;
@@ -369,17 +375,30 @@ fn build(
         // Replay reads the envelope's own Arrow types back, not string views.
         ctx.sql("SET datafusion.execution.parquet.schema_force_view_types = false")
             .await?;
-        // One partition a staging file (see sink::staging): never split by ranges.
-        ctx.sql("SET datafusion.optimizer.repartition_file_scans = false")
-            .await?;
+        let staged = staging_path.to_string_lossy();
         let schema = events_schema();
-        let options = datafusion::datasource::file_format::options::ArrowReadOptions {
-            schema: Some(&schema),
-            file_extension: crate::sink::staging::STAGING_EXTENSION,
-            ..Default::default()
-        };
-        ctx.register_arrow("staged", &staging_path.to_string_lossy(), options)
-            .await?;
+        let extension = staging_format.extension();
+        match staging_format {
+            StagingFormat::Arrow => {
+                // One partition a staging file (see sink::staging): never split by ranges.
+                ctx.sql("SET datafusion.optimizer.repartition_file_scans = false")
+                    .await?;
+                let options = ArrowReadOptions {
+                    schema: Some(&schema),
+                    file_extension: extension,
+                    ..Default::default()
+                };
+                ctx.register_arrow("staged", &staged, options).await?;
+            }
+            StagingFormat::Parquet => {
+                let options = ParquetReadOptions {
+                    schema: Some(&schema),
+                    file_extension: extension,
+                    ..Default::default()
+                };
+                ctx.register_parquet("staged", &staged, options).await?;
+            }
+        }
         let condition = config.selection.where_clause().unwrap_or("true".into());
         ctx.sql(&format!(
             "CREATE VIEW selected AS SELECT * FROM staged WHERE {condition}"

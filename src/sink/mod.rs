@@ -10,7 +10,7 @@
 pub mod staging;
 pub mod state;
 
-pub use staging::{StagingSink, STAGING};
+pub use staging::{StagingFormat, StagingSink, STAGING};
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -54,12 +54,19 @@ const DISTINCT_COLUMNS: [&str; 9] = [
 /// Columns holding whole documents: JSON bodies and raw rejected text.
 const DOCUMENT_COLUMNS: [&str; 3] = ["payload", "metadata", "raw"];
 
-/// Writer settings shared by every output table.
+/// Writer settings shared by every output table. Uncompressed files are
+/// scratch space (an incremental run's staging file), read once: no
+/// dictionaries and no statistics.
 pub fn writer_properties(compression: Compression) -> WriterProperties {
     let mut builder = WriterProperties::builder()
         .set_compression(compression)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_created_by(format!("eventfold {}", env!("CARGO_PKG_VERSION")));
+    if compression == Compression::UNCOMPRESSED {
+        builder = builder
+            .set_dictionary_enabled(false)
+            .set_statistics_enabled(EnabledStatistics::None);
+    }
     for column in DISTINCT_COLUMNS {
         builder = builder.set_column_dictionary_enabled(column.into(), false);
     }

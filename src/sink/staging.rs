@@ -8,6 +8,12 @@
 //! robin over one file per core, so the sort reads them in as many partitions
 //! without splitting a file by byte ranges (DataFusion reads a range of an
 //! Arrow file whole into memory; a whole file it reads a batch at a time).
+//!
+//! An incremental run stages as one uncompressed Parquet file instead: its
+//! checks join the new events with the previous output, and DataFusion picks
+//! a join's build side by row counts, which Parquet carries and Arrow files do
+//! not (staged as Arrow, a 10M-event nightly run built its hash table from the
+//! previous output's streams and ran out of its pool). Its new events are few.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -15,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
 use arrow::ipc::writer::FileWriter;
+use parquet::basic::Compression;
 
 use super::{zstd, BackgroundTableWriter, BatchFile, OutputDir, TableWriter};
 use crate::envelope::{events_schema, rejects_batch, rejects_schema, Reject};
@@ -24,8 +31,24 @@ use crate::{Error, Result};
 /// The folder of the staging files inside the output folder under construction.
 pub const STAGING: &str = "_staging";
 
-/// The extension of the staging files (what the staged table reads).
-pub const STAGING_EXTENSION: &str = ".arrow";
+/// How the staging files are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StagingFormat {
+    /// Arrow IPC files, one a partition: a full run.
+    Arrow,
+    /// One uncompressed Parquet file: an incremental run.
+    Parquet,
+}
+
+impl StagingFormat {
+    /// The extension of the staging files (what the staged table reads).
+    pub fn extension(self) -> &'static str {
+        match self {
+            StagingFormat::Arrow => ".arrow",
+            StagingFormat::Parquet => ".parquet",
+        }
+    }
+}
 
 /// Arrow IPC files taking batches in turn.
 pub struct StagingFiles {
@@ -41,7 +64,8 @@ impl StagingFiles {
         std::fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;
         let files = (0..parts.max(1))
             .map(|part| {
-                let path = folder.join(format!("part-{part}{STAGING_EXTENSION}"));
+                let extension = StagingFormat::Arrow.extension();
+                let path = folder.join(format!("part-{part}{extension}"));
                 let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
                 Ok(FileWriter::try_new_buffered(file, &events_schema())?)
             })
@@ -93,14 +117,27 @@ pub struct StagingSink {
 }
 
 impl StagingSink {
-    /// Opens `parts` staging files and `rejects.parquet` inside `dir`.
+    /// Opens the staging files (`parts` of them as Arrow) and
+    /// `rejects.parquet` inside `dir`.
     pub fn create(
         dir: &OutputDir,
+        format: StagingFormat,
         parts: usize,
         progress: Option<indicatif::ProgressBar>,
     ) -> Result<Self> {
+        let folder = dir.path(STAGING);
+        let events = match format {
+            StagingFormat::Arrow => {
+                BackgroundTableWriter::spawn(StagingFiles::create(&folder, parts)?)?
+            }
+            StagingFormat::Parquet => BackgroundTableWriter::spawn(TableWriter::create(
+                &folder.join(format!("part-0{}", format.extension())),
+                events_schema(),
+                Compression::UNCOMPRESSED,
+            )?)?,
+        };
         Ok(Self {
-            events: BackgroundTableWriter::spawn(StagingFiles::create(&dir.path(STAGING), parts)?)?,
+            events,
             rejects: TableWriter::create(&dir.path("rejects.parquet"), rejects_schema(), zstd())?,
             progress,
         })
