@@ -7,17 +7,15 @@
 -- The last event of each stream has no successor and is not counted.
 -- tables: transitions
 WITH ordered AS (
-    -- Each event with the one before it in its stream: seconds_since_previous is
-    -- the time between them, kept by the replay.
     SELECT
         aggregate_type,
         stream_id,
-        LAG(event_type) OVER (
-            PARTITION BY aggregate_type, stream_id ORDER BY version, position
-        ) AS a,
-        event_type AS b,
-        seconds_since_previous AS seconds_between
+        event_type AS a,
+        LEAD(event_type) OVER w AS b,
+        CAST(extract(epoch FROM LEAD(occurred_at) OVER w) AS DOUBLE)
+            - CAST(extract(epoch FROM occurred_at) AS DOUBLE) AS seconds_between
     FROM transitions
+    WINDOW w AS (PARTITION BY aggregate_type, stream_id ORDER BY version, position)
 ),
 pairs AS (
     SELECT
@@ -29,7 +27,7 @@ pairs AS (
         median(seconds_between) AS median_seconds,
         max(seconds_between) AS max_seconds
     FROM ordered
-    WHERE a IS NOT NULL
+    WHERE b IS NOT NULL
     GROUP BY aggregate_type, a, b
 )
 SELECT
