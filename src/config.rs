@@ -148,6 +148,7 @@ impl ProjectConfig {
             memory_limit,
             target_partitions: self.threads,
             spill_dir: None,
+            batch_rows: None,
         })
     }
 

@@ -31,6 +31,8 @@ pub struct SessionOptions {
     pub target_partitions: Option<usize>,
     /// Where spill files go; the system temp folder when `None`.
     pub spill_dir: Option<PathBuf>,
+    /// Rows per batch; DataFusion's 8,192 when `None`.
+    pub batch_rows: Option<usize>,
 }
 
 impl SessionOptions {
@@ -57,6 +59,9 @@ pub fn session(options: &SessionOptions) -> Result<SessionContext> {
     config.options_mut().optimizer.prefer_existing_sort = true;
     if let Some(partitions) = options.target_partitions {
         config = config.with_target_partitions(partitions.max(1));
+    }
+    if let Some(rows) = options.batch_rows {
+        config = config.with_batch_size(rows.max(1));
     }
     if let Some(limit) = options.memory_limit {
         // A sort that must spill sorts what it holds in place instead of

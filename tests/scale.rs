@@ -78,9 +78,10 @@ fn a_small_memory_limit_gives_the_same_rows_as_none() {
     let dir = Dir::new();
     let log = generated_log(&dir);
     dir.ok(&["run", "-i", &log, "--out", "free"]);
-    // A small limit that completes on this log (32MB does too): with a pool of
-    // a few batches (24MB), a sort's part of it is less than the two batches
-    // DataFusion needs to sort one, and the run stops with "not enough memory".
+    // About the smallest limit that completes on such a log: with 12MB a sort's part
+    // of the pool is less than the two staged batches DataFusion needs to sort
+    // one, and the run stops with "not enough memory". At 16MB every sort and
+    // merge spills.
     dir.ok(&[
         "run",
         "-i",
@@ -88,7 +89,7 @@ fn a_small_memory_limit_gives_the_same_rows_as_none() {
         "--out",
         "tight",
         "--memory-limit",
-        "48MB",
+        "16MB",
     ]);
     assert_same_rows(&dir, "free", "tight");
 }

@@ -88,6 +88,7 @@ impl Args {
                 memory_limit,
                 target_partitions: self.threads.or(project.threads),
                 spill_dir: None,
+                batch_rows: None,
             },
             progress: std::io::stderr().is_terminal(),
         })
