@@ -385,30 +385,7 @@ fn build(
         // Replay reads the envelope's own Arrow types back, not string views.
         ctx.sql("SET datafusion.execution.parquet.schema_force_view_types = false")
             .await?;
-        let staged = staging_path.to_string_lossy();
-        let schema = events_schema();
-        let extension = staging_format.extension();
-        match staging_format {
-            StagingFormat::Arrow => {
-                // One partition a staging file (see sink::staging): never split by ranges.
-                ctx.sql("SET datafusion.optimizer.repartition_file_scans = false")
-                    .await?;
-                let options = ArrowReadOptions {
-                    schema: Some(&schema),
-                    file_extension: extension,
-                    ..Default::default()
-                };
-                ctx.register_arrow("staged", &staged, options).await?;
-            }
-            StagingFormat::Parquet => {
-                let options = ParquetReadOptions {
-                    schema: Some(&schema),
-                    file_extension: extension,
-                    ..Default::default()
-                };
-                ctx.register_parquet("staged", &staged, options).await?;
-            }
-        }
+        register_staged(&ctx, staging_format, &staging_path).await?;
         let condition = config.selection.where_clause().unwrap_or("true".into());
         ctx.sql(&format!(
             "CREATE VIEW selected AS SELECT * FROM staged WHERE {condition}"
@@ -535,6 +512,39 @@ fn build(
     .max();
     write_manifest(config, dir, &report, hashes)?;
     Ok(report)
+}
+
+/// Registers the staging files in `folder` as the table `staged`.
+async fn register_staged(
+    ctx: &datafusion::prelude::SessionContext,
+    format: StagingFormat,
+    folder: &std::path::Path,
+) -> Result<()> {
+    let folder = folder.to_string_lossy();
+    let schema = events_schema();
+    let file_extension = format.extension();
+    match format {
+        StagingFormat::Arrow => {
+            // One partition a staging file (see sink::staging): never split by ranges.
+            ctx.sql("SET datafusion.optimizer.repartition_file_scans = false")
+                .await?;
+            let options = ArrowReadOptions {
+                schema: Some(&schema),
+                file_extension,
+                ..Default::default()
+            };
+            ctx.register_arrow("staged", &folder, options).await?;
+        }
+        StagingFormat::Parquet => {
+            let options = ParquetReadOptions {
+                schema: Some(&schema),
+                file_extension,
+                ..Default::default()
+            };
+            ctx.register_parquet("staged", &folder, options).await?;
+        }
+    }
+    Ok(())
 }
 
 /// What [`sort_and_replay`] folds with, and where it writes.
