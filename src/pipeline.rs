@@ -37,19 +37,11 @@ use crate::{Error, Result};
 
 /// The memory DataFusion may hold during `run` when no limit is given. At 10M
 /// events 384 MiB sorts as fast as 512 MiB (more, smaller spill runs merge as
-/// quickly) and the run peaks at ~650 MiB (BENCHMARKS.md). 256 MiB completes
+/// quickly) and the run peaks at ~350–450 MiB with batches of
+/// [`crate::sink::staging::RUN_BATCH_ROWS`] (BENCHMARKS.md). 256 MiB completes
 /// too since the pool of `memory_pool.rs`, but has not been benchmarked as the
 /// default.
 pub const DEFAULT_RUN_MEMORY_LIMIT: usize = 384 << 20;
-
-/// Rows per batch in the run's sort and replay. The sort spills
-/// its sorted runs in batches of this many rows, and its merge of spill files
-/// reserves a few batches per file, so smaller batches merge more files at a
-/// time: at 10M events with 2,048 rows instead of DataFusion's 8,192 the run
-/// writes 13.3 GB instead of 16 GB (staging, spills, outputs) and peaks at
-/// ~450 MiB instead of ~630; at 1M 268 MiB instead of 338, as fast. With
-/// 1,024 the 1M sort was a third slower (BENCHMARKS.md).
-pub const RUN_BATCH_ROWS: usize = 2048;
 
 /// A model file's name (for messages) and text.
 #[derive(Debug, Clone)]
@@ -372,7 +364,9 @@ fn build(
     session_options
         .spill_dir
         .get_or_insert_with(|| dir.path("_spill"));
-    session_options.batch_rows.get_or_insert(RUN_BATCH_ROWS);
+    session_options
+        .batch_rows
+        .get_or_insert(crate::sink::staging::RUN_BATCH_ROWS);
     if let Some(spill) = &session_options.spill_dir {
         std::fs::create_dir_all(spill).map_err(|e| Error::io(spill, e))?;
     }
@@ -421,7 +415,7 @@ fn build(
 
         // The merges of an incremental run and the duplicate-id aggregate do
         // not spill sorted runs: DataFusion's own batch size suits them (the
-        // 10M nightly's merge took 14.8 s with RUN_BATCH_ROWS against 13.0).
+        // 10M nightly's merge took 14.8 s with the run's 2,048 rows against 13.0).
         let batch_rows = datafusion::prelude::SessionConfig::new().batch_size();
         ctx.sql(&format!(
             "SET datafusion.execution.batch_size = {batch_rows}"

@@ -78,19 +78,11 @@ fn a_small_memory_limit_gives_the_same_rows_as_none() {
     let dir = Dir::new();
     let log = generated_log(&dir);
     dir.ok(&["run", "-i", &log, "--out", "free"]);
-    // About the smallest limit that completes on such a log: with 12MB a sort's part
-    // of the pool is less than the two staged batches DataFusion needs to sort
-    // one, and the run stops with "not enough memory". At 16MB every sort and
-    // merge spills.
-    dir.ok(&[
-        "run",
-        "-i",
-        &log,
-        "--out",
-        "tight",
-        "--memory-limit",
-        "16MB",
-    ]);
+    // About the smallest limit that completes on this log: with 4MB a sort's
+    // part of the pool is less than the two staged batches DataFusion needs to
+    // sort one, and the run stops with "not enough memory". At 8MB every sort
+    // and merge spills.
+    dir.ok(&["run", "-i", &log, "--out", "tight", "--memory-limit", "8MB"]);
     assert_same_rows(&dir, "free", "tight");
 }
 
