@@ -514,7 +514,7 @@ async fn register_staged(
     format: StagingFormat,
     folder: &std::path::Path,
 ) -> Result<()> {
-    let folder = folder.to_string_lossy();
+    let folder = crate::sql::utf8_path(folder)?;
     let schema = events_schema();
     let file_extension = format.extension();
     match format {
@@ -527,7 +527,7 @@ async fn register_staged(
                 file_extension,
                 ..Default::default()
             };
-            ctx.register_arrow("staged", &folder, options).await?;
+            ctx.register_arrow("staged", folder, options).await?;
         }
         StagingFormat::Parquet => {
             let options = ParquetReadOptions {
@@ -535,7 +535,7 @@ async fn register_staged(
                 file_extension,
                 ..Default::default()
             };
-            ctx.register_parquet("staged", &folder, options).await?;
+            ctx.register_parquet("staged", folder, options).await?;
         }
     }
     Ok(())

@@ -143,6 +143,12 @@ fn parquet_files(folder: &Path) -> Vec<(String, PathBuf)> {
     states
 }
 
+/// `path` as the text DataFusion registers; a path that is not UTF-8 is an error.
+pub fn utf8_path(path: &Path) -> Result<&str> {
+    path.to_str()
+        .ok_or_else(|| Error::usage(format!("{}: path is not UTF-8", path.display())))
+}
+
 /// Registers one Parquet file as table `name`.
 pub async fn register_file(ctx: &SessionContext, name: &str, path: &Path) -> Result<()> {
     register_sorted(ctx, name, path, &[]).await
@@ -157,9 +163,7 @@ pub async fn register_sorted(
     path: &Path,
     order: &[&str],
 ) -> Result<()> {
-    let text = path
-        .to_str()
-        .ok_or_else(|| Error::usage(format!("{}: path is not UTF-8", path.display())))?;
+    let text = utf8_path(path)?;
     let mut options = ParquetReadOptions::default();
     if !order.is_empty() {
         let sort = order

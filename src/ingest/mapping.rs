@@ -303,7 +303,7 @@ pub struct Mapping {
     /// Whether a source is `@rest`, which needs the whole record parsed.
     reads_rest: bool,
     /// Whether every source is a path or a derivation other than `@rest`: what
-    /// [`map_direct`] maps.
+    /// the direct way ([`Direct`]) reads.
     direct: bool,
 }
 
@@ -607,27 +607,36 @@ fn unsigned_field(
 
 /// The JSON text of `field`. A top-level key of an NDJSON record (`members`)
 /// is taken as written, neither parsed nor re-serialised; other sources are
-/// serialised from the record's value.
+/// serialised from the record's value, and without one (the direct way) they
+/// send the record the general way.
 fn json_text(
     mapping: &Mapping,
-    record: &Value,
+    record: Option<&Value>,
     members: Option<&Members>,
     field: EnvelopeField,
 ) -> Result<Option<String>, Failure> {
     for source in &mapping.sources[field as usize] {
         if let (Some(members), Source::Path(path)) = (members, source) {
             if path.is_top_level() {
-                match members.get(path.first_key()) {
-                    Some(text) if text.get() != "null" => return Ok(Some(text.get().to_owned())),
-                    _ => continue,
+                match members.get(path.first_key()).and_then(present) {
+                    Some(text) => return Ok(Some(text.to_owned())),
+                    None => continue,
                 }
             }
         }
+        let Some(record) = record else {
+            return Err(not_direct(()));
+        };
         if let Some(value) = mapping.resolve_source(field, source, record)? {
             return Ok(Some(value.to_string()));
         }
     }
     Ok(None)
+}
+
+/// A raw value's text, `None` when it is `null` (absent, as for a parsed value).
+fn present(value: &RawValue) -> Option<&str> {
+    Some(value.get()).filter(|text| *text != "null")
 }
 
 /// Parses a timestamp the default way (RFC 3339 with any offset, or epoch
@@ -715,7 +724,7 @@ impl Fields for Parsed<'_> {
     }
 
     fn json(&mut self, field: EnvelopeField) -> Result<Option<String>, Failure> {
-        json_text(self.mapping, self.record, self.members, field)
+        json_text(self.mapping, Some(self.record), self.members, field)
     }
 }
 
@@ -919,9 +928,9 @@ fn map_members(
 /// member's text, strings borrowed where they hold no escapes, no JSON value
 /// built. Anything it does not map the plain way (a string with escapes, a
 /// number where text is expected, a missing or malformed field, an array on a
-/// path) gives `None`, and the record goes the way of [`map_members`], which
-/// maps it or says why not: so both ways give the same events and rejects,
-/// and this one stays simple.
+/// path) fails [`map_fields`], and the record goes the general way of
+/// [`map_members`], which maps it or says why not: so both ways give the same
+/// events and rejects, and this one stays simple.
 struct Direct<'m, 'a> {
     mapping: &'m Mapping,
     members: &'m Members<'a>,
@@ -974,10 +983,8 @@ impl<'a> Direct<'_, 'a> {
     fn raw(&mut self, field: EnvelopeField) -> Result<Option<&'a str>, ()> {
         for source in &self.mapping.sources[field as usize] {
             let Source::Path(path) = source else { continue };
-            if let Some(value) = self.lookup(path)? {
-                if value.get() != "null" {
-                    return Ok(Some(value.get()));
-                }
+            if let Some(text) = self.lookup(path)?.and_then(present) {
+                return Ok(Some(text));
             }
         }
         Ok(None)
@@ -1027,20 +1034,7 @@ impl Fields for Direct<'_, '_> {
     }
 
     fn json(&mut self, field: EnvelopeField) -> Result<Option<String>, Failure> {
-        for source in &self.mapping.sources[field as usize] {
-            match source {
-                Source::Path(path) if path.is_top_level() => {
-                    match self.members.get(path.first_key()) {
-                        Some(text) if text.get() != "null" => {
-                            return Ok(Some(text.get().to_owned()))
-                        }
-                        _ => continue,
-                    }
-                }
-                _ => return Err(not_direct(())),
-            }
-        }
-        Ok(None)
+        json_text(self.mapping, None, Some(self.members), field)
     }
 }
 
