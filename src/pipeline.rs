@@ -2,12 +2,14 @@
 //!
 //! 1. The model is parsed first, so a broken model stops the run before any input
 //!    is read.
-//! 2. Ingest streams every input into an uncompressed staging Parquet file inside
-//!    the temporary output folder (parsing on all cores), writing rejects as they come.
-//! 3. DataFusion sorts the staging file by (aggregate_type, stream_id, version,
-//!    position) under its memory pool, spilling to disk when the log is larger
-//!    than memory; the sorted stream is written as `events.parquet` and folded by
-//!    the [`Replayer`] in the same pass.
+//! 2. Ingest streams every input (parsing on all cores) into sorted runs inside
+//!    the temporary output folder, writing rejects as they come: a third of the
+//!    memory limit at a time is sorted by (aggregate_type, stream_id, version,
+//!    position) and written as one run ([`crate::sink::runs`]).
+//! 3. The runs are merged on a thread of their own; the sorted stream is written
+//!    as `events.parquet` and folded by the [`Replayer`] in the same pass. A
+//!    partial or incremental run stages one Parquet file instead and DataFusion
+//!    filters and sorts it under its memory pool ([`crate::sink::staging`]).
 //! 4. Duplicate event ids, which span streams, are found with one SQL aggregate.
 //! 5. Findings and `manifest.json` are written and the folder is swapped
 //!    into place.
@@ -18,7 +20,7 @@ use std::time::Instant;
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::UInt64Type;
-use datafusion::datasource::file_format::options::{ArrowReadOptions, ParquetReadOptions};
+use datafusion::datasource::file_format::options::ParquetReadOptions;
 use futures::StreamExt;
 
 use crate::digest::{sha256_hex, sha256_hex_of};
@@ -30,17 +32,14 @@ use crate::model::{parse_model, Model};
 use crate::replay::{Finding, Replayer, Rule, Seeds};
 use crate::sink::{
     findings_batch, findings_schema, write_table, BackgroundTableWriter, OutputDir, OutputSink,
-    StagingFormat, StagingSink, TableWriter,
+    StagingFormat, StagingSink, TableWriter, STAGED_PARQUET,
 };
 use crate::sql::{session, SessionOptions};
 use crate::{Error, Result};
 
-/// The memory DataFusion may hold during `run` when no limit is given. At 10M
-/// events 384 MiB sorts as fast as 512 MiB (more, smaller spill runs merge as
-/// quickly) and the run peaks at ~350–450 MiB with batches of
-/// [`crate::sink::staging::RUN_BATCH_ROWS`] (BENCHMARKS.md). 256 MiB completes
-/// too since the pool of `memory_pool.rs`, but has not been benchmarked as the
-/// default.
+/// The memory the sort (sorted runs, or DataFusion's pool) may hold during
+/// `run` when no limit is given: runs of 128 MiB. At 10M events the run peaked
+/// at 352 MiB with it (BENCHMARKS.md).
 pub const DEFAULT_RUN_MEMORY_LIMIT: usize = 384 << 20;
 
 /// A model file's name (for messages) and text.
@@ -321,18 +320,19 @@ fn build(
             return Ok(report);
         }
     }
+    let mut session_options = config.session.clone();
+    // The run's sorts spill rather than hold the log in memory, even unasked.
+    let memory_limit = *session_options
+        .memory_limit
+        .get_or_insert(DEFAULT_RUN_MEMORY_LIMIT);
     let phase = Phase::start();
     let staging_path = dir.path(crate::sink::STAGING);
-    let staging_format = match previous {
-        Some(_) => StagingFormat::Parquet,
-        None => StagingFormat::Arrow,
+    let staging_format = if previous.is_some() || config.selection.is_partial() {
+        StagingFormat::Parquet
+    } else {
+        StagingFormat::SortedRuns(memory_limit)
     };
-    let mut staging = StagingSink::create(
-        dir,
-        staging_format,
-        config.session.partitions(),
-        progress_bar(config.progress),
-    )?;
+    let mut staging = StagingSink::create(dir, staging_format, progress_bar(config.progress))?;
     let mut ingest_options = config.ingest.clone();
     if let Some(previous) = &previous {
         ingest_options.position_base = previous.position_base();
@@ -356,11 +356,6 @@ fn build(
         "stage done"
     );
 
-    let mut session_options = config.session.clone();
-    // The run's sorts spill rather than hold the log in memory, even unasked.
-    session_options
-        .memory_limit
-        .get_or_insert(DEFAULT_RUN_MEMORY_LIMIT);
     session_options
         .spill_dir
         .get_or_insert_with(|| dir.path("_spill"));
@@ -379,12 +374,20 @@ fn build(
         // Replay reads the envelope's own Arrow types back, not string views.
         ctx.sql("SET datafusion.execution.parquet.schema_force_view_types = false")
             .await?;
-        register_staged(&ctx, staging_format, &staging_path).await?;
-        let condition = config.selection.where_clause().unwrap_or("true".into());
-        ctx.sql(&format!(
-            "CREATE VIEW selected AS SELECT * FROM staged WHERE {condition}"
-        ))
-        .await?;
+        if staging_format == StagingFormat::Parquet {
+            let staged = staging_path.join(STAGED_PARQUET);
+            let options = ParquetReadOptions {
+                schema: Some(&events_schema()),
+                ..Default::default()
+            };
+            ctx.register_parquet("staged", crate::sql::utf8_path(&staged)?, options)
+                .await?;
+            let condition = config.selection.where_clause().unwrap_or("true".into());
+            ctx.sql(&format!(
+                "CREATE VIEW selected AS SELECT * FROM staged WHERE {condition}"
+            ))
+            .await?;
+        }
 
         let phase = Phase::start();
         let (seeds, root) = match &previous {
@@ -401,7 +404,8 @@ fn build(
             with_history: config.with_history,
             seeds,
         };
-        let mut findings = sort_and_replay(&ctx, replay, &mut report).await?;
+        let sorted = SortedEvents::open(&ctx, staging_format, &staging_path).await?;
+        let mut findings = sort_and_replay(sorted, replay, &mut report).await?;
         (
             report.timings.sort_replay_ms,
             report.timings.sort_replay_peak_rss,
@@ -508,37 +512,53 @@ fn build(
     Ok(report)
 }
 
-/// Registers the staging files in `folder` as the table `staged`.
-async fn register_staged(
-    ctx: &datafusion::prelude::SessionContext,
-    format: StagingFormat,
-    folder: &std::path::Path,
-) -> Result<()> {
-    let folder = crate::sql::utf8_path(folder)?;
-    let schema = events_schema();
-    let file_extension = format.extension();
-    match format {
-        StagingFormat::Arrow => {
-            // One partition a staging file (see sink::staging): never split by ranges.
-            ctx.sql("SET datafusion.optimizer.repartition_file_scans = false")
+/// The staged events in stream order: merged from sorted runs (a full run) or
+/// sorted by DataFusion (a partial or incremental run).
+enum SortedEvents {
+    Runs(std::sync::mpsc::Receiver<Result<RecordBatch>>),
+    Sql(datafusion::physical_plan::SendableRecordBatchStream),
+}
+
+impl SortedEvents {
+    /// The sorted runs in `folder` merged, or the view `selected` sorted.
+    async fn open(
+        ctx: &datafusion::prelude::SessionContext,
+        format: StagingFormat,
+        folder: &std::path::Path,
+    ) -> Result<Self> {
+        if format == StagingFormat::Parquet {
+            let order = crate::sql::STREAM_ORDER.join(", ");
+            let frame = ctx
+                .sql(&format!("SELECT * FROM selected ORDER BY {order}"))
                 .await?;
-            let options = ArrowReadOptions {
-                schema: Some(&schema),
-                file_extension,
-                ..Default::default()
-            };
-            ctx.register_arrow("staged", folder, options).await?;
+            return Ok(Self::Sql(frame.execute_stream().await?));
         }
-        StagingFormat::Parquet => {
-            let options = ParquetReadOptions {
-                schema: Some(&schema),
-                file_extension,
-                ..Default::default()
-            };
-            ctx.register_parquet("staged", folder, options).await?;
+        Self::merge(folder)
+    }
+
+    /// Merges the runs in `folder` on a thread of its own, beside the replay.
+    fn merge(folder: &std::path::Path) -> Result<Self> {
+        let merge = crate::sink::runs::merge(folder)?;
+        let (sender, receiver) = std::sync::mpsc::sync_channel(crate::sink::BACKGROUND_BATCHES);
+        std::thread::Builder::new()
+            .name("eventfold-merge".into())
+            .spawn(move || {
+                for batch in merge {
+                    if sender.send(batch).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| Error::io(folder, e))?;
+        Ok(Self::Runs(receiver))
+    }
+
+    async fn next(&mut self) -> Option<Result<RecordBatch>> {
+        match self {
+            Self::Runs(receiver) => receiver.recv().ok(),
+            Self::Sql(stream) => stream.next().await.map(|b| Ok(b?)),
         }
     }
-    Ok(())
 }
 
 /// What [`sort_and_replay`] folds with, and where it writes.
@@ -551,7 +571,7 @@ struct Replay<'a> {
 }
 
 async fn sort_and_replay(
-    ctx: &datafusion::prelude::SessionContext,
+    mut stream: SortedEvents,
     replay: Replay<'_>,
     report: &mut RunReport,
 ) -> Result<Vec<Finding>> {
@@ -561,11 +581,6 @@ async fn sort_and_replay(
         with_history,
         seeds,
     } = replay;
-    let order = crate::sql::STREAM_ORDER.join(", ");
-    let frame = ctx
-        .sql(&format!("SELECT * FROM selected ORDER BY {order}"))
-        .await?;
-    let mut stream = frame.execute_stream().await?;
     // events.parquet is compressed on its own thread, beside the fold.
     let mut events = BackgroundTableWriter::spawn(TableWriter::create(
         &root.join("events.parquet"),

@@ -7,10 +7,11 @@
 //! rows buffered in Arrow builders that are flushed every [`FLUSH_ROWS`] rows, so
 //! writing never holds a whole table in memory.
 
+pub mod runs;
 pub mod staging;
 pub mod state;
 
-pub use staging::{StagingFormat, StagingSink, STAGING};
+pub use staging::{StagingFormat, StagingSink, STAGED_PARQUET, STAGING};
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

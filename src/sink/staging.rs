@@ -1,83 +1,37 @@
-//! The staging files: ingest's events, in read order, waiting for the sort.
+//! The staging of ingest's events until the replay reads them in stream order.
 //!
-//! They are scratch space, written once and read once by DataFusion's sort,
-//! so they are Arrow IPC files rather than Parquet: writing is copying the
-//! batches' buffers and reading is mapping them back, with no encoding,
-//! decoding or dictionaries on either side (at 1M events the sort phase took
-//! 0.80–0.97 s instead of 1.01–1.36 s, BENCHMARKS.md). Batches are dealt round
-//! robin over one file per core, so the sort reads them in as many partitions
-//! without splitting a file by byte ranges (DataFusion reads a range of an
-//! Arrow file whole into memory; a whole file it reads a batch at a time).
-//!
-//! An incremental run stages as one uncompressed Parquet file instead: its
-//! checks join the new events with the previous output, and DataFusion picks
-//! a join's build side by row counts, which Parquet carries and Arrow files do
-//! not (staged as Arrow, a 10M-event nightly run built its hash table from the
-//! previous output's streams and ran out of its pool). Its new events are few.
-
-use std::fs::File;
-use std::io::BufWriter;
-use std::path::{Path, PathBuf};
+//! A full run stages them as sorted runs ([`super::runs`]): sorted while
+//! ingest parses, merged for the replay, each row written and read once. A
+//! run that selects part of the log (`--aggregate`, `--as-of`, ...) or goes on
+//! from a previous output (`--incremental`) stages them as one uncompressed
+//! Parquet file instead, which DataFusion filters, sorts and joins: the
+//! incremental checks join the new events with the previous output, and
+//! DataFusion picks a join's build side by row counts, which Parquet carries.
+//! Those runs' events are few or filtered; their sort is DataFusion's.
 
 use arrow::array::RecordBatch;
-use arrow::ipc::writer::FileWriter;
 use parquet::basic::Compression;
 
-use super::{zstd, BackgroundTableWriter, BatchFile, OutputDir, TableWriter};
+use super::runs::SortedRuns;
+use super::{zstd, BackgroundTableWriter, OutputDir, TableWriter};
 use crate::envelope::{events_schema, rejects_batch, rejects_schema, Reject};
 use crate::ingest::IngestSink;
-use crate::{Error, Result};
+use crate::Result;
 
 /// The folder of the staging files inside the output folder under construction.
 pub const STAGING: &str = "_staging";
 
-/// How the staging files are written.
+/// How the events are staged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StagingFormat {
-    /// Arrow IPC files, one a partition: a full run.
-    Arrow,
-    /// One uncompressed Parquet file: an incremental run.
+    /// Sorted runs within a memory limit (bytes): a full run.
+    SortedRuns(usize),
+    /// One uncompressed Parquet file: a partial or incremental run.
     Parquet,
 }
 
-impl StagingFormat {
-    /// The extension of the staging files (what the staged table reads).
-    pub fn extension(self) -> &'static str {
-        match self {
-            StagingFormat::Arrow => ".arrow",
-            StagingFormat::Parquet => ".parquet",
-        }
-    }
-}
-
-/// Arrow IPC files taking batches in turn.
-pub struct StagingFiles {
-    folder: PathBuf,
-    files: Vec<FileWriter<BufWriter<File>>>,
-    next: usize,
-    rows: u64,
-}
-
-impl StagingFiles {
-    /// Creates `parts` (at least one) empty files in `folder`.
-    pub fn create(folder: &Path, parts: usize) -> Result<Self> {
-        std::fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;
-        let files = (0..parts.max(1))
-            .map(|part| {
-                let extension = StagingFormat::Arrow.extension();
-                let path = folder.join(format!("part-{part}{extension}"));
-                let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
-                Ok(FileWriter::try_new_buffered(file, &events_schema())?)
-            })
-            .collect::<Result<_>>()?;
-        Ok(Self {
-            folder: folder.to_owned(),
-            files,
-            next: 0,
-            rows: 0,
-        })
-    }
-}
+/// The staged Parquet file's name in the staging folder.
+pub const STAGED_PARQUET: &str = "staged.parquet";
 
 /// Rows per batch in the run, from the staging files through the sort and the
 /// replay (an ingest chunk's batch holds some 13k rows; `pipeline` sets the
@@ -91,30 +45,6 @@ impl StagingFiles {
 /// 4.4–4.8 s). With 1,024 the 1M sort was a third slower.
 pub const RUN_BATCH_ROWS: usize = 2048;
 
-impl BatchFile for StagingFiles {
-    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        self.rows += batch.num_rows() as u64;
-        for offset in (0..batch.num_rows()).step_by(RUN_BATCH_ROWS) {
-            let rows = RUN_BATCH_ROWS.min(batch.num_rows() - offset);
-            let part = self.next % self.files.len();
-            self.next += 1;
-            self.files[part].write(&batch.slice(offset, rows))?;
-        }
-        Ok(())
-    }
-
-    fn close(self) -> Result<u64> {
-        for mut file in self.files {
-            file.finish()?;
-        }
-        Ok(self.rows)
-    }
-
-    fn path(&self) -> &Path {
-        &self.folder
-    }
-}
-
 /// Ingest's sink: events to the staging files (written on a thread of their
 /// own, while the next chunks are parsed), rejects straight to
 /// `rejects.parquet` (in input order), so neither is held in memory.
@@ -125,21 +55,19 @@ pub struct StagingSink {
 }
 
 impl StagingSink {
-    /// Opens the staging files (`parts` of them as Arrow) and
-    /// `rejects.parquet` inside `dir`.
+    /// Opens the staging (in `dir`'s [`STAGING`] folder) and `rejects.parquet`.
     pub fn create(
         dir: &OutputDir,
         format: StagingFormat,
-        parts: usize,
         progress: Option<indicatif::ProgressBar>,
     ) -> Result<Self> {
         let folder = dir.path(STAGING);
         let events = match format {
-            StagingFormat::Arrow => {
-                BackgroundTableWriter::spawn(StagingFiles::create(&folder, parts)?)?
+            StagingFormat::SortedRuns(memory_limit) => {
+                BackgroundTableWriter::spawn(SortedRuns::create(&folder, memory_limit)?)?
             }
             StagingFormat::Parquet => BackgroundTableWriter::spawn(TableWriter::create(
-                &folder.join(format!("part-0{}", format.extension())),
+                &folder.join(STAGED_PARQUET),
                 events_schema(),
                 Compression::UNCOMPRESSED,
             )?)?,
@@ -151,7 +79,7 @@ impl StagingSink {
         })
     }
 
-    /// Closes the staging files and the rejects.
+    /// Closes the staging and the rejects.
     pub fn close(self) -> Result<()> {
         if let Some(bar) = &self.progress {
             bar.finish_and_clear();
