@@ -177,7 +177,8 @@ def stage_table(runs, input_bytes, events):
     """Per-stage medians: ms, events/s, MB/s of input, peak RSS MiB."""
     stages = [
         ("read+parse+map (ingest)", "ingest_ms", "ingest_peak_rss"),
-        ("sort (DataFusion)", "sort_ms", "sort_replay_peak_rss"),
+        ("sort runs (staging thread, in ingest)", "staging_ms", "ingest_peak_rss"),
+        ("merge runs (replay's wait)", "sort_ms", "sort_replay_peak_rss"),
         ("fold (replay)", "fold_ms", "sort_replay_peak_rss"),
         ("write events.parquet (own thread)", "events_write_ms", "sort_replay_peak_rss"),
         ("write transitions+state", "tables_write_ms", "sort_replay_peak_rss"),

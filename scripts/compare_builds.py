@@ -15,7 +15,7 @@ from pathlib import Path
 
 import bench
 
-STAGES = ("ingest_ms", "sort_ms", "fold_ms", "events_write_ms", "duplicate_ids_ms")
+STAGES = ("ingest_ms", "staging_ms", "sort_ms", "fold_ms", "events_write_ms", "duplicate_ids_ms")
 
 
 def main():

@@ -167,11 +167,13 @@ pub struct RunConfig {
 /// Milliseconds spent in each stage, and the peak resident memory (bytes) of
 /// each phase where the platform tells it (see [`crate::metrics`]).
 ///
-/// The phases run one after the other: `ingest` (read, parse and map, write the
-/// staging file), `sort_replay`, `duplicate_ids`, `write` (findings, manifest).
-/// Inside `sort_replay`, the sorted stream is consumed batch by batch, so its time
-/// is split into `sort_ms` (waiting for the next sorted batch: reading the staging
-/// file, sorting, merging spills), `fold_ms` (the replay) and `tables_write_ms`
+/// The phases run one after the other: `ingest` (read, parse and map, stage),
+/// `sort_replay`, `duplicate_ids`, `write` (findings, manifest). Inside
+/// `ingest`, `staging_ms` is the staging thread's busy time, overlapping the
+/// parsing: sorting and writing the sorted runs (a full run) or encoding the
+/// staging Parquet file. Inside `sort_replay`, the sorted stream is consumed
+/// batch by batch, so its time is split into `sort_ms` (waiting for the next
+/// sorted batch: the merge of the runs, or DataFusion's sort), `fold_ms` (the replay) and `tables_write_ms`
 /// (transitions and state tables). `events.parquet` is written on a thread of its
 /// own: `events_write_ms` is that thread's busy time, overlapping the others, and
 /// `events_write_wait_ms` the time the replay waited for it. `peak_rss` is the
@@ -179,6 +181,7 @@ pub struct RunConfig {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Timings {
     pub ingest_ms: u64,
+    pub staging_ms: u64,
     pub sort_replay_ms: u64,
     pub sort_ms: u64,
     pub fold_ms: u64,
@@ -338,7 +341,7 @@ fn build(
         ingest_options.position_base = previous.position_base();
     }
     report.ingest = ingest(&inputs, &ingest_options, &mut staging)?;
-    staging.close()?;
+    report.timings.staging_ms = staging.close()?;
     if previous.is_some() {
         // This run's rejects are merged after the previous run's.
         let (rejects, moved) = (dir.path("rejects.parquet"), dir.path(INCREMENT));

@@ -79,14 +79,15 @@ impl StagingSink {
         })
     }
 
-    /// Closes the staging and the rejects.
-    pub fn close(self) -> Result<()> {
+    /// Closes the staging and the rejects; returns the milliseconds the
+    /// staging thread spent (sorting and writing runs, or encoding Parquet).
+    pub fn close(self) -> Result<u64> {
         if let Some(bar) = &self.progress {
             bar.finish_and_clear();
         }
-        self.events.close()?;
+        let (_, busy) = self.events.close()?;
         self.rejects.close()?;
-        Ok(())
+        Ok(busy)
     }
 }
 
