@@ -10,7 +10,11 @@
 //!    as `events.parquet` and folded by the [`Replayer`] in the same pass. A
 //!    partial or incremental run stages one Parquet file instead and DataFusion
 //!    filters and sorts it under its memory pool ([`crate::sink::staging`]).
-//! 4. Duplicate event ids, which span streams, are found with one SQL aggregate.
+//! 4. Duplicate event ids, which span streams: a full run writes the sorted
+//!    hashes of each run's ids beside it, merges them after ingest, and the
+//!    replay keeps aside the events whose id hash repeats, whose ids are then
+//!    compared. A partial or incremental run finds them with an SQL aggregate
+//!    (over the previous output's events too).
 //! 5. Findings and `manifest.json` are written and the folder is swapped
 //!    into place.
 
@@ -401,11 +405,23 @@ fn build(
             }
             None => (Seeds::new(), dir.path("")),
         };
+        // A full run found the id hashes used more than once while sorting:
+        // the replay keeps those events aside, and no query is needed after.
+        let repeated_ids = match staging_format {
+            StagingFormat::SortedRuns(limit) => {
+                let started = Instant::now();
+                let repeated = crate::sink::runs::repeated_id_hashes(&staging_path, limit)?;
+                report.timings.duplicate_ids_ms = millis(started.elapsed());
+                Some(repeated)
+            }
+            StagingFormat::Parquet => None,
+        };
         let replay = Replay {
             model,
             root: &root,
             with_history: config.with_history,
             seeds,
+            repeated_ids,
         };
         let sorted = SortedEvents::open(&ctx, staging_format, &staging_path).await?;
         let mut findings = sort_and_replay(sorted, replay, &mut report).await?;
@@ -419,6 +435,10 @@ fn build(
             ms = report.timings.sort_replay_ms,
             "stage done"
         );
+        if staging_format != StagingFormat::Parquet {
+            // The duplicate ids were found in the replay.
+            return Ok(findings);
+        }
 
         // The merges of an incremental run and the duplicate-id aggregate do
         // not spill sorted runs: DataFusion's own batch size suits them (the
@@ -571,6 +591,8 @@ struct Replay<'a> {
     root: &'a std::path::Path,
     with_history: bool,
     seeds: Seeds,
+    /// The hashes of event ids used more than once, when known before the replay.
+    repeated_ids: Option<std::collections::HashSet<u64>>,
 }
 
 async fn sort_and_replay(
@@ -583,7 +605,9 @@ async fn sort_and_replay(
         root,
         with_history,
         seeds,
+        repeated_ids,
     } = replay;
+    let mut repeated = Vec::new();
     // events.parquet is compressed on its own thread, beside the fold.
     let mut events = BackgroundTableWriter::spawn(TableWriter::create(
         &root.join("events.parquet"),
@@ -607,6 +631,10 @@ async fn sort_and_replay(
         let batch = crate::upcast::apply(model, batch)?;
         write.time(|| events.write(batch.clone()))?;
         fold.time(|| replayer.push_batch(&batch, &mut sink))?;
+        if let Some(hashes) = repeated_ids.as_ref().filter(|h| !h.is_empty()) {
+            let repeated_id = |id: &str| hashes.contains(&crate::sink::runs::id_hash(id));
+            occurrences(&batch, EVENTS_OCCURRENCE, repeated_id, &mut repeated)?;
+        }
         report.transitions += batch.num_rows() as u64;
     }
     let (_, events_busy) = write.time(|| events.close())?;
@@ -624,10 +652,13 @@ async fn sort_and_replay(
     timings.fold_ms = fold.millis().saturating_sub(tables_write);
     timings.tables_write_ms = tables_write + millis(closing.elapsed());
     report.streams = outcome.streams;
-    Ok(outcome.findings)
+    let mut findings = outcome.findings;
+    findings.extend(duplicate_id_findings(repeated));
+    Ok(findings)
 }
 
-/// Every occurrence of an event id after its first (by position) is a finding.
+/// Every occurrence of an event id after its first (by position) in the table
+/// `events` is a finding (partial and incremental runs).
 ///
 /// Two steps, so that nothing but the duplicated ids is held in memory: an
 /// aggregate finds them (it spills under the memory limit), then they are the
@@ -653,48 +684,101 @@ async fn duplicate_event_ids(
     let batches = ctx
         .sql(&format!(
             "SELECT s.event_id, s.aggregate_type, s.stream_id, s.version, s.position \
-             FROM duplicated_event_ids d JOIN {events} s ON s.event_id = d.event_id \
-             ORDER BY s.event_id, s.position"
+             FROM duplicated_event_ids d JOIN {events} s ON s.event_id = d.event_id"
         ))
         .await?
         .collect()
         .await?;
     ctx.deregister_table("duplicated_event_ids")?;
-    let mut findings = Vec::new();
-    let mut first: Option<(String, String, u64, u64)> = None;
+    let mut found = Vec::new();
     for batch in &batches {
-        let strings = |i: usize| -> Result<Vec<String>> {
-            let column = arrow::compute::cast(batch.column(i), &arrow::datatypes::DataType::Utf8)?;
-            Ok(column
-                .as_string::<i32>()
-                .iter()
-                .map(|v| v.unwrap_or_default().to_owned())
-                .collect())
-        };
-        let (ids, types, streams) = (strings(0)?, strings(1)?, strings(2)?);
-        let versions = batch.column(3).as_primitive::<UInt64Type>();
-        let positions = batch.column(4).as_primitive::<UInt64Type>();
-        for row in 0..batch.num_rows() {
-            let (id, version, position) = (&ids[row], versions.value(row), positions.value(row));
-            match &first {
-                Some((first_id, first_stream, first_version, first_position)) if first_id == id => {
-                    findings.push(Finding {
-                        aggregate_type: types[row].clone(),
-                        stream_id: streams[row].clone(),
-                        version,
-                        event_id: id.clone(),
-                        position,
-                        rule: Rule::DuplicateEventId,
-                        message: format!(
-                            "event id \"{id}\" was already used by {first_stream} version {first_version} (position {first_position})"
-                        ),
-                    });
-                }
-                _ => first = Some((id.clone(), streams[row].clone(), version, position)),
-            }
+        occurrences(batch, [0, 1, 2, 3, 4], |_| true, &mut found)?;
+    }
+    Ok(duplicate_id_findings(found))
+}
+
+/// Where an event id occurred.
+struct Occurrence {
+    event_id: String,
+    aggregate_type: String,
+    stream_id: String,
+    version: u64,
+    position: u64,
+}
+
+/// The columns of (event_id, aggregate_type, stream_id, version, position)
+/// in the events schema.
+const EVENTS_OCCURRENCE: [usize; 5] = [
+    crate::envelope::col::EVENT_ID,
+    crate::envelope::col::AGGREGATE_TYPE,
+    crate::envelope::col::STREAM_ID,
+    crate::envelope::col::VERSION,
+    crate::envelope::col::POSITION,
+];
+
+/// Adds the rows of `batch` whose event id `keep` keeps to `found`; `columns`
+/// are the indices of (event_id, aggregate_type, stream_id, version, position).
+fn occurrences(
+    batch: &RecordBatch,
+    columns: [usize; 5],
+    keep: impl Fn(&str) -> bool,
+    found: &mut Vec<Occurrence>,
+) -> Result<()> {
+    let text = |i: usize| arrow::compute::cast(batch.column(i), &arrow::datatypes::DataType::Utf8);
+    let (ids, types, streams) = (text(columns[0])?, text(columns[1])?, text(columns[2])?);
+    let (ids, types, streams) = (
+        ids.as_string::<i32>(),
+        types.as_string::<i32>(),
+        streams.as_string::<i32>(),
+    );
+    let versions = batch.column(columns[3]).as_primitive::<UInt64Type>();
+    let positions = batch.column(columns[4]).as_primitive::<UInt64Type>();
+    for row in 0..batch.num_rows() {
+        let id = ids.value(row);
+        if keep(id) {
+            found.push(Occurrence {
+                event_id: id.to_owned(),
+                aggregate_type: types.value(row).to_owned(),
+                stream_id: streams.value(row).to_owned(),
+                version: versions.value(row),
+                position: positions.value(row),
+            });
         }
     }
-    Ok(findings)
+    Ok(())
+}
+
+/// Every occurrence of an event id after its first (by position) is a finding.
+fn duplicate_id_findings(mut found: Vec<Occurrence>) -> Vec<Finding> {
+    found.sort_by(|a, b| (&a.event_id, a.position).cmp(&(&b.event_id, b.position)));
+    let mut findings = Vec::new();
+    let mut first: Option<&Occurrence> = None;
+    for occurrence in &found {
+        match first {
+            Some(earlier) if earlier.event_id == occurrence.event_id => {
+                let Occurrence {
+                    event_id: id,
+                    stream_id: first_stream,
+                    version: first_version,
+                    position: first_position,
+                    ..
+                } = earlier;
+                findings.push(Finding {
+                    aggregate_type: occurrence.aggregate_type.clone(),
+                    stream_id: occurrence.stream_id.clone(),
+                    version: occurrence.version,
+                    event_id: id.clone(),
+                    position: occurrence.position,
+                    rule: Rule::DuplicateEventId,
+                    message: format!(
+                        "event id \"{id}\" was already used by {first_stream} version {first_version} (position {first_position})"
+                    ),
+                });
+            }
+            _ => first = Some(occurrence),
+        }
+    }
+    findings
 }
 
 /// The SHA-256 of every output file (relative path → hex), and one hash over

@@ -151,6 +151,31 @@ fn as_of_rebuilds_the_state_of_the_log_cut_at_that_moment() {
     );
 }
 
+/// A full run sorts through sorted runs and finds duplicate ids while it
+/// replays; a partial run stages for DataFusion's sort and finds them with SQL.
+/// Selecting everything, the second writes the same files as the first.
+#[test]
+fn a_partial_run_of_everything_writes_the_files_of_the_full_run() {
+    let dir = Dir::new();
+    dir.ok(&[
+        "generate",
+        "--events",
+        "20000",
+        "--anomaly-rate",
+        "0.02",
+        "-o",
+        "log.ndjson",
+    ]);
+    dir.ok(&["run", "-i", "log.ndjson", "-o", "full"]);
+    let everything = ["run", "-i", "log.ndjson", "--as-of-position", "99999999"];
+    dir.ok(&[&everything[..], &["-o", "partial"]].concat());
+    let (full, partial) = (dir.manifest("full"), dir.manifest("partial"));
+    assert_eq!(partial["selection"]["as_of_position"], 99999999);
+    assert_eq!(full["files"], partial["files"]);
+    let duplicates = &full["counts"]["findings"]["duplicate_event_id"];
+    assert!(duplicates.as_u64().is_some_and(|n| n > 10), "{full}");
+}
+
 #[test]
 fn partial_runs_replay_only_what_they_name_and_spare_a_full_output() {
     let dir = Dir::new();

@@ -26,7 +26,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{ArrayRef, RecordBatch};
+use arrow::array::{ArrayRef, AsArray, RecordBatch};
 use arrow::compute::interleave_record_batch;
 use arrow::ipc::reader::FileReader;
 use arrow::ipc::writer::FileWriter;
@@ -168,6 +168,7 @@ impl SortedRuns {
                 .then((ab, ar).cmp(&(bb, br)))
         });
         drop(keys);
+        self.write_id_hashes(&batches)?;
         let refs: Vec<&RecordBatch> = batches.iter().collect();
         let mut writer = self.next_writer()?;
         for indices in order.chunks(BATCH_ROWS) {
@@ -175,6 +176,21 @@ impl SortedRuns {
         }
         self.runs.push(writer.finish()?);
         Ok(())
+    }
+
+    /// Writes the sorted hashes of the batches' event ids beside their run.
+    fn write_id_hashes(&self, batches: &[RecordBatch]) -> Result<()> {
+        let mut hashes: Vec<u64> = Vec::new();
+        for batch in batches {
+            let ids = batch.column(col::EVENT_ID).as_string::<i32>();
+            hashes.extend(ids.iter().map(|id| id_hash(id.unwrap_or_default())));
+        }
+        hashes.sort_unstable();
+        let path = self
+            .folder
+            .join(format!("ids-{:08}{ID_EXTENSION}", self.next_run + 1));
+        let bytes: Vec<u8> = hashes.iter().flat_map(|h| h.to_le_bytes()).collect();
+        std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))
     }
 
     /// Merges runs until one merge can read them all at once.
@@ -237,6 +253,76 @@ impl BatchFile for SortedRuns {
 }
 
 const RUN_EXTENSION: &str = ".arrow";
+/// The sorted event id hashes of each first-level run, little-endian `u64`s.
+const ID_EXTENSION: &str = ".ids";
+
+/// The hash by which duplicate event ids are found: equal for equal ids, and
+/// the same on every run and machine.
+pub fn id_hash(id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    id.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The hashes that more than one event's id has, from the sorted hashes
+/// [`SortedRuns`] wrote: a merge that reads `memory_limit / 2` bytes of them
+/// at a time. Equal hashes are usually equal ids; the caller compares the ids.
+pub fn repeated_id_hashes(
+    folder: &Path,
+    memory_limit: usize,
+) -> Result<std::collections::HashSet<u64>> {
+    use std::collections::{BinaryHeap, HashSet};
+    use std::io::Read;
+    let files = files_ending(folder, ID_EXTENSION)?;
+    let buffer = (memory_limit / 2 / files.len().max(1)).clamp(4096, 1 << 20);
+    let mut readers = files
+        .iter()
+        .map(|path| {
+            let file = File::open(path).map_err(|e| Error::io(path, e))?;
+            Ok((path, std::io::BufReader::with_capacity(buffer, file)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut next = |i: usize| -> Result<Option<u64>> {
+        let (path, reader) = &mut readers[i];
+        let mut bytes = [0u8; 8];
+        match reader.read_exact(&mut bytes) {
+            Ok(()) => Ok(Some(u64::from_le_bytes(bytes))),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+            Err(e) => Err(Error::io(path.as_path(), e)),
+        }
+    };
+    let mut heap = BinaryHeap::new();
+    for i in 0..files.len() {
+        if let Some(hash) = next(i)? {
+            heap.push(std::cmp::Reverse((hash, i)));
+        }
+    }
+    let (mut repeated, mut last) = (HashSet::new(), None);
+    while let Some(std::cmp::Reverse((hash, i))) = heap.pop() {
+        if last == Some(hash) {
+            repeated.insert(hash);
+        }
+        last = Some(hash);
+        if let Some(hash) = next(i)? {
+            heap.push(std::cmp::Reverse((hash, i)));
+        }
+    }
+    Ok(repeated)
+}
+
+/// The files in `folder` whose names end with `ending`, by name.
+fn files_ending(folder: &Path, ending: &str) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(folder).map_err(|e| Error::io(folder, e))? {
+        let path = entry.map_err(|e| Error::io(folder, e))?.path();
+        if path.to_string_lossy().ends_with(ending) {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
 
 /// One run being read: its current batch, that batch's keys, the next row.
 struct Cursor {
@@ -385,17 +471,13 @@ fn next_nonempty(reader: &mut FileReader<std::io::BufReader<File>>) -> Result<Op
 
 /// The events of the runs [`SortedRuns`] left in `folder`, in order.
 pub fn merge(folder: &Path) -> Result<Merge> {
-    let mut runs = Vec::new();
-    for entry in std::fs::read_dir(folder).map_err(|e| Error::io(folder, e))? {
-        let path = entry.map_err(|e| Error::io(folder, e))?.path();
-        if path.to_string_lossy().ends_with(RUN_EXTENSION) {
-            runs.push(Run {
-                path,
-                batch_bytes: 0,
-            });
-        }
-    }
-    runs.sort_by(|a, b| a.path.cmp(&b.path));
+    let runs: Vec<Run> = files_ending(folder, RUN_EXTENSION)?
+        .into_iter()
+        .map(|path| Run {
+            path,
+            batch_bytes: 0,
+        })
+        .collect();
     Merge::open(&runs)
 }
 
@@ -411,10 +493,9 @@ impl Iterator for Merge {
 mod tests {
     use super::*;
     use crate::envelope::{Event, EventBatchBuilder};
-    use arrow::array::AsArray;
 
     /// Events with many equal keys (a few streams, versions and positions),
-    /// numbered by arrival in `event_id`.
+    /// numbered by arrival in `source`.
     fn events(count: usize) -> Vec<Event> {
         // A fixed linear congruential sequence: the same log on every run.
         let mut state = 12345u64;
@@ -425,7 +506,11 @@ mod tests {
         (0..count)
             .map(|i| Event {
                 position: next(5),
-                event_id: format!("{i:06}"),
+                // Every seventh id is one of twenty used again.
+                event_id: match i % 7 {
+                    0 => format!("again-{}", i % 20),
+                    _ => format!("{i:06}"),
+                },
                 stream_id: format!("s-{}", next(13)),
                 aggregate_type: ["task", "project", "t"][next(3) as usize].into(),
                 version: next(4),
@@ -444,8 +529,9 @@ mod tests {
     }
 
     /// Sorts `events` through runs of `memory_limit` bytes, in batches of up
-    /// to 97 rows, and returns the event ids in merged order, the number of
-    /// runs sorted from ingest's batches and the number left to merge.
+    /// to 97 rows, and returns the sources in merged order, the number of
+    /// runs sorted from ingest's batches and the number left to merge; checks
+    /// the repeated id hashes on the way.
     fn sorted(events: &[Event], memory_limit: usize) -> (Vec<String>, usize, usize) {
         let folder = tempfile::tempdir().unwrap();
         let mut runs = SortedRuns::create(folder.path(), memory_limit).unwrap();
@@ -458,12 +544,24 @@ mod tests {
         let written = runs.next_run;
         let rows = runs.close().unwrap();
         assert_eq!(rows, events.len() as u64);
-        let left = std::fs::read_dir(folder.path()).unwrap().count();
+        let left = files_ending(folder.path(), RUN_EXTENSION).unwrap().len();
+        let mut seen = std::collections::HashMap::<&str, usize>::new();
+        events
+            .iter()
+            .for_each(|e| *seen.entry(&e.event_id).or_default() += 1);
+        let again: std::collections::HashSet<u64> = seen
+            .iter()
+            .filter(|(_, &n)| n > 1)
+            .map(|(id, _)| id_hash(id))
+            .collect();
+        let repeated = repeated_id_hashes(folder.path(), memory_limit).unwrap();
+        assert_eq!(repeated, again);
+        assert_eq!(again.len(), if events.len() > 140 { 20 } else { 0 });
         let mut ids = Vec::new();
         for batch in merge(folder.path()).unwrap() {
             let batch = batch.unwrap();
             assert!(batch.num_rows() <= BATCH_ROWS);
-            let column = batch.column(col::EVENT_ID).as_string::<i32>();
+            let column = batch.column(col::SOURCE).as_string::<i32>();
             ids.extend(column.iter().map(|v| v.unwrap().to_owned()));
         }
         (ids, written, left)
@@ -480,7 +578,7 @@ mod tests {
                 b.position,
             ))
         });
-        order.iter().map(|e| e.event_id.clone()).collect()
+        order.iter().map(|e| e.source.clone()).collect()
     }
 
     #[test]
