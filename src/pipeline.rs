@@ -3,9 +3,10 @@
 //! 1. The model is parsed first, so a broken model stops the run before any input
 //!    is read.
 //! 2. Ingest streams every input (parsing on all cores) into sorted runs inside
-//!    the temporary output folder, writing rejects as they come: a third of the
-//!    memory limit at a time is sorted by (aggregate_type, stream_id, version,
-//!    position) and written as one run ([`crate::sink::runs`]).
+//!    the temporary output folder, writing rejects as they come: a quarter of
+//!    the memory limit at a time is sorted by (aggregate_type, stream_id,
+//!    version, position) and written as one run, on a thread of its own while
+//!    the next quarter fills ([`crate::sink::runs`]).
 //! 3. The runs are merged on a thread of their own; the sorted stream is written
 //!    as `events.parquet` and folded by the [`Replayer`] in the same pass. A
 //!    partial or incremental run stages one Parquet file instead and DataFusion
@@ -42,7 +43,7 @@ use crate::sql::{session, SessionOptions};
 use crate::{Error, Result};
 
 /// The memory the sort (sorted runs, or DataFusion's pool) may hold during
-/// `run` when no limit is given: runs of 128 MiB. At 10M events the run peaked
+/// `run` when no limit is given: runs of 96 MiB. At 10M events the run peaked
 /// at 352 MiB with it (BENCHMARKS.md).
 pub const DEFAULT_RUN_MEMORY_LIMIT: usize = 384 << 20;
 
@@ -173,9 +174,9 @@ pub struct RunConfig {
 ///
 /// The phases run one after the other: `ingest` (read, parse and map, stage),
 /// `sort_replay`, `duplicate_ids`, `write` (findings, manifest). Inside
-/// `ingest`, `staging_ms` is the staging thread's busy time, overlapping the
-/// parsing: sorting and writing the sorted runs (a full run) or encoding the
-/// staging Parquet file. Inside `sort_replay`, the sorted stream is consumed
+/// `ingest`, `staging_ms` is the busy time of the staging threads, beside the
+/// parsing: holding batches and sorting and writing the sorted runs (a full
+/// run), or encoding the staging Parquet file. Inside `sort_replay`, the sorted stream is consumed
 /// batch by batch, so its time is split into `sort_ms` (waiting for the next
 /// sorted batch: the merge of the runs, or DataFusion's sort), `fold_ms` (the replay) and `tables_write_ms`
 /// (transitions and state tables). `events.parquet` is written on a thread of its

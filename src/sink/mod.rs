@@ -97,6 +97,14 @@ pub trait BatchFile: Send + 'static {
     fn write(&mut self, batch: &RecordBatch) -> Result<()>;
     /// Finishes the file and returns its row count.
     fn close(self) -> Result<u64>;
+    /// [`BatchFile::close`], and the milliseconds threads of the file's own
+    /// spent beside the caller's (none unless the file has any).
+    fn close_timed(self) -> Result<(u64, u64)>
+    where
+        Self: Sized,
+    {
+        Ok((self.close()?, 0))
+    }
     /// The path named in messages.
     fn path(&self) -> &Path;
 }
@@ -175,8 +183,8 @@ impl BackgroundTableWriter {
                 for batch in receiver {
                     busy.time(|| writer.write(&batch))?;
                 }
-                let rows = busy.time(|| writer.close())?;
-                Ok((rows, busy.millis()))
+                let (rows, helpers) = busy.time(|| writer.close_timed())?;
+                Ok((rows, busy.millis() + helpers))
             })
             .map_err(|e| Error::io(&path, e))?;
         Ok(Self {

@@ -2,12 +2,13 @@
 //! memory budget, with each row's bytes written and read once.
 //!
 //! While ingest parses, [`SortedRuns`] (on a background writer's thread) holds
-//! batches up to a third of the budget, sorts them by the stream order
-//! (`aggregate_type`, `stream_id`, `version`, `position`) and writes them as one
-//! sorted run, an Arrow IPC file. After ingest, [`merge`] reads all runs at
-//! once, a batch a run at a time, and yields the whole log in order. When there
-//! are more runs than the budget can hold a batch of, consecutive runs are
-//! first merged into longer ones.
+//! batches up to a quarter of the budget, then hands them to a thread that
+//! sorts them by the stream order (`aggregate_type`, `stream_id`, `version`,
+//! `position`) and writes them as one sorted run, an Arrow IPC file, while the
+//! next quarter fills. After ingest, [`merge`] reads all runs at once, a batch
+//! a run at a time, and yields the whole log in order. When there are more
+//! runs than half the budget can hold a batch of, consecutive runs are first
+//! merged into longer ones.
 //!
 //! Why not DataFusion's sort: it sorts whole rows too, but its merge of spill
 //! files reserves several batches a file from the pool, so under a few hundred
@@ -106,13 +107,17 @@ impl RunWriter {
 /// [`super::BackgroundTableWriter`] moves it to a thread of its own).
 pub struct SortedRuns {
     folder: PathBuf,
-    /// Bytes of batches held before they are sorted and written as a run.
+    /// Bytes of batches held before they are sorted and written as a run
+    /// (a quarter of the limit: one run fills while the previous is sorted).
     run_bytes: usize,
     /// Bytes a merge may hold: a batch of every run it reads.
     merge_bytes: usize,
-    converter: RowConverter,
     pending: Vec<RecordBatch>,
     pending_bytes: usize,
+    /// The thread sorting the previous run.
+    sorting: Option<std::thread::JoinHandle<Result<(Run, std::time::Duration)>>>,
+    /// The sorting threads' time so far.
+    sorting_time: std::time::Duration,
     runs: Vec<Run>,
     /// The number of the next run file (names sort in creation order).
     next_run: usize,
@@ -125,11 +130,12 @@ impl SortedRuns {
         std::fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;
         Ok(Self {
             folder: folder.to_owned(),
-            run_bytes: (memory_limit / 3).max(1),
+            run_bytes: (memory_limit / 4).max(1),
             merge_bytes: memory_limit / 2,
-            converter: key_converter()?,
             pending: Vec::new(),
             pending_bytes: 0,
+            sorting: None,
+            sorting_time: std::time::Duration::ZERO,
             runs: Vec::new(),
             next_run: 0,
             rows: 0,
@@ -144,53 +150,44 @@ impl SortedRuns {
         )
     }
 
-    /// Sorts the held batches and writes them as the next run.
+    /// Hands the held batches to a thread that sorts and writes them as the
+    /// next run, after the previous run's thread is done: one run fills while
+    /// the one before is sorted, and no more than two are held.
     fn spill(&mut self) -> Result<()> {
+        self.wait_sorting()?;
         let batches = std::mem::take(&mut self.pending);
         self.pending_bytes = 0;
         if batches.is_empty() {
             return Ok(());
         }
-        let keys = batches
-            .iter()
-            .map(|b| key_rows(&self.converter, b))
-            .collect::<Result<Vec<_>>>()?;
-        let mut order: Vec<(usize, usize)> = batches
-            .iter()
-            .enumerate()
-            .flat_map(|(b, batch)| (0..batch.num_rows()).map(move |r| (b, r)))
-            .collect();
-        // Ties keep arrival order: (batch, row) is it.
-        order.sort_unstable_by(|&(ab, ar), &(bb, br)| {
-            keys[ab]
-                .row(ar)
-                .cmp(&keys[bb].row(br))
-                .then((ab, ar).cmp(&(bb, br)))
-        });
-        drop(keys);
-        self.write_id_hashes(&batches)?;
-        let refs: Vec<&RecordBatch> = batches.iter().collect();
-        let mut writer = self.next_writer()?;
-        for indices in order.chunks(BATCH_ROWS) {
-            writer.write(&interleave_record_batch(&refs, indices)?)?;
-        }
-        self.runs.push(writer.finish()?);
+        self.next_run += 1;
+        let name = format!("run-{:08}", self.next_run);
+        let folder = self.folder.clone();
+        let sorting = std::thread::Builder::new()
+            .name("eventfold-sort".into())
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                let run = sort_run(&batches, &folder, &name);
+                run.map(|run| (run, started.elapsed()))
+            })
+            .map_err(|e| Error::io(&self.folder, e))?;
+        self.sorting = Some(sorting);
         Ok(())
     }
 
-    /// Writes the sorted hashes of the batches' event ids beside their run.
-    fn write_id_hashes(&self, batches: &[RecordBatch]) -> Result<()> {
-        let mut hashes: Vec<u64> = Vec::new();
-        for batch in batches {
-            let ids = batch.column(col::EVENT_ID).as_string::<i32>();
-            hashes.extend(ids.iter().map(|id| id_hash(id.unwrap_or_default())));
+    /// Waits for the run being sorted, if any.
+    fn wait_sorting(&mut self) -> Result<()> {
+        if let Some(sorting) = self.sorting.take() {
+            let run = sorting.join().map_err(|_| {
+                Error::io(
+                    &self.folder,
+                    std::io::Error::other("the sorting thread panicked"),
+                )
+            })??;
+            self.runs.push(run.0);
+            self.sorting_time += run.1;
         }
-        hashes.sort_unstable();
-        let path = self
-            .folder
-            .join(format!("ids-{:08}{ID_EXTENSION}", self.next_run + 1));
-        let bytes: Vec<u8> = hashes.iter().flat_map(|h| h.to_le_bytes()).collect();
-        std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))
+        Ok(())
     }
 
     /// Merges runs until one merge can read them all at once.
@@ -223,6 +220,48 @@ impl SortedRuns {
     }
 }
 
+/// Sorts `batches` by the key and writes them as the run `name` in `folder`,
+/// with the sorted hashes of their event ids beside it.
+fn sort_run(batches: &[RecordBatch], folder: &Path, name: &str) -> Result<Run> {
+    let converter = key_converter()?;
+    let keys = batches
+        .iter()
+        .map(|b| key_rows(&converter, b))
+        .collect::<Result<Vec<_>>>()?;
+    let mut order: Vec<(usize, usize)> = batches
+        .iter()
+        .enumerate()
+        .flat_map(|(b, batch)| (0..batch.num_rows()).map(move |r| (b, r)))
+        .collect();
+    // Ties keep arrival order: (batch, row) is it.
+    order.sort_unstable_by(|&(ab, ar), &(bb, br)| {
+        keys[ab]
+            .row(ar)
+            .cmp(&keys[bb].row(br))
+            .then((ab, ar).cmp(&(bb, br)))
+    });
+    drop(keys);
+    write_id_hashes(batches, &folder.join(format!("{name}{ID_EXTENSION}")))?;
+    let refs: Vec<&RecordBatch> = batches.iter().collect();
+    let mut writer = RunWriter::create(folder.join(format!("{name}{RUN_EXTENSION}")))?;
+    for indices in order.chunks(BATCH_ROWS) {
+        writer.write(&interleave_record_batch(&refs, indices)?)?;
+    }
+    writer.finish()
+}
+
+/// Writes the sorted hashes of the batches' event ids to `path`.
+fn write_id_hashes(batches: &[RecordBatch], path: &Path) -> Result<()> {
+    let mut hashes: Vec<u64> = Vec::new();
+    for batch in batches {
+        let ids = batch.column(col::EVENT_ID).as_string::<i32>();
+        hashes.extend(ids.iter().map(|id| id_hash(id.unwrap_or_default())));
+    }
+    hashes.sort_unstable();
+    let bytes: Vec<u8> = hashes.iter().flat_map(|h| h.to_le_bytes()).collect();
+    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+}
+
 fn remove(runs: &[Run]) -> Result<()> {
     for run in runs {
         std::fs::remove_file(&run.path).map_err(|e| Error::io(&run.path, e))?;
@@ -241,10 +280,16 @@ impl BatchFile for SortedRuns {
         Ok(())
     }
 
-    fn close(mut self) -> Result<u64> {
+    fn close(self) -> Result<u64> {
+        Ok(self.close_timed()?.0)
+    }
+
+    /// Also returns the sorting threads' milliseconds.
+    fn close_timed(mut self) -> Result<(u64, u64)> {
         self.spill()?;
+        self.wait_sorting()?;
         self.merge_down()?;
-        Ok(self.rows)
+        Ok((self.rows, crate::metrics::millis(self.sorting_time)))
     }
 
     fn path(&self) -> &Path {
