@@ -182,7 +182,7 @@ def stage_table(runs, input_bytes, events):
         ("fold (replay)", "fold_ms", "sort_replay_peak_rss"),
         ("write events.parquet (own thread)", "events_write_ms", "sort_replay_peak_rss"),
         ("write transitions+state", "tables_write_ms", "sort_replay_peak_rss"),
-        ("duplicate event ids (SQL)", "duplicate_ids_ms", "duplicate_ids_peak_rss"),
+        ("duplicate event ids (merge of id hashes)", "duplicate_ids_ms", "duplicate_ids_peak_rss"),
         ("findings+manifest", "write_ms", "write_peak_rss"),
         ("whole run (in process)", "total_ms", "peak_rss"),
     ]

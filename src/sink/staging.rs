@@ -33,16 +33,14 @@ pub enum StagingFormat {
 /// The staged Parquet file's name in the staging folder.
 pub const STAGED_PARQUET: &str = "staged.parquet";
 
-/// Rows per batch in the run, from the staging files through the sort and the
-/// replay (an ingest chunk's batch holds some 13k rows; `pipeline` sets the
-/// run's DataFusion session to the same). The sort reserves twice a batch it
-/// takes in and spills its sorted runs in batches of this size, and its merge
-/// of spill files reserves about four batches a file, so smaller batches merge
-/// more files at a time. Measured at 10M events against DataFusion's 8,192
-/// (BENCHMARKS.md): in the sort alone, 13.3 GB written instead of 16 GB and a
-/// peak of ~450 MiB instead of ~630, as fast; in the staging files too, a peak
-/// of 344–412 MiB instead of 484–494, as fast (1M: 4.1–4.4 s against
-/// 4.4–4.8 s). With 1,024 the 1M sort was a third slower.
+/// Rows per batch of the sorted runs (what their merge holds of each run) and
+/// of the DataFusion session of a partial or incremental run (`pipeline` sets
+/// it). DataFusion's sort spills its sorted runs in batches of this size and
+/// its merge of spill files reserves about four batches a file, so smaller
+/// batches merge more files at a time: measured at 10M events against
+/// DataFusion's 8,192 when every run sorted that way (BENCHMARKS.md), 13.3 GB
+/// written instead of 16 GB and a peak of ~450 MiB instead of ~630, as fast.
+/// With 1,024 the 1M sort was a third slower.
 pub const RUN_BATCH_ROWS: usize = 2048;
 
 /// Ingest's sink: events to the staging files (written on a thread of their
