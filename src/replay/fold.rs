@@ -103,7 +103,6 @@ fn check_transition(
     let Some(lifecycle) = &model.lifecycle else {
         return;
     };
-    let has_creator = model.handlers.values().any(|h| h.creates);
     if handler.creates {
         if state.created {
             finding(
@@ -123,8 +122,9 @@ fn check_transition(
         );
         return;
     }
-    match state.status.clone() {
-        None if has_creator => {
+    match state.status.as_deref() {
+        // Whether any handler creates is asked only of a stream not yet created.
+        None if model.handlers.values().any(|h| h.creates) => {
             finding(
                 Rule::EventBeforeCreation,
                 format!(
@@ -137,7 +137,7 @@ fn check_transition(
             state.status = Some(lifecycle.initial.clone());
             check_allowed(model, handler, &lifecycle.initial, event, finding);
         }
-        Some(current) => check_allowed(model, handler, &current, event, finding),
+        Some(current) => check_allowed(model, handler, current, event, finding),
     }
     if let Some(to) = &handler.to {
         state.status = Some(to.clone());

@@ -10,7 +10,9 @@ pub mod fold;
 
 use std::collections::{BTreeMap, HashMap};
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{
+    Array, AsArray, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array, UInt64Array,
+};
 use arrow::datatypes::{TimestampMicrosecondType, UInt32Type, UInt64Type};
 
 use crate::envelope::{col, Event};
@@ -227,56 +229,74 @@ pub trait ReplaySink {
     }
 }
 
-/// Typed views of the columns of one events batch.
+/// Typed views of the columns of one events batch, downcast once a batch.
 struct Columns<'a> {
-    batch: &'a RecordBatch,
+    position: &'a UInt64Array,
+    event_id: &'a StringArray,
+    stream_id: &'a StringArray,
+    aggregate_type: &'a StringArray,
+    version: &'a UInt64Array,
+    event_type: &'a StringArray,
+    schema_version: &'a UInt32Array,
+    occurred_at: &'a TimestampMicrosecondArray,
+    actor: &'a StringArray,
+    correlation_id: &'a StringArray,
+    causation_id: &'a StringArray,
+    tenant: &'a StringArray,
+    payload: &'a StringArray,
+}
+
+/// The value of `array` at `row`, `None` when null.
+fn optional(array: &StringArray, row: usize) -> Option<&str> {
+    array.is_valid(row).then(|| array.value(row))
 }
 
 impl<'a> Columns<'a> {
-    fn text(&self, index: usize, row: usize) -> &'a str {
-        self.batch.column(index).as_string::<i32>().value(row)
-    }
-
-    fn optional(&self, index: usize, row: usize) -> Option<&'a str> {
-        let array = self.batch.column(index).as_string::<i32>();
-        array.is_valid(row).then(|| array.value(row))
+    fn new(batch: &'a RecordBatch) -> Self {
+        let text = |i: usize| batch.column(i).as_string::<i32>();
+        Self {
+            position: batch.column(col::POSITION).as_primitive::<UInt64Type>(),
+            event_id: text(col::EVENT_ID),
+            stream_id: text(col::STREAM_ID),
+            aggregate_type: text(col::AGGREGATE_TYPE),
+            version: batch.column(col::VERSION).as_primitive::<UInt64Type>(),
+            event_type: text(col::EVENT_TYPE),
+            schema_version: batch
+                .column(col::SCHEMA_VERSION)
+                .as_primitive::<UInt32Type>(),
+            occurred_at: batch
+                .column(col::OCCURRED_AT)
+                .as_primitive::<TimestampMicrosecondType>(),
+            actor: text(col::ACTOR),
+            correlation_id: text(col::CORRELATION_ID),
+            causation_id: text(col::CAUSATION_ID),
+            tenant: text(col::TENANT),
+            payload: text(col::PAYLOAD),
+        }
     }
 
     fn event(&self, row: usize) -> EventRef<'a> {
-        let b = self.batch;
         EventRef {
-            position: b
-                .column(col::POSITION)
-                .as_primitive::<UInt64Type>()
-                .value(row),
-            event_id: self.text(col::EVENT_ID, row),
-            stream_id: self.text(col::STREAM_ID, row),
-            aggregate_type: self.text(col::AGGREGATE_TYPE, row),
-            version: b
-                .column(col::VERSION)
-                .as_primitive::<UInt64Type>()
-                .value(row),
-            event_type: self.text(col::EVENT_TYPE, row),
-            schema_version: b
-                .column(col::SCHEMA_VERSION)
-                .as_primitive::<UInt32Type>()
-                .value(row),
-            occurred_at: b
-                .column(col::OCCURRED_AT)
-                .as_primitive::<TimestampMicrosecondType>()
-                .value(row),
-            actor: self.optional(col::ACTOR, row),
-            correlation_id: self.optional(col::CORRELATION_ID, row),
-            causation_id: self.optional(col::CAUSATION_ID, row),
-            tenant: self.optional(col::TENANT, row),
-            payload: self.optional(col::PAYLOAD, row),
+            position: self.position.value(row),
+            event_id: self.event_id.value(row),
+            stream_id: self.stream_id.value(row),
+            aggregate_type: self.aggregate_type.value(row),
+            version: self.version.value(row),
+            event_type: self.event_type.value(row),
+            schema_version: self.schema_version.value(row),
+            occurred_at: self.occurred_at.value(row),
+            actor: optional(self.actor, row),
+            correlation_id: optional(self.correlation_id, row),
+            causation_id: optional(self.causation_id, row),
+            tenant: optional(self.tenant, row),
+            payload: optional(self.payload, row),
         }
     }
 }
 
 /// Every row of an events batch, borrowed.
 pub fn events_in_batch(batch: &RecordBatch) -> Vec<EventRef<'_>> {
-    let columns = Columns { batch };
+    let columns = Columns::new(batch);
     (0..batch.num_rows())
         .map(|row| columns.event(row))
         .collect()
@@ -326,11 +346,13 @@ impl<'m> Replayer<'m> {
         if !same_stream {
             self.flush(sink)?;
             let model = self.model.aggregate(event.aggregate_type);
-            *self
-                .outcome
-                .streams
-                .entry(event.aggregate_type.to_owned())
-                .or_default() += 1;
+            match self.outcome.streams.get_mut(event.aggregate_type) {
+                Some(streams) => *streams += 1,
+                None => {
+                    let name = event.aggregate_type.to_owned();
+                    self.outcome.streams.insert(name, 1);
+                }
+            }
             let seeded = if self.seeds.is_empty() {
                 None
             } else {
@@ -353,7 +375,7 @@ impl<'m> Replayer<'m> {
 
     /// Folds every row of a sorted events batch.
     pub fn push_batch(&mut self, batch: &RecordBatch, sink: &mut dyn ReplaySink) -> Result<()> {
-        let columns = Columns { batch };
+        let columns = Columns::new(batch);
         for row in 0..batch.num_rows() {
             self.push(&columns.event(row), sink)?;
         }
