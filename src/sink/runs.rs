@@ -194,7 +194,7 @@ impl SortedRuns {
     fn merge_down(&mut self) -> Result<()> {
         loop {
             let largest = self.runs.iter().map(|r| r.batch_bytes).max().unwrap_or(0);
-            let fan_in = (self.merge_bytes / largest.max(1)).max(2);
+            let fan_in = (self.merge_bytes / largest.max(1)).clamp(2, MAX_FAN_IN);
             if self.runs.len() <= fan_in {
                 return Ok(());
             }
@@ -215,6 +215,35 @@ impl SortedRuns {
                 }
                 self.runs.push(writer.finish()?);
                 remove(&group)?;
+            }
+        }
+    }
+}
+
+impl SortedRuns {
+    /// Merges the sorted id hash files, [`MAX_FAN_IN`] at a time, until at
+    /// most that many are left (their order does not matter).
+    fn merge_ids_down(&mut self) -> Result<()> {
+        loop {
+            let files = files_ending(&self.folder, ID_EXTENSION)?;
+            if files.len() <= MAX_FAN_IN {
+                return Ok(());
+            }
+            for group in files.chunks(MAX_FAN_IN) {
+                self.next_run += 1;
+                let path = self
+                    .folder
+                    .join(format!("merged-{:08}{ID_EXTENSION}", self.next_run));
+                let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+                let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+                merge_hashes(group, self.merge_bytes, |hash| {
+                    std::io::Write::write_all(&mut out, &hash.to_le_bytes())
+                        .map_err(|e| Error::io(&path, e))
+                })?;
+                std::io::Write::flush(&mut out).map_err(|e| Error::io(&path, e))?;
+                for merged in group {
+                    std::fs::remove_file(merged).map_err(|e| Error::io(merged, e))?;
+                }
             }
         }
     }
@@ -289,6 +318,7 @@ impl BatchFile for SortedRuns {
         self.spill()?;
         self.wait_sorting()?;
         self.merge_down()?;
+        self.merge_ids_down()?;
         Ok((self.rows, crate::metrics::millis(self.sorting_time)))
     }
 
@@ -298,6 +328,10 @@ impl BatchFile for SortedRuns {
 }
 
 const RUN_EXTENSION: &str = ".arrow";
+
+/// The most files one merge reads at once (runs or id hashes), well under
+/// the open-file limits of common systems (1,024).
+pub const MAX_FAN_IN: usize = 128;
 /// The sorted event id hashes of each first-level run, little-endian `u64`s.
 const ID_EXTENSION: &str = ".ids";
 
@@ -311,16 +345,35 @@ pub fn id_hash(id: &str) -> u64 {
 }
 
 /// The hashes that more than one event's id has, from the sorted hashes
-/// [`SortedRuns`] wrote: a merge that reads `memory_limit / 2` bytes of them
-/// at a time. Equal hashes are usually equal ids; the caller compares the ids.
+/// [`SortedRuns`] left (at most [`MAX_FAN_IN`] files): a merge that reads
+/// `memory_limit / 2` bytes of them at a time. Equal hashes are usually equal
+/// ids; the caller compares the ids.
 pub fn repeated_id_hashes(
     folder: &Path,
     memory_limit: usize,
 ) -> Result<std::collections::HashSet<u64>> {
-    use std::collections::{BinaryHeap, HashSet};
-    use std::io::Read;
     let files = files_ending(folder, ID_EXTENSION)?;
-    let buffer = (memory_limit / 2 / files.len().max(1)).clamp(4096, 1 << 20);
+    let (mut repeated, mut last) = (std::collections::HashSet::new(), None);
+    merge_hashes(&files, memory_limit / 2, |hash| {
+        if last == Some(hash) {
+            repeated.insert(hash);
+        }
+        last = Some(hash);
+        Ok(())
+    })?;
+    Ok(repeated)
+}
+
+/// Calls `each` with the hashes of the sorted hash `files` in order, reading
+/// `budget` bytes of them at a time.
+fn merge_hashes(
+    files: &[PathBuf],
+    budget: usize,
+    mut each: impl FnMut(u64) -> Result<()>,
+) -> Result<()> {
+    use std::cmp::Reverse;
+    use std::io::Read;
+    let buffer = (budget / files.len().max(1)).clamp(4096, 1 << 20);
     let mut readers = files
         .iter()
         .map(|path| {
@@ -337,23 +390,19 @@ pub fn repeated_id_hashes(
             Err(e) => Err(Error::io(path.as_path(), e)),
         }
     };
-    let mut heap = BinaryHeap::new();
+    let mut heap = std::collections::BinaryHeap::new();
     for i in 0..files.len() {
         if let Some(hash) = next(i)? {
-            heap.push(std::cmp::Reverse((hash, i)));
+            heap.push(Reverse((hash, i)));
         }
     }
-    let (mut repeated, mut last) = (HashSet::new(), None);
-    while let Some(std::cmp::Reverse((hash, i))) = heap.pop() {
-        if last == Some(hash) {
-            repeated.insert(hash);
-        }
-        last = Some(hash);
+    while let Some(Reverse((hash, i))) = heap.pop() {
+        each(hash)?;
         if let Some(hash) = next(i)? {
-            heap.push(std::cmp::Reverse((hash, i)));
+            heap.push(Reverse((hash, i)));
         }
     }
-    Ok(repeated)
+    Ok(())
 }
 
 /// The files in `folder` whose names end with `ending`, by name.
@@ -590,6 +639,11 @@ mod tests {
         let rows = runs.close().unwrap();
         assert_eq!(rows, events.len() as u64);
         let left = files_ending(folder.path(), RUN_EXTENSION).unwrap().len();
+        let id_files = files_ending(folder.path(), ID_EXTENSION).unwrap().len();
+        assert!(
+            id_files <= MAX_FAN_IN.min(written),
+            "{id_files} id hash files"
+        );
         let mut seen = std::collections::HashMap::<&str, usize>::new();
         events
             .iter()
