@@ -69,14 +69,7 @@ fn kernels(c: &mut Criterion) {
     let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
     let mapping = Mapping::generic();
     let mut events = parse_all(&lines, &mapping);
-    events.sort_by(|a, b| {
-        (&a.aggregate_type, &a.stream_id, a.version, a.position).cmp(&(
-            &b.aggregate_type,
-            &b.stream_id,
-            b.version,
-            b.position,
-        ))
-    });
+    events.sort_by(|a, b| a.stream_order().cmp(&b.stream_order()));
     let mut builder = EventBatchBuilder::new();
     for event in &events {
         builder.append(event);

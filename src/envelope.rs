@@ -109,6 +109,19 @@ pub struct Event {
     pub source: String,
 }
 
+impl Event {
+    /// The key of the stream order the replay folds in: (aggregate_type,
+    /// stream_id, version, position).
+    pub fn stream_order(&self) -> (&str, &str, u64, u64) {
+        (
+            &self.aggregate_type,
+            &self.stream_id,
+            self.version,
+            self.position,
+        )
+    }
+}
+
 /// Accumulates events into one record batch of the events schema.
 pub struct EventBatchBuilder {
     position: UInt64Builder,

@@ -423,14 +423,7 @@ impl ReplaySink for Replayed {
 /// Sorts `events` as the pipeline does and replays them in memory.
 pub fn replay_events(model: &Model, events: &[Event]) -> Result<Replayed> {
     let mut sorted: Vec<&Event> = events.iter().collect();
-    sorted.sort_by(|a, b| {
-        (&a.aggregate_type, &a.stream_id, a.version, a.position).cmp(&(
-            &b.aggregate_type,
-            &b.stream_id,
-            b.version,
-            b.position,
-        ))
-    });
+    sorted.sort_by(|a, b| a.stream_order().cmp(&b.stream_order()));
     let mut replayed = Replayed::default();
     let mut replayer = Replayer::new(model);
     for event in sorted {

@@ -142,12 +142,11 @@ impl SortedRuns {
         })
     }
 
-    fn next_writer(&mut self) -> Result<RunWriter> {
+    /// The path of the next file: numbered, so names sort in creation order.
+    fn next_path(&mut self, extension: &str) -> PathBuf {
         self.next_run += 1;
-        RunWriter::create(
-            self.folder
-                .join(format!("run-{:08}{RUN_EXTENSION}", self.next_run)),
-        )
+        self.folder
+            .join(format!("run-{:08}{extension}", self.next_run))
     }
 
     /// Hands the held batches to a thread that sorts and writes them as the
@@ -160,14 +159,12 @@ impl SortedRuns {
         if batches.is_empty() {
             return Ok(());
         }
-        self.next_run += 1;
-        let name = format!("run-{:08}", self.next_run);
-        let folder = self.folder.clone();
+        let path = self.next_path(RUN_EXTENSION);
         let sorting = std::thread::Builder::new()
             .name("eventfold-sort".into())
             .spawn(move || {
                 let started = std::time::Instant::now();
-                let run = sort_run(&batches, &folder, &name);
+                let run = sort_run(&batches, path);
                 run.map(|run| (run, started.elapsed()))
             })
             .map_err(|e| Error::io(&self.folder, e))?;
@@ -208,7 +205,7 @@ impl SortedRuns {
                 groups
             };
             for group in groups {
-                let mut writer = self.next_writer()?;
+                let mut writer = RunWriter::create(self.next_path(RUN_EXTENSION))?;
                 let mut merged = Merge::open(&group)?;
                 while let Some(batch) = merged.next_batch()? {
                     writer.write(&batch)?;
@@ -218,9 +215,7 @@ impl SortedRuns {
             }
         }
     }
-}
 
-impl SortedRuns {
     /// Merges the sorted id hash files, [`MAX_FAN_IN`] at a time, until at
     /// most that many are left (their order does not matter).
     fn merge_ids_down(&mut self) -> Result<()> {
@@ -230,10 +225,7 @@ impl SortedRuns {
                 return Ok(());
             }
             for group in files.chunks(MAX_FAN_IN) {
-                self.next_run += 1;
-                let path = self
-                    .folder
-                    .join(format!("merged-{:08}{ID_EXTENSION}", self.next_run));
+                let path = self.next_path(ID_EXTENSION);
                 let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
                 let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
                 merge_hashes(group, self.merge_bytes, |hash| {
@@ -249,9 +241,9 @@ impl SortedRuns {
     }
 }
 
-/// Sorts `batches` by the key and writes them as the run `name` in `folder`,
-/// with the sorted hashes of their event ids beside it.
-fn sort_run(batches: &[RecordBatch], folder: &Path, name: &str) -> Result<Run> {
+/// Sorts `batches` by the key and writes them as the run `path`, with the
+/// sorted hashes of their event ids beside it (the same name, [`ID_EXTENSION`]).
+fn sort_run(batches: &[RecordBatch], path: PathBuf) -> Result<Run> {
     let converter = key_converter()?;
     let keys = batches
         .iter()
@@ -270,9 +262,9 @@ fn sort_run(batches: &[RecordBatch], folder: &Path, name: &str) -> Result<Run> {
             .then((ab, ar).cmp(&(bb, br)))
     });
     drop(keys);
-    write_id_hashes(batches, &folder.join(format!("{name}{ID_EXTENSION}")))?;
+    write_id_hashes(batches, &path.with_extension(&ID_EXTENSION[1..]))?;
     let refs: Vec<&RecordBatch> = batches.iter().collect();
-    let mut writer = RunWriter::create(folder.join(format!("{name}{RUN_EXTENSION}")))?;
+    let mut writer = RunWriter::create(path)?;
     for indices in order.chunks(BATCH_ROWS) {
         writer.write(&interleave_record_batch(&refs, indices)?)?;
     }
@@ -669,14 +661,7 @@ mod tests {
     /// What a stable sort by the key gives.
     fn expected(events: &[Event]) -> Vec<String> {
         let mut order: Vec<&Event> = events.iter().collect();
-        order.sort_by(|a, b| {
-            (&a.aggregate_type, &a.stream_id, a.version, a.position).cmp(&(
-                &b.aggregate_type,
-                &b.stream_id,
-                b.version,
-                b.position,
-            ))
-        });
+        order.sort_by(|a, b| a.stream_order().cmp(&b.stream_order()));
         order.iter().map(|e| e.source.clone()).collect()
     }
 
