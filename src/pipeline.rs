@@ -539,7 +539,12 @@ fn build(
 /// The staged events in stream order: merged from sorted runs (a full run) or
 /// sorted by DataFusion (a partial or incremental run).
 enum SortedEvents {
-    Runs(std::sync::mpsc::Receiver<Result<RecordBatch>>),
+    /// The merged batches, and the merging thread, joined when they end.
+    Runs(
+        std::sync::mpsc::Receiver<Result<RecordBatch>>,
+        Option<std::thread::JoinHandle<()>>,
+        std::path::PathBuf,
+    ),
     Sql(datafusion::physical_plan::SendableRecordBatchStream),
 }
 
@@ -564,22 +569,34 @@ impl SortedEvents {
     fn merge(folder: &std::path::Path) -> Result<Self> {
         let merge = crate::sink::runs::merge(folder)?;
         let (sender, receiver) = std::sync::mpsc::sync_channel(crate::sink::BACKGROUND_BATCHES);
-        std::thread::Builder::new()
+        let merging = std::thread::Builder::new()
             .name("eventfold-merge".into())
             .spawn(move || {
                 for batch in merge {
-                    if sender.send(batch).is_err() {
+                    // A failed merge sends its error and stops.
+                    let failed = batch.is_err();
+                    if sender.send(batch).is_err() || failed {
                         break;
                     }
                 }
             })
             .map_err(|e| Error::io(folder, e))?;
-        Ok(Self::Runs(receiver))
+        Ok(Self::Runs(receiver, Some(merging), folder.to_owned()))
     }
 
     async fn next(&mut self) -> Option<Result<RecordBatch>> {
         match self {
-            Self::Runs(receiver) => receiver.recv().ok(),
+            Self::Runs(receiver, merging, folder) => match receiver.recv() {
+                Ok(batch) => Some(batch),
+                // The thread ended: whether it finished or died, not a silent end.
+                Err(_) => match merging.take().map(std::thread::JoinHandle::join) {
+                    Some(Err(_)) => Some(Err(Error::io(
+                        folder.as_path(),
+                        std::io::Error::other("the merging thread panicked"),
+                    ))),
+                    _ => None,
+                },
+            },
             Self::Sql(stream) => stream.next().await.map(|b| Ok(b?)),
         }
     }
