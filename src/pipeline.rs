@@ -377,6 +377,7 @@ fn build(
         .enable_all()
         .build()
         .map_err(|e| Error::io("tokio runtime", e))?;
+    let mut events_hash = None;
     let mut findings = runtime.block_on(async {
         let ctx = session(&session_options)?;
         // Replay reads the envelope's own Arrow types back, not string views.
@@ -423,9 +424,11 @@ fn build(
             with_history: config.with_history,
             seeds,
             repeated_ids,
+            hash_events: previous.is_none(),
         };
         let sorted = SortedEvents::open(&ctx, staging_format, &staging_path).await?;
-        let mut findings = sort_and_replay(sorted, replay, &mut report).await?;
+        let (mut findings, hash) = sort_and_replay(sorted, replay, &mut report).await?;
+        events_hash = hash;
         (
             report.timings.sort_replay_ms,
             report.timings.sort_replay_peak_rss,
@@ -518,7 +521,7 @@ fn build(
     let model_copy = dir.path("model.toml");
     std::fs::write(&model_copy, &config.model.text).map_err(|e| Error::io(&model_copy, e))?;
     // Hashing reads every output once more; it is part of the write phase.
-    let hashes = output_hashes(dir)?;
+    let hashes = output_hashes(dir, events_hash)?;
     (report.timings.write_ms, report.timings.write_peak_rss) = phase.finish();
     report.timings.total_ms = millis(started.elapsed());
     let timings = &mut report.timings;
@@ -611,19 +614,37 @@ struct Replay<'a> {
     seeds: Seeds,
     /// The hashes of event ids used more than once, when known before the replay.
     repeated_ids: Option<std::collections::HashSet<u64>>,
+    /// `events.parquet` is final once written (not merged with a previous
+    /// output): hash it on a thread of its own while the rest is written.
+    hash_events: bool,
+}
+
+/// A file's SHA-256 (hex) being computed on a thread of its own.
+type PendingHash = std::thread::JoinHandle<Result<String>>;
+
+/// Starts hashing `path` on a thread of its own.
+fn hash_in_background(path: std::path::PathBuf) -> Result<PendingHash> {
+    std::thread::Builder::new()
+        .name("eventfold-hash".into())
+        .spawn(move || {
+            let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+            sha256_hex_of(file).map_err(|e| Error::io(&path, e))
+        })
+        .map_err(|e| Error::io("hashing thread", e))
 }
 
 async fn sort_and_replay(
     mut stream: SortedEvents,
     replay: Replay<'_>,
     report: &mut RunReport,
-) -> Result<Vec<Finding>> {
+) -> Result<(Vec<Finding>, Option<PendingHash>)> {
     let Replay {
         model,
         root,
         with_history,
         seeds,
         repeated_ids,
+        hash_events,
     } = replay;
     let mut repeated = Vec::new();
     // events.parquet is compressed on its own thread, beside the fold.
@@ -656,6 +677,10 @@ async fn sort_and_replay(
         report.transitions += batch.num_rows() as u64;
     }
     let (_, events_busy) = write.time(|| events.close())?;
+    let events_hash = match hash_events {
+        true => Some(hash_in_background(root.join("events.parquet"))?),
+        false => None,
+    };
     let outcome = fold.time(|| replayer.finish(&mut sink))?;
     let tables_write = sink.write_millis();
     let closing = Instant::now();
@@ -672,7 +697,7 @@ async fn sort_and_replay(
     report.streams = outcome.streams;
     let mut findings = outcome.findings;
     findings.extend(duplicate_id_findings(repeated));
-    Ok(findings)
+    Ok((findings, events_hash))
 }
 
 /// Every occurrence of an event id after its first (by position) in the table
@@ -800,9 +825,14 @@ fn duplicate_id_findings(mut found: Vec<Occurrence>) -> Vec<Finding> {
 }
 
 /// The SHA-256 of every output file (relative path → hex), and one hash over
-/// them all: equal for equal outputs, whatever the timings.
-fn output_hashes(dir: &OutputDir) -> Result<(BTreeMap<String, String>, String)> {
+/// them all: equal for equal outputs, whatever the timings. `events`, when
+/// given, is `events.parquet`'s, already being computed.
+fn output_hashes(
+    dir: &OutputDir,
+    events: Option<PendingHash>,
+) -> Result<(BTreeMap<String, String>, String)> {
     use rayon::prelude::*;
+    const EVENTS: &str = "events.parquet";
     let root = dir.path("");
     let mut paths = Vec::new();
     let mut folders = vec![root.clone()];
@@ -819,20 +849,33 @@ fn output_hashes(dir: &OutputDir) -> Result<(BTreeMap<String, String>, String)> 
             }
         }
     }
-    // One file a core: events.parquet, the largest, beside all the others.
-    let files = paths
+    let name_of = |path: &std::path::Path| {
+        path.strip_prefix(&root)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .replace('\\', "/")
+    };
+    if events.is_some() {
+        paths.retain(|path| name_of(path) != EVENTS);
+    }
+    // One file a core (events.parquet, the largest, is usually hashed already).
+    let mut files = paths
         .into_par_iter()
         .map(|path| {
             let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
             let hash = sha256_hex_of(file).map_err(|e| Error::io(&path, e))?;
-            let name = path
-                .strip_prefix(&root)
-                .unwrap_or(&path)
-                .to_string_lossy()
-                .replace('\\', "/");
-            Ok((name, hash))
+            Ok((name_of(&path), hash))
         })
         .collect::<Result<BTreeMap<_, _>>>()?;
+    if let Some(events) = events {
+        let hash = events.join().map_err(|_| {
+            Error::io(
+                root.join(EVENTS),
+                std::io::Error::other("the hashing thread panicked"),
+            )
+        })??;
+        files.insert(EVENTS.to_owned(), hash);
+    }
     let all: String = files.iter().map(|(n, h)| format!("{n} {h}\n")).collect();
     Ok((files, sha256_hex(all.as_bytes())))
 }
