@@ -276,18 +276,29 @@ pub fn run(config: &RunConfig) -> Result<RunReport> {
     }
 }
 
-fn progress_bar(enabled: bool) -> Option<indicatif::ProgressBar> {
+/// A progress bar on stderr in `template`, when `enabled`; `total` gives it a length.
+fn progress_bar(
+    enabled: bool,
+    template: &str,
+    total: Option<u64>,
+) -> Option<indicatif::ProgressBar> {
     enabled.then(|| {
-        let bar =
-            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{spinner} ingest: {bytes} read ({bytes_per_sec}) {elapsed}",
-        ) {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            total,
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
             bar.set_style(style);
         }
         bar
     })
 }
+
+/// Ingest's progress: bytes read.
+const INGEST_PROGRESS: &str = "{spinner} ingest: {bytes} read ({bytes_per_sec}) {elapsed}";
+/// The replay's progress: events folded of all.
+const REPLAY_PROGRESS: &str =
+    "{spinner} sort and replay: {human_pos}/{human_len} events {elapsed} (about {eta} left)";
 
 /// The previous output an incremental run goes on from, if any.
 fn previous_output(config: &RunConfig, model_sha256: &str) -> Result<Option<Previous>> {
@@ -340,7 +351,11 @@ fn build(
     } else {
         StagingFormat::SortedRuns(memory_limit)
     };
-    let mut staging = StagingSink::create(dir, staging_format, progress_bar(config.progress))?;
+    let mut staging = StagingSink::create(
+        dir,
+        staging_format,
+        progress_bar(config.progress, INGEST_PROGRESS, None),
+    )?;
     let mut ingest_options = config.ingest.clone();
     if let Some(previous) = &previous {
         ingest_options.position_base = previous.position_base();
@@ -425,6 +440,11 @@ fn build(
             seeds,
             repeated_ids,
             hash_events: previous.is_none(),
+            progress: progress_bar(
+                config.progress,
+                REPLAY_PROGRESS,
+                (!config.selection.is_partial()).then_some(report.ingest.events),
+            ),
         };
         let sorted = SortedEvents::open(&ctx, staging_format, &staging_path).await?;
         let (mut findings, hash) = sort_and_replay(sorted, replay, &mut report).await?;
@@ -617,6 +637,7 @@ struct Replay<'a> {
     /// `events.parquet` is final once written (not merged with a previous
     /// output): hash it on a thread of its own while the rest is written.
     hash_events: bool,
+    progress: Option<indicatif::ProgressBar>,
 }
 
 /// A file's SHA-256 (hex) being computed on a thread of its own.
@@ -645,6 +666,7 @@ async fn sort_and_replay(
         seeds,
         repeated_ids,
         hash_events,
+        progress,
     } = replay;
     let mut repeated = Vec::new();
     // events.parquet is compressed on its own thread, beside the fold.
@@ -675,6 +697,12 @@ async fn sort_and_replay(
             occurrences(&batch, EVENTS_OCCURRENCE, repeated_id, &mut repeated)?;
         }
         report.transitions += batch.num_rows() as u64;
+        if let Some(bar) = &progress {
+            bar.inc(batch.num_rows() as u64);
+        }
+    }
+    if let Some(bar) = &progress {
+        bar.finish_and_clear();
     }
     let (_, events_busy) = write.time(|| events.close())?;
     let events_hash = match hash_events {
