@@ -173,14 +173,17 @@ pub struct RunConfig {
 /// each phase where the platform tells it (see [`crate::metrics`]).
 ///
 /// The phases run one after the other: `ingest` (read, parse and map, stage),
-/// `sort_replay`, `duplicate_ids`, `write` (findings, manifest). Inside
-/// `ingest`, `staging_ms` is the busy time of the staging threads, beside the
-/// parsing: holding batches and sorting and writing the sorted runs (a full
-/// run), or encoding the staging Parquet file. Inside `sort_replay`, the sorted stream is consumed
-/// batch by batch, so its time is split into `sort_ms` (waiting for the next
-/// sorted batch: the merge of the runs, or DataFusion's sort), `fold_ms` (the replay) and `tables_write_ms`
-/// (transitions and state tables). `events.parquet` is written on a thread of its
-/// own: `events_write_ms` is that thread's busy time, overlapping the others, and
+/// `sort_replay`, `duplicate_ids` (partial and incremental runs), `write`
+/// (findings, manifest). Inside `ingest`, `staging_ms` is the busy time of the
+/// staging threads, beside the parsing: holding batches and sorting and
+/// writing the sorted runs (a full run), or encoding the staging Parquet file.
+/// A full run's `duplicate_ids_ms` is the merge of the runs' id hashes, just
+/// before the replay (inside `sort_replay`). Inside `sort_replay`, the sorted
+/// stream is consumed batch by batch, so its time is split into `sort_ms`
+/// (waiting for the next sorted batch: the merge of the runs, or DataFusion's
+/// sort), `fold_ms` (the replay) and `tables_write_ms` (transitions and state
+/// tables). `events.parquet` is written on a thread of its own:
+/// `events_write_ms` is that thread's busy time, overlapping the others, and
 /// `events_write_wait_ms` the time the replay waited for it. `peak_rss` is the
 /// highest of the phases' peaks.
 #[derive(Debug, Clone, Default, serde::Serialize)]
