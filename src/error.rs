@@ -66,5 +66,20 @@ impl Error {
     }
 }
 
+/// Waits for one of our threads; a panic becomes an error naming `path` and
+/// the thread's `role` ("writer", "sorting", ...).
+pub fn joined<T>(
+    thread: std::thread::JoinHandle<Result<T>>,
+    path: &std::path::Path,
+    role: &str,
+) -> Result<T> {
+    thread.join().unwrap_or_else(|_| {
+        Err(Error::io(
+            path,
+            std::io::Error::other(format!("the {role} thread panicked")),
+        ))
+    })
+}
+
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -477,7 +477,7 @@ fn build(
         .await?;
         // The events just written hold the selected rows, and their event ids
         // are read alone from Parquet: cheaper than whole staged batches.
-        crate::sql::register_file(&ctx, "replayed", &root.join("events.parquet")).await?;
+        crate::sql::register_file(&ctx, "replayed", &root.join(EVENTS_FILE)).await?;
         let mut events_table = "replayed";
         if let Some(previous) = &previous {
             let phase = Phase::start();
@@ -568,7 +568,7 @@ enum SortedEvents {
     /// The merged batches, and the merging thread, joined when they end.
     Runs(
         std::sync::mpsc::Receiver<Result<RecordBatch>>,
-        Option<std::thread::JoinHandle<()>>,
+        Option<std::thread::JoinHandle<Result<()>>>,
         std::path::PathBuf,
     ),
     Sql(datafusion::physical_plan::SendableRecordBatchStream),
@@ -605,6 +605,7 @@ impl SortedEvents {
                         break;
                     }
                 }
+                Ok(())
             })
             .map_err(|e| Error::io(folder, e))?;
         Ok(Self::Runs(receiver, Some(merging), folder.to_owned()))
@@ -615,13 +616,12 @@ impl SortedEvents {
             Self::Runs(receiver, merging, folder) => match receiver.recv() {
                 Ok(batch) => Some(batch),
                 // The thread ended: whether it finished or died, not a silent end.
-                Err(_) => match merging.take().map(std::thread::JoinHandle::join) {
-                    Some(Err(_)) => Some(Err(Error::io(
-                        folder.as_path(),
-                        std::io::Error::other("the merging thread panicked"),
-                    ))),
-                    _ => None,
-                },
+                Err(_) => {
+                    let ended = merging
+                        .take()
+                        .map(|t| crate::error::joined(t, folder, "merging"));
+                    ended.and_then(Result::err).map(Err)
+                }
             },
             Self::Sql(stream) => stream.next().await.map(|b| Ok(b?)),
         }
@@ -646,14 +646,20 @@ struct Replay<'a> {
 /// A file's SHA-256 (hex) being computed on a thread of its own.
 type PendingHash = std::thread::JoinHandle<Result<String>>;
 
+/// The events table's file in an output folder.
+const EVENTS_FILE: &str = "events.parquet";
+
+/// The SHA-256 (hex) of the file at `path`.
+fn file_sha256(path: &std::path::Path) -> Result<String> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    sha256_hex_of(file).map_err(|e| Error::io(path, e))
+}
+
 /// Starts hashing `path` on a thread of its own.
 fn hash_in_background(path: std::path::PathBuf) -> Result<PendingHash> {
     std::thread::Builder::new()
         .name("eventfold-hash".into())
-        .spawn(move || {
-            let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-            sha256_hex_of(file).map_err(|e| Error::io(&path, e))
-        })
+        .spawn(move || file_sha256(&path))
         .map_err(|e| Error::io("hashing thread", e))
 }
 
@@ -674,7 +680,7 @@ async fn sort_and_replay(
     let mut repeated = Vec::new();
     // events.parquet is compressed on its own thread, beside the fold.
     let mut events = BackgroundTableWriter::spawn(TableWriter::create(
-        &root.join("events.parquet"),
+        &root.join(EVENTS_FILE),
         events_schema(),
         crate::sink::zstd(),
     )?)?;
@@ -709,7 +715,7 @@ async fn sort_and_replay(
     }
     let (_, events_busy) = write.time(|| events.close())?;
     let events_hash = match hash_events {
-        true => Some(hash_in_background(root.join("events.parquet"))?),
+        true => Some(hash_in_background(root.join(EVENTS_FILE))?),
         false => None,
     };
     let outcome = fold.time(|| replayer.finish(&mut sink))?;
@@ -863,7 +869,6 @@ fn output_hashes(
     events: Option<PendingHash>,
 ) -> Result<(BTreeMap<String, String>, String)> {
     use rayon::prelude::*;
-    const EVENTS: &str = "events.parquet";
     let root = dir.path("");
     let mut paths = Vec::new();
     let mut folders = vec![root.clone()];
@@ -887,25 +892,16 @@ fn output_hashes(
             .replace('\\', "/")
     };
     if events.is_some() {
-        paths.retain(|path| name_of(path) != EVENTS);
+        paths.retain(|path| name_of(path) != EVENTS_FILE);
     }
     // One file a core (events.parquet, the largest, is usually hashed already).
     let mut files = paths
         .into_par_iter()
-        .map(|path| {
-            let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-            let hash = sha256_hex_of(file).map_err(|e| Error::io(&path, e))?;
-            Ok((name_of(&path), hash))
-        })
+        .map(|path| Ok((name_of(&path), file_sha256(&path)?)))
         .collect::<Result<BTreeMap<_, _>>>()?;
     if let Some(events) = events {
-        let hash = events.join().map_err(|_| {
-            Error::io(
-                root.join(EVENTS),
-                std::io::Error::other("the hashing thread panicked"),
-            )
-        })??;
-        files.insert(EVENTS.to_owned(), hash);
+        let hash = crate::error::joined(events, &root.join(EVENTS_FILE), "hashing")?;
+        files.insert(EVENTS_FILE.to_owned(), hash);
     }
     let all: String = files.iter().map(|(n, h)| format!("{n} {h}\n")).collect();
     Ok((files, sha256_hex(all.as_bytes())))

@@ -217,12 +217,7 @@ impl BackgroundTableWriter {
     fn join(&mut self) -> Result<(u64, u64)> {
         self.sender = None;
         match self.worker.take() {
-            Some(worker) => worker.join().unwrap_or_else(|_| {
-                Err(Error::io(
-                    &self.path,
-                    std::io::Error::other("the writer thread panicked"),
-                ))
-            }),
+            Some(worker) => crate::error::joined(worker, &self.path, "writer"),
             None => Ok((0, 0)),
         }
     }

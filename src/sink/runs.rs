@@ -175,12 +175,7 @@ impl SortedRuns {
     /// Waits for the run being sorted, if any.
     fn wait_sorting(&mut self) -> Result<()> {
         if let Some(sorting) = self.sorting.take() {
-            let run = sorting.join().map_err(|_| {
-                Error::io(
-                    &self.folder,
-                    std::io::Error::other("the sorting thread panicked"),
-                )
-            })??;
+            let run = crate::error::joined(sorting, &self.folder, "sorting")?;
             self.runs.push(run.0);
             self.sorting_time += run.1;
         }
@@ -206,12 +201,12 @@ impl SortedRuns {
             };
             for group in groups {
                 let mut writer = RunWriter::create(self.next_path(RUN_EXTENSION))?;
-                let mut merged = Merge::open(&group)?;
+                let mut merged = Merge::open(group.iter().map(|run| run.path.as_path()))?;
                 while let Some(batch) = merged.next_batch()? {
                     writer.write(&batch)?;
                 }
                 self.runs.push(writer.finish()?);
-                remove(&group)?;
+                remove(group.iter().map(|run| run.path.as_path()))?;
             }
         }
     }
@@ -233,9 +228,7 @@ impl SortedRuns {
                         .map_err(|e| Error::io(&path, e))
                 })?;
                 std::io::Write::flush(&mut out).map_err(|e| Error::io(&path, e))?;
-                for merged in group {
-                    std::fs::remove_file(merged).map_err(|e| Error::io(merged, e))?;
-                }
+                remove(group.iter().map(PathBuf::as_path))?;
             }
         }
     }
@@ -283,9 +276,9 @@ fn write_id_hashes(batches: &[RecordBatch], path: &Path) -> Result<()> {
     std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
 }
 
-fn remove(runs: &[Run]) -> Result<()> {
-    for run in runs {
-        std::fs::remove_file(&run.path).map_err(|e| Error::io(&run.path, e))?;
+fn remove<'p>(files: impl IntoIterator<Item = &'p Path>) -> Result<()> {
+    for path in files {
+        std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
     }
     Ok(())
 }
@@ -432,17 +425,17 @@ pub struct Merge {
 }
 
 impl Merge {
-    fn open(runs: &[Run]) -> Result<Self> {
+    fn open<'p>(runs: impl IntoIterator<Item = &'p Path>) -> Result<Self> {
         let converter = key_converter()?;
         let mut merge = Self {
-            cursors: Vec::with_capacity(runs.len()),
-            heap: Vec::with_capacity(runs.len()),
+            cursors: Vec::new(),
+            heap: Vec::new(),
             held: Vec::new(),
             out: Vec::with_capacity(BATCH_ROWS),
             converter,
         };
-        for run in runs {
-            let file = File::open(&run.path).map_err(|e| Error::io(&run.path, e))?;
+        for path in runs {
+            let file = File::open(path).map_err(|e| Error::io(path, e))?;
             let mut reader = FileReader::try_new_buffered(file, None)?;
             if let Some(batch) = next_nonempty(&mut reader)? {
                 let keys = key_rows(&merge.converter, &batch)?;
@@ -520,7 +513,9 @@ impl Merge {
                         self.held.push(batch);
                     }
                     None => {
-                        // Exhausted: the last heap entry takes its place.
+                        // Exhausted: its last batch is let go once taken from,
+                        // and the last heap entry takes its place.
+                        cursor.batch = RecordBatch::new_empty(cursor.batch.schema());
                         let last = self.heap.len() - 1;
                         self.heap.swap(0, last);
                         self.heap.pop();
@@ -557,14 +552,8 @@ fn next_nonempty(reader: &mut FileReader<std::io::BufReader<File>>) -> Result<Op
 
 /// The events of the runs [`SortedRuns`] left in `folder`, in order.
 pub fn merge(folder: &Path) -> Result<Merge> {
-    let runs: Vec<Run> = files_ending(folder, RUN_EXTENSION)?
-        .into_iter()
-        .map(|path| Run {
-            path,
-            batch_bytes: 0,
-        })
-        .collect();
-    Merge::open(&runs)
+    let runs = files_ending(folder, RUN_EXTENSION)?;
+    Merge::open(runs.iter().map(PathBuf::as_path))
 }
 
 impl Iterator for Merge {
