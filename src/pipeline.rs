@@ -43,8 +43,8 @@ use crate::sql::{session, SessionOptions};
 use crate::{Error, Result};
 
 /// The memory the sort (sorted runs, or DataFusion's pool) may hold during
-/// `run` when no limit is given: runs of 96 MiB. At 10M events the run peaked
-/// at 352 MiB with it (BENCHMARKS.md).
+/// `run` when no limit is given: runs of 96 MiB. At 10M events the run peaks
+/// at ~350–370 MiB with it (BENCHMARKS.md).
 pub const DEFAULT_RUN_MEMORY_LIMIT: usize = 384 << 20;
 
 /// A model file's name (for messages) and text.

@@ -56,7 +56,7 @@ const DISTINCT_COLUMNS: [&str; 9] = [
 const DOCUMENT_COLUMNS: [&str; 3] = ["payload", "metadata", "raw"];
 
 /// Writer settings shared by every output table. Uncompressed files are
-/// scratch space (an incremental run's staging file), read once: no
+/// scratch space (a partial or incremental run's staging file), read once: no
 /// dictionaries and no statistics.
 pub fn writer_properties(compression: Compression) -> WriterProperties {
     let mut builder = WriterProperties::builder()
@@ -91,7 +91,7 @@ pub struct TableWriter {
     rows: u64,
 }
 
-/// A file that takes record batches: a Parquet table or the staging files.
+/// A file that takes record batches: a Parquet table or the sorted runs.
 /// What a [`BackgroundTableWriter`] moves to its thread.
 pub trait BatchFile: Send + 'static {
     fn write(&mut self, batch: &RecordBatch) -> Result<()>;
