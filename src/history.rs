@@ -89,8 +89,8 @@ pub fn trail(model: &Model, batches: &[RecordBatch], as_of: Option<AsOf>) -> Vec
                 event_type: event.event_type.to_owned(),
                 actor: event.actor.map(str::to_owned),
                 occurred_at: event.occurred_at,
-                from_status: transition.from_status,
-                to_status: transition.to_status,
+                from_status: transition.from_status.map(|s| s.to_string()),
+                to_status: transition.to_status.map(|s| s.to_string()),
                 changes,
                 findings: findings
                     .into_iter()

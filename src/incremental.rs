@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type, SchemaRef, TimestampMicrosecondType, UInt64Type};
@@ -331,7 +332,7 @@ impl Previous {
                         continue;
                     };
                     let status = batch.column(1).as_string::<i32>();
-                    state.status = status.is_valid(row).then(|| status.value(row).to_owned());
+                    state.status = status.is_valid(row).then(|| Arc::from(status.value(row)));
                     for (field, def) in aggregate.fields.iter().enumerate() {
                         state.fields[field] =
                             state_value(batch.column(6 + field), row, def.field_type);

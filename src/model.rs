@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 use serde::Deserialize;
@@ -124,8 +125,9 @@ pub struct Handler {
     pub creates: bool,
     /// Statuses the event is allowed from; `None` means any non-terminal status.
     pub from: Option<Vec<String>>,
-    /// The status after the event; `None` keeps the current one.
-    pub to: Option<String>,
+    /// The status after the event; `None` keeps the current one. Shared: every
+    /// stream the event moves holds it.
+    pub to: Option<Arc<str>>,
     pub effects: Vec<Effect>,
 }
 
@@ -142,7 +144,7 @@ pub struct Lifecycle {
     /// Name of the status column in the state table.
     pub status_field: String,
     /// The status a stream enters with its creation (or first) event.
-    pub initial: String,
+    pub initial: Arc<str>,
     pub statuses: Vec<String>,
     pub terminal: Vec<String>,
 }
@@ -413,7 +415,7 @@ fn validate_lifecycle(
             ))
         }
     };
-    let initial = check(&lifecycle.initial, "initial")?;
+    let initial = check(&lifecycle.initial, "initial")?.into();
     let terminal = lifecycle
         .terminal
         .iter()
@@ -446,7 +448,7 @@ impl AggregateContext<'_> {
         let to = handler
             .to
             .as_ref()
-            .map(|s| self.status(event_type, s))
+            .map(|s| self.status(event_type, s).map(Arc::from))
             .transpose()?;
         let mut effects = Vec::new();
         for (field, source) in &handler.set {

@@ -138,6 +138,11 @@ impl JsonPath {
         self.segments.len() == 1
     }
 
+    /// The key, when the path names one top-level key.
+    pub(crate) fn top_level_key(&self) -> Option<&str> {
+        self.is_top_level().then(|| self.first_key())
+    }
+
     /// Follows the path in `value`; `None` when any step is absent.
     pub fn lookup<'v>(&self, value: &'v Value) -> Option<&'v Value> {
         if self.whole_key && self.segments.len() > 1 {
@@ -839,10 +844,11 @@ pub fn map_record(
 /// The top-level members of a JSON object in their order, values unparsed and
 /// borrowed from the record's text. A few keys: a list scanned from the end
 /// (the last of duplicated keys wins, as in a parsed object) beats hashing.
-struct Members<'a>(Vec<(&'a str, &'a RawValue)>);
+pub(crate) struct Members<'a>(Vec<(&'a str, &'a RawValue)>);
 
 impl<'a> Members<'a> {
-    fn get(&self, key: &str) -> Option<&'a RawValue> {
+    /// The value of `key`; the last one where the key is repeated.
+    pub(crate) fn get(&self, key: &str) -> Option<&'a RawValue> {
         self.0
             .iter()
             .rev()

@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::ingest::mapping::parse_timestamp;
+use crate::ingest::mapping::{parse_timestamp, JsonPath, Members};
 use crate::model::{AggregateModel, Effect, EnvelopeValue, FieldType, Handler, ValueSource};
 
 use super::{EventRef, Finding, Rule, StateValue, StreamState, Transition};
@@ -57,7 +57,6 @@ pub fn evolve(
     }
     Transition {
         version: event.version,
-        event_type: event.event_type.to_owned(),
         from_status,
         to_status: state.status.clone(),
         occurred_at: event.occurred_at,
@@ -114,12 +113,7 @@ fn check_transition(
             );
         }
         state.created = true;
-        state.status = Some(
-            handler
-                .to
-                .clone()
-                .unwrap_or_else(|| lifecycle.initial.clone()),
-        );
+        state.status = Some(handler.to.as_ref().unwrap_or(&lifecycle.initial).clone());
         return;
     }
     match state.status.as_deref() {
@@ -172,18 +166,42 @@ fn check_allowed(
     }
 }
 
-/// The payload, parsed once per event and only when an effect needs it.
+/// The payload, read only when an effect needs it: split once into its
+/// top-level members (borrowed, unparsed) and only the value a path names
+/// parsed. A path deeper than one key, or a payload the split does not take
+/// (not an object, a key with escapes), is looked up in the payload parsed
+/// whole, once; both ways find the same value.
 struct LazyPayload<'a> {
     text: Option<&'a str>,
+    members: Option<Option<Members<'a>>>,
     parsed: Option<Option<Value>>,
 }
 
-impl LazyPayload<'_> {
-    fn get(&mut self) -> Option<&Value> {
-        let text = self.text;
+impl<'a> LazyPayload<'a> {
+    fn new(text: Option<&'a str>) -> Self {
+        Self {
+            text,
+            members: None,
+            parsed: None,
+        }
+    }
+
+    /// The value at `path`, if the payload has one.
+    fn lookup(&mut self, path: &JsonPath) -> Option<Value> {
+        let text = self.text?;
+        if let Some(key) = path.top_level_key() {
+            let members = self
+                .members
+                .get_or_insert_with(|| serde_json::from_str(text).ok());
+            if let Some(members) = members {
+                return serde_json::from_str(members.get(key)?.get()).ok();
+            }
+        }
         self.parsed
-            .get_or_insert_with(|| text.and_then(|t| serde_json::from_str(t).ok()))
+            .get_or_insert_with(|| serde_json::from_str(text).ok())
             .as_ref()
+            .and_then(|payload| path.lookup(payload))
+            .cloned()
     }
 }
 
@@ -194,10 +212,7 @@ fn apply_effects(
     event: &EventRef,
     finding: &mut impl FnMut(Rule, String),
 ) {
-    let mut payload = LazyPayload {
-        text: event.payload,
-        parsed: None,
-    };
+    let mut payload = LazyPayload::new(event.payload);
     for effect in &handler.effects {
         match effect {
             Effect::Set { field, source } => {
@@ -266,7 +281,7 @@ fn read_value(
         ValueSource::Envelope(value) => return Some(envelope_value(*value, event)),
         ValueSource::Payload(path) => path,
     };
-    let Some(value) = payload.get().and_then(|p| path.lookup(p)) else {
+    let Some(value) = payload.lookup(path) else {
         finding(
             Rule::PayloadFieldMissing,
             format!(
@@ -277,9 +292,13 @@ fn read_value(
         );
         return None;
     };
-    let converted = match (field_type, value) {
+    // The common case, a text field set from a string, takes the string.
+    let value = match (field_type, value) {
+        (FieldType::String, Value::String(s)) => return Some(StateValue::Str(s)),
+        (_, value) => value,
+    };
+    let converted = match (field_type, &value) {
         (_, Value::Null) => Some(StateValue::Null),
-        (FieldType::String, Value::String(s)) => Some(StateValue::Str(s.clone())),
         (FieldType::String, Value::Number(n)) => Some(StateValue::Str(n.to_string())),
         (FieldType::Int, Value::Number(n)) => n.as_i64().map(StateValue::Int),
         (FieldType::Float, Value::Number(n)) => n.as_f64().map(StateValue::Float),
@@ -319,5 +338,46 @@ fn envelope_value(value: EnvelopeValue, event: &EventRef) -> StateValue {
         EnvelopeValue::CorrelationId => text(event.correlation_id),
         EnvelopeValue::CausationId => text(event.causation_id),
         EnvelopeValue::Tenant => text(event.tenant),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The split way finds what a lookup in the payload parsed whole finds.
+    #[test]
+    fn a_payload_lookup_finds_what_the_parsed_payload_holds() {
+        let payloads = [
+            r#"{"title":"Write docs","n":3,"tags":["a","b"]}"#,
+            r#"{"title":"first","title":"last"}"#,
+            r#"{"ti\u0074le":"escaped key","other":1}"#,
+            r#"{"title":"esc\"aped \u00e9 value"}"#,
+            r#"{"a":{"b":{"c":true}},"a.b":"dotted key"}"#,
+            r#"{"title":null}"#,
+            r#"["zero","one"]"#,
+            r#""just text""#,
+            r#"{"title":"unterminated"#,
+            "",
+        ];
+        let paths = [
+            "title", "n", "tags", "a.b", "a.b.c", "/a/b/c", "0", "1", "missing",
+        ];
+        for payload in payloads {
+            for text in paths {
+                let path = JsonPath::parse(text).unwrap();
+                let whole: Option<Value> = serde_json::from_str(payload)
+                    .ok()
+                    .and_then(|value: Value| path.lookup(&value).cloned());
+                let mut lazy = LazyPayload::new(Some(payload));
+                assert_eq!(lazy.lookup(&path), whole, "{payload} at {text}");
+                // Asked again (a second effect), the same answer.
+                assert_eq!(lazy.lookup(&path), whole, "{payload} at {text}, again");
+            }
+        }
+        assert_eq!(
+            LazyPayload::new(None).lookup(&JsonPath::parse("title").unwrap()),
+            None
+        );
     }
 }

@@ -9,6 +9,7 @@
 pub mod fold;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use arrow::array::{
     Array, AsArray, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array, UInt64Array,
@@ -37,7 +38,8 @@ pub enum StateValue {
 pub struct StreamState {
     pub stream_id: String,
     pub aggregate_type: String,
-    pub status: Option<String>,
+    /// Shared with the model's statuses: a status is never copied.
+    pub status: Option<Arc<str>>,
     /// The last version applied.
     pub version: u64,
     pub created_at: Option<i64>,
@@ -201,13 +203,13 @@ impl Finding {
     }
 }
 
-/// One row of `transitions`: what one event did to its stream's status.
+/// One row of `transitions`: what one event did to its stream's status (the
+/// event's own columns, its type among them, come from the event).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transition {
     pub version: u64,
-    pub event_type: String,
-    pub from_status: Option<String>,
-    pub to_status: Option<String>,
+    pub from_status: Option<Arc<str>>,
+    pub to_status: Option<Arc<str>>,
     pub occurred_at: i64,
     pub seconds_since_previous: Option<f64>,
 }

@@ -451,7 +451,7 @@ impl TransitionsTable {
         self.version.append_value(transition.version);
         self.position.append_value(event.position);
         self.event_id.append_value(event.event_id);
-        self.event_type.append_value(&transition.event_type);
+        self.event_type.append_value(event.event_type);
         self.from_status.append_option(transition.from_status);
         self.to_status.append_option(transition.to_status);
         self.occurred_at.append_value(transition.occurred_at);
