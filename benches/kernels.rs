@@ -44,7 +44,9 @@ fn parse_all(lines: &[Vec<u8>], mapping: &Mapping) -> Vec<Event> {
                 byte_offset: 0,
                 default_position: i as u64 + 1,
             };
-            parse_json_record(line, mapping, &origin).ok()
+            parse_json_record(line, mapping, &origin)
+                .ok()
+                .map(Event::from)
         })
         .collect()
 }

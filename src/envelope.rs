@@ -6,6 +6,7 @@
 //! construction. Columns are looked up by the index constants below, never by name
 //! in hot loops.
 
+use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
@@ -87,26 +88,56 @@ pub fn rejects_schema() -> SchemaRef {
     REJECTS_SCHEMA.clone()
 }
 
-/// One event in envelope form, borrowed from the record it was parsed from
-/// where it can be.
+/// One event in envelope form, its texts of type `S`: owned ([`Event`]), or
+/// borrowed from the record it was mapped from where they can be
+/// ([`MappedEvent`], what ingest appends to its batches without a copy).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Event {
+pub struct EventOf<S> {
     pub position: u64,
-    pub event_id: String,
-    pub stream_id: String,
-    pub aggregate_type: String,
+    pub event_id: S,
+    pub stream_id: S,
+    pub aggregate_type: S,
     pub version: u64,
-    pub event_type: String,
+    pub event_type: S,
     pub schema_version: u32,
     /// Microseconds since the epoch, UTC.
     pub occurred_at: i64,
-    pub actor: Option<String>,
-    pub correlation_id: Option<String>,
-    pub causation_id: Option<String>,
-    pub tenant: Option<String>,
-    pub payload: Option<String>,
-    pub metadata: Option<String>,
-    pub source: String,
+    pub actor: Option<S>,
+    pub correlation_id: Option<S>,
+    pub causation_id: Option<S>,
+    pub tenant: Option<S>,
+    pub payload: Option<S>,
+    pub metadata: Option<S>,
+    pub source: S,
+}
+
+/// An event that owns its texts.
+pub type Event = EventOf<String>;
+
+/// An event whose texts are borrowed from its record where they can be.
+pub type MappedEvent<'a> = EventOf<Cow<'a, str>>;
+
+impl From<MappedEvent<'_>> for Event {
+    fn from(event: MappedEvent<'_>) -> Self {
+        let owned = |text: Option<Cow<str>>| text.map(Cow::into_owned);
+        Event {
+            position: event.position,
+            event_id: event.event_id.into_owned(),
+            stream_id: event.stream_id.into_owned(),
+            aggregate_type: event.aggregate_type.into_owned(),
+            version: event.version,
+            event_type: event.event_type.into_owned(),
+            schema_version: event.schema_version,
+            occurred_at: event.occurred_at,
+            actor: owned(event.actor),
+            correlation_id: owned(event.correlation_id),
+            causation_id: owned(event.causation_id),
+            tenant: owned(event.tenant),
+            payload: owned(event.payload),
+            metadata: owned(event.metadata),
+            source: event.source.into_owned(),
+        }
+    }
 }
 
 impl Event {
@@ -177,7 +208,7 @@ impl EventBatchBuilder {
         self.len() == 0
     }
 
-    pub fn append(&mut self, event: &Event) {
+    pub fn append<S: AsRef<str>>(&mut self, event: &EventOf<S>) {
         self.position.append_value(event.position);
         self.event_id.append_value(&event.event_id);
         self.stream_id.append_value(&event.stream_id);
@@ -186,14 +217,13 @@ impl EventBatchBuilder {
         self.event_type.append_value(&event.event_type);
         self.schema_version.append_value(event.schema_version);
         self.occurred_at.append_value(event.occurred_at);
-        self.actor.append_option(event.actor.as_deref());
+        self.actor.append_option(event.actor.as_ref());
         self.correlation_id
-            .append_option(event.correlation_id.as_deref());
-        self.causation_id
-            .append_option(event.causation_id.as_deref());
-        self.tenant.append_option(event.tenant.as_deref());
-        self.payload.append_option(event.payload.as_deref());
-        self.metadata.append_option(event.metadata.as_deref());
+            .append_option(event.correlation_id.as_ref());
+        self.causation_id.append_option(event.causation_id.as_ref());
+        self.tenant.append_option(event.tenant.as_ref());
+        self.payload.append_option(event.payload.as_ref());
+        self.metadata.append_option(event.metadata.as_ref());
         self.source.append_value(&event.source);
     }
 

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::time::TimeOptions;
-use crate::envelope::{Event, Reject};
+use crate::envelope::{Event, MappedEvent, Reject};
 use crate::{Error, Result};
 
 /// The envelope fields a mapping can fill. `source` is always `file:line`.
@@ -614,17 +614,17 @@ fn unsigned_field(
 /// is taken as written, neither parsed nor re-serialised; other sources are
 /// serialised from the record's value, and without one (the direct way) they
 /// send the record the general way.
-fn json_text(
+fn json_text<'a>(
     mapping: &Mapping,
     record: Option<&Value>,
-    members: Option<&Members>,
+    members: Option<&Members<'a>>,
     field: EnvelopeField,
-) -> Result<Option<String>, Failure> {
+) -> Result<Option<Cow<'a, str>>, Failure> {
     for source in &mapping.sources[field as usize] {
         if let (Some(members), Source::Path(path)) = (members, source) {
             if path.is_top_level() {
                 match members.get(path.first_key()).and_then(present) {
-                    Some(text) => return Ok(Some(text.to_owned())),
+                    Some(text) => return Ok(Some(Cow::Borrowed(text))),
                     None => continue,
                 }
             }
@@ -633,7 +633,7 @@ fn json_text(
             return Err(not_direct(()));
         };
         if let Some(value) = mapping.resolve_source(field, source, record)? {
-            return Ok(Some(value.to_string()));
+            return Ok(Some(Cow::Owned(value.to_string())));
         }
     }
     Ok(None)
@@ -663,7 +663,7 @@ fn type_from_prefix(stream_id: &str) -> Option<&str> {
         .filter(|p| !p.is_empty())
 }
 
-fn version(mapping: &Mapping, fields: &mut impl Fields) -> Result<u64, Failure> {
+fn version<'a>(mapping: &Mapping, fields: &mut impl Fields<'a>) -> Result<u64, Failure> {
     if mapping.versions_from_order() {
         // Numbered in read order once the record's stream is known (see ingest).
         return Ok(0);
@@ -689,29 +689,30 @@ pub type RawText<'r> = &'r dyn Fn() -> Cow<'r, [u8]>;
 
 /// Where [`map_fields`] reads the envelope's fields from: a record parsed into
 /// a JSON value ([`Parsed`]), or an NDJSON record's members as written
-/// ([`Direct`]). Each gives `None` for a field absent or null.
-trait Fields {
+/// ([`Direct`]). Each gives `None` for a field absent or null, and texts
+/// borrowed from the record's text (`'a`) where they are written plainly.
+trait Fields<'a> {
     /// A text field: a non-empty string (or a number, as text).
-    fn text(&mut self, field: EnvelopeField) -> Result<Option<String>, Failure>;
+    fn text(&mut self, field: EnvelopeField) -> Result<Option<Cow<'a, str>>, Failure>;
     /// A non-negative integer (or a string holding one).
     fn unsigned(&mut self, field: EnvelopeField) -> Result<Option<u64>, Failure>;
     /// A timestamp, in microseconds since the epoch.
     fn time(&mut self, field: EnvelopeField) -> Result<Option<i64>, Failure>;
     /// A JSON field (payload, metadata) as JSON text.
-    fn json(&mut self, field: EnvelopeField) -> Result<Option<String>, Failure>;
+    fn json(&mut self, field: EnvelopeField) -> Result<Option<Cow<'a, str>>, Failure>;
 }
 
 /// The fields of a record parsed into a JSON object; `members` are the same
 /// record's top-level members as written, when it was an NDJSON line.
-struct Parsed<'r> {
+struct Parsed<'r, 'a> {
     mapping: &'r Mapping,
     record: &'r Value,
-    members: Option<&'r Members<'r>>,
+    members: Option<&'r Members<'a>>,
 }
 
-impl Fields for Parsed<'_> {
-    fn text(&mut self, field: EnvelopeField) -> Result<Option<String>, Failure> {
-        text_field(self.mapping, self.record, field)
+impl<'a> Fields<'a> for Parsed<'_, 'a> {
+    fn text(&mut self, field: EnvelopeField) -> Result<Option<Cow<'a, str>>, Failure> {
+        Ok(text_field(self.mapping, self.record, field)?.map(Cow::Owned))
     }
 
     fn unsigned(&mut self, field: EnvelopeField) -> Result<Option<u64>, Failure> {
@@ -728,7 +729,7 @@ impl Fields for Parsed<'_> {
             .ok_or_else(|| wrong_type(field, &value, &time.expected()))
     }
 
-    fn json(&mut self, field: EnvelopeField) -> Result<Option<String>, Failure> {
+    fn json(&mut self, field: EnvelopeField) -> Result<Option<Cow<'a, str>>, Failure> {
         json_text(self.mapping, Some(self.record), self.members, field)
     }
 }
@@ -746,20 +747,25 @@ fn object(record: &Value) -> Result<(), Failure> {
     Err((None, format!("record is {kind}, expected a JSON object")))
 }
 
-fn map_fields(
+fn map_fields<'a>(
     mapping: &Mapping,
-    fields: &mut impl Fields,
+    fields: &mut impl Fields<'a>,
     raw: RawText,
     origin: &RecordOrigin,
-) -> Result<Event, Failure> {
-    let required = |field, value: Option<String>| value.ok_or_else(|| missing(mapping, field));
+) -> Result<MappedEvent<'a>, Failure> {
+    let required =
+        |field, value: Option<Cow<'a, str>>| value.ok_or_else(|| missing(mapping, field));
     let stream_id = required(
         EnvelopeField::StreamId,
         fields.text(EnvelopeField::StreamId)?,
     )?;
     let aggregate_type = match fields.text(EnvelopeField::AggregateType)? {
         Some(t) => t,
-        None => type_from_prefix(&stream_id).map(str::to_owned).ok_or_else(|| {
+        None => match &stream_id {
+            Cow::Borrowed(id) => type_from_prefix(id).map(Cow::Borrowed),
+            Cow::Owned(id) => type_from_prefix(id).map(|t| Cow::Owned(t.to_owned())),
+        }
+        .ok_or_else(|| {
             (
                 Some(EnvelopeField::AggregateType),
                 format!(
@@ -791,8 +797,8 @@ fn map_fields(
         .unwrap_or(origin.default_position);
     let event_id = fields
         .text(EnvelopeField::EventId)?
-        .unwrap_or_else(|| derived_event_id(&raw()));
-    Ok(Event {
+        .unwrap_or_else(|| Cow::Owned(derived_event_id(&raw())));
+    Ok(MappedEvent {
         position,
         event_id,
         stream_id,
@@ -807,7 +813,7 @@ fn map_fields(
         tenant: fields.text(EnvelopeField::Tenant)?,
         payload: fields.json(EnvelopeField::Payload)?,
         metadata: fields.json(EnvelopeField::Metadata)?,
-        source: format!("{}:{}", origin.file, origin.line),
+        source: Cow::Owned(format!("{}:{}", origin.file, origin.line)),
     })
 }
 
@@ -831,6 +837,16 @@ pub fn map_record(
     mapping: &Mapping,
     origin: &RecordOrigin,
 ) -> Result<Event, Reject> {
+    map_value(record, raw, mapping, origin).map(Event::from)
+}
+
+/// [`map_record`], its texts owned all the same.
+fn map_value<'a>(
+    record: &Value,
+    raw: RawText,
+    mapping: &Mapping,
+    origin: &RecordOrigin,
+) -> Result<MappedEvent<'a>, Reject> {
     let mut fields = Parsed {
         mapping,
         record,
@@ -885,11 +901,11 @@ impl<'de> serde::Deserialize<'de> for Members<'de> {
 /// values, and keep payload and metadata as the text they are. `None` when the
 /// record needs the general way: not an object, a key with escapes, or a
 /// mapping with `@rest`.
-fn map_members(
-    text: &str,
+fn map_members<'a>(
+    text: &'a str,
     mapping: &Mapping,
     origin: &RecordOrigin,
-) -> Option<Result<Event, Reject>> {
+) -> Option<Result<MappedEvent<'a>, Reject>> {
     if mapping.reads_rest {
         return None;
     }
@@ -1014,11 +1030,11 @@ fn not_direct(_: ()) -> Failure {
     (None, String::new())
 }
 
-impl Fields for Direct<'_, '_> {
-    fn text(&mut self, field: EnvelopeField) -> Result<Option<String>, Failure> {
+impl<'a> Fields<'a> for Direct<'_, 'a> {
+    fn text(&mut self, field: EnvelopeField) -> Result<Option<Cow<'a, str>>, Failure> {
         match self.plain_string(field).map_err(not_direct)? {
             Some("") => Err(not_direct(())),
-            text => Ok(text.map(str::to_owned)),
+            text => Ok(text.map(Cow::Borrowed)),
         }
     }
 
@@ -1039,17 +1055,17 @@ impl Fields for Direct<'_, '_> {
         }
     }
 
-    fn json(&mut self, field: EnvelopeField) -> Result<Option<String>, Failure> {
+    fn json(&mut self, field: EnvelopeField) -> Result<Option<Cow<'a, str>>, Failure> {
         json_text(self.mapping, None, Some(self.members), field)
     }
 }
 
 /// Turns one JSON record (one NDJSON line) into an event, or a reject saying why not.
-pub fn parse_json_record(
-    raw: &[u8],
+pub fn parse_json_record<'a>(
+    raw: &'a [u8],
     mapping: &Mapping,
     origin: &RecordOrigin,
-) -> Result<Event, Reject> {
+) -> Result<MappedEvent<'a>, Reject> {
     let text = match std::str::from_utf8(raw) {
         Ok(text) => text,
         Err(err) => {
@@ -1074,7 +1090,7 @@ pub fn parse_json_record(
             raw,
         )
     })?;
-    map_record(&record, &|| Cow::Borrowed(raw), mapping, origin)
+    map_value(&record, &|| Cow::Borrowed(raw), mapping, origin)
 }
 
 #[cfg(test)]
@@ -1089,7 +1105,7 @@ mod tests {
     };
 
     fn parse(line: &str) -> Result<Event, Reject> {
-        parse_json_record(line.as_bytes(), &Mapping::generic(), &ORIGIN)
+        parse_json_record(line.as_bytes(), &Mapping::generic(), &ORIGIN).map(Event::from)
     }
 
     #[test]
@@ -1120,7 +1136,7 @@ mod tests {
         mapping.apply_override("actor=/meta/who").unwrap();
         mapping.apply_override("event_type=kind.name").unwrap();
         let line = r#"{"aggregateId":"order-9","version":1,"kind":{"name":"Placed"},"occurred_at":"2026-01-01T00:00:00Z","meta":{"who":"bo"}}"#;
-        let event = parse_json_record(line.as_bytes(), &mapping, &ORIGIN).unwrap();
+        let event = Event::from(parse_json_record(line.as_bytes(), &mapping, &ORIGIN).unwrap());
         assert_eq!(
             (event.stream_id.as_str(), event.event_type.as_str()),
             ("order-9", "Placed")
@@ -1220,7 +1236,9 @@ mod tests {
             nested: Vec::new(),
         };
         let raw = || Cow::Borrowed(line.as_bytes());
-        map_fields(mapping, &mut direct, &raw, &ORIGIN).ok()
+        map_fields(mapping, &mut direct, &raw, &ORIGIN)
+            .ok()
+            .map(Event::from)
     }
 
     #[test]
@@ -1303,7 +1321,7 @@ mod tests {
                 if line.is_empty() {
                     continue;
                 }
-                let fast = parse_json_record(line, &mapping, &ORIGIN);
+                let fast = parse_json_record(line, &mapping, &ORIGIN).map(Event::from);
                 let whole = parse_whole(line, &mapping);
                 match (fast, whole) {
                     (Ok(a), Ok(b)) => assert_eq!(parsed_json(a), parsed_json(b)),

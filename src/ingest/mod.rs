@@ -278,7 +278,7 @@ fn parse_chunk(
             let length = chunk.oversized.unwrap_or(line.len());
             if length > options.max_record_bytes {
                 let head = &line[..line.len().min(1024)];
-                parsed.push(Err(mapping::reject(
+                parsed.push::<String>(Err(mapping::reject(
                     &origin,
                     None,
                     format!(
@@ -307,7 +307,7 @@ struct Collector {
 }
 
 impl Collector {
-    fn push(&mut self, record: Result<crate::envelope::Event, Reject>) {
+    fn push<S: AsRef<str>>(&mut self, record: Result<crate::envelope::EventOf<S>, Reject>) {
         self.records += 1;
         match record {
             Ok(event) => {

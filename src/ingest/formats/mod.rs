@@ -137,7 +137,7 @@ impl Pending {
             default_position: position_base + self.line,
         };
         match self.body {
-            Body::Json(raw) => mapping::parse_json_record(&raw, mapping, &origin),
+            Body::Json(raw) => mapping::parse_json_record(&raw, mapping, &origin).map(Event::from),
             Body::JsonCells(raw) => match serde_json::from_slice::<Value>(&raw) {
                 Ok(Value::Object(map)) => {
                     let map: Map<String, Value> = map
@@ -150,7 +150,7 @@ impl Pending {
                     let text = || Cow::Borrowed(raw.as_slice());
                     mapping::map_record(&Value::Object(map), &text, mapping, &origin)
                 }
-                _ => mapping::parse_json_record(&raw, mapping, &origin),
+                _ => mapping::parse_json_record(&raw, mapping, &origin).map(Event::from),
             },
             Body::Row {
                 header,
