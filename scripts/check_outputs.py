@@ -25,7 +25,7 @@ EXPECTED = {
     "transitions": {
         "aggregate_type": pa.string(), "stream_id": pa.string(), "version": pa.uint64(),
         "position": pa.uint64(), "event_id": pa.string(), "event_type": pa.string(),
-        "from_status": pa.string(), "to_status": pa.string(), "occurred_at": TS,
+        "previous_event_type": pa.string(), "from_status": pa.string(), "to_status": pa.string(), "occurred_at": TS,
         "seconds_since_previous": pa.float64(),
     },
     "findings": {
@@ -36,7 +36,7 @@ EXPECTED = {
     "streams": {
         "aggregate_type": pa.string(), "stream_id": pa.string(), "declared": pa.bool_(),
         "created": pa.bool_(), "version": pa.uint64(), "event_count": pa.uint64(),
-        "created_at": TS, "updated_at": TS,
+        "created_at": TS, "updated_at": TS, "last_event_type": pa.string(),
     },
     "rejects": {
         "source_file": pa.string(), "line": pa.uint64(), "byte_offset": pa.uint64(),

@@ -104,6 +104,8 @@ def main():
                              ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
             )
             SELECT aggregate_type, stream_id, version, position, event_id, event_type,
+                lag(event_type) OVER (PARTITION BY aggregate_type, stream_id
+                                      ORDER BY version, position) AS previous_event_type,
                 lag(to_status) OVER (PARTITION BY aggregate_type, stream_id
                                      ORDER BY version, position) AS from_status,
                 to_status, occurred_at, seconds_since_previous

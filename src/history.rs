@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use crate::model::Model;
 use crate::replay::fold::evolve;
-use crate::replay::{events_in_batch, StateValue, StreamState};
+use crate::replay::{events_in_batch, EventTypes, StateValue, StreamState};
 use crate::{Error, Result};
 
 /// Where to stop: a version, or a time (inclusive).
@@ -57,6 +57,7 @@ pub struct Step {
 pub fn trail(model: &Model, batches: &[RecordBatch], as_of: Option<AsOf>) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut state: Option<StreamState> = None;
+    let mut event_types = EventTypes::default();
     for batch in batches {
         for event in events_in_batch(batch) {
             let past = match as_of {
@@ -73,7 +74,8 @@ pub fn trail(model: &Model, batches: &[RecordBatch], as_of: Option<AsOf>) -> Vec
             });
             let before = current.fields.clone();
             let mut findings = Vec::new();
-            let transition = evolve(aggregate, current, &event, &mut findings);
+            let event_type = event_types.get(event.event_type);
+            let transition = evolve(aggregate, current, &event, event_type, &mut findings);
             let changes = aggregate
                 .map(|m| {
                     m.fields

@@ -228,7 +228,7 @@ impl Previous {
             return Err(refuse(
                 &self.dir,
                 format!(
-                    "{} does not have the columns eventfold writes there",
+                    "{} does not have the columns eventfold writes there (written by another version of eventfold, or changed by hand)",
                     path.display()
                 ),
             ));
@@ -291,7 +291,8 @@ impl Previous {
         let streams = collect(
             ctx,
             "SELECT p.aggregate_type, p.stream_id, p.created, p.version, p.event_count, \
-             CAST(p.created_at AS BIGINT), CAST(p.updated_at AS BIGINT) FROM prev_streams p \
+             CAST(p.created_at AS BIGINT), CAST(p.updated_at AS BIGINT), p.last_event_type \
+             FROM prev_streams p \
              JOIN touched t ON p.aggregate_type = t.aggregate_type AND p.stream_id = t.stream_id",
         )
         .await?;
@@ -305,6 +306,7 @@ impl Previous {
                 state.event_count = batch.column(4).as_primitive::<UInt64Type>().value(row);
                 state.created_at = Some(batch.column(5).as_primitive::<Int64Type>().value(row));
                 state.updated_at = Some(batch.column(6).as_primitive::<Int64Type>().value(row));
+                state.last_event_type = Some(Arc::from(text(batch, 7, row)));
                 seeds.insert((aggregate.to_owned(), state.stream_id.clone()), state);
             }
         }

@@ -6,29 +6,19 @@
 -- events (negative when a stream's timestamps run backwards, see checks/timestamps_backwards.sql).
 -- The last event of each stream has no successor and is not counted.
 -- tables: transitions
-WITH ordered AS (
+WITH pairs AS (
+    -- each transition row is the edge from the stream's previous event to this one
     SELECT
         aggregate_type,
-        stream_id,
-        event_type AS a,
-        LEAD(event_type) OVER w AS b,
-        CAST(extract(epoch FROM LEAD(occurred_at) OVER w) AS DOUBLE)
-            - CAST(extract(epoch FROM occurred_at) AS DOUBLE) AS seconds_between
-    FROM transitions
-    WINDOW w AS (PARTITION BY aggregate_type, stream_id ORDER BY version, position)
-),
-pairs AS (
-    SELECT
-        aggregate_type,
-        a,
-        b,
+        previous_event_type AS a,
+        event_type AS b,
         count(*) AS pairs,
         count(DISTINCT stream_id) AS streams,
-        median(seconds_between) AS median_seconds,
-        max(seconds_between) AS max_seconds
-    FROM ordered
-    WHERE b IS NOT NULL
-    GROUP BY aggregate_type, a, b
+        median(seconds_since_previous) AS median_seconds,
+        max(seconds_since_previous) AS max_seconds
+    FROM transitions
+    WHERE previous_event_type IS NOT NULL
+    GROUP BY aggregate_type, previous_event_type, event_type
 )
 SELECT
     aggregate_type,

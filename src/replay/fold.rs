@@ -5,6 +5,8 @@
 //! exceptions that would corrupt the state: a duplicate version (the second event
 //! claiming a version is not applied) and an unknown event type (nothing to apply).
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use crate::ingest::mapping::{parse_timestamp, JsonPath, Members};
@@ -12,13 +14,16 @@ use crate::model::{AggregateModel, Effect, EnvelopeValue, FieldType, Handler, Va
 
 use super::{EventRef, Finding, Rule, StateValue, StreamState, Transition};
 
-/// Folds `event` into `state`, returning its transition row and any findings.
+/// Folds `event` (its type shared as `event_type`) into `state`, returning
+/// its transition row and any findings.
 pub fn evolve(
     model: Option<&AggregateModel>,
     state: &mut StreamState,
     event: &EventRef,
+    event_type: Arc<str>,
     findings: &mut Vec<Finding>,
 ) -> Transition {
+    let previous_event_type = state.last_event_type.replace(event_type);
     let from_status = state.status.clone();
     let previous_at = state.updated_at;
     let first = state.event_count == 0;
@@ -57,6 +62,7 @@ pub fn evolve(
     }
     Transition {
         version: event.version,
+        previous_event_type,
         from_status,
         to_status: state.status.clone(),
         occurred_at: event.occurred_at,

@@ -8,7 +8,7 @@
 
 pub mod fold;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -50,6 +50,8 @@ pub struct StreamState {
     pub created: bool,
     /// One value per field of the aggregate's model, in model order.
     pub fields: Vec<StateValue>,
+    /// The type of the stream's last event, applied or not.
+    pub last_event_type: Option<Arc<str>>,
 }
 
 impl StreamState {
@@ -65,6 +67,7 @@ impl StreamState {
             event_count: 0,
             created: false,
             fields: model.map_or_else(Vec::new, AggregateModel::initial_values),
+            last_event_type: None,
         }
     }
 
@@ -208,6 +211,9 @@ impl Finding {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transition {
     pub version: u64,
+    /// The type of the stream's event before this one: with the event's own
+    /// type, one edge of the directly-follows graph.
+    pub previous_event_type: Option<Arc<str>>,
     pub from_status: Option<Arc<str>>,
     pub to_status: Option<Arc<str>>,
     pub occurred_at: i64,
@@ -322,6 +328,28 @@ pub struct Replayer<'m> {
     current: Option<(StreamState, Option<&'m AggregateModel>)>,
     seeds: Seeds,
     outcome: ReplayOutcome,
+    event_types: EventTypes,
+}
+
+/// Event types shared, not copied, by the states and transitions that name
+/// them. A log has few; past [`EventTypes::MAX`] a type is no longer kept.
+#[derive(Debug, Default)]
+pub struct EventTypes(HashSet<Arc<str>>);
+
+impl EventTypes {
+    const MAX: usize = 10_000;
+
+    /// The shared text of `event_type`.
+    pub fn get(&mut self, event_type: &str) -> Arc<str> {
+        if let Some(shared) = self.0.get(event_type) {
+            return shared.clone();
+        }
+        let shared = Arc::<str>::from(event_type);
+        if self.0.len() < Self::MAX {
+            self.0.insert(shared.clone());
+        }
+        shared
+    }
 }
 
 impl<'m> Replayer<'m> {
@@ -337,6 +365,7 @@ impl<'m> Replayer<'m> {
             current: None,
             seeds,
             outcome: ReplayOutcome::default(),
+            event_types: EventTypes::default(),
         }
     }
 
@@ -366,7 +395,9 @@ impl<'m> Replayer<'m> {
             self.current = Some((state, model));
         }
         if let Some((state, model)) = self.current.as_mut() {
-            let transition = fold::evolve(*model, state, event, &mut self.outcome.findings);
+            let event_type = self.event_types.get(event.event_type);
+            let transition =
+                fold::evolve(*model, state, event, event_type, &mut self.outcome.findings);
             sink.transition(event, transition)?;
             if let Some(model) = model {
                 sink.after_event(model, state)?;

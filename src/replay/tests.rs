@@ -109,6 +109,23 @@ fn a_task_that_is_worked_and_completed() {
     assert_eq!(statuses[5], Some("in_progress"));
     assert_eq!(replayed.transitions[1].seconds_since_previous, Some(60.0));
     assert_eq!(replayed.transitions[0].seconds_since_previous, None);
+    // Each transition names the event before it in the stream: the
+    // directly-follows edges.
+    let previous: Vec<_> = replayed
+        .transitions
+        .iter()
+        .map(|t| t.previous_event_type.as_deref())
+        .collect();
+    assert_eq!(
+        previous[..4],
+        [
+            None,
+            Some("TaskCreated"),
+            Some("TaskAssigned"),
+            Some("TaskLabelled")
+        ]
+    );
+    assert_eq!(state.last_event_type.as_deref(), Some("TaskCompleted"));
 }
 
 #[test]

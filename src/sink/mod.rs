@@ -395,6 +395,7 @@ static TRANSITIONS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("position", DataType::UInt64, false),
         Field::new("event_id", DataType::Utf8, false),
         Field::new("event_type", DataType::Utf8, false),
+        Field::new("previous_event_type", DataType::Utf8, true),
         Field::new("from_status", DataType::Utf8, true),
         Field::new("to_status", DataType::Utf8, true),
         Field::new("occurred_at", timestamp_type(), false),
@@ -417,6 +418,7 @@ struct TransitionsTable {
     position: UInt64Builder,
     event_id: StringBuilder,
     event_type: StringBuilder,
+    previous_event_type: StringBuilder,
     from_status: StringBuilder,
     to_status: StringBuilder,
     occurred_at: TimestampMicrosecondBuilder,
@@ -437,6 +439,7 @@ impl TransitionsTable {
             position: UInt64Builder::new(),
             event_id: StringBuilder::new(),
             event_type: StringBuilder::new(),
+            previous_event_type: StringBuilder::new(),
             from_status: StringBuilder::new(),
             to_status: StringBuilder::new(),
             occurred_at: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
@@ -452,6 +455,8 @@ impl TransitionsTable {
         self.position.append_value(event.position);
         self.event_id.append_value(event.event_id);
         self.event_type.append_value(event.event_type);
+        self.previous_event_type
+            .append_option(transition.previous_event_type);
         self.from_status.append_option(transition.from_status);
         self.to_status.append_option(transition.to_status);
         self.occurred_at.append_value(transition.occurred_at);
@@ -471,6 +476,7 @@ impl TransitionsTable {
             Arc::new(self.position.finish()),
             Arc::new(self.event_id.finish()),
             Arc::new(self.event_type.finish()),
+            Arc::new(self.previous_event_type.finish()),
             Arc::new(self.from_status.finish()),
             Arc::new(self.to_status.finish()),
             Arc::new(self.occurred_at.finish()),
@@ -491,6 +497,7 @@ static STREAMS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("event_count", DataType::UInt64, false),
         Field::new("created_at", timestamp_type(), false),
         Field::new("updated_at", timestamp_type(), false),
+        Field::new("last_event_type", DataType::Utf8, false),
     ]))
 });
 
@@ -512,6 +519,7 @@ struct StreamsTable {
     event_count: UInt64Builder,
     created_at: TimestampMicrosecondBuilder,
     updated_at: TimestampMicrosecondBuilder,
+    last_event_type: StringBuilder,
 }
 
 impl StreamsTable {
@@ -526,6 +534,7 @@ impl StreamsTable {
             event_count: UInt64Builder::new(),
             created_at: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
             updated_at: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            last_event_type: StringBuilder::new(),
         })
     }
 
@@ -541,6 +550,8 @@ impl StreamsTable {
             .append_value(state.created_at.unwrap_or_default());
         self.updated_at
             .append_value(state.updated_at.unwrap_or_default());
+        self.last_event_type
+            .append_value(state.last_event_type.as_deref().unwrap_or_default());
         self.version.len() >= FLUSH_ROWS
     }
 
@@ -557,6 +568,7 @@ impl StreamsTable {
             Arc::new(self.event_count.finish()),
             Arc::new(self.created_at.finish()),
             Arc::new(self.updated_at.finish()),
+            Arc::new(self.last_event_type.finish()),
         ];
         let batch = RecordBatch::try_new(streams_schema(), columns)?;
         self.writer.write(&batch)
