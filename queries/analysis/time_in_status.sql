@@ -1,6 +1,7 @@
 -- Time in status per aggregate type: total and median hours the streams spent in each status
 -- Each event leaves its stream in `to_status` until the stream's next event (stream order:
--- version, then log position); that interval is charged to the status. Per stream the intervals
+-- version, then log position); that interval is charged to the status (read off the next
+-- event's row: its from_status and seconds_since_previous, no window needed). Per stream the intervals
 -- of a status are summed (a status entered twice counts once per stream, with both stays);
 -- `streams` is how many streams spent time in it, `total_hours` the sum over them,
 -- `median_hours` / `p90_hours` the exact median / 90th percentile of the per-stream totals.
@@ -9,21 +10,16 @@
 -- (checks/timestamps_backwards.sql) give negative intervals. Events without a status
 -- (aggregate types without a lifecycle, events before creation) are skipped.
 -- tables: transitions
-WITH intervals AS (
+WITH per_stream AS (
+    -- a transition's seconds since the previous event are time spent in its from_status
     SELECT
         aggregate_type,
+        from_status AS status,
         stream_id,
-        to_status AS status,
-        (CAST(extract(epoch FROM LEAD(occurred_at) OVER w) AS DOUBLE)
-         - CAST(extract(epoch FROM occurred_at) AS DOUBLE)) / 3600.0 AS hours
+        sum(seconds_since_previous / 3600.0) AS hours
     FROM transitions
-    WINDOW w AS (PARTITION BY aggregate_type, stream_id ORDER BY version, position)
-),
-per_stream AS (
-    SELECT aggregate_type, status, stream_id, sum(hours) AS hours
-    FROM intervals
-    WHERE status IS NOT NULL AND hours IS NOT NULL
-    GROUP BY aggregate_type, status, stream_id
+    WHERE from_status IS NOT NULL AND seconds_since_previous IS NOT NULL
+    GROUP BY aggregate_type, from_status, stream_id
 )
 SELECT
     aggregate_type,
