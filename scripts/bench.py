@@ -117,9 +117,12 @@ def nightly(eventfold, log_path, tail, rounds, extra, full_runs):
     """Times `run --incremental` of the last `tail` records onto a snapshot."""
     head_path, tail_path = split_tail(log_path, tail)
     snapshot = WORK / "bench-out" / f"snapshot-{log_path.stem}-{tail}"
-    if not (snapshot / "manifest.json").exists():
-        log(f"writing the snapshot of {head_path.name}")
-        run_eventfold(eventfold, head_path, snapshot, extra)
+    # Written anew by every bench: a snapshot of another build may not be one
+    # this build goes on from (its tables' columns differ).
+    log(f"writing the snapshot of {head_path.name}")
+    if snapshot.exists():
+        shutil.rmtree(snapshot)
+    run_eventfold(eventfold, head_path, snapshot, extra)
     out = WORK / "bench-out" / f"nightly-{log_path.stem}"
     runs = []
     for round_number in range(1, rounds + 1):
