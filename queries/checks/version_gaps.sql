@@ -4,18 +4,18 @@
 -- reports the same as findings rule version_gap.
 -- tables: events
 -- severity: error
-WITH versions AS (
-    SELECT DISTINCT aggregate_type, stream_id, CAST(version AS BIGINT) AS version
-    FROM events
-),
-with_previous AS (
+WITH with_previous AS (
+    -- a repeated version follows itself (no gap), so every event can be compared with the
+    -- one before it in stream order, without taking the distinct versions first
     SELECT
         aggregate_type,
         stream_id,
-        version,
-        coalesce(LAG(version) OVER (PARTITION BY aggregate_type, stream_id ORDER BY version), 0)
-            AS previous_version
-    FROM versions
+        CAST(version AS BIGINT) AS version,
+        coalesce(
+            LAG(CAST(version AS BIGINT)) OVER (
+                PARTITION BY aggregate_type, stream_id ORDER BY version, position),
+            0) AS previous_version
+    FROM events
 )
 SELECT
     stream_id,
