@@ -9,19 +9,21 @@ WITH reused AS (
     SELECT event_id FROM events GROUP BY event_id HAVING count(*) > 1
 ),
 numbered AS (
+    -- the few reused ids on the join's build side, the whole table streamed past them
     SELECT
-        event_id,
-        stream_id,
-        aggregate_type,
-        version,
-        position,
-        event_type,
-        ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY position) AS nth,
-        first_value(stream_id) OVER (PARTITION BY event_id ORDER BY position) AS first_stream_id,
-        first_value(version) OVER (PARTITION BY event_id ORDER BY position) AS first_version,
-        first_value(position) OVER (PARTITION BY event_id ORDER BY position) AS first_position
-    FROM events
-    WHERE event_id IN (SELECT event_id FROM reused)
+        e.event_id,
+        e.stream_id,
+        e.aggregate_type,
+        e.version,
+        e.position,
+        e.event_type,
+        ROW_NUMBER() OVER w AS nth,
+        first_value(e.stream_id) OVER w AS first_stream_id,
+        first_value(e.version) OVER w AS first_version,
+        first_value(e.position) OVER w AS first_position
+    FROM reused r
+    JOIN events e ON e.event_id = r.event_id
+    WINDOW w AS (PARTITION BY e.event_id ORDER BY e.position)
 )
 SELECT
     stream_id,
