@@ -840,7 +840,8 @@ pub fn map_record(
     map_value(record, raw, mapping, origin).map(Event::from)
 }
 
-/// [`map_record`], its texts owned all the same.
+/// [`map_record`]'s event before it owns its texts (every one is owned
+/// already: a record parsed into a value lends none).
 fn map_value<'a>(
     record: &Value,
     raw: RawText,

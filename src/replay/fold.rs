@@ -176,7 +176,9 @@ fn check_allowed(
 /// top-level members (borrowed, unparsed) and only the value a path names
 /// parsed. A path deeper than one key, or a payload the split does not take
 /// (not an object, a key with escapes), is looked up in the payload parsed
-/// whole, once; both ways find the same value.
+/// whole, once. Both ways find the same value, except beside a number no JSON
+/// value holds (`1e400`): the split way still finds its neighbours, as ingest's
+/// mapping does, where the payload parsed whole is lost.
 struct LazyPayload<'a> {
     text: Option<&'a str>,
     members: Option<Option<Members<'a>>>,
@@ -385,5 +387,17 @@ mod tests {
             LazyPayload::new(None).lookup(&JsonPath::parse("title").unwrap()),
             None
         );
+    }
+
+    /// A number no `Value` holds (1e400) hides nothing beside it from the
+    /// split way, as in ingest's mapping; parsed whole, the payload fails.
+    #[test]
+    fn a_number_out_of_range_does_not_hide_its_neighbours() {
+        let payload = r#"{"big":1e400,"title":"still here"}"#;
+        assert!(serde_json::from_str::<Value>(payload).is_err());
+        let mut lazy = LazyPayload::new(Some(payload));
+        let title = JsonPath::parse("title").unwrap();
+        assert_eq!(lazy.lookup(&title), Some(Value::from("still here")));
+        assert_eq!(lazy.lookup(&JsonPath::parse("big").unwrap()), None);
     }
 }
