@@ -209,3 +209,18 @@ fn streams_of_undeclared_types_are_flagged_once_and_get_no_state() {
     assert!(replayed.states.is_empty());
     assert_eq!(replayed.transitions.len(), 2);
 }
+
+#[test]
+fn event_types_are_shared_up_to_a_bound() {
+    let mut types = EventTypes::default();
+    let first = types.get("TaskCreated");
+    assert!(Arc::ptr_eq(&first, &types.get("TaskCreated")));
+    // A log of ever new types (damage, ids in the type) keeps at most MAX.
+    for n in 0..EventTypes::MAX + 10 {
+        assert_eq!(&*types.get(&format!("Type{n}")), format!("Type{n}"));
+    }
+    assert_eq!(types.0.len(), EventTypes::MAX);
+    let late = format!("Type{}", EventTypes::MAX + 5);
+    assert!(!Arc::ptr_eq(&types.get(&late), &types.get(&late)));
+    assert!(Arc::ptr_eq(&first, &types.get("TaskCreated")));
+}
