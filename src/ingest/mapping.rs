@@ -538,20 +538,6 @@ pub struct RecordOrigin<'a> {
     pub default_position: u64,
 }
 
-impl RecordOrigin<'_> {
-    /// `file:line`, the `source` of the record's event (one a record: built
-    /// without the formatting machinery).
-    pub fn source(&self) -> String {
-        let mut line = itoa::Buffer::new();
-        let line = line.format(self.line);
-        let mut source = String::with_capacity(self.file.len() + 1 + line.len());
-        source.push_str(self.file);
-        source.push(':');
-        source.push_str(line);
-        source
-    }
-}
-
 /// Why a record failed: the field at fault (if any) and the message.
 type Failure = (Option<EnvelopeField>, String);
 
@@ -827,7 +813,7 @@ fn map_fields<'a>(
         tenant: fields.text(EnvelopeField::Tenant)?,
         payload: fields.json(EnvelopeField::Payload)?,
         metadata: fields.json(EnvelopeField::Metadata)?,
-        source: Cow::Owned(origin.source()),
+        source: Cow::Owned(format!("{}:{}", origin.file, origin.line)),
     })
 }
 
