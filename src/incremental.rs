@@ -30,7 +30,7 @@ use crate::sink::{
     findings_schema, streams_schema, transitions_schema, zstd, BackgroundTableWriter, OutputDir,
     TableWriter,
 };
-use crate::sql::{register_file, register_sorted, STREAM_ORDER};
+use crate::sql::{parquet_schema, register_file, register_sorted, STREAM_ORDER};
 use crate::{Error, Result};
 
 /// Where an incremental run writes what it folds, inside the output folder
@@ -212,11 +212,10 @@ impl Previous {
     /// Refuses a previous table whose columns are not the ones eventfold
     /// writes (a file replaced or damaged by hand), before anything reads it.
     fn check_schema(&self, path: &Path, expected: &SchemaRef) -> Result<()> {
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let found = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(|e| refuse(&self.dir, format!("{}: {e}", path.display())))?
-            .schema()
-            .clone();
+        let found = parquet_schema(path).map_err(|e| match e {
+            Error::Io { .. } => e,
+            damaged => refuse(&self.dir, format!("{}: {damaged}", path.display())),
+        })?;
         let columns = |schema: &SchemaRef| -> Vec<(String, arrow::datatypes::DataType)> {
             schema
                 .fields()

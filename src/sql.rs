@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
@@ -94,6 +95,7 @@ pub async fn register_output(ctx: &SessionContext, dir: &Path) -> Result<Vec<Str
             dir.display()
         )));
     }
+    note_older_columns(dir);
     let mut tables = Vec::new();
     for name in ["events", "transitions"] {
         // Written in stream order: declared, a window over each stream in
@@ -122,6 +124,46 @@ pub async fn register_output(ctx: &SessionContext, dir: &Path) -> Result<Vec<Str
         tables.push(name);
     }
     Ok(tables)
+}
+
+/// The Arrow schema of a Parquet file, read from its footer.
+pub fn parquet_schema(path: &Path) -> Result<SchemaRef> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?;
+    Ok(builder.schema().clone())
+}
+
+/// Says on stderr which columns this eventfold writes are missing from an
+/// output's tables (an output of an older eventfold): a query that reads one
+/// fails with DataFusion's "No field named", and this says why. Unreadable
+/// files are left to the registration, which names them.
+fn note_older_columns(dir: &Path) {
+    let tables = [
+        ("events", crate::envelope::events_schema()),
+        ("transitions", crate::sink::transitions_schema()),
+        ("streams", crate::sink::streams_schema()),
+    ];
+    for (name, expected) in tables {
+        let path = dir.join(format!("{name}.parquet"));
+        let Ok(found) = parquet_schema(&path) else {
+            continue;
+        };
+        let missing: Vec<&str> = expected
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .filter(|n| found.field_with_name(n).is_err())
+            .collect();
+        if !missing.is_empty() {
+            let them = if missing.len() == 1 { "it" } else { "them" };
+            eprintln!(
+                "note: {} has no {} (written by an older eventfold); queries that read {them} fail\n  hint: `eventfold run --out {}` again rewrites the output",
+                path.display(),
+                missing.join(", "),
+                dir.display()
+            );
+        }
+    }
 }
 
 /// The state tables of an output folder: `(aggregate, path)`, sorted by name.

@@ -249,3 +249,61 @@ fn shell_runs_multi_line_statements_and_dot_commands() {
     );
     assert!(!outcome.stdout.contains("never"));
 }
+
+#[test]
+fn a_query_over_an_older_output_names_the_columns_it_lacks() {
+    use arrow::array::RecordBatch;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::arrow::ArrowWriter;
+
+    let dir = Dir::new();
+    dir.ok(&["run"]);
+    // transitions.parquet as written before it had previous_event_type.
+    let path = dir.join("out/transitions.parquet");
+    let file = std::fs::File::open(&path).unwrap();
+    let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|batch| {
+            let mut batch = batch.unwrap();
+            batch.remove_column(batch.schema().index_of("previous_event_type").unwrap());
+            batch
+        })
+        .collect();
+    let mut writer = ArrowWriter::try_new(
+        std::fs::File::create(&path).unwrap(),
+        batches[0].schema(),
+        None,
+    )
+    .unwrap();
+    for batch in &batches {
+        writer.write(batch).unwrap();
+    }
+    writer.close().unwrap();
+
+    let query = repo().join("queries/analysis/directly_follows.sql");
+    let outcome = dir.eventfold(&["query", "-f", query.to_str().unwrap()]);
+    assert_eq!(outcome.code, 2, "{outcome:?}");
+    assert!(
+        outcome.stderr.contains(
+            "transitions.parquet has no previous_event_type (written by an older eventfold); queries that read it fail"
+        ),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome.stderr.contains("hint: `eventfold run --out"),
+        "{}",
+        outcome.stderr
+    );
+    // What the older table has still answers, with the same note.
+    let counted = dir.eventfold(&["query", "SELECT count(*) AS n FROM transitions"]);
+    assert_eq!(counted.code, 0, "{counted:?}");
+    assert!(counted.stdout.contains("3031"), "{}", counted.stdout);
+    assert!(counted.stderr.contains("has no previous_event_type"));
+    // A current output has no note.
+    dir.ok(&["run"]);
+    let fresh = dir.eventfold(&["query", "SELECT count(*) AS n FROM transitions"]);
+    assert!(!fresh.stderr.contains("note:"), "{}", fresh.stderr);
+}
