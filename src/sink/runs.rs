@@ -19,7 +19,8 @@
 //!
 //! Order is total and independent of the budget, the run boundaries and the
 //! threads: keys compare as Arrow's row format (the bytes DataFusion's `ORDER
-//! BY` compares), and equal keys keep their read order (within a run by
+//! BY` compares; a run's sort ranks its streams once and compares integers, in
+//! the same order), and equal keys keep their read order (within a run by
 //! arrival, across runs by run number, and runs hold consecutive arrivals).
 
 use std::cmp::Ordering;
@@ -29,6 +30,7 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::{ArrayRef, AsArray, RecordBatch};
 use arrow::compute::interleave_record_batch;
+use arrow::datatypes::UInt64Type;
 use arrow::ipc::reader::FileReader;
 use arrow::ipc::writer::FileWriter;
 use arrow::row::{RowConverter, Rows, SortField};
@@ -237,24 +239,7 @@ impl SortedRuns {
 /// Sorts `batches` by the key and writes them as the run `path`, with the
 /// sorted hashes of their event ids beside it (the same name, [`ID_EXTENSION`]).
 fn sort_run(batches: &[RecordBatch], path: PathBuf) -> Result<Run> {
-    let converter = key_converter()?;
-    let keys = batches
-        .iter()
-        .map(|b| key_rows(&converter, b))
-        .collect::<Result<Vec<_>>>()?;
-    let mut order: Vec<(usize, usize)> = batches
-        .iter()
-        .enumerate()
-        .flat_map(|(b, batch)| (0..batch.num_rows()).map(move |r| (b, r)))
-        .collect();
-    // Ties keep arrival order: (batch, row) is it.
-    order.sort_unstable_by(|&(ab, ar), &(bb, br)| {
-        keys[ab]
-            .row(ar)
-            .cmp(&keys[bb].row(br))
-            .then((ab, ar).cmp(&(bb, br)))
-    });
-    drop(keys);
+    let order = run_order(batches);
     write_id_hashes(batches, &path.with_extension(&ID_EXTENSION[1..]))?;
     let refs: Vec<&RecordBatch> = batches.iter().collect();
     let mut writer = RunWriter::create(path)?;
@@ -262,6 +247,55 @@ fn sort_run(batches: &[RecordBatch], path: PathBuf) -> Result<Run> {
         writer.write(&interleave_record_batch(&refs, indices)?)?;
     }
     writer.finish()
+}
+
+/// The rows of `batches` in key order, as `(batch, row)`; equal keys keep
+/// their arrival order.
+///
+/// The same order as comparing the key's row format (what [`Merge`] does
+/// across runs): that format orders texts by their bytes and numbers by value,
+/// column by column, which is how `(&str, &str, u64, u64)` tuples compare.
+/// Comparing those texts for every pair the sort looks at would cost as much,
+/// so each distinct stream (aggregate type and id) is ranked once and the
+/// rows are sorted by integers: a stream's events are many to one run.
+fn run_order(batches: &[RecordBatch]) -> Vec<(usize, usize)> {
+    let mut ranks: foldhash::HashMap<(&str, &str), u32> = foldhash::HashMap::default();
+    let mut rows: Vec<(u32, u64, u64, u32, u32)> = Vec::new();
+    for (b, batch) in batches.iter().enumerate() {
+        let aggregates = batch.column(col::AGGREGATE_TYPE).as_string::<i32>();
+        let streams = batch.column(col::STREAM_ID).as_string::<i32>();
+        let versions = batch.column(col::VERSION).as_primitive::<UInt64Type>();
+        let positions = batch.column(col::POSITION).as_primitive::<UInt64Type>();
+        for r in 0..batch.num_rows() {
+            let next = ranks.len() as u32;
+            let stream = *ranks
+                .entry((aggregates.value(r), streams.value(r)))
+                .or_insert(next);
+            rows.push((
+                stream,
+                versions.value(r),
+                positions.value(r),
+                b as u32,
+                r as u32,
+            ));
+        }
+    }
+    // Each stream's place among the run's streams replaces its number of
+    // first arrival.
+    let mut streams: Vec<((&str, &str), u32)> = ranks.into_iter().collect();
+    streams.sort_unstable();
+    let mut rank = vec![0u32; streams.len()];
+    for (place, (_, first)) in streams.iter().enumerate() {
+        rank[*first as usize] = place as u32;
+    }
+    for row in &mut rows {
+        row.0 = rank[row.0 as usize];
+    }
+    // Ties keep arrival order: (batch, row) is it.
+    rows.sort_unstable();
+    rows.into_iter()
+        .map(|(_, _, _, b, r)| (b as usize, r as usize))
+        .collect()
 }
 
 /// Writes the sorted hashes of the batches' event ids to `path`.
@@ -672,6 +706,39 @@ mod tests {
             "{written} runs merged down to {left}"
         );
         assert_eq!(ids, expected(&events));
+    }
+
+    #[test]
+    fn a_run_sorts_as_the_merge_compares() {
+        // Texts whose byte order differs from their length or case order.
+        let texts = [
+            "", "a", "a\u{0}", "ab", "aB", "Z", "é", "e\u{301}", "s-10", "s-9",
+        ];
+        let mut builder = EventBatchBuilder::new();
+        let mut state = 7u64;
+        for i in 0..400u64 {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+            let pick = |shift: u32| texts[((state >> shift) % texts.len() as u64) as usize];
+            let mut event = events(1).remove(0);
+            event.aggregate_type = pick(40).into();
+            event.stream_id = pick(50).into();
+            event.version = (state >> 60) % 3;
+            event.position = (state >> 20) % 4;
+            event.source = format!("log:{i}");
+            builder.append(&event);
+        }
+        let batch = builder.finish().unwrap();
+        let batches = [batch.slice(0, 150), batch.slice(150, 250)];
+        let converter = key_converter().unwrap();
+        let keys: Vec<Rows> = batches
+            .iter()
+            .map(|b| key_rows(&converter, b).unwrap())
+            .collect();
+        let mut by_rows: Vec<(usize, usize)> = (0..2)
+            .flat_map(|b| (0..batches[b].num_rows()).map(move |r| (b, r)))
+            .collect();
+        by_rows.sort_by(|&(ab, ar), &(bb, br)| keys[ab].row(ar).cmp(&keys[bb].row(br)));
+        assert_eq!(run_order(&batches), by_rows);
     }
 
     #[test]
