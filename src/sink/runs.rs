@@ -43,6 +43,11 @@ use crate::{Error, Result};
 /// [`super::staging::RUN_BATCH_ROWS`]).
 const BATCH_ROWS: usize = super::staging::RUN_BATCH_ROWS;
 
+/// Rows per batch [`merge`] yields: the replay's batches and the pages of
+/// `events.parquet` follow them, and the fold and the writer pay a cost per
+/// batch.
+const MERGED_ROWS: usize = 8 * 1024;
+
 /// The sort key's columns, in order.
 const KEY: [usize; 4] = [
     col::AGGREGATE_TYPE,
@@ -465,7 +470,7 @@ impl Merge {
             cursors: Vec::new(),
             heap: Vec::new(),
             held: Vec::new(),
-            out: Vec::with_capacity(BATCH_ROWS),
+            out: Vec::with_capacity(MERGED_ROWS),
             converter,
         };
         for path in runs {
@@ -530,7 +535,7 @@ impl Merge {
 
     /// The next batch in order, `None` after the last.
     pub fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
-        while self.out.len() < BATCH_ROWS {
+        while self.out.len() < MERGED_ROWS {
             let Some(&top) = self.heap.first() else {
                 break;
             };
@@ -674,7 +679,7 @@ mod tests {
         let mut ids = Vec::new();
         for batch in merge(folder.path()).unwrap() {
             let batch = batch.unwrap();
-            assert!(batch.num_rows() <= BATCH_ROWS);
+            assert!(batch.num_rows() <= MERGED_ROWS);
             let column = batch.column(col::SOURCE).as_string::<i32>();
             ids.extend(column.iter().map(|v| v.unwrap().to_owned()));
         }
