@@ -571,7 +571,11 @@ enum SortedEvents {
         Option<std::thread::JoinHandle<Result<()>>>,
         std::path::PathBuf,
     ),
-    Sql(datafusion::physical_plan::SendableRecordBatchStream),
+    /// DataFusion's sorted batches, cut as the merge cuts its batches.
+    Sql(
+        futures::stream::Fuse<datafusion::physical_plan::SendableRecordBatchStream>,
+        Box<arrow::compute::BatchCoalescer>,
+    ),
 }
 
 impl SortedEvents {
@@ -586,7 +590,14 @@ impl SortedEvents {
             let frame = ctx
                 .sql(&format!("SELECT * FROM selected ORDER BY {order}"))
                 .await?;
-            return Ok(Self::Sql(frame.execute_stream().await?));
+            let coalescer = arrow::compute::BatchCoalescer::new(
+                crate::envelope::events_schema(),
+                crate::sink::runs::MERGED_ROWS,
+            );
+            return Ok(Self::Sql(
+                frame.execute_stream().await?.fuse(),
+                Box::new(coalescer),
+            ));
         }
         Self::merge(folder)
     }
@@ -623,7 +634,20 @@ impl SortedEvents {
                     ended.and_then(Result::err).map(Err)
                 }
             },
-            Self::Sql(stream) => stream.next().await.map(|b| Ok(b?)),
+            Self::Sql(stream, coalescer) => loop {
+                if let Some(batch) = coalescer.next_completed_batch() {
+                    return Some(Ok(batch));
+                }
+                let pushed = match stream.next().await {
+                    Some(Ok(batch)) => coalescer.push_batch(batch),
+                    Some(Err(e)) => return Some(Err(e.into())),
+                    None if coalescer.is_empty() => return None,
+                    None => coalescer.finish_buffered_batch(),
+                };
+                if let Err(e) = pushed {
+                    return Some(Err(e.into()));
+                }
+            },
         }
     }
 }

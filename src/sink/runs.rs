@@ -43,10 +43,11 @@ use crate::{Error, Result};
 /// [`super::staging::RUN_BATCH_ROWS`]).
 const BATCH_ROWS: usize = super::staging::RUN_BATCH_ROWS;
 
-/// Rows per batch [`merge`] yields: the replay's batches and the pages of
-/// `events.parquet` follow them, and the fold and the writer pay a cost per
-/// batch.
-const MERGED_ROWS: usize = 8 * 1024;
+/// Rows per batch [`merge`] yields: the replay's batches, whose bounds the
+/// pages of `events.parquet` follow (a partial run's sorted batches are cut
+/// the same, so that both write the same file); the fold and the writer pay a
+/// cost per batch.
+pub const MERGED_ROWS: usize = 8 * 1024;
 
 /// The sort key's columns, in order.
 const KEY: [usize; 4] = [
