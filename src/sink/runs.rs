@@ -18,22 +18,23 @@
 //! the sort. Here the staging copy is the sorted runs themselves.
 //!
 //! Order is total and independent of the budget, the run boundaries and the
-//! threads: keys compare as Arrow's row format (the bytes DataFusion's `ORDER
-//! BY` compares; a run's sort ranks its streams once and compares integers, in
-//! the same order), and equal keys keep their read order (within a run by
-//! arrival, across runs by run number, and runs hold consecutive arrivals).
+//! threads: keys compare as `(aggregate type, stream id, version, position)`
+//! tuples, texts by their bytes, which is the order of DataFusion's `ORDER BY`
+//! over those columns (Arrow's row format; a test holds both to it); a run's
+//! sort ranks its streams once and compares integers, in the same order. Equal
+//! keys keep their read order (within a run by arrival, across runs by run
+//! number, and runs hold consecutive arrivals).
 
 use std::cmp::Ordering;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{ArrayRef, AsArray, RecordBatch};
+use arrow::array::{AsArray, RecordBatch, StringArray, UInt64Array};
 use arrow::compute::interleave_record_batch;
 use arrow::datatypes::UInt64Type;
 use arrow::ipc::reader::FileReader;
 use arrow::ipc::writer::FileWriter;
-use arrow::row::{RowConverter, Rows, SortField};
 
 use super::BatchFile;
 use crate::envelope::{col, events_schema};
@@ -48,29 +49,6 @@ const BATCH_ROWS: usize = super::staging::RUN_BATCH_ROWS;
 /// the same, so that both write the same file); the fold and the writer pay a
 /// cost per batch.
 pub const MERGED_ROWS: usize = 8 * 1024;
-
-/// The sort key's columns, in order.
-const KEY: [usize; 4] = [
-    col::AGGREGATE_TYPE,
-    col::STREAM_ID,
-    col::VERSION,
-    col::POSITION,
-];
-
-/// Converts a batch's key columns into comparable rows.
-fn key_converter() -> Result<RowConverter> {
-    let schema = events_schema();
-    let fields = KEY
-        .iter()
-        .map(|&i| SortField::new(schema.field(i).data_type().clone()))
-        .collect();
-    Ok(RowConverter::new(fields)?)
-}
-
-fn key_rows(converter: &RowConverter, batch: &RecordBatch) -> Result<Rows> {
-    let columns: Vec<ArrayRef> = KEY.iter().map(|&i| batch.column(i).clone()).collect();
-    Ok(converter.convert_columns(&columns)?)
-}
 
 /// A sorted run on disk.
 #[derive(Debug)]
@@ -258,12 +236,10 @@ fn sort_run(batches: &[RecordBatch], path: PathBuf) -> Result<Run> {
 /// The rows of `batches` in key order, as `(batch, row)`; equal keys keep
 /// their arrival order.
 ///
-/// The same order as comparing the key's row format (what [`Merge`] does
-/// across runs): that format orders texts by their bytes and numbers by value,
-/// column by column, which is how `(&str, &str, u64, u64)` tuples compare.
-/// Comparing those texts for every pair the sort looks at would cost as much,
-/// so each distinct stream (aggregate type and id) is ranked once and the
-/// rows are sorted by integers: a stream's events are many to one run.
+/// The order of [`Keys::key`] tuples (what [`Merge`] compares across runs).
+/// Comparing the texts of every pair the sort looks at costs more than
+/// ranking each distinct stream (aggregate type and id) once and sorting the
+/// rows by integers: a stream's events are many to one run.
 fn run_order(batches: &[RecordBatch]) -> Vec<(usize, usize)> {
     let mut ranks: foldhash::HashMap<(&str, &str), u32> = foldhash::HashMap::default();
     let mut rows: Vec<(u32, u64, u64, u32, u32)> = Vec::new();
@@ -443,11 +419,46 @@ fn files_ending(folder: &Path, ending: &str) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// A batch's key columns, compared as tuples: the order of their row format
+/// (see [`run_order`]) without converting them.
+struct Keys {
+    aggregates: StringArray,
+    streams: StringArray,
+    versions: UInt64Array,
+    positions: UInt64Array,
+}
+
+impl Keys {
+    fn of(batch: &RecordBatch) -> Self {
+        Self {
+            aggregates: batch.column(col::AGGREGATE_TYPE).as_string::<i32>().clone(),
+            streams: batch.column(col::STREAM_ID).as_string::<i32>().clone(),
+            versions: batch
+                .column(col::VERSION)
+                .as_primitive::<UInt64Type>()
+                .clone(),
+            positions: batch
+                .column(col::POSITION)
+                .as_primitive::<UInt64Type>()
+                .clone(),
+        }
+    }
+
+    fn key(&self, row: usize) -> (&str, &str, u64, u64) {
+        (
+            self.aggregates.value(row),
+            self.streams.value(row),
+            self.versions.value(row),
+            self.positions.value(row),
+        )
+    }
+}
+
 /// One run being read: its current batch, that batch's keys, the next row.
 struct Cursor {
     reader: FileReader<std::io::BufReader<File>>,
     batch: RecordBatch,
-    keys: Rows,
+    keys: Keys,
     row: usize,
     /// The current batch's index in the merge's `held` batches.
     slot: usize,
@@ -455,7 +466,6 @@ struct Cursor {
 
 /// A k-way merge of sorted runs.
 pub struct Merge {
-    converter: RowConverter,
     cursors: Vec<Cursor>,
     /// Cursor indices, a binary min-heap by (key, cursor index).
     heap: Vec<usize>,
@@ -466,19 +476,17 @@ pub struct Merge {
 
 impl Merge {
     fn open<'p>(runs: impl IntoIterator<Item = &'p Path>) -> Result<Self> {
-        let converter = key_converter()?;
         let mut merge = Self {
             cursors: Vec::new(),
             heap: Vec::new(),
             held: Vec::new(),
             out: Vec::with_capacity(MERGED_ROWS),
-            converter,
         };
         for path in runs {
             let file = File::open(path).map_err(|e| Error::io(path, e))?;
             let mut reader = FileReader::try_new_buffered(file, None)?;
             if let Some(batch) = next_nonempty(&mut reader)? {
-                let keys = key_rows(&merge.converter, &batch)?;
+                let keys = Keys::of(&batch);
                 merge.held.push(batch.clone());
                 merge.cursors.push(Cursor {
                     reader,
@@ -495,7 +503,7 @@ impl Merge {
 
     fn less(&self, a: usize, b: usize) -> bool {
         let (ca, cb) = (&self.cursors[a], &self.cursors[b]);
-        match ca.keys.row(ca.row).cmp(&cb.keys.row(cb.row)) {
+        match ca.keys.key(ca.row).cmp(&cb.keys.key(cb.row)) {
             Ordering::Less => true,
             Ordering::Greater => false,
             Ordering::Equal => a < b,
@@ -546,7 +554,7 @@ impl Merge {
             if cursor.row == cursor.batch.num_rows() {
                 match next_nonempty(&mut cursor.reader)? {
                     Some(batch) => {
-                        cursor.keys = key_rows(&self.converter, &batch)?;
+                        cursor.keys = Keys::of(&batch);
                         cursor.row = 0;
                         cursor.slot = self.held.len();
                         cursor.batch = batch.clone();
@@ -608,6 +616,31 @@ impl Iterator for Merge {
 mod tests {
     use super::*;
     use crate::envelope::{Event, EventBatchBuilder};
+    use arrow::array::ArrayRef;
+    use arrow::row::{RowConverter, Rows, SortField};
+
+    /// The sort key's columns, in order.
+    const KEY: [usize; 4] = [
+        col::AGGREGATE_TYPE,
+        col::STREAM_ID,
+        col::VERSION,
+        col::POSITION,
+    ];
+
+    /// Converts a batch's key columns into comparable rows.
+    fn key_converter() -> Result<RowConverter> {
+        let schema = events_schema();
+        let fields = KEY
+            .iter()
+            .map(|&i| SortField::new(schema.field(i).data_type().clone()))
+            .collect();
+        Ok(RowConverter::new(fields)?)
+    }
+
+    fn key_rows(converter: &RowConverter, batch: &RecordBatch) -> Result<Rows> {
+        let columns: Vec<ArrayRef> = KEY.iter().map(|&i| batch.column(i).clone()).collect();
+        Ok(converter.convert_columns(&columns)?)
+    }
 
     /// Events with many equal keys (a few streams, versions and positions),
     /// numbered by arrival in `source`.
@@ -715,7 +748,7 @@ mod tests {
     }
 
     #[test]
-    fn a_run_sorts_as_the_merge_compares() {
+    fn runs_and_merges_sort_as_the_row_format_compares() {
         // Texts whose byte order differs from their length or case order.
         let texts = [
             "", "a", "a\u{0}", "ab", "aB", "Z", "é", "e\u{301}", "s-10", "s-9",
@@ -745,6 +778,12 @@ mod tests {
             .collect();
         by_rows.sort_by(|&(ab, ar), &(bb, br)| keys[ab].row(ar).cmp(&keys[bb].row(br)));
         assert_eq!(run_order(&batches), by_rows);
+        // The merge's comparison, the same.
+        let tuples: Vec<Keys> = batches.iter().map(Keys::of).collect();
+        let mut by_tuples = by_rows.clone();
+        by_tuples.sort_by_key(|&(b, r)| (b, r));
+        by_tuples.sort_by(|&(ab, ar), &(bb, br)| tuples[ab].key(ar).cmp(&tuples[bb].key(br)));
+        assert_eq!(by_tuples, by_rows);
     }
 
     #[test]
