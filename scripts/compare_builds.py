@@ -4,9 +4,10 @@
     python3 scripts/compare_builds.py LOG ROUNDS BINARY [BINARY ...]
 
 Each round runs every binary once (`eventfold run -i LOG --out target/compare-out/NAME` in the repository, through
-bench.py's run_eventfold) and prints its wall time, the peak memory and the stage timings from the
-run's manifest.json; a run that fails is reported (its error is on stderr) and the rounds go on.
-At the end: the median wall time and peak memory of each binary. Alternating keeps the machine's
+bench.py's run_eventfold) and prints its wall time, its CPU time (user + system), the peak memory
+and the stage timings from the run's manifest.json; a run that fails is reported (its error is on
+stderr) and the rounds go on. At the end: the median wall time, CPU time and peak memory of each
+binary. CPU time is the steadier measure of a change in work when the machine's speed drifts. Alternating keeps the machine's
 drift out of the comparison.
 """
 import shutil
@@ -34,14 +35,16 @@ def main():
                 continue
             timings = run["manifest"]["timings"]
             peak = (timings.get("peak_rss") or 0) / 2**20
-            results[binary].append((run["seconds"], peak))
+            results[binary].append((run["seconds"], run["cpu"], peak))
             stages = " ".join(f"{k[:-3]} {timings.get(k)}" for k in STAGES)
-            print(f"round {r} {binary.name}: {run['seconds']:.2f} s, peak {peak:.0f} MiB; ms: {stages}", flush=True)
+            print(f"round {r} {binary.name}: {run['seconds']:.2f} s, cpu {run['cpu']:.2f} s, "
+                  f"peak {peak:.0f} MiB; ms: {stages}", flush=True)
     for binary, done in results.items():
         if done:
             print(f"{binary.name}: {len(done)} of {rounds} completed, "
-                  f"median {bench.median([w for w, _ in done]):.2f} s, "
-                  f"peak median {bench.median([p for _, p in done]):.0f} MiB")
+                  f"median {bench.median([w for w, _, _ in done]):.2f} s, "
+                  f"cpu median {bench.median([c for _, c, _ in done]):.2f} s, "
+                  f"peak median {bench.median([p for _, _, p in done]):.0f} MiB")
         else:
             print(f"{binary.name}: no run completed")
 
