@@ -28,7 +28,7 @@ use arrow::datatypes::UInt64Type;
 use datafusion::datasource::file_format::options::ParquetReadOptions;
 use futures::StreamExt;
 
-use crate::digest::{sha256_hex, sha256_hex_of};
+use crate::digest::{sha256_hex, sha256_hex_of, PendingHash};
 use crate::envelope::events_schema;
 use crate::incremental::{stream_counts, Previous, INCREMENT};
 use crate::ingest::{ingest, IngestOptions, IngestSummary, InputSource};
@@ -662,13 +662,10 @@ struct Replay<'a> {
     /// The hashes of event ids used more than once, when known before the replay.
     repeated_ids: Option<std::collections::HashSet<u64>>,
     /// `events.parquet` is final once written (not merged with a previous
-    /// output): hash it on a thread of its own while the rest is written.
+    /// output): hash it on a thread of its own as it is written.
     hash_events: bool,
     progress: Option<indicatif::ProgressBar>,
 }
-
-/// A file's SHA-256 (hex) being computed on a thread of its own.
-type PendingHash = std::thread::JoinHandle<Result<String>>;
 
 /// The events table's file in an output folder.
 const EVENTS_FILE: &str = "events.parquet";
@@ -677,14 +674,6 @@ const EVENTS_FILE: &str = "events.parquet";
 fn file_sha256(path: &std::path::Path) -> Result<String> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     sha256_hex_of(file).map_err(|e| Error::io(path, e))
-}
-
-/// Starts hashing `path` on a thread of its own.
-fn hash_in_background(path: std::path::PathBuf) -> Result<PendingHash> {
-    std::thread::Builder::new()
-        .name("eventfold-hash".into())
-        .spawn(move || file_sha256(&path))
-        .map_err(|e| Error::io("hashing thread", e))
 }
 
 async fn sort_and_replay(
@@ -702,12 +691,21 @@ async fn sort_and_replay(
         progress,
     } = replay;
     let mut repeated = Vec::new();
-    // events.parquet is compressed on its own thread, beside the fold.
-    let mut events = BackgroundTableWriter::spawn(TableWriter::create(
-        &root.join(EVENTS_FILE),
-        events_schema(),
-        crate::sink::zstd(),
-    )?)?;
+    // events.parquet is compressed on its own thread, beside the fold, and
+    // hashed on another as it is written when it is final.
+    let events_path = root.join(EVENTS_FILE);
+    let (events, events_hash) = match hash_events {
+        true => {
+            let (file, hash) =
+                TableWriter::create_hashed(&events_path, events_schema(), crate::sink::zstd())?;
+            (file, Some(hash))
+        }
+        false => (
+            TableWriter::create(&events_path, events_schema(), crate::sink::zstd())?,
+            None,
+        ),
+    };
+    let mut events = BackgroundTableWriter::spawn(events)?;
     let mut sink = OutputSink::create(root, &model.aggregates, with_history)?;
     let mut replayer = Replayer::with_seeds(model, seeds);
     let (mut sort, mut fold, mut write) = (
@@ -738,10 +736,6 @@ async fn sort_and_replay(
         bar.finish_and_clear();
     }
     let (_, events_busy) = write.time(|| events.close())?;
-    let events_hash = match hash_events {
-        true => Some(hash_in_background(root.join(EVENTS_FILE))?),
-        false => None,
-    };
     let outcome = fold.time(|| replayer.finish(&mut sink))?;
     let tables_write = sink.write_millis();
     let closing = Instant::now();
@@ -924,7 +918,10 @@ fn output_hashes(
         .map(|path| Ok((name_of(&path), file_sha256(&path)?)))
         .collect::<Result<BTreeMap<_, _>>>()?;
     if let Some(events) = events {
-        let hash = crate::error::joined(events, &root.join(EVENTS_FILE), "hashing")?;
+        let path = root.join(EVENTS_FILE);
+        let hash = events
+            .join()
+            .map_err(|_| Error::io(&path, std::io::Error::other("hashing failed")))?;
         files.insert(EVENTS_FILE.to_owned(), hash);
     }
     let all: String = files.iter().map(|(n, h)| format!("{n} {h}\n")).collect();

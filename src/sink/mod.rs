@@ -26,6 +26,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
+use crate::digest::{HashedWriter, PendingHash};
 use crate::envelope::timestamp_type;
 use crate::metrics::Stopwatch;
 use crate::model::AggregateModel;
@@ -87,7 +88,7 @@ pub fn zstd() -> Compression {
 /// One Parquet file being written.
 pub struct TableWriter {
     path: PathBuf,
-    writer: ArrowWriter<File>,
+    writer: ArrowWriter<HashedWriter<File>>,
     rows: u64,
 }
 
@@ -125,10 +126,35 @@ impl BatchFile for TableWriter {
 
 impl TableWriter {
     pub fn create(path: &Path, schema: SchemaRef, compression: Compression) -> Result<Self> {
+        let file = HashedWriter::plain(Self::file(path)?);
+        Self::with_file(path, file, schema, compression)
+    }
+
+    /// [`TableWriter::create`], and the file's SHA-256 computed as it is
+    /// written (ready once the writer is closed or dropped).
+    pub fn create_hashed(
+        path: &Path,
+        schema: SchemaRef,
+        compression: Compression,
+    ) -> Result<(Self, PendingHash)> {
+        let (file, hash) =
+            HashedWriter::hashed(Self::file(path)?).map_err(|e| Error::io(path, e))?;
+        Ok((Self::with_file(path, file, schema, compression)?, hash))
+    }
+
+    fn file(path: &Path) -> Result<File> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
-        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        File::create(path).map_err(|e| Error::io(path, e))
+    }
+
+    fn with_file(
+        path: &Path,
+        file: HashedWriter<File>,
+        schema: SchemaRef,
+        compression: Compression,
+    ) -> Result<Self> {
         let writer = ArrowWriter::try_new(file, schema, Some(writer_properties(compression)))?;
         Ok(Self {
             path: path.to_owned(),
