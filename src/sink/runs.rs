@@ -354,15 +354,65 @@ pub fn repeated_id_hashes(
     memory_limit: usize,
 ) -> Result<std::collections::HashSet<u64>> {
     let files = files_ending(folder, ID_EXTENSION)?;
+    // The two halves of the hash space on two threads: a hash is in one.
+    const HALF: u64 = 1 << 63;
+    let budget = memory_limit / 4;
+    let (low, high) = std::thread::scope(|scope| {
+        let high = scope.spawn(|| repeated_in(&files, budget, HALF, None));
+        let low = repeated_in(&files, budget, 0, Some(HALF));
+        (low, high.join())
+    });
+    let mut repeated = low?;
+    let high = high.map_err(|_| Error::io(folder, std::io::Error::other("a merge thread died")))?;
+    repeated.extend(high?);
+    Ok(repeated)
+}
+
+/// The hashes in `from..until` (to the end without `until`) that the sorted
+/// hash `files` hold more than once.
+fn repeated_in(
+    files: &[PathBuf],
+    budget: usize,
+    from: u64,
+    until: Option<u64>,
+) -> Result<std::collections::HashSet<u64>> {
     let (mut repeated, mut last) = (std::collections::HashSet::new(), None);
-    merge_hashes(&files, memory_limit / 2, |hash| {
+    // Half the single merge's buffers each: the two hold what one did.
+    merge_hashes_from(files, budget, 1 << 19, from, |hash| {
+        if until.is_some_and(|until| hash >= until) {
+            return Ok(false);
+        }
         if last == Some(hash) {
             repeated.insert(hash);
         }
         last = Some(hash);
-        Ok(())
+        Ok(true)
     })?;
     Ok(repeated)
+}
+
+/// The byte offset of the first hash not below `from` in the sorted hash
+/// file `path`, by binary search.
+fn first_at_least(file: &mut File, path: &Path, from: u64) -> Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    if from == 0 {
+        return Ok(0);
+    }
+    let length = file.metadata().map_err(|e| Error::io(path, e))?.len() / 8;
+    let (mut low, mut high) = (0u64, length);
+    while low < high {
+        let middle = low + (high - low) / 2;
+        let mut bytes = [0u8; 8];
+        file.seek(SeekFrom::Start(middle * 8))
+            .and_then(|_| file.read_exact(&mut bytes))
+            .map_err(|e| Error::io(path, e))?;
+        if u64::from_le_bytes(bytes) < from {
+            low = middle + 1;
+        } else {
+            high = middle;
+        }
+    }
+    Ok(low * 8)
 }
 
 /// Calls `each` with the hashes of the sorted hash `files` in order, reading
@@ -372,13 +422,28 @@ fn merge_hashes(
     budget: usize,
     mut each: impl FnMut(u64) -> Result<()>,
 ) -> Result<()> {
+    merge_hashes_from(files, budget, 1 << 20, 0, |hash| each(hash).map(|()| true))
+}
+
+/// [`merge_hashes`] of the hashes not below `from`, until `each` says `false`,
+/// with at most `max_buffer` bytes a file.
+fn merge_hashes_from(
+    files: &[PathBuf],
+    budget: usize,
+    max_buffer: usize,
+    from: u64,
+    mut each: impl FnMut(u64) -> Result<bool>,
+) -> Result<()> {
     use std::cmp::Reverse;
-    use std::io::Read;
-    let buffer = (budget / files.len().max(1)).clamp(4096, 1 << 20);
+    use std::io::{Read, Seek, SeekFrom};
+    let buffer = (budget / files.len().max(1)).clamp(4096, max_buffer);
     let mut readers = files
         .iter()
         .map(|path| {
-            let file = File::open(path).map_err(|e| Error::io(path, e))?;
+            let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+            let start = first_at_least(&mut file, path, from)?;
+            file.seek(SeekFrom::Start(start))
+                .map_err(|e| Error::io(path, e))?;
             Ok((path, std::io::BufReader::with_capacity(buffer, file)))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -398,7 +463,9 @@ fn merge_hashes(
         }
     }
     while let Some(Reverse((hash, i))) = heap.pop() {
-        each(hash)?;
+        if !each(hash)? {
+            return Ok(());
+        }
         if let Some(hash) = next(i)? {
             heap.push(Reverse((hash, i)));
         }
@@ -729,6 +796,10 @@ mod tests {
         let repeated = repeated_id_hashes(folder.path(), memory_limit).unwrap();
         assert_eq!(repeated, again);
         assert_eq!(again.len(), if events.len() > 140 { 20 } else { 0 });
+        // Both halves of the hash space, merged on two threads, hold some.
+        if !again.is_empty() {
+            assert!(again.iter().any(|h| h >> 63 == 0) && again.iter().any(|h| h >> 63 == 1));
+        }
         let mut ids = Vec::new();
         for batch in merge(folder.path()).unwrap() {
             let batch = batch.unwrap();
