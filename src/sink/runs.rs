@@ -357,15 +357,16 @@ pub fn repeated_id_hashes(
     // The two halves of the hash space on two threads: a hash is in one.
     const HALF: u64 = 1 << 63;
     let budget = memory_limit / 4;
-    let (low, high) = std::thread::scope(|scope| {
-        let high = scope.spawn(|| repeated_in(&files, budget, HALF, None));
-        let low = repeated_in(&files, budget, 0, Some(HALF));
-        (low, high.join())
-    });
-    let mut repeated = low?;
-    let high = high.map_err(|_| Error::io(folder, std::io::Error::other("a merge thread died")))?;
-    repeated.extend(high?);
-    Ok(repeated)
+    let died = || Error::io(folder, std::io::Error::other("an id merging thread died"));
+    std::thread::scope(|scope| {
+        let high = std::thread::Builder::new()
+            .name("eventfold-ids".into())
+            .spawn_scoped(scope, || repeated_in(&files, budget, HALF, None))
+            .map_err(|e| Error::io(folder, e))?;
+        let mut repeated = repeated_in(&files, budget, 0, Some(HALF))?;
+        repeated.extend(high.join().map_err(|_| died())??);
+        Ok(repeated)
+    })
 }
 
 /// The hashes in `from..until` (to the end without `until`) that the sorted
