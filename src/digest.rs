@@ -34,7 +34,7 @@ pub fn sha256_hex_of(reader: impl Read) -> std::io::Result<String> {
 }
 
 /// The SHA-256 (hex) of a file, being computed on a thread of its own.
-pub type PendingHash = std::thread::JoinHandle<String>;
+pub type PendingHash = std::thread::JoinHandle<crate::Result<String>>;
 
 /// Bytes handed to the hashing thread at a time.
 const TEE_BYTES: usize = 1 << 20;
@@ -72,7 +72,7 @@ impl<W: Write> HashedWriter<W> {
                 for piece in receiver {
                     hasher.update(&piece);
                 }
-                hex(&hasher.finalize())
+                Ok(hex(&hasher.finalize()))
             })?;
         let writer = Self {
             inner,
@@ -146,6 +146,6 @@ mod tests {
         let written = std::mem::take(&mut writer.inner);
         drop(writer);
         assert_eq!(written, bytes);
-        assert_eq!(pending.join().unwrap(), super::sha256_hex(&bytes));
+        assert_eq!(pending.join().unwrap().unwrap(), super::sha256_hex(&bytes));
     }
 }

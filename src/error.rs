@@ -73,7 +73,17 @@ pub fn joined<T>(
     path: &std::path::Path,
     role: &str,
 ) -> Result<T> {
-    thread.join().unwrap_or_else(|_| {
+    ended(thread.join(), path, role)
+}
+
+/// What a joined thread (scoped or not) gave: a panic becomes an error naming
+/// `path` and the thread's `role`, as in [`joined`].
+pub fn ended<T>(
+    joined: std::thread::Result<Result<T>>,
+    path: &std::path::Path,
+    role: &str,
+) -> Result<T> {
+    joined.unwrap_or_else(|_| {
         Err(Error::io(
             path,
             std::io::Error::other(format!("the {role} thread panicked")),

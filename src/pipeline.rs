@@ -918,10 +918,7 @@ fn output_hashes(
         .map(|path| Ok((name_of(&path), file_sha256(&path)?)))
         .collect::<Result<BTreeMap<_, _>>>()?;
     if let Some(events) = events {
-        let path = root.join(EVENTS_FILE);
-        let hash = events
-            .join()
-            .map_err(|_| Error::io(&path, std::io::Error::other("hashing failed")))?;
+        let hash = crate::error::joined(events, &root.join(EVENTS_FILE), "hashing")?;
         files.insert(EVENTS_FILE.to_owned(), hash);
     }
     let all: String = files.iter().map(|(n, h)| format!("{n} {h}\n")).collect();

@@ -622,8 +622,8 @@ fn json_text<'a>(
 ) -> Result<Option<Cow<'a, str>>, Failure> {
     for source in &mapping.sources[field as usize] {
         if let (Some(members), Source::Path(path)) = (members, source) {
-            if path.is_top_level() {
-                match members.get(path.first_key()).and_then(present) {
+            if let Some(key) = path.top_level_key() {
+                match members.get(key).and_then(present) {
                     Some(text) => return Ok(Some(Cow::Borrowed(text))),
                     None => continue,
                 }

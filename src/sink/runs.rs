@@ -357,14 +357,13 @@ pub fn repeated_id_hashes(
     // The two halves of the hash space on two threads: a hash is in one.
     const HALF: u64 = 1 << 63;
     let budget = memory_limit / 4;
-    let died = || Error::io(folder, std::io::Error::other("an id merging thread died"));
     std::thread::scope(|scope| {
         let high = std::thread::Builder::new()
             .name("eventfold-ids".into())
             .spawn_scoped(scope, || repeated_in(&files, budget, HALF, None))
             .map_err(|e| Error::io(folder, e))?;
         let mut repeated = repeated_in(&files, budget, 0, Some(HALF))?;
-        repeated.extend(high.join().map_err(|_| died())??);
+        repeated.extend(crate::error::ended(high.join(), folder, "id merging")?);
         Ok(repeated)
     })
 }
