@@ -19,18 +19,18 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type, SchemaRef, TimestampMicrosecondType, UInt64Type};
 use datafusion::prelude::SessionContext;
-use futures::StreamExt;
 
 use crate::envelope::{events_schema, rejects_schema};
 use crate::ingest::{IngestSummary, InputSource, InputSummary};
 use crate::model::{FieldType, Model};
 use crate::replay::{Finding, Rule, Seeds, StateValue, StreamState};
+use crate::sink::splice::{merge_sorted, Merged, SortedMerge};
 use crate::sink::state::state_schema;
 use crate::sink::{
-    findings_schema, streams_schema, transitions_schema, zstd, BackgroundTableWriter, OutputDir,
-    TableWriter,
+    findings_schema, streams_schema, transitions_schema, zstd, OutputDir, TableWriter,
+    ROW_GROUP_ROWS,
 };
-use crate::sql::{parquet_schema, register_file, register_sorted, STREAM_ORDER};
+use crate::sql::{parquet_schema, register_file, STREAM_ORDER};
 use crate::{Error, Result};
 
 /// Where an incremental run writes what it folds, inside the output folder
@@ -395,7 +395,6 @@ impl Previous {
     /// increment's. Returns rows per state table and per state history table.
     pub async fn merge(
         &self,
-        ctx: &SessionContext,
         model: &Model,
         dir: &OutputDir,
     ) -> Result<(BTreeMap<String, u64>, BTreeMap<String, u64>)> {
@@ -445,20 +444,24 @@ impl Previous {
                 jobs.push((Some(("history", aggregate.name.clone())), history));
             }
         }
-        // Every table merges at once, each encoded on a writer thread of its own.
+        // Every table merges at once, each on a thread of its own.
         let handles: Vec<_> = jobs
             .into_iter()
-            .enumerate()
-            .map(|(index, (table, job))| {
-                (table, tokio::spawn(union_sorted(ctx.clone(), job, index)))
-            })
+            .map(|(table, job)| (table, tokio::task::spawn_blocking(move || job.run())))
             .collect();
         let mut states = BTreeMap::new();
         let mut history = BTreeMap::new();
         for (table, handle) in handles {
-            let rows = handle
+            let merged = handle
                 .await
                 .map_err(|e| Error::io(&self.dir, std::io::Error::other(e.to_string())))??;
+            tracing::debug!(
+                rows = merged.rows,
+                copied_groups = merged.copied_groups,
+                merged_groups = merged.merged_groups,
+                "table merged"
+            );
+            let rows = merged.rows;
             match table {
                 Some(("state", aggregate)) => states.insert(aggregate, rows),
                 Some((_, aggregate)) => history.insert(aggregate, rows),
@@ -512,59 +515,20 @@ struct MergeJob {
     out: PathBuf,
 }
 
-/// Writes `job.old` and `job.new` as one table in `job.order`; `tag` keeps
-/// the names of merges that run at once apart.
-async fn union_sorted(ctx: SessionContext, job: MergeJob, tag: usize) -> Result<u64> {
-    let MergeJob {
-        old,
-        new,
-        keyed,
-        order,
-        schema,
-        out,
-    } = job;
-    let mut writer =
-        BackgroundTableWriter::spawn(TableWriter::create(&out, schema.clone(), zstd())?)?;
-    let (old_name, new_name) = (format!("merge_old_{tag}"), format!("merge_new_{tag}"));
-    // Both files are already in `order`: declared, the sort becomes a
-    // streaming merge of the two (DataFusion's sort-preserving merge).
-    for (name, path) in [(&old_name, &old), (&new_name, &new)] {
-        if path.is_file() {
-            register_sorted(&ctx, name, path, order).await?;
-        }
+impl MergeJob {
+    /// Writes `old` and `new` as one table in `order`, copying the previous
+    /// row groups no new row falls into ([`merge_sorted`]).
+    fn run(self) -> Result<Merged> {
+        merge_sorted(&SortedMerge {
+            old: &self.old,
+            new: self.new.is_file().then_some(self.new.as_path()),
+            out: &self.out,
+            schema: self.schema,
+            order: self.order,
+            keyed: self.keyed,
+            group_rows: ROW_GROUP_ROWS,
+        })
     }
-    let old_rows = match (old.is_file(), new.is_file(), keyed) {
-        (false, _, _) => None,
-        (true, true, true) => {
-            let matched: Vec<String> = order.iter().map(|k| format!("n.{k} = o.{k}")).collect();
-            Some(format!(
-                "SELECT o.* FROM {old_name} o WHERE NOT EXISTS \
-                 (SELECT 1 FROM {new_name} n WHERE {})",
-                matched.join(" AND ")
-            ))
-        }
-        (true, _, _) => Some(format!("SELECT * FROM {old_name}")),
-    };
-    let new_rows = new.is_file().then(|| format!("SELECT * FROM {new_name}"));
-    let parts: Vec<String> = old_rows.into_iter().chain(new_rows).collect();
-    if !parts.is_empty() {
-        let query = format!(
-            "SELECT * FROM ({}) ORDER BY {}",
-            parts.join(" UNION ALL "),
-            order.join(", ")
-        );
-        let mut stream = ctx.sql(&query).await?.execute_stream().await?;
-        while let Some(batch) = stream.next().await {
-            writer.write(RecordBatch::try_new(
-                schema.clone(),
-                batch?.columns().to_vec(),
-            )?)?;
-        }
-    }
-    for name in [old_name, new_name] {
-        ctx.deregister_table(name.as_str())?;
-    }
-    Ok(writer.close()?.0)
 }
 
 /// Appends every row of the Parquet file at `path` to `writer`, in order.

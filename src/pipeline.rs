@@ -482,7 +482,7 @@ fn build(
         if let Some(previous) = &previous {
             let phase = Phase::start();
             findings.extend(previous.findings(&ctx).await?);
-            (report.states, report.state_history) = previous.merge(&ctx, model, dir).await?;
+            (report.states, report.state_history) = previous.merge(model, dir).await?;
             report.streams = stream_counts(&ctx, &dir.path("streams.parquet")).await?;
             report.increment = Some((report.ingest.clone(), previous.watermark()));
             previous.add_counts(&mut report.ingest, &mut report.transitions);

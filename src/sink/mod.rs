@@ -8,6 +8,7 @@
 //! writing never holds a whole table in memory.
 
 pub mod runs;
+pub mod splice;
 pub mod staging;
 pub mod state;
 
@@ -142,7 +143,7 @@ impl TableWriter {
         Ok((Self::with_file(path, file, schema, compression)?, hash))
     }
 
-    fn file(path: &Path) -> Result<File> {
+    pub(crate) fn file(path: &Path) -> Result<File> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
