@@ -479,6 +479,7 @@ fn build(
         // are read alone from Parquet: cheaper than whole staged batches.
         crate::sql::register_file(&ctx, "replayed", &root.join(EVENTS_FILE)).await?;
         let mut events_table = "replayed";
+        let mut new_events = None;
         if let Some(previous) = &previous {
             let phase = Phase::start();
             findings.extend(previous.findings(&ctx).await?);
@@ -493,12 +494,13 @@ fn build(
             ))
             .await?;
             events_table = "all_events";
+            new_events = Some(("replayed", previous.watermark()));
             (report.timings.merge_ms, report.timings.merge_peak_rss) = phase.finish();
             tracing::info!(stage = "merge", ms = report.timings.merge_ms, "stage done");
         }
 
         let phase = Phase::start();
-        findings.extend(duplicate_event_ids(&ctx, events_table).await?);
+        findings.extend(duplicate_event_ids(&ctx, events_table, new_events).await?);
         (
             report.timings.duplicate_ids_ms,
             report.timings.duplicate_ids_peak_rss,
@@ -755,44 +757,69 @@ async fn sort_and_replay(
     Ok((findings, events_hash))
 }
 
-/// Every occurrence of an event id after its first (by position) in the table
-/// `events` is a finding (partial and incremental runs).
-///
-/// Two steps, so that nothing but the duplicated ids is held in memory: an
-/// aggregate finds them (it spills under the memory limit), then they are the
-/// build side of the join that fetches their occurrences. A join over the
-/// aggregate's output instead may build its hash table from the whole log.
+/// Findings for event ids used more than once in the table `events`. With
+/// `new` (an incremental run: the table of its events and the previous
+/// watermark), only the ids of the new events are looked up among all, and
+/// only the new events' findings returned: the earlier events' are the
+/// previous output's, unchanged (a repeat's finding names the first use, and
+/// new events come after every old one).
 async fn duplicate_event_ids(
     ctx: &datafusion::prelude::SessionContext,
     events: &str,
+    new: Option<(&str, Option<u64>)>,
 ) -> Result<Vec<Finding>> {
-    let duplicated = ctx
-        .sql(&format!(
-            "SELECT event_id FROM {events} GROUP BY event_id HAVING count(*) > 1"
-        ))
-        .await?
-        .collect()
-        .await?;
-    if duplicated.iter().all(|b| b.num_rows() == 0) {
-        return Ok(Vec::new());
-    }
-    let schema = duplicated[0].schema();
-    let table = datafusion::datasource::MemTable::try_new(schema, vec![duplicated])?;
-    ctx.register_table("duplicated_event_ids", std::sync::Arc::new(table))?;
-    let batches = ctx
-        .sql(&format!(
-            "SELECT s.event_id, s.aggregate_type, s.stream_id, s.version, s.position \
-             FROM duplicated_event_ids d JOIN {events} s ON s.event_id = d.event_id"
-        ))
-        .await?
-        .collect()
-        .await?;
-    ctx.deregister_table("duplicated_event_ids")?;
+    let columns = "event_id, aggregate_type, stream_id, version, position";
+    let batches = match new {
+        Some((new, _)) => {
+            // The new ids are few: a semi join builds on them and probes the
+            // old ids, where an aggregate would hash every id of the log.
+            ctx.sql(&format!(
+                "SELECT {columns} FROM {events} WHERE event_id IN (SELECT event_id FROM {new})"
+            ))
+            .await?
+            .collect()
+            .await?
+        }
+        None => {
+            // Two steps, so that nothing but the duplicated ids is held in
+            // memory: an aggregate finds them (it spills under the memory
+            // limit), then they are the build side of the join that fetches
+            // their occurrences. A join over the aggregate's output instead
+            // may build its hash table from the whole log.
+            let duplicated = ctx
+                .sql(&format!(
+                    "SELECT event_id FROM {events} GROUP BY event_id HAVING count(*) > 1"
+                ))
+                .await?
+                .collect()
+                .await?;
+            if duplicated.iter().all(|b| b.num_rows() == 0) {
+                return Ok(Vec::new());
+            }
+            let schema = duplicated[0].schema();
+            let table = datafusion::datasource::MemTable::try_new(schema, vec![duplicated])?;
+            ctx.register_table("duplicated_event_ids", std::sync::Arc::new(table))?;
+            let batches = ctx
+                .sql(&format!(
+                    "SELECT s.event_id, s.aggregate_type, s.stream_id, s.version, s.position \
+                     FROM duplicated_event_ids d JOIN {events} s ON s.event_id = d.event_id"
+                ))
+                .await?
+                .collect()
+                .await?;
+            ctx.deregister_table("duplicated_event_ids")?;
+            batches
+        }
+    };
     let mut found = Vec::new();
     for batch in &batches {
         occurrences(batch, [0, 1, 2, 3, 4], |_| true, &mut found)?;
     }
-    Ok(duplicate_id_findings(found))
+    let mut findings = duplicate_id_findings(found);
+    if let Some((_, Some(watermark))) = new {
+        findings.retain(|finding| finding.position > watermark);
+    }
+    Ok(findings)
 }
 
 /// Where an event id occurred.

@@ -98,6 +98,11 @@ fn model_with_upcaster() -> String {
 fn fold_both_ways(dir: &Dir, log: &[u8], extra: &[&str]) {
     let parts = split_lines(log, 3);
     assert_eq!(parts.len(), 3);
+    fold_parts_both_ways(dir, &parts, extra);
+}
+
+/// Folds `parts` in full, and night by night (the first on an empty output).
+fn fold_parts_both_ways(dir: &Dir, parts: &[Vec<u8>], extra: &[&str]) {
     let mut names = Vec::new();
     for (index, part) in parts.iter().enumerate() {
         let name = format!("part{}.ndjson", index + 1);
@@ -175,6 +180,61 @@ fn a_generated_log_folded_in_three_nights_gives_the_rows_of_one_full_run() {
     let log = std::fs::read(dir.join("log.ndjson")).unwrap();
     fold_both_ways(&dir, &log, &[]);
     assert_same_output(&dir, "full", "inc");
+}
+
+#[test]
+fn event_ids_used_again_on_later_nights_are_found_as_in_one_full_run() {
+    let dir = Dir::new();
+    dir.write("model.toml", model_with_upcaster());
+    dir.ok(&[
+        "generate",
+        "--events",
+        "3000",
+        "--seed",
+        "5",
+        "--anomaly-rate",
+        "0",
+        "-o",
+        "log.ndjson",
+    ]);
+    let log = std::fs::read(dir.join("log.ndjson")).unwrap();
+    let mut parts: Vec<Vec<serde_json::Value>> = split_lines(&log, 3)
+        .iter()
+        .map(|part| {
+            serde_json::Deserializer::from_slice(part)
+                .into_iter()
+                .map(|line| line.unwrap())
+                .collect()
+        })
+        .collect();
+    let id = |parts: &[Vec<serde_json::Value>], part: usize, line: usize| {
+        parts[part][line]["event_id"].clone()
+    };
+    // An id of night 1 used again on night 2 and a third time on night 3, and
+    // an id of night 2 used again on night 3.
+    let (first, second) = (id(&parts, 0, 5), id(&parts, 1, 30));
+    parts[1][10]["event_id"] = first.clone();
+    parts[2][10]["event_id"] = first;
+    parts[2][20]["event_id"] = second;
+    let mut parts: Vec<Vec<u8>> = parts
+        .iter()
+        .map(|lines| {
+            lines
+                .iter()
+                .map(|line| format!("{line}\n"))
+                .collect::<String>()
+                .into_bytes()
+        })
+        .collect();
+    // One reject, so that every table holds rows to compare.
+    parts[0].extend_from_slice(b"{not json\n");
+    fold_parts_both_ways(&dir, &parts, &[]);
+    assert_same_output(&dir, "full", "inc");
+    let repeats = dir.query_json(
+        "inc",
+        "SELECT count(*) AS n FROM findings WHERE rule = 'duplicate_event_id'",
+    );
+    assert_eq!(repeats[0]["n"], 3, "{repeats:?}");
 }
 
 /// A log with positions of its own: `(stream, version, position)` per line.

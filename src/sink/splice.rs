@@ -22,6 +22,7 @@ use arrow::array::RecordBatch;
 use arrow::compute::{concat_batches, interleave_record_batch, SortOptions};
 use arrow::datatypes::SchemaRef;
 use arrow::row::{Row, RowConverter, Rows, SortField};
+use bytes::{Buf, Bytes};
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
     ParquetRecordBatchReaderBuilder,
@@ -30,9 +31,10 @@ use parquet::arrow::arrow_writer::{compute_leaves, ArrowRowGroupWriterFactory};
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
+use parquet::file::reader::{ChunkReader, Length};
 use parquet::file::writer::SerializedFileWriter;
 
-use super::{writer_properties, zstd, TableWriter};
+use super::{writer_properties, zstd, OutputFile, TableWriter};
 use crate::digest::HashedWriter;
 use crate::{Error, Result};
 
@@ -380,7 +382,7 @@ impl Pending {
 struct SplicedFile {
     path: PathBuf,
     schema: SchemaRef,
-    writer: SerializedFileWriter<HashedWriter<File>>,
+    writer: SerializedFileWriter<OutputFile>,
     columns: ArrowRowGroupWriterFactory,
     rows: u64,
 }
@@ -443,6 +445,31 @@ impl SplicedFile {
                     .cloned(),
             )
         };
+        // The group's chunks read at once, not through an 8 KiB reader.
+        let mut range: Option<(u64, u64)> = None;
+        for column in row_group.columns() {
+            let start = column
+                .dictionary_page_offset()
+                .unwrap_or_else(|| column.data_page_offset());
+            let (Ok(start), Ok(length)) = (
+                u64::try_from(start),
+                u64::try_from(column.compressed_size()),
+            ) else {
+                return Err(Error::io(
+                    &self.path,
+                    std::io::Error::other(format!(
+                        "row group {group} has a column chunk at a negative offset"
+                    )),
+                ));
+            };
+            let (low, high) = range.unwrap_or((start, start));
+            range = Some((low.min(start), high.max(start + length)));
+        }
+        let (low, high) = range.unwrap_or_default();
+        let window = Window {
+            start: low,
+            bytes: source.get_bytes(low, (high - low) as usize)?,
+        };
         let mut out = self.writer.next_row_group()?;
         for (c, column) in row_group.columns().iter().enumerate() {
             let (column_index, offset_index) = page_index(c);
@@ -454,7 +481,7 @@ impl SplicedFile {
                 column_index,
                 offset_index,
             };
-            out.append_column(source, chunk)?;
+            out.append_column(&window, chunk)?;
         }
         out.close()?;
         self.rows += row_group.num_rows() as u64;
@@ -464,6 +491,42 @@ impl SplicedFile {
     fn close(self) -> Result<u64> {
         self.writer.close()?;
         Ok(self.rows)
+    }
+}
+
+/// Bytes of a file read at once, addressed by their offsets in that file:
+/// what a row group's chunks are copied from.
+struct Window {
+    start: u64,
+    bytes: Bytes,
+}
+
+impl Length for Window {
+    fn len(&self) -> u64 {
+        self.start + self.bytes.len() as u64
+    }
+}
+
+impl ChunkReader for Window {
+    type T = bytes::buf::Reader<Bytes>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        let length = self.len().saturating_sub(start) as usize;
+        Ok(self.get_bytes(start, length)?.reader())
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        match start.checked_sub(self.start).map(|from| from as usize) {
+            Some(from) if from.saturating_add(length) <= self.bytes.len() => {
+                Ok(self.bytes.slice(from..from + length))
+            }
+            _ => Err(parquet::errors::ParquetError::General(format!(
+                "bytes {start}..{} are not among those read ({}..{})",
+                start.saturating_add(length as u64),
+                self.start,
+                self.len()
+            ))),
+        }
     }
 }
 
