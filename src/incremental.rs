@@ -20,6 +20,7 @@ use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type, SchemaRef, TimestampMicrosecondType, UInt64Type};
 use datafusion::prelude::SessionContext;
 
+use crate::digest::PendingHash;
 use crate::envelope::{events_schema, rejects_schema};
 use crate::ingest::{IngestSummary, InputSource, InputSummary};
 use crate::model::{FieldType, Model};
@@ -392,14 +393,11 @@ impl Previous {
     }
 
     /// Writes every table of the new output from the previous rows and the
-    /// increment's. Returns rows per state table and per state history table.
-    pub async fn merge(
-        &self,
-        model: &Model,
-        dir: &OutputDir,
-    ) -> Result<(BTreeMap<String, u64>, BTreeMap<String, u64>)> {
+    /// increment's.
+    pub async fn merge(&self, model: &Model, dir: &OutputDir) -> Result<MergedTables> {
         let new = dir.path(INCREMENT);
         let job = |file: &str, keyed: bool, order: &'static [&'static str], schema| MergeJob {
+            file: file.to_owned(),
             old: self.dir.join(file),
             new: new.join(file),
             keyed,
@@ -447,12 +445,19 @@ impl Previous {
         // Every table merges at once, each on a thread of its own.
         let handles: Vec<_> = jobs
             .into_iter()
-            .map(|(table, job)| (table, tokio::task::spawn_blocking(move || job.run())))
+            .map(|(table, job)| {
+                let file = job.file.clone();
+                (
+                    table,
+                    tokio::task::spawn_blocking(move || job.run().map(|done| (file, done))),
+                )
+            })
             .collect();
         let mut states = BTreeMap::new();
         let mut history = BTreeMap::new();
+        let mut hashes = BTreeMap::new();
         for (table, handle) in handles {
-            let merged = handle
+            let (file, (merged, hash)) = handle
                 .await
                 .map_err(|e| Error::io(&self.dir, std::io::Error::other(e.to_string())))??;
             tracing::debug!(
@@ -461,6 +466,7 @@ impl Previous {
                 merged_groups = merged.merged_groups,
                 "table merged"
             );
+            hashes.insert(file, hash);
             let rows = merged.rows;
             match table {
                 Some(("state", aggregate)) => states.insert(aggregate, rows),
@@ -478,8 +484,22 @@ impl Previous {
             copy_rows(&path, &mut rejects)?;
         }
         rejects.close()?;
-        Ok((states, history))
+        Ok(MergedTables {
+            states,
+            history,
+            hashes,
+        })
     }
+}
+
+/// What [`Previous::merge`] wrote.
+pub struct MergedTables {
+    /// Rows per state table and per state history table.
+    pub states: BTreeMap<String, u64>,
+    pub history: BTreeMap<String, u64>,
+    /// The SHA-256 of each merged table (by its path in the output folder),
+    /// computed as it was written.
+    pub hashes: BTreeMap<String, PendingHash>,
 }
 
 /// Streams per aggregate type, counted in the merged `streams.parquet`.
@@ -504,6 +524,8 @@ pub async fn stream_counts(ctx: &SessionContext, path: &Path) -> Result<BTreeMap
 
 /// One table of the new output: the previous rows and the increment's.
 struct MergeJob {
+    /// The table's path in an output folder.
+    file: String,
     old: PathBuf,
     new: PathBuf,
     /// Whether `order` is a key: then the rows of `old` whose key is in `new`
@@ -518,7 +540,7 @@ struct MergeJob {
 impl MergeJob {
     /// Writes `old` and `new` as one table in `order`, copying the previous
     /// row groups no new row falls into ([`merge_sorted`]).
-    fn run(self) -> Result<Merged> {
+    fn run(self) -> Result<(Merged, PendingHash)> {
         merge_sorted(&SortedMerge {
             old: &self.old,
             new: self.new.is_file().then_some(self.new.as_path()),

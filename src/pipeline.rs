@@ -395,7 +395,8 @@ fn build(
         .enable_all()
         .build()
         .map_err(|e| Error::io("tokio runtime", e))?;
-    let mut events_hash = None;
+    // SHA-256 of output files computed as they were written, by path.
+    let mut hashes = BTreeMap::new();
     let mut findings = runtime.block_on(async {
         let ctx = session(&session_options)?;
         // Replay reads the envelope's own Arrow types back, not string views.
@@ -451,7 +452,9 @@ fn build(
         };
         let sorted = SortedEvents::open(&ctx, staging_format, &staging_path).await?;
         let (mut findings, hash) = sort_and_replay(sorted, replay, &mut report).await?;
-        events_hash = hash;
+        if let Some(hash) = hash {
+            hashes.insert(EVENTS_FILE.to_owned(), hash);
+        }
         (
             report.timings.sort_replay_ms,
             report.timings.sort_replay_peak_rss,
@@ -467,9 +470,9 @@ fn build(
             return Ok(findings);
         }
 
-        // The merges of an incremental run and the duplicate-id aggregate do
-        // not spill sorted runs: DataFusion's own batch size suits them (the
-        // 10M nightly's merge took 14.8 s with the run's 2,048 rows against 13.0).
+        // The queries after the replay (an incremental run's snapshot reads,
+        // the duplicate-id lookups) do not spill sorted runs: DataFusion's own
+        // batch size suits them.
         let batch_rows = datafusion::prelude::SessionConfig::new().batch_size();
         ctx.sql(&format!(
             "SET datafusion.execution.batch_size = {batch_rows}"
@@ -483,7 +486,9 @@ fn build(
         if let Some(previous) = &previous {
             let phase = Phase::start();
             findings.extend(previous.findings(&ctx).await?);
-            (report.states, report.state_history) = previous.merge(model, dir).await?;
+            let merged = previous.merge(model, dir).await?;
+            (report.states, report.state_history) = (merged.states, merged.history);
+            hashes.extend(merged.hashes);
             report.streams = stream_counts(&ctx, &dir.path("streams.parquet")).await?;
             report.increment = Some((report.ingest.clone(), previous.watermark()));
             previous.add_counts(&mut report.ingest, &mut report.transitions);
@@ -546,7 +551,7 @@ fn build(
     let model_copy = dir.path("model.toml");
     std::fs::write(&model_copy, &config.model.text).map_err(|e| Error::io(&model_copy, e))?;
     // Hashing reads every output once more; it is part of the write phase.
-    let hashes = output_hashes(dir, events_hash)?;
+    let hashes = output_hashes(dir, hashes)?;
     (report.timings.write_ms, report.timings.write_peak_rss) = phase.finish();
     report.timings.total_ms = millis(started.elapsed());
     let timings = &mut report.timings;
@@ -911,7 +916,7 @@ fn duplicate_id_findings(mut found: Vec<Occurrence>) -> Vec<Finding> {
 /// given, is `events.parquet`'s, already being computed.
 fn output_hashes(
     dir: &OutputDir,
-    events: Option<PendingHash>,
+    ready: BTreeMap<String, PendingHash>,
 ) -> Result<(BTreeMap<String, String>, String)> {
     use rayon::prelude::*;
     let root = dir.path("");
@@ -936,17 +941,15 @@ fn output_hashes(
             .to_string_lossy()
             .replace('\\', "/")
     };
-    if events.is_some() {
-        paths.retain(|path| name_of(path) != EVENTS_FILE);
-    }
-    // One file a core (events.parquet, the largest, is usually hashed already).
+    paths.retain(|path| !ready.contains_key(&name_of(path)));
+    // One file a core (the largest, events.parquet, is usually hashed already).
     let mut files = paths
         .into_par_iter()
         .map(|path| Ok((name_of(&path), file_sha256(&path)?)))
         .collect::<Result<BTreeMap<_, _>>>()?;
-    if let Some(events) = events {
-        let hash = crate::error::joined(events, &root.join(EVENTS_FILE), "hashing")?;
-        files.insert(EVENTS_FILE.to_owned(), hash);
+    for (name, hash) in ready {
+        let hash = crate::error::joined(hash, &root.join(&name), "hashing")?;
+        files.insert(name, hash);
     }
     let all: String = files.iter().map(|(n, h)| format!("{n} {h}\n")).collect();
     Ok((files, sha256_hex(all.as_bytes())))

@@ -544,15 +544,7 @@ fn the_manifest_content_hash_is_the_same_for_the_same_inputs_and_model() {
     assert_eq!(a["content_sha256"], b["content_sha256"]);
     assert_ne!(a["timings"], serde_json::Value::Null);
     // Each file's hash is the SHA-256 of its bytes, counted apart.
-    use sha2::Digest;
-    for (name, hash) in a["files"].as_object().unwrap() {
-        let bytes = std::fs::read(dir.join("a").join(name)).unwrap();
-        let hex: String = sha2::Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert_eq!(hash.as_str(), Some(hex.as_str()), "{name}");
-    }
+    dir.assert_file_hashes("a");
     assert!(a["files"]["state/task.parquet"].is_string());
     // Hashed as it was written, not read back: the same.
     assert!(a["files"]["events.parquet"].is_string());

@@ -35,7 +35,7 @@ use parquet::file::reader::{ChunkReader, Length};
 use parquet::file::writer::SerializedFileWriter;
 
 use super::{writer_properties, zstd, OutputFile, TableWriter};
-use crate::digest::HashedWriter;
+use crate::digest::{HashedWriter, PendingHash};
 use crate::{Error, Result};
 
 /// One table of an incremental run's output: the previous rows and the new.
@@ -66,11 +66,12 @@ pub struct Merged {
 }
 
 /// Writes `merge.old` and `merge.new` as one table in `merge.order`. A
-/// missing `merge.old` has no rows.
-pub fn merge_sorted(merge: &SortedMerge) -> Result<Merged> {
+/// missing `merge.old` has no rows. The new file's SHA-256 is computed as it
+/// is written.
+pub fn merge_sorted(merge: &SortedMerge) -> Result<(Merged, PendingHash)> {
     let keys = Keys::new(&merge.schema, merge.order)?;
     let mut incoming = Incoming::open(merge.new, &keys)?;
-    let mut out = SplicedFile::create(merge.out, merge.schema.clone())?;
+    let (mut out, hash) = SplicedFile::create(merge.out, merge.schema.clone())?;
     let mut pending = Pending::new(merge.schema.clone(), merge.group_rows);
     let mut merged = Merged::default();
     if merge.old.is_file() {
@@ -105,7 +106,7 @@ pub fn merge_sorted(merge: &SortedMerge) -> Result<Merged> {
     }
     pending.flush(&mut out)?;
     merged.rows = out.close()?;
-    Ok(merged)
+    Ok((merged, hash))
 }
 
 /// Merges the rows of one previous row group with the new rows below
@@ -388,19 +389,21 @@ struct SplicedFile {
 }
 
 impl SplicedFile {
-    fn create(path: &Path, schema: SchemaRef) -> Result<Self> {
-        let file = HashedWriter::plain(TableWriter::file(path)?);
+    fn create(path: &Path, schema: SchemaRef) -> Result<(Self, PendingHash)> {
+        let (file, hash) =
+            HashedWriter::hashed(TableWriter::file(path)?).map_err(|e| Error::io(path, e))?;
         // The Arrow writer's settings and schema metadata, its row groups
         // written by hand.
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(writer_properties(zstd())))?;
         let (writer, columns) = writer.into_serialized_writer()?;
-        Ok(Self {
+        let file = Self {
             path: path.to_owned(),
             schema,
             writer,
             columns,
             rows: 0,
-        })
+        };
+        Ok((file, hash))
     }
 
     /// Writes `batch` as one row group.
@@ -617,7 +620,7 @@ mod tests {
         let new_path = dir.join("new.parquet");
         write(&new_path, new);
         let out = dir.join("out.parquet");
-        let merged = merge_sorted(&SortedMerge {
+        let (merged, hash) = merge_sorted(&SortedMerge {
             old,
             new: Some(&new_path),
             out: &out,
@@ -627,6 +630,11 @@ mod tests {
             group_rows: 100,
         })
         .unwrap();
+        let file = File::open(&out).unwrap();
+        assert_eq!(
+            hash.join().unwrap().unwrap(),
+            crate::digest::sha256_hex_of(file).unwrap()
+        );
         (out, merged)
     }
 
@@ -724,7 +732,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (old, rows) = old_table(dir.path());
         let out = dir.path().join("out.parquet");
-        let merged = merge_sorted(&SortedMerge {
+        let (merged, _) = merge_sorted(&SortedMerge {
             old: &old,
             new: None,
             out: &out,

@@ -96,6 +96,26 @@ impl Dir {
         serde_json::from_str(&text).expect("manifest is JSON")
     }
 
+    /// Asserts that the manifest of `out` gives each file it lists the
+    /// SHA-256 of that file's bytes, and returns the manifest.
+    pub fn assert_file_hashes(&self, out: &str) -> serde_json::Value {
+        use sha2::Digest;
+        let manifest = self.manifest(out);
+        let files = manifest["files"]
+            .as_object()
+            .expect("files in the manifest");
+        assert!(files.contains_key("events.parquet"), "{files:?}");
+        for (name, hash) in files {
+            let bytes = std::fs::read(self.join(out).join(name)).expect("a listed file");
+            let hex: String = sha2::Sha256::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(hash.as_str(), Some(hex.as_str()), "{out}/{name}");
+        }
+        manifest
+    }
+
     /// Writes a generated task log of `events` records from `seed` to `file`.
     pub fn generate(&self, events: u64, seed: u64, file: &str) {
         self.ok(&[
