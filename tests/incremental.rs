@@ -163,22 +163,28 @@ fn the_sample_folded_in_three_nights_gives_the_rows_of_one_full_run() {
     assert_ne!(upcasted[0]["n"], 0);
 }
 
+/// A generated task log of `events` records.
+fn generated(dir: &Dir, events: u64, seed: u64, anomaly_rate: &str) -> Vec<u8> {
+    let (events, seed) = (events.to_string(), seed.to_string());
+    dir.ok(&[
+        "generate",
+        "--events",
+        &events,
+        "--seed",
+        &seed,
+        "--anomaly-rate",
+        anomaly_rate,
+        "-o",
+        "log.ndjson",
+    ]);
+    std::fs::read(dir.join("log.ndjson")).unwrap()
+}
+
 #[test]
 fn a_generated_log_folded_in_three_nights_gives_the_rows_of_one_full_run() {
     let dir = Dir::new();
     dir.write("model.toml", model_with_upcaster());
-    dir.ok(&[
-        "generate",
-        "--events",
-        "6000",
-        "--seed",
-        "11",
-        "--anomaly-rate",
-        "0.02",
-        "-o",
-        "log.ndjson",
-    ]);
-    let log = std::fs::read(dir.join("log.ndjson")).unwrap();
+    let log = generated(&dir, 6000, 11, "0.02");
     fold_both_ways(&dir, &log, &[]);
     assert_same_output(&dir, "full", "inc");
 }
@@ -187,18 +193,7 @@ fn a_generated_log_folded_in_three_nights_gives_the_rows_of_one_full_run() {
 fn event_ids_used_again_on_later_nights_are_found_as_in_one_full_run() {
     let dir = Dir::new();
     dir.write("model.toml", model_with_upcaster());
-    dir.ok(&[
-        "generate",
-        "--events",
-        "3000",
-        "--seed",
-        "5",
-        "--anomaly-rate",
-        "0",
-        "-o",
-        "log.ndjson",
-    ]);
-    let log = std::fs::read(dir.join("log.ndjson")).unwrap();
+    let log = generated(&dir, 3000, 5, "0");
     let mut parts: Vec<Vec<serde_json::Value>> = split_lines(&log, 3)
         .iter()
         .map(|part| {
