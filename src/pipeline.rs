@@ -484,6 +484,11 @@ fn build(
         let mut events_table = "replayed";
         let mut new_events = None;
         if let Some(previous) = &previous {
+            // A lookup of the new ids holds them in a join's hash table: taken
+            // when they fit in a quarter of the limit, else the aggregate over
+            // every id, which spills.
+            let lookup =
+                report.ingest.events.saturating_mul(JOINED_ID_BYTES) <= memory_limit as u64 / 4;
             let phase = Phase::start();
             findings.extend(previous.findings(&ctx).await?);
             let merged = previous.merge(model, dir).await?;
@@ -499,7 +504,11 @@ fn build(
             ))
             .await?;
             events_table = "all_events";
-            new_events = Some(("replayed", previous.watermark()));
+            new_events = Some(NewEvents {
+                table: "replayed",
+                after: previous.watermark(),
+                lookup,
+            });
             (report.timings.merge_ms, report.timings.merge_peak_rss) = phase.finish();
             tracing::info!(stage = "merge", ms = report.timings.merge_ms, "stage done");
         }
@@ -762,20 +771,38 @@ async fn sort_and_replay(
     Ok((findings, events_hash))
 }
 
+/// Bytes an event id takes in a join's hash table, about: a 32-character id
+/// and the table's own share.
+const JOINED_ID_BYTES: u64 = 128;
+
+/// An incremental run's new events, for the duplicate-id check.
+#[derive(Clone, Copy)]
+struct NewEvents<'a> {
+    /// The table holding them.
+    table: &'a str,
+    /// The previous watermark: every new event's position is above it.
+    after: Option<u64>,
+    /// Whether their ids are looked up among all (they fit in memory).
+    lookup: bool,
+}
+
 /// Findings for event ids used more than once in the table `events`. With
-/// `new` (an incremental run: the table of its events and the previous
-/// watermark), only the ids of the new events are looked up among all, and
-/// only the new events' findings returned: the earlier events' are the
-/// previous output's, unchanged (a repeat's finding names the first use, and
-/// new events come after every old one).
+/// `new` (an incremental run), only the new events' findings are returned:
+/// the earlier events' are the previous output's, unchanged (a repeat's
+/// finding names the first use, and new events come after every old one);
+/// and when the new ids fit in memory only they are looked up among all.
 async fn duplicate_event_ids(
     ctx: &datafusion::prelude::SessionContext,
     events: &str,
-    new: Option<(&str, Option<u64>)>,
+    new: Option<NewEvents<'_>>,
 ) -> Result<Vec<Finding>> {
     let columns = "event_id, aggregate_type, stream_id, version, position";
     let batches = match new {
-        Some((new, _)) => {
+        Some(NewEvents {
+            table: new,
+            lookup: true,
+            ..
+        }) => {
             // The new ids are few: a semi join builds on them and probes the
             // old ids, where an aggregate would hash every id of the log.
             ctx.sql(&format!(
@@ -785,7 +812,7 @@ async fn duplicate_event_ids(
             .collect()
             .await?
         }
-        None => {
+        _ => {
             // Two steps, so that nothing but the duplicated ids is held in
             // memory: an aggregate finds them (it spills under the memory
             // limit), then they are the build side of the join that fetches
@@ -821,7 +848,11 @@ async fn duplicate_event_ids(
         occurrences(batch, [0, 1, 2, 3, 4], |_| true, &mut found)?;
     }
     let mut findings = duplicate_id_findings(found);
-    if let Some((_, Some(watermark))) = new {
+    if let Some(NewEvents {
+        after: Some(watermark),
+        ..
+    }) = new
+    {
         findings.retain(|finding| finding.position > watermark);
     }
     Ok(findings)

@@ -189,11 +189,12 @@ fn a_generated_log_folded_in_three_nights_gives_the_rows_of_one_full_run() {
     assert_same_output(&dir, "full", "inc");
 }
 
-#[test]
-fn event_ids_used_again_on_later_nights_are_found_as_in_one_full_run() {
+/// Folds a generated log of `events` whose later nights use event ids of
+/// earlier ones again, in full and night by night, with `extra` for every run.
+fn ids_used_again_on_later_nights(events: u64, extra: &[&str]) {
     let dir = Dir::new();
     dir.write("model.toml", model_with_upcaster());
-    let log = generated(&dir, 3000, 5, "0");
+    let log = generated(&dir, events, 5, "0");
     let mut parts: Vec<Vec<serde_json::Value>> = split_lines(&log, 3)
         .iter()
         .map(|part| {
@@ -224,13 +225,26 @@ fn event_ids_used_again_on_later_nights_are_found_as_in_one_full_run() {
         .collect();
     // One reject, so that every table holds rows to compare.
     parts[0].extend_from_slice(b"{not json\n");
-    fold_parts_both_ways(&dir, &parts, &[]);
+    fold_parts_both_ways(&dir, &parts, extra);
     assert_same_output(&dir, "full", "inc");
     let repeats = dir.query_json(
         "inc",
         "SELECT count(*) AS n FROM findings WHERE rule = 'duplicate_event_id'",
     );
     assert_eq!(repeats[0]["n"], 3, "{repeats:?}");
+}
+
+#[test]
+fn event_ids_used_again_on_later_nights_are_found_as_in_one_full_run() {
+    // The new ids looked up among all.
+    ids_used_again_on_later_nights(3000, &[]);
+}
+
+#[test]
+fn event_ids_used_again_are_found_when_the_new_ids_do_not_fit_in_memory() {
+    // Nights of ~20,000 events under a limit a quarter of which holds ~16,000
+    // ids: the aggregate over every id, then only the new events' findings.
+    ids_used_again_on_later_nights(60_000, &["--memory-limit", "8MB"]);
 }
 
 /// A log with positions of its own: `(stream, version, position)` per line.
