@@ -87,7 +87,7 @@ pub fn merge_sorted(merge: &SortedMerge) -> Result<(Merged, PendingHash)> {
             let upper = (group + 1 < groups).then(|| firsts.row(group + 1));
             if same_columns && !incoming.has_row_below(upper)? {
                 pending.flush(&mut out)?;
-                out.copy(&file, old.metadata(), group)?;
+                out.copy((&file, merge.old), old.metadata(), group)?;
                 merged.copied_groups += 1;
                 continue;
             }
@@ -431,8 +431,14 @@ impl SplicedFile {
         Ok(())
     }
 
-    /// Copies row group `group` of `source` as it is encoded.
-    fn copy(&mut self, source: &File, metadata: &ParquetMetaData, group: usize) -> Result<()> {
+    /// Copies row group `group` of `source` (the file at `source_path`) as it
+    /// is encoded.
+    fn copy(
+        &mut self,
+        (source, source_path): (&File, &Path),
+        metadata: &ParquetMetaData,
+        group: usize,
+    ) -> Result<()> {
         let row_group = metadata.row_group(group);
         let page_index = |c: usize| {
             (
@@ -454,19 +460,26 @@ impl SplicedFile {
             let start = column
                 .dictionary_page_offset()
                 .unwrap_or_else(|| column.data_page_offset());
+            let damaged = || {
+                Error::io(
+                    source_path,
+                    std::io::Error::other(format!(
+                        "row group {group} has a column chunk outside the file"
+                    )),
+                )
+            };
             let (Ok(start), Ok(length)) = (
                 u64::try_from(start),
                 u64::try_from(column.compressed_size()),
             ) else {
-                return Err(Error::io(
-                    &self.path,
-                    std::io::Error::other(format!(
-                        "row group {group} has a column chunk at a negative offset"
-                    )),
-                ));
+                return Err(damaged());
             };
-            let (low, high) = range.unwrap_or((start, start));
-            range = Some((low.min(start), high.max(start + length)));
+            let end = start
+                .checked_add(length)
+                .filter(|&end| end <= source.len())
+                .ok_or_else(damaged)?;
+            let (low, high) = range.unwrap_or((start, end));
+            range = Some((low.min(start), high.max(end)));
         }
         let (low, high) = range.unwrap_or_default();
         let window = Window {
