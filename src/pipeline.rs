@@ -570,7 +570,8 @@ fn build(
     // The model travels with its outputs, so `history` replays with the same one.
     let model_copy = dir.path("model.toml");
     std::fs::write(&model_copy, &config.model.text).map_err(|e| Error::io(&model_copy, e))?;
-    // Hashing reads every output once more; it is part of the write phase.
+    // Hashing reads the outputs not hashed as they were written once more; it
+    // is part of the write phase.
     let hashes = output_hashes(dir, hashes)?;
     (report.timings.write_ms, report.timings.write_peak_rss) = phase.finish();
     report.timings.total_ms = millis(started.elapsed());
@@ -954,8 +955,10 @@ fn duplicate_id_findings(mut found: Vec<Occurrence>) -> Vec<Finding> {
 }
 
 /// The SHA-256 of every output file (relative path → hex), and one hash over
-/// them all: equal for equal outputs, whatever the timings. `events`, when
-/// given, is `events.parquet`'s, already being computed.
+/// them all: equal for equal outputs, whatever the timings. `ready` holds the
+/// hashes already being computed as their files were written (by relative
+/// path: events.parquet of a full run, the merged tables of an incremental
+/// one); the other files are read back.
 fn output_hashes(
     dir: &OutputDir,
     ready: BTreeMap<String, PendingHash>,
