@@ -5,27 +5,33 @@
 //! version, event count, times and whether it was created) and the state tables
 //! (status and fields). [`Previous::load`] reads its manifest and refuses what
 //! cannot give the same rows as a full run: another model, a partial output, an
-//! input folded before. After ingest, [`Previous::check_new_events`] refuses new
-//! events at or before the watermark, or below their stream's snapshot version
-//! (a full run would sort them among the old events). [`Previous::seeds`] loads
-//! the snapshot of the streams the new events touch, so replay folds only the new
-//! events; [`Previous::merge`] then writes each table as the previous rows (minus
-//! the touched streams' old state) together with the new, in full-run order.
+//! input folded before. After ingest, [`Previous::seeds`] loads the snapshot of
+//! the streams the new events touch (from the row groups that hold them, no
+//! join), so replay folds only the new events; [`Previous::check_new_events`]
+//! refuses new events at or before the watermark, or below their stream's
+//! snapshot version (a full run would sort them among the old events).
+//! [`Previous::merge`] then writes each table as the previous rows (minus the
+//! touched streams' old state) together with the new, in full-run order,
+//! rewriting only the row groups the new rows fall into.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use arrow::datatypes::{Float64Type, Int64Type, SchemaRef, TimestampMicrosecondType, UInt64Type};
+use arrow::datatypes::{
+    DataType, Field, Float64Type, Int64Type, Schema, SchemaRef, TimestampMicrosecondType,
+    UInt64Type,
+};
 use datafusion::prelude::SessionContext;
+use futures::StreamExt;
 
 use crate::digest::PendingHash;
 use crate::envelope::{events_schema, rejects_schema};
 use crate::ingest::{IngestSummary, InputSource, InputSummary};
 use crate::model::{FieldType, Model};
 use crate::replay::{Finding, Rule, Seeds, StateValue, StreamState};
-use crate::sink::splice::{merge_sorted, Merged, SortedMerge};
+use crate::sink::splice::{merge_sorted, rows_with_keys, Merged, SortedMerge};
 use crate::sink::state::state_schema;
 use crate::sink::{
     findings_schema, streams_schema, transitions_schema, zstd, OutputDir, TableWriter,
@@ -237,8 +243,9 @@ impl Previous {
     }
 
     /// Refuses new events (the view `selected`) at or before the watermark,
-    /// or below the version their stream reached in the snapshot.
-    pub async fn check_new_events(&self, ctx: &SessionContext) -> Result<()> {
+    /// or below the version their stream reached in the snapshot (`seeds`,
+    /// the snapshot of the streams they touch).
+    pub async fn check_new_events(&self, ctx: &SessionContext, seeds: &Seeds) -> Result<()> {
         if let Some(watermark) = self.watermark() {
             let early = collect(
                 ctx,
@@ -260,76 +267,113 @@ impl Previous {
                 ));
             }
         }
-        let behind = collect(
-            ctx,
-            "SELECT n.event_id, n.stream_id, n.version, p.version FROM selected n \
-             JOIN prev_streams p ON n.aggregate_type = p.aggregate_type AND n.stream_id = p.stream_id \
-             WHERE n.version < p.version ORDER BY n.position LIMIT 1",
-        )
-        .await?;
-        if let Some(batch) = behind.iter().find(|b| b.num_rows() > 0) {
-            let versions = |i: usize| batch.column(i).as_primitive::<UInt64Type>().value(0);
+        // The first new event (by position) below its stream's snapshot version.
+        let mut stream = ctx
+            .sql("SELECT event_id, aggregate_type, stream_id, version, position FROM selected")
+            .await?
+            .execute_stream()
+            .await?;
+        let mut behind: Option<(u64, String, String, u64, u64)> = None;
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            let versions = batch.column(3).as_primitive::<UInt64Type>();
+            let positions = batch.column(4).as_primitive::<UInt64Type>();
+            for row in 0..batch.num_rows() {
+                let key = (
+                    text(&batch, 1, row).to_owned(),
+                    text(&batch, 2, row).to_owned(),
+                );
+                let Some(state) = seeds.get(&key) else {
+                    continue;
+                };
+                let (version, position) = (versions.value(row), positions.value(row));
+                if version < state.version && behind.as_ref().is_none_or(|b| position < b.0) {
+                    let id = text(&batch, 0, row).to_owned();
+                    behind = Some((position, id, key.1, version, state.version));
+                }
+            }
+        }
+        if let Some((_, id, stream, version, snapshot)) = behind {
             return Err(refuse(
                 &self.dir,
                 format!(
-                    "new event \"{}\" of stream {} has version {}, but the snapshot is at version {}: a full run would fold it among the old events",
-                    text(batch, 0, 0),
-                    text(batch, 1, 0),
-                    versions(2),
-                    versions(3)
+                    "new event \"{id}\" of stream {stream} has version {version}, but the snapshot is at version {snapshot}: a full run would fold it among the old events"
                 ),
             ));
         }
         Ok(())
     }
 
-    /// The snapshot of every stream the new events touch.
+    /// The snapshot of every stream the new events touch, read from the
+    /// previous tables' row groups that can hold them (no join: the memory
+    /// it takes is the touched streams', whatever the snapshot's size).
     pub async fn seeds(&self, ctx: &SessionContext, model: &Model) -> Result<Seeds> {
-        ctx.sql("CREATE VIEW touched AS SELECT DISTINCT aggregate_type, stream_id FROM selected")
-            .await?;
-        let mut seeds = Seeds::new();
-        let streams = collect(
+        let touched = collect(
             ctx,
-            "SELECT p.aggregate_type, p.stream_id, p.created, p.version, p.event_count, \
-             CAST(p.created_at AS BIGINT), CAST(p.updated_at AS BIGINT), p.last_event_type \
-             FROM prev_streams p \
-             JOIN touched t ON p.aggregate_type = t.aggregate_type AND p.stream_id = t.stream_id",
+            "SELECT DISTINCT aggregate_type, stream_id FROM selected",
         )
         .await?;
-        for batch in &streams {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("aggregate_type", DataType::Utf8, true),
+            Field::new("stream_id", DataType::Utf8, true),
+        ]));
+        let touched = touched
+            .iter()
+            .map(|batch| RecordBatch::try_new(schema.clone(), batch.columns().to_vec()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let touched = arrow::compute::concat_batches(&schema, &touched)?;
+        let mut seeds = Seeds::new();
+        let path = self.dir.join("streams.parquet");
+        for batch in rows_with_keys(&path, &["aggregate_type", "stream_id"], &touched)? {
+            let column = |name: &str| -> Result<&ArrayRef> {
+                Ok(batch.column(batch.schema().index_of(name)?))
+            };
+            let (created, version, count) = (
+                column("created")?,
+                column("version")?,
+                column("event_count")?,
+            );
+            let (created_at, updated_at) = (column("created_at")?, column("updated_at")?);
+            let last_event_type = column("last_event_type")?.as_string::<i32>();
+            let (types, streams) = (
+                column("aggregate_type")?.as_string::<i32>(),
+                column("stream_id")?.as_string::<i32>(),
+            );
             for row in 0..batch.num_rows() {
-                let aggregate = text(batch, 0, row);
+                let aggregate = types.value(row);
                 let mut state =
-                    StreamState::new(text(batch, 1, row), aggregate, model.aggregate(aggregate));
-                state.created = batch.column(2).as_boolean().value(row);
-                state.version = batch.column(3).as_primitive::<UInt64Type>().value(row);
-                state.event_count = batch.column(4).as_primitive::<UInt64Type>().value(row);
-                state.created_at = Some(batch.column(5).as_primitive::<Int64Type>().value(row));
-                state.updated_at = Some(batch.column(6).as_primitive::<Int64Type>().value(row));
-                state.last_event_type = Some(Arc::from(text(batch, 7, row)));
+                    StreamState::new(streams.value(row), aggregate, model.aggregate(aggregate));
+                state.created = created.as_boolean().value(row);
+                state.version = version.as_primitive::<UInt64Type>().value(row);
+                state.event_count = count.as_primitive::<UInt64Type>().value(row);
+                let time =
+                    |array: &ArrayRef| array.as_primitive::<TimestampMicrosecondType>().value(row);
+                state.created_at = Some(time(created_at));
+                state.updated_at = Some(time(updated_at));
+                state.last_event_type = Some(Arc::from(last_event_type.value(row)));
                 seeds.insert((aggregate.to_owned(), state.stream_id.clone()), state);
             }
         }
-        for (index, aggregate) in model.aggregates.iter().enumerate() {
+        for aggregate in &model.aggregates {
             let path = self.dir.join(format!("state/{}.parquet", aggregate.name));
             if !path.is_file() {
                 continue;
             }
-            let table = format!("prev_state_{index}");
             self.check_schema(&path, &state_schema(aggregate))?;
-            register_file(ctx, &table, &path).await?;
-            let rows = collect(
-                ctx,
-                &format!(
-                    "SELECT p.* FROM {table} p JOIN touched t \
-                     ON t.aggregate_type = '{}' AND p.stream_id = t.stream_id",
-                    aggregate.name.replace('\'', "''")
-                ),
-            )
-            .await?;
-            for batch in &rows {
+            // This aggregate type's touched streams.
+            let mine = arrow::compute::filter_record_batch(
+                &touched,
+                &arrow::compute::kernels::cmp::eq(
+                    touched.column(0),
+                    &arrow::array::StringArray::new_scalar(aggregate.name.as_str()),
+                )?,
+            )?;
+            if mine.num_rows() == 0 {
+                continue;
+            }
+            for batch in rows_with_keys(&path, &["stream_id"], &mine)? {
                 for row in 0..batch.num_rows() {
-                    let key = (aggregate.name.clone(), text(batch, 0, row).to_owned());
+                    let key = (aggregate.name.clone(), text(&batch, 0, row).to_owned());
                     let Some(state) = seeds.get_mut(&key) else {
                         continue;
                     };

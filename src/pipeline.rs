@@ -421,18 +421,8 @@ fn build(
         let (seeds, root) = match &previous {
             Some(previous) => {
                 previous.register(&ctx).await?;
-                // The snapshot checks join the new events' keys to the
-                // snapshot in hash joins, which cannot spill: on one
-                // partition there are half as many, each with a larger share
-                // of the pool (the 10M nightly's checks then pass at 64MB
-                // instead of failing below ~100MB, in the same time).
-                let partitions = ctx.state().config().target_partitions();
-                let set_partitions =
-                    |n: usize| format!("SET datafusion.execution.target_partitions = {n}");
-                ctx.sql(&set_partitions(1)).await?;
-                previous.check_new_events(&ctx).await?;
                 let seeds = previous.seeds(&ctx, model).await?;
-                ctx.sql(&set_partitions(partitions)).await?;
+                previous.check_new_events(&ctx, &seeds).await?;
                 (seeds, dir.path(INCREMENT))
             }
             None => (Seeds::new(), dir.path("")),

@@ -151,6 +151,64 @@ fn merge_group(
     emit(rows.slice(next_old, rows.num_rows() - next_old))
 }
 
+/// The rows of the Parquet table at `path`, sorted by `order`, whose key is
+/// one of `wanted`'s rows (a batch of the key columns, by name, any order).
+/// Only the row groups whose key range can hold a wanted key are read: what
+/// an incremental run needs of its snapshot without a join, whatever the
+/// table's size. The rows come in the table's order.
+pub fn rows_with_keys(
+    path: &Path,
+    order: &[&str],
+    wanted: &RecordBatch,
+) -> Result<Vec<RecordBatch>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())?;
+    let schema = metadata.schema().clone();
+    let keys = Keys::new(&schema, order)?;
+    let wanted = keys.of_named(wanted)?;
+    let mut sorted: Vec<Row> = wanted.iter().collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let set: std::collections::HashSet<&[u8]> = sorted.iter().map(|row| row.as_ref()).collect();
+    let firsts = keys.first_rows(&file, &metadata, path)?;
+    let groups = metadata.metadata().num_row_groups();
+    let mut found = Vec::new();
+    for group in 0..groups {
+        // The first wanted key at or above this group's first row (any below
+        // the first group's belong to no group).
+        let from = match group {
+            0 => 0,
+            _ => sorted.partition_point(|key| *key < firsts.row(group)),
+        };
+        let holds = sorted.get(from).is_some_and(|key| {
+            // A key equal to the next group's first may end this one too.
+            group + 1 == groups || *key <= firsts.row(group + 1)
+        });
+        if !holds {
+            continue;
+        }
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
+            file.try_clone().map_err(|e| Error::io(path, e))?,
+            metadata.clone(),
+        )
+        .with_row_groups(vec![group])
+        .build()?;
+        for batch in reader {
+            let batch = batch?;
+            let rows = keys.of(&batch)?;
+            let keep: arrow::array::BooleanArray = rows
+                .iter()
+                .map(|row| Some(set.contains(row.as_ref())))
+                .collect();
+            let kept = arrow::compute::filter_record_batch(&batch, &keep)?;
+            if kept.num_rows() > 0 {
+                found.push(kept);
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// Decodes one previous row group as a single batch of `merge.schema`.
 fn read_group(
     file: &File,
@@ -207,6 +265,16 @@ impl Keys {
         })
     }
 
+    /// The keys of a batch holding (at least) the key columns, found by name.
+    fn of_named(&self, batch: &RecordBatch) -> Result<Rows> {
+        let columns = self
+            .names
+            .iter()
+            .map(|name| Ok(batch.column(batch.schema().index_of(name)?).clone()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(self.converter.convert_columns(&columns)?)
+    }
+
     fn of(&self, batch: &RecordBatch) -> Result<Rows> {
         let columns: Vec<_> = self
             .columns
@@ -234,12 +302,7 @@ impl Keys {
             for batch in reader {
                 let batch = batch?;
                 // The projection keeps the file's column order, not the key's.
-                let columns = self
-                    .names
-                    .iter()
-                    .map(|name| Ok(batch.column(batch.schema().index_of(name)?).clone()))
-                    .collect::<Result<Vec<_>>>()?;
-                let rows = self.converter.convert_columns(&columns)?;
+                let rows = self.of_named(&batch)?;
                 for row in rows.iter() {
                     firsts.push(row);
                 }
@@ -738,6 +801,52 @@ mod tests {
         expected.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
         assert_eq!(read(&out), expected);
         assert_eq!(merged.rows, 1001);
+    }
+
+    #[test]
+    fn rows_with_keys_reads_the_wanted_keys_rows_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        // Streams of 7 rows in groups of 100: s014 spans the first two groups.
+        let rows: Vec<Row4> = (0..700)
+            .map(|i| (format!("s{:03}", i / 7), i % 7 + 1, i, format!("old {i}")))
+            .collect();
+        let (old, _) = merge_into(
+            dir.path(),
+            &dir.path().join("none.parquet"),
+            &rows,
+            &ORDER,
+            false,
+        );
+        assert_eq!(group_sizes(&old), vec![100; 7]);
+        let check = |wanted: &[&str], rows_expected: usize| {
+            let keys = RecordBatch::try_new(
+                Arc::new(Schema::new(vec![Field::new(
+                    "stream_id",
+                    DataType::Utf8,
+                    false,
+                )])),
+                vec![Arc::new(StringArray::from_iter_values(wanted))],
+            )
+            .unwrap();
+            let found: Vec<String> = rows_with_keys(&old, &["stream_id"], &keys)
+                .unwrap()
+                .iter()
+                .flat_map(|batch| {
+                    let streams = batch.column(1).as_string::<i32>();
+                    (0..batch.num_rows()).map(move |row| streams.value(row).to_owned())
+                })
+                .collect();
+            let expected: Vec<String> = rows
+                .iter()
+                .filter(|row| wanted.contains(&row.0.as_str()))
+                .map(|row| row.0.clone())
+                .collect();
+            assert_eq!(expected.len(), rows_expected);
+            assert_eq!(found, expected, "{wanted:?}");
+        };
+        check(&["s099", "a", "s055", "s000", "zzz", "s055"], 21);
+        // Alone, the stream that ends the first group and starts the second.
+        check(&["s014"], 7);
     }
 
     #[test]
