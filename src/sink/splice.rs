@@ -221,8 +221,10 @@ fn read_group(
         metadata.clone(),
     )
     .with_row_groups(vec![group])
+    // The group in one batch: no copy to put its pieces together.
+    .with_batch_size(metadata.metadata().row_group(group).num_rows().max(1) as usize)
     .build()?;
-    let batches = reader
+    let mut batches = reader
         .map(|batch| {
             let batch = batch?;
             Ok(RecordBatch::try_new(
@@ -231,7 +233,10 @@ fn read_group(
             )?)
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(concat_batches(&merge.schema, &batches)?)
+    match batches.len() {
+        1 => Ok(batches.remove(0)),
+        _ => Ok(concat_batches(&merge.schema, &batches)?),
+    }
 }
 
 /// The sort key of a table's rows, in arrow's row format: compared as bytes
