@@ -200,18 +200,21 @@ impl Previous {
         Ok((new, skipped))
     }
 
-    /// Registers the previous tables (`prev_events`, `prev_streams`,
-    /// `prev_transitions`, `prev_findings`).
+    /// Refuses previous tables whose columns are not eventfold's, and
+    /// registers those SQL reads (`prev_events`, `prev_findings`); the others
+    /// are read by their row groups ([`Self::seeds`], [`Self::merge`]).
     pub async fn register(&self, ctx: &SessionContext) -> Result<()> {
-        for (name, schema) in [
-            ("events", events_schema()),
-            ("streams", streams_schema()),
-            ("transitions", transitions_schema()),
-            ("findings", findings_schema()),
+        for (name, schema, queried) in [
+            ("events", events_schema(), true),
+            ("streams", streams_schema(), false),
+            ("transitions", transitions_schema(), false),
+            ("findings", findings_schema(), true),
         ] {
             let path = self.dir.join(format!("{name}.parquet"));
             self.check_schema(&path, &schema)?;
-            register_file(ctx, &format!("prev_{name}"), &path).await?;
+            if queried {
+                register_file(ctx, &format!("prev_{name}"), &path).await?;
+            }
         }
         Ok(())
     }
