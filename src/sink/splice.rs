@@ -165,7 +165,7 @@ pub fn rows_with_keys(
     let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())?;
     let schema = metadata.schema().clone();
     let keys = Keys::new(&schema, order)?;
-    let wanted = keys.of_named(wanted)?;
+    let wanted = keys.of(wanted)?;
     let mut sorted: Vec<Row> = wanted.iter().collect();
     sorted.sort_unstable();
     sorted.dedup();
@@ -243,6 +243,7 @@ fn read_group(
 /// in the order the table is sorted (ascending, no nulls in a key).
 struct Keys {
     names: Vec<String>,
+    /// The key columns' indices in the table (for projections).
     columns: Vec<usize>,
     converter: RowConverter,
 }
@@ -270,22 +271,14 @@ impl Keys {
         })
     }
 
-    /// The keys of a batch holding (at least) the key columns, found by name.
-    fn of_named(&self, batch: &RecordBatch) -> Result<Rows> {
+    /// The keys of a batch holding (at least) the key columns, found by name:
+    /// a table's batches and projections of it alike.
+    fn of(&self, batch: &RecordBatch) -> Result<Rows> {
         let columns = self
             .names
             .iter()
             .map(|name| Ok(batch.column(batch.schema().index_of(name)?).clone()))
             .collect::<Result<Vec<_>>>()?;
-        Ok(self.converter.convert_columns(&columns)?)
-    }
-
-    fn of(&self, batch: &RecordBatch) -> Result<Rows> {
-        let columns: Vec<_> = self
-            .columns
-            .iter()
-            .map(|&column| batch.column(column).clone())
-            .collect();
         Ok(self.converter.convert_columns(&columns)?)
     }
 
@@ -307,7 +300,7 @@ impl Keys {
             for batch in reader {
                 let batch = batch?;
                 // The projection keeps the file's column order, not the key's.
-                let rows = self.of_named(&batch)?;
+                let rows = self.of(&batch)?;
                 for row in rows.iter() {
                     firsts.push(row);
                 }
