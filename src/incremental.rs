@@ -31,6 +31,7 @@ use crate::envelope::{events_schema, rejects_schema};
 use crate::ingest::{IngestSummary, InputSource, InputSummary};
 use crate::model::{FieldType, Model};
 use crate::replay::{Finding, Rule, Seeds, StateValue, StreamState};
+use crate::sink::manifest::{Counts, Manifest, FORMAT_VERSION};
 use crate::sink::splice::{merge_sorted, rows_with_keys, Merged, SortedMerge};
 use crate::sink::state::state_schema;
 use crate::sink::{
@@ -43,38 +44,6 @@ use crate::{Error, Result};
 /// Where an incremental run writes what it folds, inside the output folder
 /// under construction, before the merge.
 pub const INCREMENT: &str = "_increment";
-
-/// The parts of a previous manifest an incremental run goes on from.
-#[derive(Debug, serde::Deserialize)]
-struct Manifest {
-    model: ModelEntry,
-    #[serde(default)]
-    mapping_sha256: Option<String>,
-    inputs: Vec<InputSummary>,
-    counts: Counts,
-    watermark: Watermark,
-    #[serde(default)]
-    selection: Option<serde_json::Value>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct ModelEntry {
-    sha256: String,
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct Counts {
-    input_records: u64,
-    events: u64,
-    rejects: u64,
-    transitions: u64,
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct Watermark {
-    position: Option<u64>,
-    read_positions: Option<u64>,
-}
 
 /// A previous full output to go on from.
 #[derive(Debug)]
@@ -102,14 +71,20 @@ impl Previous {
         mapping_sha256: &str,
         with_history: bool,
     ) -> Result<Option<Self>> {
-        let path = out.join("manifest.json");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(&path, e)),
+        let manifest = match Manifest::read(out) {
+            Ok(Some(manifest)) => manifest,
+            Ok(None) => return Ok(None),
+            Err(Error::Usage { message }) => return Err(refuse(out, message)),
+            Err(e) => return Err(e),
         };
-        let manifest: Manifest = serde_json::from_str(&text)
-            .map_err(|e| refuse(out, format!("{} is not readable: {e}", path.display())))?;
+        if let Some(version) = manifest.format_version.filter(|v| *v != FORMAT_VERSION) {
+            return Err(refuse(
+                out,
+                format!(
+                    "it was written in output format {version}, and this eventfold writes format {FORMAT_VERSION}"
+                ),
+            ));
+        }
         if manifest.model.sha256 != model_sha256 {
             return Err(refuse(
                 out,
@@ -129,7 +104,7 @@ impl Previous {
                 "the mapping (preset, mapping file, --map, time options) changed since that output was written; its events were mapped the old way",
             ));
         }
-        if manifest.selection.as_ref().is_some_and(|s| !s.is_null()) {
+        if !manifest.is_whole_log() {
             return Err(refuse(
                 out,
                 "it was written by a partial or as-of run, so it is not a snapshot of the whole log",
@@ -425,18 +400,19 @@ impl Previous {
         Ok(findings)
     }
 
-    /// Adds the previous run's inputs and counts to this run's, so the
-    /// manifest counts the whole log.
-    pub fn add_counts(&self, ingest: &mut IngestSummary, transitions: &mut u64) {
+    /// Adds the previous run's inputs and input counts to this run's, so the
+    /// manifest counts the whole log; returns the previous output's counts,
+    /// for the rows of the tables it merges.
+    pub fn add_counts(&self, ingest: &mut IngestSummary) -> &Counts {
         let counts = &self.manifest.counts;
         let mut inputs = self.manifest.inputs.clone();
         inputs.append(&mut ingest.inputs);
         ingest.inputs = inputs;
         ingest.records += counts.input_records;
-        ingest.events += counts.events;
+        ingest.events += counts.input_events();
         ingest.rejects += counts.rejects;
         ingest.max_position = ingest.max_position.max(self.watermark());
-        *transitions += counts.transitions;
+        counts
     }
 
     /// Writes every table of the new output from the previous rows and the

@@ -65,6 +65,19 @@ enum Command {
     Generate(commands::generate::Args),
 }
 
+/// `--config` given to a command that reads no config file: refused rather
+/// than silently ignored.
+fn config_not_read(command: &Command) -> eventfold::Error {
+    let (name, why) = match command {
+        Command::Init(_) => ("init", "it writes a starter eventfold.toml; it reads none"),
+        Command::Generate(_) => ("generate", "its log depends only on its flags"),
+        _ => ("diff", "it compares the two output folders it is given"),
+    };
+    eventfold::Error::usage(format!(
+        "--config does not apply to `eventfold {name}`: {why}\n  hint: leave --config out"
+    ))
+}
+
 fn main() -> ExitCode {
     eventfold::metrics::limit_heap_arenas();
     let cli = match Cli::try_parse() {
@@ -82,6 +95,9 @@ fn main() -> ExitCode {
         init_logs(format);
     }
     let outcome = match &cli.command {
+        Command::Init(_) | Command::Generate(_) | Command::Diff(_) if cli.config.is_some() => {
+            Err(config_not_read(&cli.command))
+        }
         Command::Init(args) => commands::init::execute(args),
         Command::Generate(args) => commands::generate::execute(args),
         Command::Diff(args) => commands::diff::execute(args),

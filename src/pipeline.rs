@@ -35,6 +35,8 @@ use crate::ingest::{ingest, IngestOptions, IngestSummary, InputSource};
 use crate::metrics::{millis, Phase, Stopwatch};
 use crate::model::{parse_model, Model};
 use crate::replay::{Finding, Replayer, Rule, Seeds};
+use crate::sink::manifest::{Counts, Increment, Manifest, ModelEntry, Watermark, FORMAT_VERSION};
+pub use crate::sink::manifest::{Selection, Timings};
 use crate::sink::{
     findings_batch, findings_schema, write_table, BackgroundTableWriter, OutputDir, OutputSink,
     StagingFormat, StagingSink, TableWriter, STAGED_PARQUET,
@@ -64,66 +66,6 @@ impl ModelSource {
     }
 }
 
-/// What part of the log a run replays: everything (the default), or some
-/// aggregate types, streams or tenants, as of a time or a position.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct Selection {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub aggregates: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub streams: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tenants: Vec<String>,
-    /// Only events that occurred at or before this time (microseconds, UTC).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub as_of_micros: Option<i64>,
-    /// Only events at or before this position.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub as_of_position: Option<u64>,
-    /// Let a partial run replace a full output.
-    #[serde(skip)]
-    pub replace_full: bool,
-}
-
-fn sql_list(values: &[String]) -> String {
-    let quoted: Vec<String> = values
-        .iter()
-        .map(|v| format!("'{}'", v.replace('\'', "''")))
-        .collect();
-    quoted.join(", ")
-}
-
-impl Selection {
-    /// Whether the run replays less than the whole log.
-    pub fn is_partial(&self) -> bool {
-        self.where_clause().is_some()
-    }
-
-    /// The SQL condition on the events table, `None` for everything.
-    pub fn where_clause(&self) -> Option<String> {
-        let mut terms = Vec::new();
-        if !self.aggregates.is_empty() {
-            terms.push(format!(
-                "aggregate_type IN ({})",
-                sql_list(&self.aggregates)
-            ));
-        }
-        if !self.streams.is_empty() {
-            terms.push(format!("stream_id IN ({})", sql_list(&self.streams)));
-        }
-        if !self.tenants.is_empty() {
-            terms.push(format!("tenant IN ({})", sql_list(&self.tenants)));
-        }
-        if let Some(micros) = self.as_of_micros {
-            terms.push(format!("CAST(occurred_at AS BIGINT) <= {micros}"));
-        }
-        if let Some(position) = self.as_of_position {
-            terms.push(format!("position <= {position}"));
-        }
-        (!terms.is_empty()).then(|| terms.join(" AND "))
-    }
-}
-
 /// Refuses to let a partial run replace a full output, unless asked.
 fn guard_full_output(config: &RunConfig) -> Result<()> {
     if config.incremental && config.selection.is_partial() {
@@ -134,15 +76,12 @@ fn guard_full_output(config: &RunConfig) -> Result<()> {
     if !config.selection.is_partial() || config.selection.replace_full {
         return Ok(());
     }
-    let manifest = config.out.join("manifest.json");
-    let Ok(text) = std::fs::read_to_string(&manifest) else {
-        return Ok(());
-    };
-    let previous: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    if previous
-        .get("selection")
-        .is_none_or(serde_json::Value::is_null)
-    {
+    // An unreadable manifest is not a full output's: the run may replace it.
+    let whole_log = Manifest::read(&config.out)
+        .ok()
+        .flatten()
+        .is_some_and(|previous| previous.is_whole_log());
+    if whole_log {
         return Err(Error::usage(format!(
             "refusing to replace the full output {} with a partial run\n  hint: write it elsewhere with --out, or pass --replace-full",
             config.out.display()
@@ -169,46 +108,6 @@ pub struct RunConfig {
     pub progress: bool,
 }
 
-/// Milliseconds spent in each stage, and the peak resident memory (bytes) of
-/// each phase where the platform tells it (see [`crate::metrics`]).
-///
-/// The phases run one after the other: `ingest` (read, parse and map, stage),
-/// `sort_replay`, `duplicate_ids` (partial and incremental runs), `write`
-/// (findings, manifest). Inside `ingest`, `staging_ms` is the busy time of the
-/// staging threads, beside the parsing: holding batches and sorting and
-/// writing the sorted runs (a full run), or encoding the staging Parquet file.
-/// A full run's `duplicate_ids_ms` is the merge of the runs' id hashes, just
-/// before the replay (inside `sort_replay`). Inside `sort_replay`, the sorted
-/// stream is consumed batch by batch, so its time is split into `sort_ms`
-/// (waiting for the next sorted batch: the merge of the runs, or DataFusion's
-/// sort), `fold_ms` (the replay) and `tables_write_ms` (transitions and state
-/// tables). `events.parquet` is written on a thread of its own:
-/// `events_write_ms` is that thread's busy time, overlapping the others, and
-/// `events_write_wait_ms` the time the replay waited for it. `peak_rss` is the
-/// highest of the phases' peaks.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct Timings {
-    pub ingest_ms: u64,
-    pub staging_ms: u64,
-    pub sort_replay_ms: u64,
-    pub sort_ms: u64,
-    pub fold_ms: u64,
-    pub events_write_ms: u64,
-    pub events_write_wait_ms: u64,
-    pub tables_write_ms: u64,
-    pub duplicate_ids_ms: u64,
-    /// Incremental runs: merging the previous tables with the new rows.
-    pub merge_ms: u64,
-    pub write_ms: u64,
-    pub total_ms: u64,
-    pub ingest_peak_rss: Option<u64>,
-    pub sort_replay_peak_rss: Option<u64>,
-    pub duplicate_ids_peak_rss: Option<u64>,
-    pub merge_peak_rss: Option<u64>,
-    pub write_peak_rss: Option<u64>,
-    pub peak_rss: Option<u64>,
-}
-
 /// What a run did: the numbers of the summary and the manifest.
 #[derive(Debug, Clone, Default)]
 pub struct RunReport {
@@ -227,9 +126,15 @@ pub struct RunReport {
     pub states: BTreeMap<String, u64>,
     /// Rows per state history table (with `--with-history`).
     pub state_history: BTreeMap<String, u64>,
+    /// Rows of `transitions.parquet`.
     pub transitions: u64,
+    /// Rows of `events.parquet`: the input's events, or those a partial or
+    /// as-of run selected.
+    pub events: u64,
     /// Findings per rule name.
     pub findings: BTreeMap<String, u64>,
+    /// The run replayed a selection (`--aggregate`, `--as-of`, …), not the whole log.
+    pub partial: bool,
     pub timings: Timings,
     pub model_sha256: String,
 }
@@ -264,7 +169,7 @@ pub fn run(config: &RunConfig) -> Result<RunReport> {
             report.out = dir.commit()?;
             tracing::info!(
                 out = %report.out.display(),
-                events = report.ingest.events,
+                events = report.events,
                 rejects = report.ingest.rejects,
                 findings = report.findings_total(),
                 total_ms = report.timings.total_ms,
@@ -331,6 +236,7 @@ fn build(
 ) -> Result<RunReport> {
     let mut report = RunReport {
         model_sha256: sha256_hex(config.model.text.as_bytes()),
+        partial: config.selection.is_partial(),
         ..RunReport::default()
     };
     let previous = previous_output(config, &report.model_sha256)?;
@@ -497,7 +403,9 @@ fn build(
             hashes.extend(merged.hashes);
             report.streams = stream_counts(&ctx, &dir.path("streams.parquet")).await?;
             report.increment = Some((report.ingest.clone(), previous.watermark()));
-            previous.add_counts(&mut report.ingest, &mut report.transitions);
+            let counts = previous.add_counts(&mut report.ingest);
+            report.transitions += counts.transitions;
+            report.events += counts.events;
             let columns = "event_id, aggregate_type, stream_id, version, position";
             ctx.sql(&format!(
                 "CREATE VIEW all_events AS SELECT {columns} FROM prev_events \
@@ -746,6 +654,7 @@ async fn sort_and_replay(
             occurrences(&batch, EVENTS_OCCURRENCE, repeated_id, &mut repeated)?;
         }
         report.transitions += batch.num_rows() as u64;
+        report.events += batch.num_rows() as u64;
         if let Some(bar) = &progress {
             bar.inc(batch.num_rows() as u64);
         }
@@ -997,38 +906,45 @@ fn write_manifest(
     report: &RunReport,
     (files, content_sha256): (BTreeMap<String, String>, String),
 ) -> Result<()> {
-    let manifest = serde_json::json!({
-        "content_sha256": content_sha256,
-        "files": files,
-        "tool": "eventfold",
-        "tool_version": env!("CARGO_PKG_VERSION"),
-        "inputs": report.ingest.inputs,
-        "model": { "name": config.model.name, "sha256": report.model_sha256 },
-        "mapping_sha256": config.ingest.mapping.fingerprint(),
-        "counts": {
-            "input_records": report.ingest.records,
-            "events": report.ingest.events,
-            "rejects": report.ingest.rejects,
-            "streams": report.streams,
-            "states": report.states,
-            "state_history": report.state_history,
-            "transitions": report.transitions,
-            "findings": report.findings,
+    let ingest = &report.ingest;
+    let manifest = Manifest {
+        format_version: Some(FORMAT_VERSION),
+        content_sha256,
+        files,
+        tool: "eventfold".into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        inputs: ingest.inputs.clone(),
+        model: ModelEntry {
+            name: config.model.name.clone(),
+            sha256: report.model_sha256.clone(),
         },
-        "watermark": {
-            "position": report.ingest.max_position,
-            "read_positions": report.ingest.read_positions,
+        mapping_sha256: Some(config.ingest.mapping.fingerprint()),
+        counts: Counts {
+            input_records: ingest.records,
+            input_events: Some(ingest.events),
+            events: report.events,
+            rejects: ingest.rejects,
+            streams: report.streams.clone(),
+            states: report.states.clone(),
+            state_history: report.state_history.clone(),
+            transitions: report.transitions,
+            findings: report.findings.clone(),
         },
-        "increment": report.increment.as_ref().map(|(new, watermark)| serde_json::json!({
-            "after_position": watermark,
-            "input_records": new.records,
-            "events": new.events,
-            "rejects": new.rejects,
-        })),
-        "selection": config.selection.is_partial().then_some(&config.selection),
-        "timings": report.timings,
-    });
-    let path = dir.path("manifest.json");
-    let text = serde_json::to_string_pretty(&manifest)?;
-    std::fs::write(&path, text + "\n").map_err(|e| Error::io(&path, e))
+        watermark: Watermark {
+            position: ingest.max_position,
+            read_positions: Some(ingest.read_positions),
+        },
+        increment: report.increment.as_ref().map(|(new, watermark)| Increment {
+            after_position: *watermark,
+            input_records: new.records,
+            events: new.events,
+            rejects: new.rejects,
+        }),
+        selection: config
+            .selection
+            .is_partial()
+            .then(|| config.selection.clone()),
+        timings: report.timings.clone(),
+    };
+    manifest.write(&dir.path(""))
 }

@@ -9,7 +9,7 @@ use util::{repo, Dir};
 fn census_of_the_sample_names_shapes_fields_and_what_the_model_misses() {
     let dir = Dir::new();
     let model = repo().join("testdata/tasks/model.toml");
-    let stdout = dir.ok(&["census", "--report", "json", "-m", model.to_str().unwrap()]);
+    let stdout = dir.ok(&["census", "--format", "json", "-m", model.to_str().unwrap()]);
     let census: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(
         (&census["records"], &census["events"], &census["rejects"]),

@@ -350,3 +350,56 @@ fn generate_span_days_bounds_the_clock() {
     let bad = dir.eventfold(&["generate", "--events", "10", "--span-days", "0"]);
     assert_eq!(bad.code, 2, "{bad:?}");
 }
+
+/// Issue 18: `-o` was the output folder in `run`, the output file in `flow`,
+/// and rejected by `query`; `--format` was the input format in `census` (whose
+/// own was `--report`); `diff --format csv` printed a table. Now `--out DIR` is
+/// the folder and `-o FILE` a file everywhere, `--format` how a result prints.
+#[test]
+fn each_flag_means_one_thing_in_every_command() {
+    let dir = Dir::new();
+    dir.ok(&["run", "--out", "lake"]);
+    let sql = "SELECT count(*) AS n FROM task";
+    dir.ok(&[
+        "query", "--out", "lake", "-o", "n.csv", "--format", "csv", sql,
+    ]);
+    let written = std::fs::read_to_string(dir.join("n.csv")).unwrap();
+    assert!(written.starts_with("n\n"), "{written}");
+    // The old spelling of run's folder still works, with a note.
+    let old = dir.eventfold(&["run", "-o", "old"]);
+    assert_eq!(old.code, 0, "{old:?}");
+    assert!(old.stderr.contains("old spelling of --out DIR"), "{old:?}");
+    assert!(dir.join("old/manifest.json").is_file());
+    // census: --format is how it prints, --input-format what it reads.
+    let census = dir.ok(&["census", "--format", "json", "--input-format", "ndjson"]);
+    assert!(census.trim_start().starts_with('{'), "{census}");
+    let old_census = dir.ok(&["census", "--report", "json"]);
+    assert!(old_census.trim_start().starts_with('{'), "{old_census}");
+    // diff prints a table or JSON, and says so instead of accepting csv.
+    let csv = dir.eventfold(&["diff", "lake", "old", "--format", "csv"]);
+    assert_eq!(csv.code, 2, "{csv:?}");
+    assert!(
+        csv.stderr.contains("possible values: table, json"),
+        "{csv:?}"
+    );
+}
+
+/// Issue 18: `init`, `generate` and `diff` accepted `--config` and ignored it.
+#[test]
+fn config_is_refused_by_the_commands_that_read_none() {
+    let dir = Dir::new();
+    dir.write("eventfold.toml", "[run]\nout = \"lake\"\n");
+    for args in [
+        vec!["init", "--config", "eventfold.toml", "elsewhere"],
+        vec!["generate", "--config", "eventfold.toml", "--events", "5"],
+        vec!["diff", "--config", "eventfold.toml", "a", "b"],
+    ] {
+        let outcome = dir.eventfold(&args);
+        assert_eq!(outcome.code, 2, "{args:?}: {outcome:?}");
+        assert!(
+            outcome.stderr.contains("--config does not apply"),
+            "{args:?}: {outcome:?}"
+        );
+    }
+    assert!(!dir.join("elsewhere").exists());
+}

@@ -178,12 +178,11 @@ fn named_tasks_have_their_exact_state() {
 fn outputs_open_in_pyarrow_and_duckdb_with_the_documented_types() {
     let dir = Dir::new();
     dir.ok(&["run"]);
-    let python = std::env::var("EVENTFOLD_PYTHON").unwrap_or_else(|_| "python3".into());
-    let output = std::process::Command::new(python)
+    let output = std::process::Command::new(util::python())
         .arg(repo().join("scripts/check_outputs.py"))
         .arg(dir.join("out"))
         .output()
-        .expect("python3 runs (install scripts/requirements.txt)");
+        .expect("python runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),

@@ -4,20 +4,13 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::input::InputArgs;
+use super::SummaryFormat;
 use crate::census::{Census, ShapeCensus};
 use crate::config::ProjectConfig;
 use crate::ingest::ingest;
 use crate::model::parse_model;
 use crate::pipeline::ModelSource;
 use crate::{Error, Result};
-
-/// How to print the census.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum CensusFormat {
-    #[default]
-    Table,
-    Json,
-}
 
 /// Arguments of `eventfold census`.
 #[derive(Debug, clap::Args)]
@@ -28,9 +21,10 @@ pub struct Args {
     /// eventfold.toml; none: no model checks).
     #[arg(short, long)]
     pub model: Option<PathBuf>,
-    /// How to print the census (`--format` is the inputs' format).
-    #[arg(long, value_enum, default_value_t = CensusFormat::Table)]
-    pub report: CensusFormat,
+    /// How to print the census (`--report` is its old spelling; the inputs'
+    /// format is --input-format).
+    #[arg(long, alias = "report", value_enum, default_value_t = SummaryFormat::Table)]
+    pub format: SummaryFormat,
 }
 
 /// Reads the inputs and prints their census.
@@ -47,8 +41,8 @@ pub fn execute(args: &Args, project: &ProjectConfig) -> Result<u8> {
     let summary = ingest(&inputs, &options, &mut census)?;
     let shapes = census.finish();
     let mut out = std::io::stdout().lock();
-    match args.report {
-        CensusFormat::Json => {
+    match args.format {
+        SummaryFormat::Json => {
             let json = serde_json::json!({
                 "records": summary.records,
                 "events": summary.events,
@@ -57,7 +51,7 @@ pub fn execute(args: &Args, project: &ProjectConfig) -> Result<u8> {
             });
             writeln!(out, "{}", serde_json::to_string_pretty(&json)?)
         }
-        CensusFormat::Table => print_table(&shapes, &summary, &mut out),
+        SummaryFormat::Table => print_table(&shapes, &summary, &mut out),
     }
     .map_err(|e| Error::io("stdout", e))?;
     Ok(super::exit::OK)

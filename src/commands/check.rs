@@ -10,23 +10,13 @@ use crate::queries::{discover, parse_params, QueryFile, Severity};
 use crate::sql::{register_output, session};
 use crate::{Error, Result};
 
-/// How the check summary is printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ReportFormat {
-    Table,
-    Json,
-}
-
 /// Arguments of `eventfold check`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The output folder of a run (default: `[run] out` of eventfold.toml, else `out`).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Memory the SQL may hold before spilling to disk, e.g. 512MB (default:
-    /// `[run] memory_limit` of eventfold.toml, else unbounded).
-    #[arg(long, value_name = "SIZE")]
-    pub memory_limit: Option<String>,
+    #[command(flatten)]
+    pub out: super::OutArg,
+    #[command(flatten)]
+    pub memory: super::MemoryArg,
     /// Folder of check queries (`-- severity:` headers). Default: `queries/checks`
     /// when it exists here, else the checks compiled into the binary.
     #[arg(long)]
@@ -38,8 +28,8 @@ pub struct Args {
     #[arg(long)]
     pub junit: Option<PathBuf>,
     /// How to print the summary.
-    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
-    pub format: ReportFormat,
+    #[arg(long, value_enum, default_value_t = super::SummaryFormat::Table)]
+    pub format: super::SummaryFormat,
     /// Override a check parameter: NAME=VALUE (e.g. days=30). Repeatable.
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
@@ -66,7 +56,7 @@ fn check_queries(args: &Args, config: &ProjectConfig) -> Result<Vec<QueryFile>> 
 
 /// Runs every check, prints the summary, writes JUnit; exit 1 on violations.
 pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
-    let out = config.out(args.out.as_deref());
+    let out = config.out(args.out.out.as_deref());
     let params = parse_params(&args.params)?;
     let queries = check_queries(args, config)?;
     let fail_on = match (args.fail_on, config.fail_on.as_deref()) {
@@ -76,7 +66,7 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     };
     let runtime = super::runtime()?;
     let outcomes = runtime.block_on(async {
-        let ctx = session(&config.session(args.memory_limit.as_deref())?)?;
+        let ctx = session(&config.session(args.memory.memory_limit.as_deref())?)?;
         register_output(&ctx, &out).await?;
         let mut outcomes = replay_outcomes(&ctx).await?;
         for query in &queries {
@@ -89,11 +79,11 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     }
     let mut stdout = std::io::stdout().lock();
     match args.format {
-        ReportFormat::Json => {
+        super::SummaryFormat::Json => {
             serde_json::to_writer_pretty(&mut stdout, &outcomes)?;
             writeln!(stdout).map_err(|e| Error::io("stdout", e))?;
         }
-        ReportFormat::Table => {
+        super::SummaryFormat::Table => {
             print_summary(&outcomes, fail_on, &mut stdout).map_err(|e| Error::io("stdout", e))?
         }
     }

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use super::SummaryFormat;
 use crate::diff::{diff, Diff};
 use crate::sink::{write_table, TableWriter};
 use crate::sql::{session, write_batches, OutputFormat, SessionOptions};
@@ -23,8 +24,8 @@ pub struct Args {
     #[arg(long)]
     pub fail_on_change: bool,
     /// How to print the summary: table, or json (summary and details).
-    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
-    pub format: OutputFormat,
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+    pub format: SummaryFormat,
 }
 
 /// Compares the two outputs and prints what differs.
@@ -39,7 +40,7 @@ pub fn execute(args: &Args) -> Result<u8> {
     }
     let mut out = std::io::stdout().lock();
     match args.format {
-        OutputFormat::Json => {
+        SummaryFormat::Json => {
             let mut details = Vec::new();
             write_batches(&result.details, OutputFormat::Json, &mut details)?;
             let details: serde_json::Value = if result.details.is_empty() {
@@ -56,7 +57,9 @@ pub fn execute(args: &Args) -> Result<u8> {
             writeln!(out, "{}", serde_json::to_string_pretty(&json)?)
                 .map_err(|e| Error::io("stdout", e))?;
         }
-        _ => print_summary(&result, args, &mut out).map_err(|e| Error::io("stdout", e))?,
+        SummaryFormat::Table => {
+            print_summary(&result, args, &mut out).map_err(|e| Error::io("stdout", e))?
+        }
     }
     Ok(if args.fail_on_change && result.any_change() {
         super::exit::VIOLATIONS

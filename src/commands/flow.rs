@@ -44,9 +44,8 @@ pub enum FlowFormat {
 /// Arguments of `eventfold flow`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The output folder of a run (default: `[run] out` of eventfold.toml, else `out`).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: super::OutArg,
     /// The aggregate type to draw.
     #[arg(long, default_value = "task")]
     pub aggregate: String,
@@ -110,7 +109,7 @@ fn edges(
 
 /// Prints or writes the picture.
 pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
-    let out = config.out(args.out.as_deref());
+    let out = config.out(args.out.out.as_deref());
     let sql = match args.by {
         FlowBy::Event => {
             QueryFile::parse("queries/analysis/directly_follows.sql", DIRECTLY_FOLLOWS)?

@@ -1,7 +1,6 @@
 //! `eventfold history`: the audit trail of one aggregate.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 
 use crate::config::ProjectConfig;
 use crate::history::{format_time, trail, trail_json, value_json, AsOf, Step};
@@ -21,9 +20,8 @@ pub enum TrailFormat {
 pub struct Args {
     /// The stream (aggregate instance), e.g. task-42.
     pub stream_id: String,
-    /// The output folder of a run (default: `[run] out` of eventfold.toml, else `out`).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: super::OutArg,
     /// Stop at this version, or at this time (RFC 3339), inclusive.
     #[arg(long, value_name = "VERSION|TIME")]
     pub as_of: Option<String>,
@@ -33,7 +31,7 @@ pub struct Args {
 
 /// Prints the trail; exit 2 when the stream has no events.
 pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
-    let out = config.out(args.out.as_deref());
+    let out = config.out(args.out.out.as_deref());
     let as_of = args.as_of.as_deref().map(AsOf::parse).transpose()?;
     let model_path = out.join("model.toml");
     let model_text = std::fs::read_to_string(&model_path).map_err(|e| Error::io(&model_path, e))?;

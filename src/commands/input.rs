@@ -9,7 +9,7 @@ use crate::ingest::{IngestOptions, InputSource};
 use crate::{Error, Result};
 
 /// Where the logs are and how to read them.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct InputArgs {
     /// Input logs: files, folders or globs (NDJSON, JSON, CSV, Parquet, XES;
     /// plain, gzip or zstd). Without any, the embedded task-tracking sample.
@@ -25,7 +25,7 @@ pub struct InputArgs {
     /// The inputs' format (ndjson, json, csv, parquet, xes); default: recognised
     /// by each input's first bytes, then its name.
     #[arg(long, value_name = "FORMAT")]
-    pub format: Option<String>,
+    pub input_format: Option<String>,
     /// The CSV delimiter: one character, or "tab".
     #[arg(long, value_name = "CHAR")]
     pub delimiter: Option<String>,
@@ -66,7 +66,7 @@ impl InputArgs {
             fields.push((name.trim().to_owned(), vec![source.to_owned()]));
         }
         let flags = InputSpec {
-            format: self.format.clone(),
+            format: self.input_format.clone(),
             preset: self.preset.clone(),
             delimiter: self.delimiter.clone(),
             timestamp_formats: self.timestamp_format.clone(),

@@ -18,6 +18,60 @@ use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
 
+/// `--out DIR`, for the commands that read an output folder.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct OutArg {
+    /// The output folder of a run (default: `[run] out` of eventfold.toml, else `out`).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// `--memory-limit SIZE`, for the commands that run SQL over an output.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct MemoryArg {
+    /// Memory the SQL may hold before spilling to disk, e.g. 512MB (default:
+    /// `[run] memory_limit` of eventfold.toml, else unbounded).
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<String>,
+}
+
+/// `-o, --output FILE`, for the commands that print a result: write it to
+/// FILE instead of stdout. Everywhere `-o` names a file; `--out` the folder.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct OutputArg {
+    /// Write the result to this file instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+impl OutputArg {
+    /// The file named by `--output` (created), else stdout.
+    pub fn writer(&self) -> Result<Box<dyn std::io::Write>> {
+        Ok(match &self.output {
+            Some(path) => Box::new(std::io::BufWriter::new(
+                std::fs::File::create(path).map_err(|e| Error::io(path, e))?,
+            )),
+            None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        })
+    }
+
+    /// What to name in an error when the writer fails.
+    pub fn name(&self) -> PathBuf {
+        self.output.clone().unwrap_or_else(|| "stdout".into())
+    }
+}
+
+/// How a command prints its summary: `--format table|json`. (Query rows have
+/// a CSV form too: [`crate::sql::OutputFormat`].)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SummaryFormat {
+    /// Aligned text for people.
+    #[default]
+    Table,
+    /// One JSON document for programs.
+    Json,
+}
+
 /// The process exit codes: ripgrep's convention.
 pub mod exit {
     /// Everything ran and nothing was found to fail on.

@@ -1,5 +1,6 @@
 //! `eventfold query`: SQL over an output folder.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use crate::config::ProjectConfig;
@@ -17,17 +18,16 @@ pub struct Args {
     /// Read the SQL from this file.
     #[arg(short, long)]
     pub file: Option<PathBuf>,
-    /// The output folder of a run (default: `[run] out` of eventfold.toml, else `out`).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Memory the SQL may hold before spilling to disk, e.g. 512MB (default:
-    /// `[run] memory_limit` of eventfold.toml, else unbounded).
-    #[arg(long, value_name = "SIZE")]
-    pub memory_limit: Option<String>,
+    #[command(flatten)]
+    pub out: super::OutArg,
+    #[command(flatten)]
+    pub memory: super::MemoryArg,
     /// Set a query parameter: NAME=VALUE for a `${NAME}` placeholder declared
     /// with `-- param: NAME = DEFAULT` in the file. Repeatable.
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
+    #[command(flatten)]
+    pub output: super::OutputArg,
     /// How to print the rows.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
@@ -35,7 +35,7 @@ pub struct Args {
 
 /// Runs the query and prints its rows to stdout.
 pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
-    let out = config.out(args.out.as_deref());
+    let out = config.out(args.out.out.as_deref());
     let params = parse_params(&args.params)?;
     let query = match (&args.sql, &args.file) {
         (Some(sql), _) => QueryFile::parse("query", sql)?,
@@ -45,10 +45,14 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     let sql = query.render(&params)?;
     let runtime = super::runtime()?;
     let batches = runtime.block_on(async {
-        let ctx = session(&config.session(args.memory_limit.as_deref())?)?;
+        let ctx = session(&config.session(args.memory.memory_limit.as_deref())?)?;
         register_output(&ctx, &out).await?;
         run_sql(&ctx, &sql).await
     })?;
-    write_batches(&batches, args.format, &mut std::io::stdout().lock())?;
+    let mut writer = args.output.writer()?;
+    write_batches(&batches, args.format, &mut writer)?;
+    writer
+        .flush()
+        .map_err(|e| Error::io(args.output.name(), e))?;
     Ok(super::exit::OK)
 }

@@ -19,9 +19,18 @@ pub struct Args {
     /// The model file. Without it, the embedded task-tracking model.
     #[arg(short, long)]
     pub model: Option<PathBuf>,
-    /// The output folder; replaced atomically when the run completes.
-    #[arg(short, long)]
+    /// The output folder; replaced atomically when the run completes
+    /// (default: `[run] out` of eventfold.toml, else `out`).
+    #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// The old spelling of --out DIR, still read (with a note: everywhere
+    /// else `-o` names an output file).
+    #[arg(short = 'o', value_name = "DIR", hide = true, conflicts_with = "out")]
+    pub old_out: Option<PathBuf>,
+    /// The old spelling of --input-format, still read (with a note: everywhere
+    /// else `--format` is how a result is printed).
+    #[arg(long = "format", value_name = "FORMAT", hide = true)]
+    pub old_format: Option<String>,
     /// Memory DataFusion may use before spilling to disk, e.g. 512MB.
     #[arg(long, value_name = "SIZE")]
     pub memory_limit: Option<String>,
@@ -64,7 +73,25 @@ pub struct Args {
 impl Args {
     /// Resolves the arguments into the pipeline's config.
     pub fn resolve(&self, project: &ProjectConfig) -> Result<RunConfig> {
-        let (inputs, ingest) = self.inputs.resolve(project)?;
+        let mut input_args = self.inputs.clone();
+        if let Some(format) = &self.old_format {
+            eprintln!(
+                "note: `run --format` is the old spelling of --input-format (--format is how a result is printed)"
+            );
+            input_args
+                .input_format
+                .get_or_insert_with(|| format.clone());
+        }
+        let out = match &self.old_out {
+            Some(dir) => {
+                eprintln!(
+                    "note: `run -o DIR` is the old spelling of --out DIR (-o names an output file everywhere else)"
+                );
+                Some(dir.as_path())
+            }
+            None => self.out.as_deref(),
+        };
+        let (inputs, ingest) = input_args.resolve(project)?;
         let selection = self.selection()?;
         let model = match self.model.as_ref().or(project.model.as_ref()) {
             Some(path) => ModelSource::from_path(path)?,
@@ -79,7 +106,7 @@ impl Args {
         Ok(RunConfig {
             inputs,
             model,
-            out: project.out(self.out.as_deref()),
+            out: project.out(out),
             ingest,
             selection,
             with_history: self.with_history || project.with_history,
@@ -193,7 +220,23 @@ pub fn print_summary(report: &RunReport, out: &mut dyn Write) -> std::io::Result
         .iter()
         .map(|(aggregate, count)| format!("{aggregate} {count}"))
         .collect();
-    writeln!(out, "aggregates: {}", streams.join(", "))?;
+    if report.partial {
+        writeln!(
+            out,
+            "selected: {} of {} events (the output holds these)",
+            report.events, ingest.events
+        )?;
+    }
+    if streams.is_empty() {
+        let why = if report.partial {
+            "the selection matched no events"
+        } else {
+            "the input holds no events"
+        };
+        writeln!(out, "aggregates: none ({why})")?;
+    } else {
+        writeln!(out, "aggregates: {}", streams.join(", "))?;
+    }
     writeln!(out, "findings: {}", report.findings_total())?;
     for (rule, count) in &report.findings {
         writeln!(out, "  {rule:<24} {count}")?;

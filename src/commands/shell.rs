@@ -13,13 +13,10 @@ use crate::{Error, Result};
 /// Arguments of `eventfold shell`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The output folder of a run (default: `[run] out` of eventfold.toml, else `out`).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Memory the SQL may hold before spilling to disk, e.g. 512MB (default:
-    /// `[run] memory_limit` of eventfold.toml, else unbounded).
-    #[arg(long, value_name = "SIZE")]
-    pub memory_limit: Option<String>,
+    #[command(flatten)]
+    pub out: super::OutArg,
+    #[command(flatten)]
+    pub memory: super::MemoryArg,
     /// How to print results (change it with `.format`).
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
@@ -60,9 +57,9 @@ fn dot_command(line: &str, tables: &[String]) -> Dot {
 
 /// Reads statements until `.quit` or end of input; SQL errors are printed, not fatal.
 pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
-    let out = config.out(args.out.as_deref());
+    let out = config.out(args.out.out.as_deref());
     let runtime = super::runtime()?;
-    let ctx = session(&config.session(args.memory_limit.as_deref())?)?;
+    let ctx = session(&config.session(args.memory.memory_limit.as_deref())?)?;
     let tables = runtime.block_on(register_output(&ctx, &out))?;
     let mut editor =
         rustyline::DefaultEditor::new().map_err(|e| Error::usage(format!("terminal: {e}")))?;

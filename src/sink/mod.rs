@@ -7,6 +7,7 @@
 //! rows buffered in Arrow builders that are flushed every [`FLUSH_ROWS`] rows, so
 //! writing never holds a whole table in memory.
 
+pub mod manifest;
 pub mod runs;
 pub mod splice;
 pub mod staging;

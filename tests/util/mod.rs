@@ -138,3 +138,79 @@ impl Dir {
         }
     }
 }
+
+/// A Python 3 that has pyarrow and DuckDB, for the tests that open our outputs
+/// with them: `EVENTFOLD_PYTHON` when set, else `python3` when it has both,
+/// else a virtual environment made once under the target folder from
+/// `scripts/requirements.txt` (so `cargo test` needs nothing installed by
+/// hand but Python 3 itself). Panics with what to do when none can be had.
+pub fn python() -> PathBuf {
+    static PYTHON: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    let found = PYTHON.get_or_init(|| {
+        if let Some(given) = std::env::var_os("EVENTFOLD_PYTHON") {
+            return Ok(PathBuf::from(given));
+        }
+        let has_packages = |python: &Path| {
+            Command::new(python)
+                .args(["-c", "import pyarrow, duckdb"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        let system = PathBuf::from("python3");
+        if has_packages(&system) {
+            return Ok(system);
+        }
+        let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-venv");
+        let python = venv.join("bin").join("python");
+        if has_packages(&python) {
+            return Ok(python);
+        }
+        let run = |program: &Path, args: &[&std::ffi::OsStr]| -> Result<(), String> {
+            let output = Command::new(program)
+                .args(args)
+                .output()
+                .map_err(|e| format!("{}: {e}", program.display()))?;
+            if output.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} {args:?} failed:\n{}",
+                    program.display(),
+                    String::from_utf8_lossy(&output.stderr)
+                ))
+            }
+        };
+        eprintln!(
+            "note: python3 lacks pyarrow or duckdb; making {} from scripts/requirements.txt (once)",
+            venv.display()
+        );
+        run(&system, &["-m".as_ref(), "venv".as_ref(), venv.as_os_str()])?;
+        let requirements = repo().join("scripts/requirements.txt");
+        run(
+            &python,
+            &[
+                "-m".as_ref(),
+                "pip".as_ref(),
+                "install".as_ref(),
+                "--quiet".as_ref(),
+                "--disable-pip-version-check".as_ref(),
+                "-r".as_ref(),
+                requirements.as_os_str(),
+            ],
+        )?;
+        if has_packages(&python) {
+            Ok(python)
+        } else {
+            Err(format!(
+                "{} still cannot import pyarrow and duckdb",
+                python.display()
+            ))
+        }
+    });
+    match found {
+        Ok(python) => python.clone(),
+        Err(why) => panic!(
+            "no Python with pyarrow and DuckDB for this test: {why}\n  hint: install Python 3 with its venv module (Debian: python3-venv), or set EVENTFOLD_PYTHON to a python that has scripts/requirements.txt"
+        ),
+    }
+}
