@@ -8,11 +8,11 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
 use eventfold::envelope::{events_schema, Event, EventBatchBuilder, MappedEvent};
-use eventfold::generate::{generate, GenerateConfig};
 use eventfold::ingest::mapping::{parse_json_record, Mapping, RecordOrigin};
 use eventfold::model::{parse_model, AggregateModel};
 use eventfold::replay::{EventRef, ReplaySink, Replayer, StreamState, Transition};
 use eventfold::sink::{zstd, TableWriter};
+use eventfold::tools::generate::{generate, GenerateConfig};
 
 const EVENTS: u64 = 20_000;
 

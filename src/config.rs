@@ -142,7 +142,7 @@ impl ProjectConfig {
     pub fn session(&self, memory_limit: Option<&str>) -> Result<crate::sql::SessionOptions> {
         let memory_limit = memory_limit
             .or(self.memory_limit.as_deref())
-            .map(crate::commands::parse_byte_size)
+            .map(crate::support::byte_size::parse_byte_size)
             .transpose()?;
         Ok(crate::sql::SessionOptions {
             memory_limit,

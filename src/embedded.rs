@@ -3,7 +3,7 @@
 
 use crate::ingest::InputSource;
 #[cfg(feature = "sql")]
-use crate::pipeline::ModelSource;
+use crate::model::ModelSource;
 
 /// The sample log, `testdata/tasks/events.ndjson`.
 pub const SAMPLE_EVENTS: &[u8] = include_bytes!("../testdata/tasks/events.ndjson");
@@ -65,11 +65,11 @@ const CHECKS: [(&str, &str); 8] = [
 ];
 
 /// The embedded check queries, parsed.
-pub fn check_queries() -> crate::Result<Vec<crate::queries::QueryFile>> {
+pub fn check_queries() -> crate::Result<Vec<crate::sql::queries::QueryFile>> {
     CHECKS
         .iter()
         .map(|(name, text)| {
-            crate::queries::QueryFile::parse(&format!("embedded:queries/checks/{name}"), text)
+            crate::sql::queries::QueryFile::parse(&format!("embedded:queries/checks/{name}"), text)
         })
         .collect()
 }

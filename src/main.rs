@@ -79,7 +79,7 @@ fn config_not_read(command: &Command) -> eventfold::Error {
 }
 
 fn main() -> ExitCode {
-    eventfold::metrics::limit_heap_arenas();
+    eventfold::support::metrics::limit_heap_arenas();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use super::input::InputArgs;
 use super::SummaryFormat;
-use crate::census::{Census, ShapeCensus};
 use crate::config::ProjectConfig;
 use crate::ingest::ingest;
 use crate::model::parse_model;
-use crate::pipeline::ModelSource;
+use crate::model::ModelSource;
+use crate::tools::census::{Census, ShapeCensus};
 use crate::{Error, Result};
 
 /// Arguments of `eventfold census`.

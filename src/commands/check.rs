@@ -3,11 +3,11 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::check::{junit_xml, query_outcome, replay_outcomes, violated, CheckOutcome};
 use crate::config::ProjectConfig;
 use crate::embedded;
-use crate::queries::{discover, parse_params, QueryFile, Severity};
+use crate::sql::queries::{discover, parse_params, QueryFile, Severity};
 use crate::sql::{register_output, session};
+use crate::tools::check::{junit_xml, query_outcome, replay_outcomes, violated, CheckOutcome};
 use crate::{Error, Result};
 
 /// Arguments of `eventfold check`.
@@ -64,7 +64,7 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
         (None, Some("warning")) => Severity::Warning,
         (None, _) => Severity::Error,
     };
-    let runtime = super::runtime()?;
+    let runtime = crate::sql::runtime()?;
     let outcomes = runtime.block_on(async {
         let ctx = session(&config.session(args.memory.memory_limit.as_deref())?)?;
         register_output(&ctx, &out).await?;

@@ -4,9 +4,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::SummaryFormat;
-use crate::diff::{diff, Diff};
 use crate::sink::{write_table, TableWriter};
 use crate::sql::{session, write_batches, OutputFormat, SessionOptions};
+use crate::tools::diff::{diff, Diff};
 use crate::{Error, Result};
 
 /// Arguments of `eventfold diff`.
@@ -30,7 +30,7 @@ pub struct Args {
 
 /// Compares the two outputs and prints what differs.
 pub fn execute(args: &Args) -> Result<u8> {
-    let runtime = super::runtime()?;
+    let runtime = crate::sql::runtime()?;
     let result = runtime.block_on(async {
         let ctx = session(&SessionOptions::default())?;
         diff(&ctx, &args.a, &args.b).await
@@ -86,7 +86,7 @@ fn write_details(result: &Diff, path: &std::path::Path) -> Result<()> {
             }
             writer.close().map(drop)
         }
-        None => write_table(path, crate::diff::details_schema(), &[]).map(drop),
+        None => write_table(path, crate::tools::diff::details_schema(), &[]).map(drop),
     }
 }
 

@@ -6,9 +6,9 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
 
 use crate::config::ProjectConfig;
-use crate::flow::{to_dot, to_mermaid, to_svg, Edge};
-use crate::queries::QueryFile;
+use crate::sql::queries::QueryFile;
 use crate::sql::{register_output, run_sql, session};
+use crate::tools::flow::{to_dot, to_mermaid, to_svg, Edge};
 use crate::{Error, Result};
 
 /// The shipped directly-follows query; `flow --by event` draws its rows.
@@ -117,7 +117,7 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
         }
         FlowBy::Status => STATUS_FLOW.to_owned(),
     };
-    let batches = super::runtime()?.block_on(async {
+    let batches = crate::sql::runtime()?.block_on(async {
         let ctx = session(&config.session(None)?)?;
         register_output(&ctx, &out).await?;
         run_sql(&ctx, &sql).await

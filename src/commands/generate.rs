@@ -3,7 +3,7 @@
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
-use crate::generate::{generate, GenerateConfig, MEAN_GAP_SECONDS, WORKING_DAY_SECONDS};
+use crate::tools::generate::{generate, GenerateConfig, MEAN_GAP_SECONDS, WORKING_DAY_SECONDS};
 use crate::{Error, Result};
 
 /// Arguments of `eventfold generate`.

@@ -3,9 +3,9 @@
 use std::io::{IsTerminal, Write};
 
 use crate::config::ProjectConfig;
-use crate::history::{format_time, trail, trail_json, value_json, AsOf, Step};
 use crate::model::parse_model;
 use crate::sql::{register_output, run_sql, session};
+use crate::tools::history::{format_time, trail, trail_json, value_json, AsOf, Step};
 use crate::{Error, Result};
 
 /// How the trail is printed.
@@ -37,7 +37,7 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     let model_text = std::fs::read_to_string(&model_path).map_err(|e| Error::io(&model_path, e))?;
     let model = parse_model(&model_path.display().to_string(), &model_text)?;
     let literal = args.stream_id.replace('\'', "''");
-    let batches = super::runtime()?.block_on(async {
+    let batches = crate::sql::runtime()?.block_on(async {
         let ctx = session(&config.session(None)?)?;
         ctx.sql("SET datafusion.execution.parquet.schema_force_view_types = false").await?;
         register_output(&ctx, &out).await?;

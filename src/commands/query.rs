@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::config::ProjectConfig;
-use crate::queries::{parse_params, QueryFile};
+use crate::sql::queries::{parse_params, QueryFile};
 use crate::sql::{register_output, run_sql, session, write_batches, OutputFormat};
 use crate::{Error, Result};
 
@@ -43,7 +43,7 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
         (None, None) => return Err(Error::usage("give the SQL as an argument or with -f FILE")),
     };
     let sql = query.render(&params)?;
-    let runtime = super::runtime()?;
+    let runtime = crate::sql::runtime()?;
     let batches = runtime.block_on(async {
         let ctx = session(&config.session(args.memory.memory_limit.as_deref())?)?;
         register_output(&ctx, &out).await?;

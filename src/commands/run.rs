@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use super::input::InputArgs;
 use crate::config::ProjectConfig;
 use crate::embedded;
-use crate::ingest::time::TimeOptions;
 use crate::pipeline::{run, ModelSource, RunConfig, RunReport, Selection};
 use crate::sql::SessionOptions;
+use crate::support::time::TimeOptions;
 use crate::{Error, Result};
 
 /// Arguments of `eventfold run`.
@@ -101,7 +101,7 @@ impl Args {
             .memory_limit
             .as_deref()
             .or(project.memory_limit.as_deref())
-            .map(super::parse_byte_size)
+            .map(crate::support::byte_size::parse_byte_size)
             .transpose()?;
         Ok(RunConfig {
             inputs,

@@ -58,7 +58,7 @@ fn dot_command(line: &str, tables: &[String]) -> Dot {
 /// Reads statements until `.quit` or end of input; SQL errors are printed, not fatal.
 pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     let out = config.out(args.out.out.as_deref());
-    let runtime = super::runtime()?;
+    let runtime = crate::sql::runtime()?;
     let ctx = session(&config.session(args.memory.memory_limit.as_deref())?)?;
     let tables = runtime.block_on(register_output(&ctx, &out))?;
     let mut editor =

@@ -15,9 +15,9 @@ use toml::Spanned;
 
 use super::mapping::{parse_field, Source};
 use super::presets::Preset;
-use super::time::{EpochUnit, TimeOptions};
 use super::{Format, IngestOptions};
 use crate::model::Locator;
+use crate::support::time::{EpochUnit, TimeOptions};
 use crate::{Error, Result};
 
 /// One field's source specs: one, or several tried in order.

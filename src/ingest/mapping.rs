@@ -15,8 +15,9 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::time::TimeOptions;
 use crate::envelope::{Event, MappedEvent, Reject};
+use crate::support::json_path::{JsonPath, Members};
+use crate::support::time::TimeOptions;
 use crate::{Error, Result};
 
 /// The envelope fields a mapping can fill. `source` is always `file:line`.
@@ -85,78 +86,6 @@ impl EnvelopeField {
 
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|field| field.name() == name)
-    }
-}
-
-/// A path into a record: the keys (or array indices) to follow.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JsonPath {
-    text: String,
-    segments: Vec<String>,
-    /// Dotted paths also match a top-level key spelled with the dots, as CSV
-    /// headers and XES keys often are (`Change Date+Time`, `time:timestamp`).
-    whole_key: bool,
-}
-
-impl JsonPath {
-    /// Parses `/a/b` (a JSON pointer, RFC 6901) or `a.b` (dotted keys).
-    pub fn parse(text: &str) -> Result<Self> {
-        let (segments, whole_key): (Vec<String>, bool) =
-            if let Some(pointer) = text.strip_prefix('/') {
-                let segments = pointer
-                    .split('/')
-                    .map(|s| s.replace("~1", "/").replace("~0", "~"))
-                    .collect();
-                (segments, false)
-            } else {
-                (text.split('.').map(str::to_owned).collect(), true)
-            };
-        if text.is_empty() || segments.iter().any(String::is_empty) {
-            return Err(Error::usage(format!(
-                "path \"{text}\" has an empty segment; write a JSON pointer like /metadata/user or dotted keys like metadata.user"
-            )));
-        }
-        Ok(Self {
-            text: text.to_owned(),
-            segments,
-            whole_key,
-        })
-    }
-
-    /// The path as written.
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
-    /// The top-level key the path starts at.
-    fn first_key(&self) -> &str {
-        &self.segments[0]
-    }
-
-    /// Whether the path names one top-level key.
-    fn is_top_level(&self) -> bool {
-        self.segments.len() == 1
-    }
-
-    /// The key, when the path names one top-level key.
-    pub(crate) fn top_level_key(&self) -> Option<&str> {
-        self.is_top_level().then(|| self.first_key())
-    }
-
-    /// Follows the path in `value`; `None` when any step is absent.
-    pub fn lookup<'v>(&self, value: &'v Value) -> Option<&'v Value> {
-        if self.whole_key && self.segments.len() > 1 {
-            if let Some(found) = value.get(&self.text) {
-                return Some(found);
-            }
-        }
-        self.segments
-            .iter()
-            .try_fold(value, |current, segment| match current {
-                Value::Object(map) => map.get(segment),
-                Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
-                _ => None,
-            })
     }
 }
 
@@ -312,12 +241,6 @@ pub struct Mapping {
     direct: bool,
 }
 
-impl Default for Mapping {
-    fn default() -> Self {
-        super::presets::Preset::Generic.mapping()
-    }
-}
-
 impl Mapping {
     /// A mapping from `(field, specs)` pairs; fields not named have no source.
     pub fn from_specs(specs: &[(EnvelopeField, &[&str])]) -> Result<Self> {
@@ -364,7 +287,7 @@ impl Mapping {
             for source in &self.sources[field as usize] {
                 for path in source.paths() {
                     let mut keys = vec![path.first_key().to_owned()];
-                    if path.whole_key {
+                    if path.whole_key() {
                         keys.push(path.as_str().to_owned());
                     }
                     if field.is_json() && path.is_top_level() {
@@ -405,7 +328,7 @@ impl Mapping {
     /// an incremental run can tell that its inputs are mapped as before.
     pub fn fingerprint(&self) -> String {
         let text = format!("{:?}|{}|{:?}", self.sources, self.version_base, self.time);
-        crate::digest::sha256_hex(text.as_bytes())
+        crate::support::digest::sha256_hex(text.as_bytes())
     }
 
     /// Whether versions are counted in read order rather than read.
@@ -644,15 +567,12 @@ fn present(value: &RawValue) -> Option<&str> {
     Some(value.get()).filter(|text| *text != "null")
 }
 
-/// Parses a timestamp the default way (RFC 3339 with any offset, or epoch
-/// milliseconds), for payload fields; microseconds since the epoch, UTC.
-pub fn parse_timestamp(value: &Value) -> Option<i64> {
-    TimeOptions::default().parse(value)
-}
-
 /// The deterministic event id of a record that has none: a hash of its bytes.
 fn derived_event_id(raw: &[u8]) -> String {
-    format!("h-{}", crate::digest::hex(&Sha256::digest(raw)[..16]))
+    format!(
+        "h-{}",
+        crate::support::digest::hex(&Sha256::digest(raw)[..16])
+    )
 }
 
 /// The aggregate type from a stream id's prefix: `task-42` → `task`.
@@ -858,45 +778,6 @@ fn map_value<'a>(
         .map_err(|(field, reason)| reject(origin, field.map(EnvelopeField::name), reason, &raw()))
 }
 
-/// The top-level members of a JSON object in their order, values unparsed and
-/// borrowed from the record's text. A few keys: a list scanned from the end
-/// (the last of duplicated keys wins, as in a parsed object) beats hashing.
-pub(crate) struct Members<'a>(Vec<(&'a str, &'a RawValue)>);
-
-impl<'a> Members<'a> {
-    /// The value of `key`; the last one where the key is repeated.
-    pub(crate) fn get(&self, key: &str) -> Option<&'a RawValue> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| *v)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Members<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Members<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Members<'de>, A::Error> {
-                let mut members = Vec::with_capacity(16);
-                while let Some(member) = map.next_entry::<&'de str, &'de RawValue>()? {
-                    members.push(member);
-                }
-                Ok(Members(members))
-            }
-        }
-        deserializer.deserialize_map(Visitor)
-    }
-}
-
 /// The fast way to map an NDJSON record: split the object into its members
 /// without parsing their values, parse only the members a source reads into
 /// values, and keep payload and metadata as the text they are. `None` when the
@@ -924,7 +805,7 @@ fn map_members<'a>(
         }
     }
     let mut object = Map::new();
-    for (key, value) in &members.0 {
+    for (key, value) in members.entries() {
         if mapping.parsed_keys.iter().any(|k| k == key) {
             object.insert((*key).to_owned(), serde_json::from_str(value.get()).ok()?);
         }
@@ -965,15 +846,15 @@ struct Direct<'m, 'a> {
 impl<'a> Direct<'_, 'a> {
     /// The value at `path`; `Err(())` where the direct way stops.
     fn lookup(&mut self, path: &JsonPath) -> Result<Option<&'a RawValue>, ()> {
-        if path.whole_key && path.segments.len() > 1 {
-            if let Some(found) = self.members.get(&path.text) {
+        if path.whole_key() && path.segments().len() > 1 {
+            if let Some(found) = self.members.get(path.as_str()) {
                 return Ok(Some(found));
             }
         }
         let Some(mut current) = self.members.get(path.first_key()) else {
             return Ok(None);
         };
-        for segment in &path.segments[1..] {
+        for segment in &path.segments()[1..] {
             let text = current.get();
             if text.starts_with('[') {
                 return Err(());

@@ -16,7 +16,6 @@ pub mod config;
 mod formats;
 pub mod mapping;
 pub mod presets;
-pub mod time;
 
 pub use formats::{CsvOptions, Format};
 
@@ -83,7 +82,8 @@ impl InputSource {
     /// The SHA-256 of the input's stored bytes (as in the manifest), read
     /// without decoding or parsing.
     pub fn sha256(&self) -> Result<String> {
-        crate::digest::sha256_hex_of(self.open_raw()?).map_err(|e| Error::io(self.name(), e))
+        crate::support::digest::sha256_hex_of(self.open_raw()?)
+            .map_err(|e| Error::io(self.name(), e))
     }
 }
 
@@ -167,7 +167,10 @@ struct HashingReader<R> {
 impl<R> HashingReader<R> {
     /// The bytes read and their SHA-256, in hex.
     fn finish(self) -> (u64, String) {
-        (self.bytes, crate::digest::hex(&self.hasher.finalize()))
+        (
+            self.bytes,
+            crate::support::digest::hex(&self.hasher.finalize()),
+        )
     }
 }
 

@@ -7,6 +7,13 @@ use super::mapping::{EnvelopeField as F, Mapping};
 use super::Format;
 use crate::{Error, Result};
 
+/// The mapping without a preset named: the generic preset's.
+impl Default for Mapping {
+    fn default() -> Self {
+        Preset::Generic.mapping()
+    }
+}
+
 /// A named mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Preset {

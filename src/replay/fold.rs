@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::ingest::mapping::{parse_timestamp, JsonPath, Members};
 use crate::model::{AggregateModel, Effect, EnvelopeValue, FieldType, Handler, ValueSource};
+use crate::support::json_path::{JsonPath, Members};
+use crate::support::time::parse_timestamp;
 
 use super::{EventRef, Finding, Rule, StateValue, StreamState, Transition};
 

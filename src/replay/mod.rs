@@ -20,18 +20,7 @@ use crate::envelope::{col, Event};
 use crate::model::{AggregateModel, Model};
 use crate::Result;
 
-/// The value of one typed state field.
-#[derive(Debug, Clone, PartialEq)]
-pub enum StateValue {
-    Null,
-    Str(String),
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-    /// Microseconds since the epoch, UTC.
-    Timestamp(i64),
-    List(Vec<String>),
-}
+pub use crate::model::StateValue;
 
 /// The state of one stream as its events are folded.
 #[derive(Debug, Clone, PartialEq)]

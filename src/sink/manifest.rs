@@ -206,7 +206,7 @@ impl Selection {
 }
 
 /// Milliseconds spent in each stage, and the peak resident memory (bytes) of
-/// each phase where the platform tells it (see [`crate::metrics`]).
+/// each phase where the platform tells it (see [`crate::support::metrics`]).
 ///
 /// The phases run one after the other: `ingest` (read, parse and map, stage),
 /// `sort_replay`, `duplicate_ids` (partial and incremental runs), `write`

@@ -8,12 +8,8 @@
 //! writing never holds a whole table in memory.
 
 pub mod manifest;
-pub mod runs;
 pub mod splice;
-pub mod staging;
 pub mod state;
-
-pub use staging::{StagingFormat, StagingSink, STAGED_PARQUET, STAGING};
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -29,11 +25,11 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
-use crate::digest::{HashedWriter, PendingHash};
 use crate::envelope::timestamp_type;
-use crate::metrics::Stopwatch;
 use crate::model::AggregateModel;
 use crate::replay::{EventRef, Finding, ReplaySink, StreamState, Transition};
+use crate::support::digest::{HashedWriter, PendingHash};
+use crate::support::metrics::Stopwatch;
 use crate::{Error, Result};
 
 /// Rows buffered before a batch is handed to the Parquet writer.
@@ -218,7 +214,7 @@ impl BackgroundTableWriter {
             .name("eventfold-writer".into())
             .spawn(move || {
                 let mut writer = writer;
-                let mut busy = crate::metrics::Stopwatch::default();
+                let mut busy = crate::support::metrics::Stopwatch::default();
                 for batch in receiver {
                     busy.time(|| writer.write(&batch))?;
                 }

@@ -35,7 +35,7 @@ use parquet::file::reader::{ChunkReader, Length};
 use parquet::file::writer::SerializedFileWriter;
 
 use super::{writer_properties, zstd, OutputFile, TableWriter};
-use crate::digest::{HashedWriter, PendingHash};
+use crate::support::digest::{HashedWriter, PendingHash};
 use crate::{Error, Result};
 
 /// One table of an incremental run's output: the previous rows and the new.
@@ -707,7 +707,7 @@ mod tests {
         let file = File::open(&out).unwrap();
         assert_eq!(
             hash.join().unwrap().unwrap(),
-            crate::digest::sha256_hex_of(file).unwrap()
+            crate::support::digest::sha256_hex_of(file).unwrap()
         );
         (out, merged)
     }

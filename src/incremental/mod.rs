@@ -26,7 +26,6 @@ use arrow::datatypes::{
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
-use crate::digest::PendingHash;
 use crate::envelope::{events_schema, rejects_schema};
 use crate::ingest::{IngestSummary, InputSource, InputSummary};
 use crate::model::{FieldType, Model};
@@ -39,6 +38,7 @@ use crate::sink::{
     ROW_GROUP_ROWS,
 };
 use crate::sql::{parquet_schema, register_file, STREAM_ORDER};
+use crate::support::digest::PendingHash;
 use crate::{Error, Result};
 
 /// Where an incremental run writes what it folds, inside the output folder

@@ -2,12 +2,10 @@
 //! rows of one full run, and what cannot give them is refused, leaving the
 //! previous output as it was.
 
-mod util;
-
 use std::path::Path;
 
 use arrow::array::RecordBatch;
-use util::Dir;
+use crate::util::Dir;
 
 /// Every row of a Parquet file, in file order, as one batch.
 fn rows(path: &Path) -> RecordBatch {
@@ -88,7 +86,7 @@ fn split_lines(log: &[u8], parts: usize) -> Vec<Vec<u8>> {
 /// The sample model with an upcaster, so that the merged events carry
 /// upcasted types and their originals.
 fn model_with_upcaster() -> String {
-    let model = std::fs::read_to_string(util::repo().join("testdata/tasks/model.toml")).unwrap();
+    let model = std::fs::read_to_string(crate::util::repo().join("testdata/tasks/model.toml")).unwrap();
     format!(
         "{model}\n[[upcasters]]\naggregate = \"task\"\nevent_type = \"TaskCreated\"\nschema_version = 1\ndefaults = {{ urgent = false }}\n"
     )
@@ -146,7 +144,7 @@ fn the_sample_folded_in_three_nights_gives_the_rows_of_one_full_run() {
     let dir = Dir::new();
     dir.write("model.toml", model_with_upcaster());
     // The sample holds rejects and one planted anomaly of every rule.
-    let log = std::fs::read(util::repo().join("testdata/tasks/events.ndjson")).unwrap();
+    let log = std::fs::read(crate::util::repo().join("testdata/tasks/events.ndjson")).unwrap();
     fold_both_ways(&dir, &log, &["--with-history"]);
     assert_same_output(&dir, "full", "inc");
     let manifest = dir.manifest("inc");

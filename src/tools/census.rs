@@ -148,7 +148,7 @@ impl<'m> Census<'m> {
             return;
         };
         // The model sees the event as the upcasters leave it.
-        let upcast = crate::upcast::upcast_value(
+        let upcast = crate::model::upcast::upcast_value(
             &model.upcasters,
             &shape.aggregate_type,
             &shape.event_type,
@@ -186,7 +186,7 @@ impl<'m> Census<'m> {
                 shape.first_seen = format_micros(shape.first_micros);
                 shape.last_seen = format_micros(shape.last_micros);
                 if let Some(model) = model {
-                    let upcast = crate::upcast::upcast(
+                    let upcast = crate::model::upcast::upcast(
                         &model.upcasters,
                         &shape.aggregate_type,
                         &shape.event_type,

@@ -16,8 +16,11 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
 
-use crate::memory_pool::HeadroomPool;
+pub mod memory_pool;
+pub mod queries;
+
 use crate::{Error, Result};
+use memory_pool::HeadroomPool;
 
 /// The order of `events.parquet` and `transitions.parquet`, and of the replay:
 /// every stream's events together, in version order, ties by log position.
@@ -43,6 +46,15 @@ impl SessionOptions {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
             .max(1)
     }
+}
+
+/// The multi-threaded tokio runtime every command that runs SQL (and the run's
+/// own queries) drives its session on.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("tokio runtime", e))
 }
 
 /// Builds the session every command uses.

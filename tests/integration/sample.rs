@@ -2,12 +2,10 @@
 //! state of named tasks, the outputs' types in pyarrow and DuckDB, determinism, and
 //! the sample's provenance from the generator.
 
-mod util;
-
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
-use util::{repo, Dir};
+use crate::util::{repo, Dir};
 
 /// The rows of the "Exact counts" table of testdata/tasks/README.md.
 fn readme_counts() -> BTreeMap<String, u64> {
@@ -178,7 +176,7 @@ fn named_tasks_have_their_exact_state() {
 fn outputs_open_in_pyarrow_and_duckdb_with_the_documented_types() {
     let dir = Dir::new();
     dir.ok(&["run"]);
-    let output = std::process::Command::new(util::python())
+    let output = std::process::Command::new(crate::util::python())
         .arg(repo().join("scripts/check_outputs.py"))
         .arg(dir.join("out"))
         .output()

@@ -36,13 +36,22 @@ use arrow::datatypes::UInt64Type;
 use arrow::ipc::reader::FileReader;
 use arrow::ipc::writer::FileWriter;
 
-use super::BatchFile;
 use crate::envelope::{col, events_schema};
+use crate::sink::BatchFile;
 use crate::{Error, Result};
 
-/// Rows per batch in the runs and in what [`merge`] yields (see
-/// [`super::staging::RUN_BATCH_ROWS`]).
-const BATCH_ROWS: usize = super::staging::RUN_BATCH_ROWS;
+/// Rows per batch of the sorted runs (what their merge holds of each run) and
+/// of the DataFusion session of a partial or incremental run (`pipeline` sets
+/// it). DataFusion's sort spills its sorted runs in batches of this size and
+/// its merge of spill files reserves about four batches a file, so smaller
+/// batches merge more files at a time: measured at 10M events against
+/// DataFusion's 8,192 when every run sorted that way (BENCHMARKS.md), 13.3 GB
+/// written instead of 16 GB and a peak of ~450 MiB instead of ~630, as fast.
+/// With 1,024 the 1M sort was a third slower.
+pub const RUN_BATCH_ROWS: usize = 2048;
+
+/// Rows per batch in the runs and in what [`merge`] yields.
+const BATCH_ROWS: usize = RUN_BATCH_ROWS;
 
 /// Rows per batch [`merge`] yields: the replay's batches, whose bounds the
 /// pages of `events.parquet` follow (a partial run's sorted batches are cut
@@ -90,7 +99,7 @@ impl RunWriter {
 }
 
 /// Ingest's events, sorted into runs as they come (a [`BatchFile`], so a
-/// [`super::BackgroundTableWriter`] moves it to a thread of its own).
+/// [`crate::sink::BackgroundTableWriter`] moves it to a thread of its own).
 pub struct SortedRuns {
     folder: PathBuf,
     /// Bytes of batches held before they are sorted and written as a run
@@ -320,7 +329,10 @@ impl BatchFile for SortedRuns {
         self.wait_sorting()?;
         self.merge_down()?;
         self.merge_ids_down()?;
-        Ok((self.rows, crate::metrics::millis(self.sorting_time)))
+        Ok((
+            self.rows,
+            crate::support::metrics::millis(self.sorting_time),
+        ))
     }
 
     fn path(&self) -> &Path {

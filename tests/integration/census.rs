@@ -1,9 +1,7 @@
 //! `census` end to end: event shapes, payload fields and the model's gaps.
 
-mod util;
-
 use serde_json::Value;
-use util::{repo, Dir};
+use crate::util::{repo, Dir};
 
 #[test]
 fn census_of_the_sample_names_shapes_fields_and_what_the_model_misses() {

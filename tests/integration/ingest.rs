@@ -2,12 +2,10 @@
 //! mappings of the real logs in `testdata/real/` with exact counts, and every
 //! class of bad input, each with its message and the events + rejects invariant.
 
-mod util;
-
 use std::io::Read;
 
 use serde_json::{json, Value};
-use util::{repo, Dir};
+use crate::util::{repo, Dir};
 
 /// The counts a run's manifest states, checked against its own invariant.
 struct Counts {

@@ -2,9 +2,7 @@
 //! gives the same rows in every output table with one thread or two, and with a
 //! small `--memory-limit` or none.
 
-mod util;
-
-use util::Dir;
+use crate::util::Dir;
 
 /// Every output table with the columns that order its rows completely.
 const TABLES: [(&str, &str); 6] = [

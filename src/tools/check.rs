@@ -11,8 +11,8 @@ use arrow::datatypes::Int64Type;
 use arrow::util::display::array_value_to_string;
 use datafusion::prelude::SessionContext;
 
-use crate::queries::{QueryFile, Severity};
 use crate::replay::Rule;
+use crate::sql::queries::{QueryFile, Severity};
 use crate::sql::run_sql;
 use crate::{Error, Result};
 

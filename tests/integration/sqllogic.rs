@@ -7,7 +7,7 @@
 //! the `.slt` files pin the shipped SQL itself. The harness also fails when a file
 //! of `queries/` is named by no `.slt` file.
 //!
-//! `EVENTFOLD_SLT_COMPLETE=1 cargo test --test sqllogic` rewrites the expected
+//! `EVENTFOLD_SLT_COMPLETE=1 cargo test --test integration sqllogic` rewrites the expected
 //! results from the current output (review the diff before committing).
 
 use std::path::{Path, PathBuf};
@@ -15,11 +15,11 @@ use std::path::{Path, PathBuf};
 use arrow::util::display::array_value_to_string;
 use async_trait::async_trait;
 use datafusion::prelude::SessionContext;
-use eventfold::generate::{generate, GenerateConfig};
 use eventfold::ingest::{IngestOptions, InputSource};
 use eventfold::pipeline::{run, RunConfig};
-use eventfold::queries::{parse_params, QueryFile};
+use eventfold::sql::queries::{parse_params, QueryFile};
 use eventfold::sql::{register_output, run_sql, session, SessionOptions};
+use eventfold::tools::generate::{generate, GenerateConfig};
 use sqllogictest::{
     default_column_validator, default_normalizer, default_validator, DBOutput, DefaultColumnType,
 };
@@ -197,7 +197,10 @@ async fn run_folder(folder: &str, out: &Path, complete: bool) -> Vec<String> {
     failures
 }
 
-fn main() {
+/// Every `.slt` file's statements give their pinned rows, and every file of
+/// `queries/` is pinned by one.
+#[test]
+fn the_shipped_queries_give_the_pinned_rows() {
     let complete = std::env::var("EVENTFOLD_SLT_COMPLETE").is_ok_and(|v| v == "1");
     let temp = tempfile::tempdir().expect("temp dir");
     let sample = build_output(
@@ -239,7 +242,6 @@ fn main() {
         }
     }
     if !failures.is_empty() {
-        eprintln!("{} sqllogictest failures: {failures:?}", failures.len());
-        std::process::exit(1);
+        panic!("{} sqllogictest failures: {failures:?}", failures.len());
     }
 }

@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use toml::Spanned;
 
 use crate::envelope::col;
-use crate::model::{Locator, Model};
+use crate::support::toml_lines::Locator;
 use crate::Result;
 
 /// One upcaster, as the model file writes it.
@@ -219,9 +219,10 @@ pub fn upcast_value(
     Some((event_type, version, payload))
 }
 
-/// Upcasts a sorted events batch; unchanged when the model has no upcasters.
-pub fn apply(model: &Model, batch: RecordBatch) -> Result<RecordBatch> {
-    if model.upcasters.is_empty() {
+/// Upcasts a sorted events batch; unchanged when there are no upcasters (the
+/// model's).
+pub fn apply(upcasters: &[Upcaster], batch: RecordBatch) -> Result<RecordBatch> {
+    if upcasters.is_empty() {
         return Ok(batch);
     }
     let aggregates = batch.column(col::AGGREGATE_TYPE).as_string::<i32>();
@@ -242,7 +243,7 @@ pub fn apply(model: &Model, batch: RecordBatch) -> Result<RecordBatch> {
     for row in 0..batch.num_rows() {
         let payload = payloads.is_valid(row).then(|| payloads.value(row));
         let upcast = upcast(
-            &model.upcasters,
+            upcasters,
             aggregates.value(row),
             types.value(row),
             versions.value(row),

@@ -13,9 +13,9 @@ use arrow::array::RecordBatch;
 use parquet::basic::Compression;
 
 use super::runs::SortedRuns;
-use super::{zstd, BackgroundTableWriter, OutputDir, TableWriter};
 use crate::envelope::{events_schema, rejects_batch, rejects_schema, Reject};
 use crate::ingest::IngestSink;
+use crate::sink::{zstd, BackgroundTableWriter, OutputDir, TableWriter};
 use crate::Result;
 
 /// The folder of the staging files inside the output folder under construction.
@@ -33,15 +33,7 @@ pub enum StagingFormat {
 /// The staged Parquet file's name in the staging folder.
 pub const STAGED_PARQUET: &str = "staged.parquet";
 
-/// Rows per batch of the sorted runs (what their merge holds of each run) and
-/// of the DataFusion session of a partial or incremental run (`pipeline` sets
-/// it). DataFusion's sort spills its sorted runs in batches of this size and
-/// its merge of spill files reserves about four batches a file, so smaller
-/// batches merge more files at a time: measured at 10M events against
-/// DataFusion's 8,192 when every run sorted that way (BENCHMARKS.md), 13.3 GB
-/// written instead of 16 GB and a peak of ~450 MiB instead of ~630, as fast.
-/// With 1,024 the 1M sort was a third slower.
-pub const RUN_BATCH_ROWS: usize = 2048;
+pub use super::runs::RUN_BATCH_ROWS;
 
 /// Ingest's sink: events to the staging files (written on a thread of their
 /// own, while the next chunks are parsed), rejects straight to

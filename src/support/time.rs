@@ -136,6 +136,12 @@ impl TimeOptions {
     }
 }
 
+/// Parses a timestamp the default way (RFC 3339 with any offset, or epoch
+/// milliseconds), for payload fields; microseconds since the epoch, UTC.
+pub fn parse_timestamp(value: &Value) -> Option<i64> {
+    TimeOptions::default().parse(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,9 +15,13 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::ingest::mapping::JsonPath;
-use crate::replay::StateValue;
+use crate::support::json_path::JsonPath;
+pub mod upcast;
+mod value;
+
+pub use crate::support::toml_lines::Locator;
 use crate::{Error, Result};
+pub use value::StateValue;
 
 /// The type of one state field, and so of its column in `state/<aggregate>.parquet`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,7 +200,7 @@ impl AggregateModel {
 pub struct Model {
     pub aggregates: Vec<AggregateModel>,
     /// Old event shapes evolved before replay, in the order written.
-    pub upcasters: Vec<crate::upcast::Upcaster>,
+    pub upcasters: Vec<upcast::Upcaster>,
 }
 
 impl Model {
@@ -221,7 +225,7 @@ pub const RESERVED_COLUMNS: [&str; 6] = [
 struct RawModel {
     aggregates: IndexMap<String, Spanned<RawAggregate>>,
     #[serde(default)]
-    upcasters: Vec<Spanned<crate::upcast::RawUpcaster>>,
+    upcasters: Vec<Spanned<upcast::RawUpcaster>>,
 }
 
 #[derive(Deserialize)]
@@ -269,29 +273,20 @@ struct RawHandler {
     remove: IndexMap<String, Spanned<String>>,
 }
 
-/// Turns byte spans into `file:line` errors (model and mapping files).
-pub(crate) struct Locator<'a> {
-    pub file: &'a str,
-    pub text: &'a str,
+/// A model file's name (for messages) and text.
+#[derive(Debug, Clone)]
+pub struct ModelSource {
+    pub name: String,
+    pub text: String,
 }
 
-impl Locator<'_> {
-    pub fn line(&self, span: &Range<usize>) -> usize {
-        let end = span.start.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count()
-            + 1
-    }
-
-    pub fn error(&self, span: &Range<usize>, message: String, hint: Option<String>) -> Error {
-        Error::Model {
-            file: self.file.to_owned(),
-            line: self.line(span),
-            message,
-            hint,
-        }
+impl ModelSource {
+    /// Reads a model file.
+    pub fn from_path(path: &std::path::Path) -> Result<Self> {
+        Ok(Self {
+            name: path.display().to_string(),
+            text: std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?,
+        })
     }
 }
 
@@ -318,7 +313,7 @@ pub fn parse_model(file: &str, text: &str) -> Result<Model> {
         .iter()
         .map(|(name, aggregate)| validate_aggregate(&locator, name, aggregate))
         .collect::<Result<Vec<_>>>()?;
-    let upcasters = crate::upcast::validate(&locator, &raw.upcasters)?;
+    let upcasters = upcast::validate(&locator, &raw.upcasters)?;
     Ok(Model {
         aggregates,
         upcasters,
@@ -610,7 +605,7 @@ impl AggregateContext<'_> {
 mod tests {
     use super::*;
 
-    const TASK_MODEL: &str = include_str!("../testdata/tasks/model.toml");
+    const TASK_MODEL: &str = include_str!("../../testdata/tasks/model.toml");
 
     fn error_of(text: &str) -> String {
         parse_model("m.toml", text).unwrap_err().to_string()

@@ -1,8 +1,6 @@
 //! `check` and `history` end to end: exit codes, the report, JUnit, the trail.
 
-mod util;
-
-use util::{repo, Dir};
+use crate::util::{repo, Dir};
 
 const PLANTED: [&str; 11] = [
     "task-9002 v4: expected version 3",

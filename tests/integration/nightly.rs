@@ -1,12 +1,10 @@
 //! Safe for schedulers: the output lock, a run killed while writing, and
 //! partial and as-of runs that never overwrite a full output unless asked.
 
-mod util;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use util::Dir;
+use crate::util::Dir;
 
 /// Names in `dir` that a run leaves beside its output while it works.
 fn leftovers(dir: &Dir) -> Vec<String> {
@@ -251,7 +249,7 @@ fn diff_names_what_a_model_change_changed() {
         "{same:?}"
     );
 
-    let model = std::fs::read_to_string(util::repo().join("testdata/tasks/model.toml")).unwrap();
+    let model = std::fs::read_to_string(crate::util::repo().join("testdata/tasks/model.toml")).unwrap();
     let changed = model.replace(
         "set = { completed_at = \"@occurred_at\", completed_by = \"@actor\" }",
         "set = { completed_at = \"@occurred_at\" }",
@@ -422,7 +420,7 @@ fn with_history_writes_the_state_after_every_event() {
 #[test]
 fn upcasters_in_the_model_evolve_old_shapes_before_replay() {
     let dir = Dir::new();
-    let model = std::fs::read_to_string(util::repo().join("testdata/tasks/model.toml")).unwrap();
+    let model = std::fs::read_to_string(crate::util::repo().join("testdata/tasks/model.toml")).unwrap();
     let upcasters = r#"
 [[upcasters]]
 event_type = "TaskOpened"
@@ -549,7 +547,7 @@ fn the_manifest_content_hash_is_the_same_for_the_same_inputs_and_model() {
     // Hashed as it was written, not read back: the same.
     assert!(a["files"]["events.parquet"].is_string());
     // A different model gives a different content hash.
-    let model = std::fs::read_to_string(util::repo().join("testdata/tasks/model.toml")).unwrap();
+    let model = std::fs::read_to_string(crate::util::repo().join("testdata/tasks/model.toml")).unwrap();
     dir.write(
         "model.toml",
         model.replace("comment_count = \"int\"", "comment_count = \"float\""),

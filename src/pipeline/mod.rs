@@ -6,11 +6,11 @@
 //!    the temporary output folder, writing rejects as they come: a quarter of
 //!    the memory limit at a time is sorted by (aggregate_type, stream_id,
 //!    version, position) and written as one run, on a thread of its own while
-//!    the next quarter fills ([`crate::sink::runs`]).
+//!    the next quarter fills ([`crate::sort::runs`]).
 //! 3. The runs are merged on a thread of their own; the sorted stream is written
 //!    as `events.parquet` and folded by the [`Replayer`] in the same pass. A
 //!    partial or incremental run stages one Parquet file instead and DataFusion
-//!    filters and sorts it under its memory pool ([`crate::sink::staging`]).
+//!    filters and sorts it under its memory pool ([`crate::sort::staging`]).
 //! 4. Duplicate event ids, which span streams: a full run writes the sorted
 //!    hashes of each run's ids beside it, merges them after ingest, and the
 //!    replay keeps aside the events whose id hash repeats, whose ids are then
@@ -28,20 +28,21 @@ use arrow::datatypes::UInt64Type;
 use datafusion::datasource::file_format::options::ParquetReadOptions;
 use futures::StreamExt;
 
-use crate::digest::{sha256_hex, sha256_hex_of, PendingHash};
 use crate::envelope::events_schema;
 use crate::incremental::{stream_counts, Previous, INCREMENT};
 use crate::ingest::{ingest, IngestOptions, IngestSummary, InputSource};
-use crate::metrics::{millis, Phase, Stopwatch};
 use crate::model::{parse_model, Model};
 use crate::replay::{Finding, Replayer, Rule, Seeds};
 use crate::sink::manifest::{Counts, Increment, Manifest, ModelEntry, Watermark, FORMAT_VERSION};
 pub use crate::sink::manifest::{Selection, Timings};
 use crate::sink::{
     findings_batch, findings_schema, write_table, BackgroundTableWriter, OutputDir, OutputSink,
-    StagingFormat, StagingSink, TableWriter, STAGED_PARQUET,
+    TableWriter,
 };
+use crate::sort::{StagingFormat, StagingSink, STAGED_PARQUET};
 use crate::sql::{session, SessionOptions};
+use crate::support::digest::{sha256_hex, sha256_hex_of, PendingHash};
+use crate::support::metrics::{millis, Phase, Stopwatch};
 use crate::{Error, Result};
 
 /// The memory the sort (sorted runs, or DataFusion's pool) may hold during
@@ -49,22 +50,7 @@ use crate::{Error, Result};
 /// at ~350–370 MiB with it (BENCHMARKS.md).
 pub const DEFAULT_RUN_MEMORY_LIMIT: usize = 384 << 20;
 
-/// A model file's name (for messages) and text.
-#[derive(Debug, Clone)]
-pub struct ModelSource {
-    pub name: String,
-    pub text: String,
-}
-
-impl ModelSource {
-    /// Reads a model file.
-    pub fn from_path(path: &std::path::Path) -> Result<Self> {
-        Ok(Self {
-            name: path.display().to_string(),
-            text: std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?,
-        })
-    }
-}
+pub use crate::model::ModelSource;
 
 /// Refuses to let a partial run replace a full output, unless asked.
 fn guard_full_output(config: &RunConfig) -> Result<()> {
@@ -254,7 +240,7 @@ fn build(
         .memory_limit
         .get_or_insert(DEFAULT_RUN_MEMORY_LIMIT);
     let phase = Phase::start();
-    let staging_path = dir.path(crate::sink::STAGING);
+    let staging_path = dir.path(crate::sort::STAGING);
     let staging_format = if previous.is_some() || config.selection.is_partial() {
         StagingFormat::Parquet
     } else {
@@ -293,14 +279,11 @@ fn build(
         .get_or_insert_with(|| dir.path("_spill"));
     session_options
         .batch_rows
-        .get_or_insert(crate::sink::staging::RUN_BATCH_ROWS);
+        .get_or_insert(crate::sort::staging::RUN_BATCH_ROWS);
     if let Some(spill) = &session_options.spill_dir {
         std::fs::create_dir_all(spill).map_err(|e| Error::io(spill, e))?;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::io("tokio runtime", e))?;
+    let runtime = crate::sql::runtime()?;
     // SHA-256 of output files computed as they were written, by path.
     let mut hashes = BTreeMap::new();
     let mut findings = runtime.block_on(async {
@@ -338,7 +321,7 @@ fn build(
         let repeated_ids = match staging_format {
             StagingFormat::SortedRuns(limit) => {
                 let started = Instant::now();
-                let repeated = crate::sink::runs::repeated_id_hashes(&staging_path, limit)?;
+                let repeated = crate::sort::runs::repeated_id_hashes(&staging_path, limit)?;
                 report.timings.duplicate_ids_ms = millis(started.elapsed());
                 Some(repeated)
             }
@@ -518,7 +501,7 @@ impl SortedEvents {
                 .await?;
             let coalescer = arrow::compute::BatchCoalescer::new(
                 crate::envelope::events_schema(),
-                crate::sink::runs::MERGED_ROWS,
+                crate::sort::runs::MERGED_ROWS,
             );
             return Ok(Self::Sql(
                 frame.execute_stream().await?.fuse(),
@@ -530,7 +513,7 @@ impl SortedEvents {
 
     /// Merges the runs in `folder` on a thread of its own, beside the replay.
     fn merge(folder: &std::path::Path) -> Result<Self> {
-        let merge = crate::sink::runs::merge(folder)?;
+        let merge = crate::sort::runs::merge(folder)?;
         let (sender, receiver) = std::sync::mpsc::sync_channel(crate::sink::BACKGROUND_BATCHES);
         let merging = std::thread::Builder::new()
             .name("eventfold-merge".into())
@@ -646,11 +629,11 @@ async fn sort_and_replay(
         };
         sort.add(waited.elapsed());
         let batch = RecordBatch::try_new(events_schema(), batch?.columns().to_vec())?;
-        let batch = crate::upcast::apply(model, batch)?;
+        let batch = crate::model::upcast::apply(&model.upcasters, batch)?;
         write.time(|| events.write(batch.clone()))?;
         fold.time(|| replayer.push_batch(&batch, &mut sink))?;
         if let Some(hashes) = repeated_ids.as_ref().filter(|h| !h.is_empty()) {
-            let repeated_id = |id: &str| hashes.contains(&crate::sink::runs::id_hash(id));
+            let repeated_id = |id: &str| hashes.contains(&crate::sort::runs::id_hash(id));
             occurrences(&batch, EVENTS_OCCURRENCE, repeated_id, &mut repeated)?;
         }
         report.transitions += batch.num_rows() as u64;

@@ -1,11 +1,9 @@
 //! The binary end to end on small hand-written inputs: flags, formats, bad input,
 //! broken models, exit codes and the atomic output folder.
 
-mod util;
-
 use std::io::Write;
 
-use util::Dir;
+use crate::util::Dir;
 
 const MODEL: &str = r#"
 [aggregates.order.fields]

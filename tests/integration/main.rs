@@ -1,0 +1,16 @@
+//! The integration tests, one binary with a module per theme (as ripgrep's
+//! `tests/`): each test binary links DataFusion, so one binary links it once.
+//! Most run the real `eventfold` binary in a temporary folder of its own
+//! ([`util::Dir`]); `sqllogic` runs the `.slt` files over our own session.
+
+mod util;
+
+mod census;
+mod check;
+mod cli;
+mod incremental;
+mod ingest;
+mod nightly;
+mod sample;
+mod scale;
+mod sqllogic;
