@@ -20,116 +20,44 @@
 //!    into place.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Instant;
 
-use arrow::array::{AsArray, RecordBatch};
-use arrow::datatypes::UInt64Type;
+use arrow::array::RecordBatch;
 use datafusion::datasource::file_format::options::ParquetReadOptions;
-use futures::StreamExt;
 
 use crate::envelope::events_schema;
 use crate::incremental::{stream_counts, Previous, INCREMENT};
-use crate::ingest::{ingest, IngestOptions, IngestSummary, InputSource};
+use crate::ingest::ingest;
 use crate::model::{parse_model, Model};
-use crate::replay::{Finding, Replayer, Rule, Seeds};
-use crate::sink::manifest::{Counts, Increment, Manifest, ModelEntry, Watermark, FORMAT_VERSION};
+use crate::replay::{Finding, Replayer, Seeds};
 pub use crate::sink::manifest::{Selection, Timings};
 use crate::sink::{
     findings_batch, findings_schema, write_table, BackgroundTableWriter, OutputDir, OutputSink,
     TableWriter,
 };
 use crate::sort::{StagingFormat, StagingSink, STAGED_PARQUET};
-use crate::sql::{session, SessionOptions};
-use crate::support::digest::{sha256_hex, sha256_hex_of, PendingHash};
+use crate::sql::session;
+use crate::support::digest::{sha256_hex, PendingHash};
 use crate::support::metrics::{millis, Phase, Stopwatch};
 use crate::{Error, Result};
 
-/// The memory the sort (sorted runs, or DataFusion's pool) may hold during
-/// `run` when no limit is given: runs of 96 MiB. At 10M events the run peaks
-/// at ~350–370 MiB with it (BENCHMARKS.md).
-pub const DEFAULT_RUN_MEMORY_LIMIT: usize = 384 << 20;
+mod config;
+mod duplicates;
+mod output;
+mod report;
+mod sorted;
+
+use config::guard_full_output;
+use duplicates::{
+    duplicate_event_ids, duplicate_id_findings, occurrences, NewEvents, EVENTS_OCCURRENCE,
+    JOINED_ID_BYTES,
+};
+use output::{output_hashes, write_manifest};
+use sorted::SortedEvents;
 
 pub use crate::model::ModelSource;
-
-/// Refuses to let a partial run replace a full output, unless asked.
-fn guard_full_output(config: &RunConfig) -> Result<()> {
-    if config.incremental && config.selection.is_partial() {
-        return Err(Error::usage(
-            "--incremental folds the whole log onto the previous snapshot; it cannot be combined with --aggregate, --stream, --tenant or --as-of",
-        ));
-    }
-    if !config.selection.is_partial() || config.selection.replace_full {
-        return Ok(());
-    }
-    // An unreadable manifest is not a full output's: the run may replace it.
-    let whole_log = Manifest::read(&config.out)
-        .ok()
-        .flatten()
-        .is_some_and(|previous| previous.is_whole_log());
-    if whole_log {
-        return Err(Error::usage(format!(
-            "refusing to replace the full output {} with a partial run\n  hint: write it elsewhere with --out, or pass --replace-full",
-            config.out.display()
-        )));
-    }
-    Ok(())
-}
-
-/// Everything `run` needs, resolved from flags (or tests).
-#[derive(Debug, Clone)]
-pub struct RunConfig {
-    pub inputs: Vec<InputSource>,
-    pub model: ModelSource,
-    pub out: PathBuf,
-    pub ingest: IngestOptions,
-    pub session: SessionOptions,
-    pub selection: Selection,
-    /// Also write `state_history/<aggregate>.parquet`: the state after each event.
-    pub with_history: bool,
-    /// Fold only the events after the previous output's watermark onto its
-    /// snapshot (see [`crate::incremental`]).
-    pub incremental: bool,
-    /// Draw a progress bar on stderr (only when it is a terminal).
-    pub progress: bool,
-}
-
-/// What a run did: the numbers of the summary and the manifest.
-#[derive(Debug, Clone, Default)]
-pub struct RunReport {
-    pub out: PathBuf,
-    /// The whole log's inputs and counts (an incremental run's included).
-    pub ingest: IngestSummary,
-    /// An incremental run: what this run read, and the watermark it went on from.
-    pub increment: Option<(IngestSummary, Option<u64>)>,
-    /// An incremental run: inputs left out because they were already folded.
-    pub skipped_inputs: Vec<String>,
-    /// An incremental run found nothing new: the previous output was kept as it was.
-    pub unchanged: bool,
-    /// Streams per aggregate type, declared in the model or not.
-    pub streams: BTreeMap<String, u64>,
-    /// Rows per state table.
-    pub states: BTreeMap<String, u64>,
-    /// Rows per state history table (with `--with-history`).
-    pub state_history: BTreeMap<String, u64>,
-    /// Rows of `transitions.parquet`.
-    pub transitions: u64,
-    /// Rows of `events.parquet`: the input's events, or those a partial or
-    /// as-of run selected.
-    pub events: u64,
-    /// Findings per rule name.
-    pub findings: BTreeMap<String, u64>,
-    /// The run replayed a selection (`--aggregate`, `--as-of`, …), not the whole log.
-    pub partial: bool,
-    pub timings: Timings,
-    pub model_sha256: String,
-}
-
-impl RunReport {
-    pub fn findings_total(&self) -> u64 {
-        self.findings.values().sum()
-    }
-}
+pub use config::{RunConfig, DEFAULT_RUN_MEMORY_LIMIT};
+pub use report::RunReport;
 
 /// Runs the whole pipeline and commits the output folder.
 pub fn run(config: &RunConfig) -> Result<RunReport> {
@@ -471,96 +399,6 @@ fn build(
     Ok(report)
 }
 
-/// The staged events in stream order: merged from sorted runs (a full run) or
-/// sorted by DataFusion (a partial or incremental run).
-enum SortedEvents {
-    /// The merged batches, and the merging thread, joined when they end.
-    Runs(
-        std::sync::mpsc::Receiver<Result<RecordBatch>>,
-        Option<std::thread::JoinHandle<Result<()>>>,
-        std::path::PathBuf,
-    ),
-    /// DataFusion's sorted batches, cut as the merge cuts its batches.
-    Sql(
-        futures::stream::Fuse<datafusion::physical_plan::SendableRecordBatchStream>,
-        Box<arrow::compute::BatchCoalescer>,
-    ),
-}
-
-impl SortedEvents {
-    /// The sorted runs in `folder` merged, or the view `selected` sorted.
-    async fn open(
-        ctx: &datafusion::prelude::SessionContext,
-        format: StagingFormat,
-        folder: &std::path::Path,
-    ) -> Result<Self> {
-        if format == StagingFormat::Parquet {
-            let order = crate::sql::STREAM_ORDER.join(", ");
-            let frame = ctx
-                .sql(&format!("SELECT * FROM selected ORDER BY {order}"))
-                .await?;
-            let coalescer = arrow::compute::BatchCoalescer::new(
-                crate::envelope::events_schema(),
-                crate::sort::runs::MERGED_ROWS,
-            );
-            return Ok(Self::Sql(
-                frame.execute_stream().await?.fuse(),
-                Box::new(coalescer),
-            ));
-        }
-        Self::merge(folder)
-    }
-
-    /// Merges the runs in `folder` on a thread of its own, beside the replay.
-    fn merge(folder: &std::path::Path) -> Result<Self> {
-        let merge = crate::sort::runs::merge(folder)?;
-        let (sender, receiver) = std::sync::mpsc::sync_channel(crate::sink::BACKGROUND_BATCHES);
-        let merging = std::thread::Builder::new()
-            .name("eventfold-merge".into())
-            .spawn(move || {
-                for batch in merge {
-                    // A failed merge sends its error and stops.
-                    let failed = batch.is_err();
-                    if sender.send(batch).is_err() || failed {
-                        break;
-                    }
-                }
-                Ok(())
-            })
-            .map_err(|e| Error::io(folder, e))?;
-        Ok(Self::Runs(receiver, Some(merging), folder.to_owned()))
-    }
-
-    async fn next(&mut self) -> Option<Result<RecordBatch>> {
-        match self {
-            Self::Runs(receiver, merging, folder) => match receiver.recv() {
-                Ok(batch) => Some(batch),
-                // The thread ended: whether it finished or died, not a silent end.
-                Err(_) => {
-                    let ended = merging
-                        .take()
-                        .map(|t| crate::error::joined(t, folder, "merging"));
-                    ended.and_then(Result::err).map(Err)
-                }
-            },
-            Self::Sql(stream, coalescer) => loop {
-                if let Some(batch) = coalescer.next_completed_batch() {
-                    return Some(Ok(batch));
-                }
-                let pushed = match stream.next().await {
-                    Some(Ok(batch)) => coalescer.push_batch(batch),
-                    Some(Err(e)) => return Some(Err(e.into())),
-                    None if coalescer.is_empty() => return None,
-                    None => coalescer.finish_buffered_batch(),
-                };
-                if let Err(e) = pushed {
-                    return Some(Err(e.into()));
-                }
-            },
-        }
-    }
-}
-
 /// What [`sort_and_replay`] folds with, and where it writes.
 struct Replay<'a> {
     model: &'a Model,
@@ -578,12 +416,6 @@ struct Replay<'a> {
 
 /// The events table's file in an output folder.
 const EVENTS_FILE: &str = "events.parquet";
-
-/// The SHA-256 (hex) of the file at `path`.
-fn file_sha256(path: &std::path::Path) -> Result<String> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    sha256_hex_of(file).map_err(|e| Error::io(path, e))
-}
 
 async fn sort_and_replay(
     mut stream: SortedEvents,
@@ -663,271 +495,4 @@ async fn sort_and_replay(
     let mut findings = outcome.findings;
     findings.extend(duplicate_id_findings(repeated));
     Ok((findings, events_hash))
-}
-
-/// Bytes an event id takes in a join's hash table, about: a 32-character id
-/// and the table's own share.
-const JOINED_ID_BYTES: u64 = 128;
-
-/// An incremental run's new events, for the duplicate-id check.
-#[derive(Clone, Copy)]
-struct NewEvents<'a> {
-    /// The table holding them.
-    table: &'a str,
-    /// The previous watermark: every new event's position is above it.
-    after: Option<u64>,
-    /// Whether their ids are looked up among all (they fit in memory).
-    lookup: bool,
-}
-
-/// Findings for event ids used more than once in the table `events`. With
-/// `new` (an incremental run), only the new events' findings are returned:
-/// the earlier events' are the previous output's, unchanged (a repeat's
-/// finding names the first use, and new events come after every old one);
-/// and when the new ids fit in memory only they are looked up among all.
-async fn duplicate_event_ids(
-    ctx: &datafusion::prelude::SessionContext,
-    events: &str,
-    new: Option<NewEvents<'_>>,
-) -> Result<Vec<Finding>> {
-    let columns = "event_id, aggregate_type, stream_id, version, position";
-    let batches = match new {
-        Some(NewEvents {
-            table: new,
-            lookup: true,
-            ..
-        }) => {
-            // The new ids are few: a semi join builds on them and probes the
-            // old ids, where an aggregate would hash every id of the log.
-            ctx.sql(&format!(
-                "SELECT {columns} FROM {events} WHERE event_id IN (SELECT event_id FROM {new})"
-            ))
-            .await?
-            .collect()
-            .await?
-        }
-        _ => {
-            // Two steps, so that nothing but the duplicated ids is held in
-            // memory: an aggregate finds them (it spills under the memory
-            // limit), then they are the build side of the join that fetches
-            // their occurrences. A join over the aggregate's output instead
-            // may build its hash table from the whole log.
-            let duplicated = ctx
-                .sql(&format!(
-                    "SELECT event_id FROM {events} GROUP BY event_id HAVING count(*) > 1"
-                ))
-                .await?
-                .collect()
-                .await?;
-            if duplicated.iter().all(|b| b.num_rows() == 0) {
-                return Ok(Vec::new());
-            }
-            let schema = duplicated[0].schema();
-            let table = datafusion::datasource::MemTable::try_new(schema, vec![duplicated])?;
-            ctx.register_table("duplicated_event_ids", std::sync::Arc::new(table))?;
-            let batches = ctx
-                .sql(&format!(
-                    "SELECT s.event_id, s.aggregate_type, s.stream_id, s.version, s.position \
-                     FROM duplicated_event_ids d JOIN {events} s ON s.event_id = d.event_id"
-                ))
-                .await?
-                .collect()
-                .await?;
-            ctx.deregister_table("duplicated_event_ids")?;
-            batches
-        }
-    };
-    let mut found = Vec::new();
-    for batch in &batches {
-        occurrences(batch, [0, 1, 2, 3, 4], |_| true, &mut found)?;
-    }
-    let mut findings = duplicate_id_findings(found);
-    if let Some(NewEvents {
-        after: Some(watermark),
-        ..
-    }) = new
-    {
-        findings.retain(|finding| finding.position > watermark);
-    }
-    Ok(findings)
-}
-
-/// Where an event id occurred.
-struct Occurrence {
-    event_id: String,
-    aggregate_type: String,
-    stream_id: String,
-    version: u64,
-    position: u64,
-}
-
-/// The columns of (event_id, aggregate_type, stream_id, version, position)
-/// in the events schema.
-const EVENTS_OCCURRENCE: [usize; 5] = [
-    crate::envelope::col::EVENT_ID,
-    crate::envelope::col::AGGREGATE_TYPE,
-    crate::envelope::col::STREAM_ID,
-    crate::envelope::col::VERSION,
-    crate::envelope::col::POSITION,
-];
-
-/// Adds the rows of `batch` whose event id `keep` keeps to `found`; `columns`
-/// are the indices of (event_id, aggregate_type, stream_id, version, position).
-fn occurrences(
-    batch: &RecordBatch,
-    columns: [usize; 5],
-    keep: impl Fn(&str) -> bool,
-    found: &mut Vec<Occurrence>,
-) -> Result<()> {
-    let text = |i: usize| arrow::compute::cast(batch.column(i), &arrow::datatypes::DataType::Utf8);
-    let (ids, types, streams) = (text(columns[0])?, text(columns[1])?, text(columns[2])?);
-    let (ids, types, streams) = (
-        ids.as_string::<i32>(),
-        types.as_string::<i32>(),
-        streams.as_string::<i32>(),
-    );
-    let versions = batch.column(columns[3]).as_primitive::<UInt64Type>();
-    let positions = batch.column(columns[4]).as_primitive::<UInt64Type>();
-    for row in 0..batch.num_rows() {
-        let id = ids.value(row);
-        if keep(id) {
-            found.push(Occurrence {
-                event_id: id.to_owned(),
-                aggregate_type: types.value(row).to_owned(),
-                stream_id: streams.value(row).to_owned(),
-                version: versions.value(row),
-                position: positions.value(row),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Every occurrence of an event id after its first (by position) is a finding.
-fn duplicate_id_findings(mut found: Vec<Occurrence>) -> Vec<Finding> {
-    found.sort_by(|a, b| (&a.event_id, a.position).cmp(&(&b.event_id, b.position)));
-    let mut findings = Vec::new();
-    let mut first: Option<&Occurrence> = None;
-    for occurrence in &found {
-        match first {
-            Some(earlier) if earlier.event_id == occurrence.event_id => {
-                let Occurrence {
-                    event_id: id,
-                    stream_id: first_stream,
-                    version: first_version,
-                    position: first_position,
-                    ..
-                } = earlier;
-                findings.push(Finding {
-                    aggregate_type: occurrence.aggregate_type.clone(),
-                    stream_id: occurrence.stream_id.clone(),
-                    version: occurrence.version,
-                    event_id: id.clone(),
-                    position: occurrence.position,
-                    rule: Rule::DuplicateEventId,
-                    message: format!(
-                        "event id \"{id}\" was already used by {first_stream} version {first_version} (position {first_position})"
-                    ),
-                });
-            }
-            _ => first = Some(occurrence),
-        }
-    }
-    findings
-}
-
-/// The SHA-256 of every output file (relative path → hex), and one hash over
-/// them all: equal for equal outputs, whatever the timings. `ready` holds the
-/// hashes already being computed as their files were written (by relative
-/// path: events.parquet of a full run, the merged tables of an incremental
-/// one); the other files are read back.
-fn output_hashes(
-    dir: &OutputDir,
-    ready: BTreeMap<String, PendingHash>,
-) -> Result<(BTreeMap<String, String>, String)> {
-    use rayon::prelude::*;
-    let root = dir.path("");
-    let mut paths = Vec::new();
-    let mut folders = vec![root.clone()];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).map_err(|e| Error::io(&folder, e))? {
-            let path = entry.map_err(|e| Error::io(&folder, e))?.path();
-            if path.is_dir() {
-                folders.push(path);
-            } else if path
-                .extension()
-                .is_some_and(|e| e == "parquet" || e == "toml")
-            {
-                paths.push(path);
-            }
-        }
-    }
-    let name_of = |path: &std::path::Path| {
-        path.strip_prefix(&root)
-            .unwrap_or(path)
-            .to_string_lossy()
-            .replace('\\', "/")
-    };
-    paths.retain(|path| !ready.contains_key(&name_of(path)));
-    // One file a core (the largest, events.parquet, is usually hashed already).
-    let mut files = paths
-        .into_par_iter()
-        .map(|path| Ok((name_of(&path), file_sha256(&path)?)))
-        .collect::<Result<BTreeMap<_, _>>>()?;
-    for (name, hash) in ready {
-        let hash = crate::error::joined(hash, &root.join(&name), "hashing")?;
-        files.insert(name, hash);
-    }
-    let all: String = files.iter().map(|(n, h)| format!("{n} {h}\n")).collect();
-    Ok((files, sha256_hex(all.as_bytes())))
-}
-
-/// Writes `manifest.json`; `hashes` are [`output_hashes`] of the files it lists.
-fn write_manifest(
-    config: &RunConfig,
-    dir: &OutputDir,
-    report: &RunReport,
-    (files, content_sha256): (BTreeMap<String, String>, String),
-) -> Result<()> {
-    let ingest = &report.ingest;
-    let manifest = Manifest {
-        format_version: Some(FORMAT_VERSION),
-        content_sha256,
-        files,
-        tool: "eventfold".into(),
-        tool_version: env!("CARGO_PKG_VERSION").into(),
-        inputs: ingest.inputs.clone(),
-        model: ModelEntry {
-            name: config.model.name.clone(),
-            sha256: report.model_sha256.clone(),
-        },
-        mapping_sha256: Some(config.ingest.mapping.fingerprint()),
-        counts: Counts {
-            input_records: ingest.records,
-            input_events: Some(ingest.events),
-            events: report.events,
-            rejects: ingest.rejects,
-            streams: report.streams.clone(),
-            states: report.states.clone(),
-            state_history: report.state_history.clone(),
-            transitions: report.transitions,
-            findings: report.findings.clone(),
-        },
-        watermark: Watermark {
-            position: ingest.max_position,
-            read_positions: Some(ingest.read_positions),
-        },
-        increment: report.increment.as_ref().map(|(new, watermark)| Increment {
-            after_position: *watermark,
-            input_records: new.records,
-            events: new.events,
-            rejects: new.rejects,
-        }),
-        selection: config
-            .selection
-            .is_partial()
-            .then(|| config.selection.clone()),
-        timings: report.timings.clone(),
-    };
-    manifest.write(&dir.path(""))
 }

@@ -1,7 +1,7 @@
 //! `census` end to end: event shapes, payload fields and the model's gaps.
 
-use serde_json::Value;
 use crate::util::{repo, Dir};
+use serde_json::Value;
 
 #[test]
 fn census_of_the_sample_names_shapes_fields_and_what_the_model_misses() {

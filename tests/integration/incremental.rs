@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use arrow::array::RecordBatch;
 use crate::util::Dir;
+use arrow::array::RecordBatch;
 
 /// Every row of a Parquet file, in file order, as one batch.
 fn rows(path: &Path) -> RecordBatch {
@@ -86,7 +86,8 @@ fn split_lines(log: &[u8], parts: usize) -> Vec<Vec<u8>> {
 /// The sample model with an upcaster, so that the merged events carry
 /// upcasted types and their originals.
 fn model_with_upcaster() -> String {
-    let model = std::fs::read_to_string(crate::util::repo().join("testdata/tasks/model.toml")).unwrap();
+    let model =
+        std::fs::read_to_string(crate::util::repo().join("testdata/tasks/model.toml")).unwrap();
     format!(
         "{model}\n[[upcasters]]\naggregate = \"task\"\nevent_type = \"TaskCreated\"\nschema_version = 1\ndefaults = {{ urgent = false }}\n"
     )

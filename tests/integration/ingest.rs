@@ -4,8 +4,8 @@
 
 use std::io::Read;
 
-use serde_json::{json, Value};
 use crate::util::{repo, Dir};
+use serde_json::{json, Value};
 
 /// The counts a run's manifest states, checked against its own invariant.
 struct Counts {

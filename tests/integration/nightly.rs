@@ -249,7 +249,8 @@ fn diff_names_what_a_model_change_changed() {
         "{same:?}"
     );
 
-    let model = std::fs::read_to_string(crate::util::repo().join("testdata/tasks/model.toml")).unwrap();
+    let model =
+        std::fs::read_to_string(crate::util::repo().join("testdata/tasks/model.toml")).unwrap();
     let changed = model.replace(
         "set = { completed_at = \"@occurred_at\", completed_by = \"@actor\" }",
         "set = { completed_at = \"@occurred_at\" }",
@@ -420,7 +421,8 @@ fn with_history_writes_the_state_after_every_event() {
 #[test]
 fn upcasters_in_the_model_evolve_old_shapes_before_replay() {
     let dir = Dir::new();
-    let model = std::fs::read_to_string(crate::util::repo().join("testdata/tasks/model.toml")).unwrap();
+    let model =
+        std::fs::read_to_string(crate::util::repo().join("testdata/tasks/model.toml")).unwrap();
     let upcasters = r#"
 [[upcasters]]
 event_type = "TaskOpened"
@@ -547,7 +549,8 @@ fn the_manifest_content_hash_is_the_same_for_the_same_inputs_and_model() {
     // Hashed as it was written, not read back: the same.
     assert!(a["files"]["events.parquet"].is_string());
     // A different model gives a different content hash.
-    let model = std::fs::read_to_string(crate::util::repo().join("testdata/tasks/model.toml")).unwrap();
+    let model =
+        std::fs::read_to_string(crate::util::repo().join("testdata/tasks/model.toml")).unwrap();
     dir.write(
         "model.toml",
         model.replace("comment_count = \"int\"", "comment_count = \"float\""),

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Value};
 use crate::util::{repo, Dir};
+use serde_json::{json, Value};
 
 /// The rows of the "Exact counts" table of testdata/tasks/README.md.
 fn readme_counts() -> BTreeMap<String, u64> {
