@@ -475,6 +475,37 @@ fn every_bad_input_class_is_a_reject_with_its_reason() {
 }
 
 #[test]
+fn a_byte_order_mark_is_read_past_in_every_text_format() {
+    // Windows tools start text with a UTF-8 byte-order mark; it is not part of
+    // the first record (it used to make NDJSON's first line malformed JSON and
+    // a JSON array one reject).
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let dir = Dir::new();
+    dir.write(
+        "bom.ndjson",
+        [BOM, format!("{}\n{}\n", good(1), good(2)).as_bytes()].concat(),
+    );
+    dir.write(
+        "bom.ndjson.gz",
+        gzip(&[BOM, format!("{}\n{}\n", good(1), good(2)).as_bytes()].concat()),
+    );
+    dir.write(
+        "bom.json",
+        [BOM, format!("[{},\n{}]\n", good(1), good(2)).as_bytes()].concat(),
+    );
+    for name in ["bom.ndjson", "bom.ndjson.gz", "bom.json"] {
+        let out = format!("out-{name}");
+        let counts = run(&dir, &out, &["-i", name]);
+        assert_eq!(
+            (counts.records, counts.events, counts.rejects),
+            (2, 2, 0),
+            "{name}: {:?}",
+            rejects(&dir, &out)
+        );
+    }
+}
+
+#[test]
 fn a_missing_input_is_an_error_naming_it() {
     let dir = Dir::new();
     let outcome = dir.eventfold(&["run", "-i", "nowhere.ndjson"]);

@@ -557,17 +557,21 @@ fn map_pending(
 /// Reads one NDJSON input; returns its lines and the input to hash.
 fn ingest_lines(
     absorber: &mut Absorber,
-    input: Input,
+    mut input: Input,
     summary: &mut InputSummary,
     position_base: u64,
 ) -> Result<(u64, Input)> {
     let options = absorber.options;
     let group_size = rayon::current_num_threads().max(1) * 2;
+    // A byte-order mark (Windows tools write one) is not part of the first
+    // record. Should reading fail here, the first read fails again and is
+    // reported as damage.
+    let bom = formats::skip_bom(&mut input).unwrap_or(0);
     let mut reader = ChunkReader {
         input,
         carry: Vec::new(),
         next_line: 1,
-        next_offset: 0,
+        next_offset: bom,
         chunk_bytes: options.chunk_bytes,
         max_record_bytes: options.max_record_bytes,
         done: false,
@@ -760,6 +764,42 @@ mod tests {
         fn rejects(&mut self, rejects: Vec<Reject>) -> Result<()> {
             self.rejects.extend(rejects);
             Ok(())
+        }
+    }
+
+    fn memory(name: &str, text: impl Into<bytes::Bytes>) -> InputSource {
+        InputSource::Memory {
+            name: name.into(),
+            bytes: text.into(),
+        }
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_record() {
+        let good = r#"{"stream_id":"t-1","version":1,"event_type":"X","occurred_at":1}"#;
+        let text = format!("\u{feff}{good}\n{}\nnot json\n", good.replace(":1,", ":2,"));
+        for name in ["log.ndjson", "log.json"] {
+            let text = match name {
+                "log.json" => format!("\u{feff}[{}]", text[3..].trim_end().replace('\n', ",\n")),
+                _ => text.clone(),
+            };
+            let mut sink = Collect::default();
+            let options = IngestOptions::default();
+            let summary = ingest(&[memory(name, text.clone())], &options, &mut sink).unwrap();
+            assert_eq!(
+                (summary.records, summary.events, summary.rejects),
+                (3, 2, 1),
+                "{name}: {:?}",
+                sink.rejects
+            );
+            // Byte offsets still count from the file's start, the mark included.
+            let reject = &sink.rejects[0];
+            assert_eq!(reject.line, 3, "{name}");
+            assert_eq!(
+                reject.byte_offset as usize,
+                text.find("not json").unwrap(),
+                "{name}"
+            );
         }
     }
 
