@@ -654,6 +654,7 @@ fn ingest_records(
         line,
         byte_offset,
         reason,
+        raw,
     }) = reader.take_damage()
     {
         absorber.input_reject(
@@ -661,7 +662,7 @@ fn ingest_records(
             line,
             byte_offset,
             format!("input is damaged at line {line}: {reason}; everything before it was read"),
-            &[],
+            &raw,
         )?;
     }
     let lines = reader.lines();

@@ -205,6 +205,7 @@ impl RecordReader for ArrayReader {
                         line: self.line,
                         byte_offset: self.offset,
                         reason: e.to_string(),
+                        raw: Vec::new(),
                     });
                     out.extend(self.finish_input());
                     break;

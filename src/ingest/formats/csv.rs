@@ -25,6 +25,7 @@ impl CsvReader {
                 line: 1,
                 byte_offset: 0,
                 reason: e.to_string(),
+                raw: Vec::new(),
             });
         }
         let mut reader = csv::ReaderBuilder::new()
@@ -42,6 +43,7 @@ impl CsvReader {
                     line: 1,
                     byte_offset: 0,
                     reason: e.to_string(),
+                    raw: Vec::new(),
                 });
                 Arc::from(Vec::new())
             }
@@ -131,6 +133,7 @@ impl RecordReader for CsvReader {
                         line: position.line(),
                         byte_offset: position.byte(),
                         reason: e.to_string(),
+                        raw: Vec::new(),
                     });
                     break;
                 }

@@ -194,6 +194,8 @@ pub struct Damage {
     pub line: u64,
     pub byte_offset: u64,
     pub reason: String,
+    /// What was read of the record the damage cut short, if the reader knows.
+    pub raw: Vec<u8>,
 }
 
 /// A reader of pending records.
