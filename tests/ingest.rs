@@ -693,6 +693,9 @@ fn globs_and_folders_read_many_formats_at_once() {
         "logs/c.csv.gz",
         gzip(b"stream_id,version,event_type,occurred_at\ntask-1,3,TaskStarted,2026-01-05T10:00:00Z\n"),
     );
+    // A folder's files other than logs are skipped (README.md says so).
+    dir.write("logs/README.md", "# exports of the task tracker\n");
+    dir.write("logs/mapping.toml", "[fields]\n");
     let counts = run(&dir, "out-folder", &["-i", "logs"]);
     assert_eq!((counts.records, counts.events, counts.rejects), (3, 3, 0));
     let counts = run(&dir, "out-glob", &["-i", "logs/*.*json"]);
