@@ -11,7 +11,8 @@ use eventfold::config::ProjectConfig;
 #[derive(Debug, Parser)]
 #[command(name = "eventfold", version, about)]
 struct Cli {
-    /// Log what the command does to stderr: text, or json lines for log collectors.
+    /// Log what the command does to stderr: text, or json lines for log
+    /// collectors (default: no logging).
     #[arg(long, global = true, value_enum, value_name = "FORMAT")]
     log_format: Option<LogFormat>,
     /// The config file (default: eventfold.toml in the working directory, if any).
