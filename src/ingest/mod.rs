@@ -827,10 +827,16 @@ mod tests {
     fn a_byte_order_mark_is_not_part_of_the_first_record() {
         let good = r#"{"stream_id":"t-1","version":1,"event_type":"X","occurred_at":1}"#;
         let text = format!("\u{feff}{good}\n{}\nnot json\n", good.replace(":1,", ":2,"));
-        for name in ["log.ndjson", "log.json"] {
-            let text = match name {
-                "log.json" => format!("\u{feff}[{}]", text[3..].trim_end().replace('\n', ",\n")),
-                _ => text.clone(),
+        let csv =
+            "\u{feff}stream_id,version,event_type,occurred_at\nt-1,1,X,1\nt-1,2,X,1\nnot json\n";
+        for name in ["log.ndjson", "log.json", "log.csv"] {
+            let (text, line) = match name {
+                "log.json" => (
+                    format!("\u{feff}[{}]", text[3..].trim_end().replace('\n', ",\n")),
+                    3,
+                ),
+                "log.csv" => (csv.to_owned(), 4),
+                _ => (text.clone(), 3),
             };
             let mut sink = Collect::default();
             let options = IngestOptions::default();
@@ -843,7 +849,7 @@ mod tests {
             );
             // Byte offsets still count from the file's start, the mark included.
             let reject = &sink.rejects[0];
-            assert_eq!(reject.line, 3, "{name}");
+            assert_eq!(reject.line, line, "{name}");
             assert_eq!(
                 reject.byte_offset as usize,
                 text.find("not json").unwrap(),
