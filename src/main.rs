@@ -11,7 +11,8 @@ use eventfold::config::ProjectConfig;
 #[derive(Debug, Parser)]
 #[command(name = "eventfold", version, about)]
 struct Cli {
-    /// Log what the command does to stderr: text, or json lines for log collectors.
+    /// Log what the command does to stderr: text, or json lines for log
+    /// collectors (default: no logging).
     #[arg(long, global = true, value_enum, value_name = "FORMAT")]
     log_format: Option<LogFormat>,
     /// The config file (default: eventfold.toml in the working directory, if any).
@@ -137,5 +138,53 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    /// Every argument of every subcommand says what it is in `--help`.
+    #[test]
+    fn every_argument_has_help_text() {
+        fn undocumented(command: &clap::Command, path: &str, found: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                let described = arg
+                    .get_help()
+                    .or(arg.get_long_help())
+                    .is_some_and(|help| !help.to_string().trim().is_empty());
+                if !described && !matches!(id, "help" | "version") {
+                    found.push(format!("{path} {id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                undocumented(sub, &format!("{path} {}", sub.get_name()), found);
+            }
+        }
+        let mut command = super::Cli::command();
+        command.build();
+        let mut found = Vec::new();
+        undocumented(&command, "eventfold", &mut found);
+        assert!(found.is_empty(), "arguments without help: {found:?}");
+    }
+
+    /// The help states the defaults a new user needs, and every preset.
+    #[test]
+    fn the_help_states_the_defaults() {
+        let command = super::Cli::command();
+        let help = |sub: &str, arg: &str| -> String {
+            let sub = command.find_subcommand(sub).unwrap();
+            let arg = sub.get_arguments().find(|a| a.get_id() == arg).unwrap();
+            arg.get_help().unwrap().to_string()
+        };
+        let memory = help("run", "memory_limit");
+        assert!(
+            memory.contains("eventfold's own sorter") && memory.contains("else 384 MiB"),
+            "{memory}"
+        );
+        let fail_on = help("check", "fail_on");
+        assert!(
+            fail_on.contains("default: error, or `[check] fail_on`"),
+            "{fail_on}"
+        );
+        assert!(help("run", "preset").contains("kurrentdb"));
+        assert!(help("census", "preset").contains("kurrentdb"));
     }
 }

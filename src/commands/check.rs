@@ -17,12 +17,14 @@ pub struct Args {
     pub out: super::OutArg,
     #[command(flatten)]
     pub memory: super::MemoryArg,
-    /// Folder of check queries (`-- severity:` headers). Default: `queries/checks`
-    /// when it exists here, else the checks compiled into the binary.
+    /// Folder of check queries (`-- severity:` headers). Default: `[check]
+    /// queries` of eventfold.toml, else `queries/checks` when it exists here,
+    /// else the checks compiled into the binary.
     #[arg(long)]
     pub queries: Option<PathBuf>,
-    /// The lowest severity that fails the check (exit 1).
-    #[arg(long, value_enum)]
+    /// The lowest severity that fails the check (exit 1) [default: error, or
+    /// `[check] fail_on` of eventfold.toml].
+    #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on: Option<Severity>,
     /// Also write a JUnit XML report to this file.
     #[arg(long)]

@@ -36,8 +36,11 @@ pub enum FlowBy {
 /// The picture's format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FlowFormat {
+    /// Graphviz DOT, for `dot -Tsvg`.
     Dot,
+    /// A Mermaid flowchart, for Markdown that renders it.
     Mermaid,
+    /// An SVG picture, laid out by eventfold.
     Svg,
 }
 
@@ -49,8 +52,11 @@ pub struct Args {
     /// The aggregate type to draw.
     #[arg(long, default_value = "task")]
     pub aggregate: String,
+    /// What the nodes are: event types (an edge is one event directly
+    /// following another) or statuses (an edge is a status change).
     #[arg(long, value_enum, default_value_t = FlowBy::Event)]
     pub by: FlowBy,
+    /// The picture's format: Graphviz DOT, a Mermaid flowchart, or SVG.
     #[arg(long, value_enum, default_value_t = FlowFormat::Mermaid)]
     pub format: FlowFormat,
     /// Leave out edges seen fewer times than this.

@@ -1,9 +1,11 @@
 //! `eventfold generate`: write a synthetic task-tracking log.
 
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 
-use crate::tools::generate::{generate, GenerateConfig, MEAN_GAP_SECONDS, WORKING_DAY_SECONDS};
+use crate::tools::generate::{
+    generate, generate_with_progress, GenerateConfig, MEAN_GAP_SECONDS, WORKING_DAY_SECONDS,
+};
 use crate::{Error, Result};
 
 /// Arguments of `eventfold generate`.
@@ -59,8 +61,22 @@ pub fn execute(args: &Args) -> Result<u8> {
         Some(path) => {
             let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
             let mut out = BufWriter::with_capacity(1 << 20, file);
-            let stats = generate(&config, &mut out).map_err(|e| Error::io(path, e))?;
+            // A bar only when someone watches stderr and it does not mix
+            // with the log on stdout.
+            let bar = std::io::stderr()
+                .is_terminal()
+                .then(|| progress_bar(config.events));
+            let mut report = |written: u64| {
+                if let Some(bar) = &bar {
+                    bar.set_position(written);
+                }
+            };
+            let stats = generate_with_progress(&config, &mut out, &mut report)
+                .map_err(|e| Error::io(path, e))?;
             out.flush().map_err(|e| Error::io(path, e))?;
+            if let Some(bar) = &bar {
+                bar.finish_and_clear();
+            }
             (path.display().to_string(), stats)
         }
         None => {
@@ -75,4 +91,18 @@ pub fn execute(args: &Args) -> Result<u8> {
         stats.lines, stats.anomalies, stats.projects, stats.tasks
     );
     Ok(super::exit::OK)
+}
+
+/// The bar `generate -o FILE` draws on stderr: records written of all.
+fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} generate: {human_pos}/{human_len} records {elapsed} (about {eta} left)",
+    ) {
+        bar.set_style(style);
+    }
+    bar
 }

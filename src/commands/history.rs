@@ -25,6 +25,7 @@ pub struct Args {
     /// Stop at this version, or at this time (RFC 3339), inclusive.
     #[arg(long, value_name = "VERSION|TIME")]
     pub as_of: Option<String>,
+    /// How to print the trail: text (colored on a terminal), or json.
     #[arg(long, value_enum, default_value_t = TrailFormat::Text)]
     pub format: TrailFormat,
 }

@@ -12,27 +12,30 @@ use crate::{Error, Result};
 #[derive(Debug, Clone, clap::Args)]
 pub struct InputArgs {
     /// Input logs: files, folders or globs (NDJSON, JSON, CSV, Parquet, XES;
-    /// plain, gzip or zstd). Without any, the embedded task-tracking sample.
+    /// plain, gzip or zstd); a folder's files other than logs (.md, .toml, …)
+    /// are skipped. Default: `[run] inputs` of eventfold.toml, else the
+    /// embedded task-tracking sample.
     #[arg(short, long)]
     pub input: Vec<PathBuf>,
     /// A mapping file (TOML): format, preset, CSV and time settings, fields.
     #[arg(long, value_name = "FILE")]
     pub mapping: Option<PathBuf>,
-    /// The envelope mapping to start from: generic, cloudevents, eventstoredb,
-    /// marten, axon or xes.
+    /// The envelope mapping to start from: generic (default), cloudevents,
+    /// eventstoredb (or its new name kurrentdb), marten, axon or xes.
     #[arg(long, value_name = "NAME")]
     pub preset: Option<String>,
     /// The inputs' format (ndjson, json, csv, parquet, xes); default: recognised
     /// by each input's first bytes, then its name.
     #[arg(long, value_name = "FORMAT")]
     pub input_format: Option<String>,
-    /// The CSV delimiter: one character, or "tab".
+    /// The CSV delimiter: one character, or "tab" (default: a comma).
     #[arg(long, value_name = "CHAR")]
     pub delimiter: Option<String>,
     /// A custom timestamp format (strftime syntax, e.g. "%d/%m/%Y %H:%M"); repeatable.
     #[arg(long, value_name = "FORMAT")]
     pub timestamp_format: Vec<String>,
-    /// The time zone of timestamps written without an offset, e.g. Europe/Amsterdam.
+    /// The time zone of timestamps written without an offset, e.g.
+    /// Europe/Amsterdam (default: none; such timestamps are rejected).
     #[arg(long, value_name = "ZONE")]
     pub timezone: Option<String>,
     /// The unit of numeric timestamps: s, ms (default) or us.

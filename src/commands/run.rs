@@ -16,7 +16,8 @@ use crate::{Error, Result};
 pub struct Args {
     #[command(flatten)]
     pub inputs: InputArgs,
-    /// The model file. Without it, the embedded task-tracking model.
+    /// The model file (default: `[run] model` of eventfold.toml, else the
+    /// embedded task-tracking model).
     #[arg(short, long)]
     pub model: Option<PathBuf>,
     /// The output folder; replaced atomically when the run completes
@@ -31,7 +32,10 @@ pub struct Args {
     /// else `--format` is how a result is printed).
     #[arg(long = "format", value_name = "FORMAT", hide = true)]
     pub old_format: Option<String>,
-    /// Memory DataFusion may use before spilling to disk, e.g. 512MB.
+    /// Memory the run's sort may hold before it writes to disk, e.g. 512MB:
+    /// eventfold's own sorter in a full run, DataFusion's memory pool in a
+    /// partial or incremental run (default: `[run] memory_limit` of
+    /// eventfold.toml, else 384 MiB).
     #[arg(long, value_name = "SIZE")]
     pub memory_limit: Option<String>,
     /// Replay only this aggregate type; repeatable (a partial run).
@@ -52,11 +56,13 @@ pub struct Args {
     /// Rebuild every aggregate as it stood at this position.
     #[arg(long, value_name = "N")]
     pub as_of_position: Option<u64>,
-    /// Also write state_history/<aggregate>.parquet: the state after every event.
+    /// Also write state_history/<aggregate>.parquet: the state after every
+    /// event (also on with `[run] with_history = true` in eventfold.toml).
     #[arg(long)]
     pub with_history: bool,
     /// Fold only the events after the previous output's watermark onto its
-    /// snapshot, and write a new complete output.
+    /// snapshot, and write a new complete output (also on with `[run]
+    /// incremental = true` in eventfold.toml).
     #[arg(long, conflicts_with = "full")]
     pub incremental: bool,
     /// Fold the whole log even when the config file says `incremental = true`.
@@ -65,8 +71,8 @@ pub struct Args {
     /// Let a partial or as-of run replace a full output.
     #[arg(long)]
     pub replace_full: bool,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
+    /// Worker threads (default: `[run] threads` of eventfold.toml, else all cores).
+    #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 }
 

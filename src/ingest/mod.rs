@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arrow::array::{AsArray, RecordBatch, UInt64Array};
@@ -61,11 +62,13 @@ impl InputSource {
         })
     }
 
-    fn open_stored(&self) -> Result<HashingReader<Box<dyn Read + Send>>> {
+    /// The input's stored bytes, hashed as they are read and added to `read`.
+    fn open_stored(&self, read: Arc<AtomicU64>) -> Result<HashingReader<Box<dyn Read + Send>>> {
         Ok(HashingReader {
             inner: self.open_raw()?,
             hasher: Sha256::new(),
             bytes: 0,
+            read,
         })
     }
 
@@ -153,7 +156,9 @@ pub struct IngestSummary {
 pub trait IngestSink {
     fn events(&mut self, batch: RecordBatch) -> Result<()>;
     fn rejects(&mut self, rejects: Vec<Reject>) -> Result<()>;
-    /// Called after each chunk with the bytes consumed so far, for progress.
+    /// Called as ingest goes with the bytes read so far of all inputs as
+    /// stored (compressed when they are), out of the sum of their
+    /// [`InputSource::stored_len`], for progress.
     fn progress(&mut self, _bytes: u64) {}
 }
 
@@ -162,6 +167,8 @@ struct HashingReader<R> {
     inner: R,
     hasher: Sha256,
     bytes: u64,
+    /// The stored bytes read of all inputs, for progress.
+    read: Arc<AtomicU64>,
 }
 
 impl<R> HashingReader<R> {
@@ -179,6 +186,7 @@ impl<R: Read> Read for HashingReader<R> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
         self.bytes += n as u64;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -193,8 +201,8 @@ enum Decoded {
 }
 
 impl Decoded {
-    fn open(source: &InputSource) -> Result<Self> {
-        let mut stored = BufReader::with_capacity(1 << 16, source.open_stored()?);
+    fn open(source: &InputSource, read: Arc<AtomicU64>) -> Result<Self> {
+        let mut stored = BufReader::with_capacity(1 << 16, source.open_stored(read)?);
         let head = stored.fill_buf().map_err(|e| Error::io(source.name(), e))?;
         Ok(if head.starts_with(&[0x1f, 0x8b]) {
             Decoded::Gzip(Box::new(MultiGzDecoder::new(stored)))
@@ -462,12 +470,18 @@ struct Absorber<'a> {
     options: &'a IngestOptions,
     sink: &'a mut dyn IngestSink,
     summary: IngestSummary,
-    consumed: u64,
+    /// The stored bytes read of all inputs so far.
+    read: Arc<AtomicU64>,
     /// Events seen per stream so far, when versions come from read order.
     order: HashMap<String, u64>,
 }
 
 impl Absorber<'_> {
+    /// Tells the sink how far reading has got.
+    fn progress(&mut self) {
+        self.sink.progress(self.read.load(Ordering::Relaxed));
+    }
+
     /// Hands one parsed group to the sink, in input order.
     fn absorb(&mut self, input: &mut InputSummary, parsed: ParsedChunk) -> Result<()> {
         input.records += parsed.records;
@@ -560,17 +574,21 @@ fn map_pending(
 /// Reads one NDJSON input; returns its lines and the input to hash.
 fn ingest_lines(
     absorber: &mut Absorber,
-    input: Input,
+    mut input: Input,
     summary: &mut InputSummary,
     position_base: u64,
 ) -> Result<(u64, Input)> {
     let options = absorber.options;
     let group_size = rayon::current_num_threads().max(1) * 2;
+    // A byte-order mark (Windows tools write one) is not part of the first
+    // record. Should reading fail here, the first read fails again and is
+    // reported as damage.
+    let bom = formats::skip_bom(&mut input).unwrap_or(0);
     let mut reader = ChunkReader {
         input,
         carry: Vec::new(),
         next_line: 1,
-        next_offset: 0,
+        next_offset: bom,
         chunk_bytes: options.chunk_bytes,
         max_record_bytes: options.max_record_bytes,
         done: false,
@@ -596,11 +614,10 @@ fn ingest_lines(
             },
             || read_group(&mut reader),
         );
-        for (chunk, result) in group.iter().zip(parsed) {
+        for result in parsed {
             absorber.absorb(summary, result?)?;
-            absorber.consumed += chunk.bytes.len() as u64;
-            absorber.sink.progress(absorber.consumed);
         }
+        absorber.progress();
         group = next;
     }
     if let Some(damage) = reader.damage.take() {
@@ -647,12 +664,13 @@ fn ingest_records(
         for result in parsed {
             absorber.absorb(summary, result?)?;
         }
-        absorber.sink.progress(absorber.consumed);
+        absorber.progress();
     }
     if let Some(Damage {
         line,
         byte_offset,
         reason,
+        raw,
     }) = reader.take_damage()
     {
         absorber.input_reject(
@@ -660,7 +678,7 @@ fn ingest_records(
             line,
             byte_offset,
             format!("input is damaged at line {line}: {reason}; everything before it was read"),
-            &[],
+            &raw,
         )?;
     }
     let lines = reader.lines();
@@ -677,13 +695,14 @@ pub fn ingest(
         options,
         sink,
         summary: IngestSummary::default(),
-        consumed: 0,
+        read: Arc::new(AtomicU64::new(0)),
         order: HashMap::new(),
     };
     let mut position_base = options.position_base;
     for source in sources {
         let name = source.name();
-        let mut input: Input = BufReader::with_capacity(1 << 16, Decoded::open(source)?);
+        let decoded = Decoded::open(source, absorber.read.clone())?;
+        let mut input: Input = BufReader::with_capacity(1 << 16, decoded);
         let head = input.fill_buf().map_err(|e| Error::io(&name, e))?;
         let format = options
             .format
@@ -734,6 +753,7 @@ pub fn ingest(
             summary.bytes = bytes;
             summary.sha256 = sha256;
         }
+        absorber.progress();
         let total = &mut absorber.summary;
         total.records += summary.records;
         total.events += summary.events;
@@ -752,6 +772,7 @@ mod tests {
     struct Collect {
         events: usize,
         rejects: Vec<Reject>,
+        progress: Vec<u64>,
     }
 
     impl IngestSink for Collect {
@@ -763,6 +784,80 @@ mod tests {
         fn rejects(&mut self, rejects: Vec<Reject>) -> Result<()> {
             self.rejects.extend(rejects);
             Ok(())
+        }
+
+        fn progress(&mut self, bytes: u64) {
+            self.progress.push(bytes);
+        }
+    }
+
+    #[test]
+    fn progress_counts_the_stored_bytes_read_of_their_total() {
+        use std::io::Write;
+        let good = r#"{"stream_id":"t-1","version":1,"event_type":"X","occurred_at":1}"#;
+        let lines: String = (0..2000).map(|_| format!("{good}\n")).collect();
+        let csv: String = std::iter::once("stream_id,version,event_type,occurred_at\n".to_owned())
+            .chain((1..=2000).map(|v| format!("t-2,{v},X,{v}\n")))
+            .collect();
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gzip.write_all(csv.as_bytes()).unwrap();
+        let sources = [
+            memory("a.ndjson", lines),
+            memory("b.csv.gz", gzip.finish().unwrap()),
+        ];
+        let total: u64 = sources.iter().map(|s| s.stored_len().unwrap()).sum();
+        let options = IngestOptions {
+            chunk_bytes: 4096,
+            ..IngestOptions::default()
+        };
+        let mut sink = Collect::default();
+        let summary = ingest(&sources, &options, &mut sink).unwrap();
+        assert_eq!((summary.events, summary.rejects), (4000, 0));
+        // Compressed inputs count as stored, so reading ends at the total.
+        assert_eq!(sink.progress.last(), Some(&total), "{:?}", sink.progress);
+        assert!(sink.progress.windows(2).all(|w| w[0] <= w[1]));
+        assert!(sink.progress.len() > 2, "{:?}", sink.progress);
+    }
+
+    fn memory(name: &str, text: impl Into<bytes::Bytes>) -> InputSource {
+        InputSource::Memory {
+            name: name.into(),
+            bytes: text.into(),
+        }
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_record() {
+        let good = r#"{"stream_id":"t-1","version":1,"event_type":"X","occurred_at":1}"#;
+        let text = format!("\u{feff}{good}\n{}\nnot json\n", good.replace(":1,", ":2,"));
+        let csv =
+            "\u{feff}stream_id,version,event_type,occurred_at\nt-1,1,X,1\nt-1,2,X,1\nnot json\n";
+        for name in ["log.ndjson", "log.json", "log.csv"] {
+            let (text, line) = match name {
+                "log.json" => (
+                    format!("\u{feff}[{}]", text[3..].trim_end().replace('\n', ",\n")),
+                    3,
+                ),
+                "log.csv" => (csv.to_owned(), 4),
+                _ => (text.clone(), 3),
+            };
+            let mut sink = Collect::default();
+            let options = IngestOptions::default();
+            let summary = ingest(&[memory(name, text.clone())], &options, &mut sink).unwrap();
+            assert_eq!(
+                (summary.records, summary.events, summary.rejects),
+                (3, 2, 1),
+                "{name}: {:?}",
+                sink.rejects
+            );
+            // Byte offsets still count from the file's start, the mark included.
+            let reject = &sink.rejects[0];
+            assert_eq!(reject.line, line, "{name}");
+            assert_eq!(
+                reject.byte_offset as usize,
+                text.find("not json").unwrap(),
+                "{name}"
+            );
         }
     }
 

@@ -116,8 +116,10 @@ fn progress_bar(
     })
 }
 
-/// Ingest's progress: bytes read.
-const INGEST_PROGRESS: &str = "{spinner} ingest: {bytes} read ({bytes_per_sec}) {elapsed}";
+/// Ingest's progress: bytes read of the inputs' size as stored (compressed
+/// when they are).
+const INGEST_PROGRESS: &str =
+    "{spinner} ingest: {bytes}/{total_bytes} read ({bytes_per_sec}) {elapsed} (about {eta} left)";
 /// The replay's progress: events folded of all.
 const REPLAY_PROGRESS: &str =
     "{spinner} sort and replay: {human_pos}/{human_len} events {elapsed} (about {eta} left)";
@@ -174,10 +176,14 @@ fn build(
     } else {
         StagingFormat::SortedRuns(memory_limit)
     };
+    // The size to read: an input that cannot be measured fails in ingest, by name.
+    let stored = config
+        .progress
+        .then(|| inputs.iter().filter_map(|i| i.stored_len().ok()).sum());
     let mut staging = StagingSink::create(
         dir,
         staging_format,
-        progress_bar(config.progress, INGEST_PROGRESS, None),
+        progress_bar(config.progress, INGEST_PROGRESS, stored),
     )?;
     let mut ingest_options = config.ingest.clone();
     if let Some(previous) = &previous {

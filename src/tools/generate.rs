@@ -559,6 +559,20 @@ impl Generator<'_> {
 
 /// Writes `config.events` records to `out` and returns what was written.
 pub fn generate(config: &GenerateConfig, out: &mut dyn Write) -> std::io::Result<GenerateStats> {
+    generate_with_progress(config, out, &mut |_| {})
+}
+
+/// Records written between two calls of [`generate_with_progress`]'s callback.
+pub const PROGRESS_EVERY: u64 = 1 << 14;
+
+/// [`generate`], calling `progress` with the records written so far after
+/// about every [`PROGRESS_EVERY`] records and once at the end: the library
+/// reports, the caller draws (the command draws a bar on a terminal).
+pub fn generate_with_progress(
+    config: &GenerateConfig,
+    out: &mut dyn Write,
+    progress: &mut dyn FnMut(u64),
+) -> std::io::Result<GenerateStats> {
     let mut generator = Generator {
         rng: ChaCha8Rng::seed_from_u64(config.seed),
         now: config.start_micros,
@@ -570,7 +584,12 @@ pub fn generate(config: &GenerateConfig, out: &mut dyn Write) -> std::io::Result
         last_event_id: String::new(),
         next_task_number: 0,
     };
+    let mut next_report = PROGRESS_EVERY;
     while generator.stats.lines < config.events {
+        if generator.stats.lines >= next_report {
+            progress(generator.stats.lines);
+            next_report = generator.stats.lines + PROGRESS_EVERY;
+        }
         generator.tick();
         if config.anomaly_rate > 0.0
             && generator.rng.gen_bool(config.anomaly_rate.min(1.0))
@@ -591,6 +610,7 @@ pub fn generate(config: &GenerateConfig, out: &mut dyn Write) -> std::io::Result
             generator.task_step()?;
         }
     }
+    progress(generator.stats.lines);
     Ok(generator.stats)
 }
 
@@ -654,6 +674,24 @@ mod tests {
             previous = at;
         }
         assert!(stats.projects > 1 && stats.tasks > 100, "{stats:?}");
+    }
+
+    #[test]
+    fn progress_is_reported_as_records_are_written_without_changing_the_log() {
+        let config = GenerateConfig {
+            events: 3 * PROGRESS_EVERY + 5,
+            ..GenerateConfig::default()
+        };
+        let (mut out, mut reported) = (Vec::new(), Vec::new());
+        let stats = generate_with_progress(&config, &mut out, &mut |n| reported.push(n)).unwrap();
+        assert_eq!(reported.len(), 4, "{reported:?}");
+        assert!(reported.windows(2).all(|w| w[0] < w[1]), "{reported:?}");
+        assert!(reported[0] >= PROGRESS_EVERY, "{reported:?}");
+        assert_eq!(reported.last(), Some(&stats.lines));
+        assert_eq!(stats.lines, config.events);
+        let mut plain = Vec::new();
+        generate(&config, &mut plain).unwrap();
+        assert!(plain == out, "progress changes nothing in the log");
     }
 
     #[test]

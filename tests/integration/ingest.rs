@@ -473,6 +473,181 @@ fn every_bad_input_class_is_a_reject_with_its_reason() {
 }
 
 #[test]
+fn a_byte_order_mark_is_read_past_in_every_text_format() {
+    // Windows tools start text with a UTF-8 byte-order mark; it is not part of
+    // the first record (it used to make NDJSON's first line malformed JSON and
+    // a JSON array one reject).
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let dir = Dir::new();
+    dir.write(
+        "bom.ndjson",
+        [BOM, format!("{}\n{}\n", good(1), good(2)).as_bytes()].concat(),
+    );
+    dir.write(
+        "bom.ndjson.gz",
+        gzip(&[BOM, format!("{}\n{}\n", good(1), good(2)).as_bytes()].concat()),
+    );
+    dir.write(
+        "bom.json",
+        [BOM, format!("[{},\n{}]\n", good(1), good(2)).as_bytes()].concat(),
+    );
+    for name in ["bom.ndjson", "bom.ndjson.gz", "bom.json"] {
+        let out = format!("out-{name}");
+        let counts = run(&dir, &out, &["-i", name]);
+        assert_eq!(
+            (counts.records, counts.events, counts.rejects),
+            (2, 2, 0),
+            "{name}: {:?}",
+            rejects(&dir, &out)
+        );
+    }
+}
+
+/// An XES log of two traces, three events, one attribute or tag a line.
+const XES_LOG: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<log xes.version="1849-2016">
+  <trace>
+    <string key="concept:name" value="task-1"/>
+    <event>
+      <string key="concept:name" value="TaskCreated"/>
+      <date key="time:timestamp" value="2026-01-05T09:00:00+01:00"/>
+    </event>
+    <event>
+      <string key="concept:name" value="TaskStarted"/>
+      <date key="time:timestamp" value="2026-01-05T10:00:00+01:00"/>
+    </event>
+  </trace>
+  <trace>
+    <string key="concept:name" value="task-2"/>
+    <event>
+      <string key="concept:name" value="TaskCreated"/>
+      <date key="time:timestamp" value="2026-01-05T11:00:00+01:00"/>
+    </event>
+  </trace>
+</log>
+"#;
+
+/// The rejects of a run as `(source_file, line, reason, raw)`.
+fn damage(dir: &Dir, out: &str) -> Vec<(String, u64, String, String)> {
+    dir.query_json(
+        out,
+        "SELECT source_file, line, reason, raw FROM rejects ORDER BY source_file, line",
+    )
+    .into_iter()
+    .map(|row| {
+        let text = |key: &str| row[key].as_str().unwrap().to_owned();
+        (
+            text("source_file"),
+            row["line"].as_u64().unwrap(),
+            text("reason"),
+            text("raw"),
+        )
+    })
+    .collect()
+}
+
+#[test]
+fn an_xes_log_cut_short_keeps_the_events_before_the_cut_and_is_one_reject() {
+    // The whole log reads as three events.
+    let dir = Dir::new();
+    dir.write("whole.xes", XES_LOG);
+    let counts = run(&dir, "whole", &["-i", "whole.xes", "--preset", "xes"]);
+    assert_eq!((counts.records, counts.events, counts.rejects), (3, 3, 0));
+    // (where the cut falls, the events before it, what the reason says, the
+    // attributes read of the event cut short)
+    let cut_after = |text: &str| XES_LOG.find(text).unwrap() + text.len();
+    let cuts = [
+        (
+            cut_after(r#"value="TaskStarted"/>"#) + 1,
+            1,
+            "the input ends inside the <event> that starts at line 9 (truncated?)",
+            r#"{"concept:name":"TaskStarted"}"#,
+        ),
+        (
+            XES_LOG.find("</event>\n  </trace>").unwrap() + "</event>\n".len(),
+            2,
+            "the input ends inside the <trace> that starts at line 3 (truncated?)",
+            "",
+        ),
+        (
+            cut_after("</trace>\n"),
+            2,
+            "the input ends before the log's root element is closed (truncated?)",
+            "",
+        ),
+        (
+            cut_after(r#"<date key="time:timestamp" value="2026-01-05T11"#),
+            2,
+            "XML is broken",
+            r#"{"concept:name":"TaskCreated"}"#,
+        ),
+        (cut_after("<ev"), 0, "XML is broken", ""),
+    ];
+    for (at, events, reason, raw) in cuts {
+        let cut = &XES_LOG[..at];
+        let line = cut.matches('\n').count() as u64 + 1;
+        for name in ["cut.xes", "cut.xes.gz"] {
+            let dir = Dir::new();
+            match name {
+                "cut.xes" => dir.write(name, cut),
+                _ => dir.write(name, gzip(cut.as_bytes())),
+            };
+            let counts = run(&dir, "out", &["-i", name, "--preset", "xes"]);
+            let rejected = damage(&dir, "out");
+            assert_eq!(
+                (counts.records, counts.events, counts.rejects),
+                (events + 1, events, 1),
+                "{name} cut at {cut:?}: {rejected:?}"
+            );
+            let (file, at_line, why, text) = &rejected[0];
+            assert!(file.ends_with(name), "{file}");
+            assert_eq!(*at_line, line, "{name} cut at {cut:?}: {why}");
+            assert!(
+                why.starts_with(&format!("input is damaged at line {line}: {reason}"))
+                    && why.ends_with("everything before it was read"),
+                "{name} cut at {cut:?}: {why}"
+            );
+            assert_eq!(text, raw, "{name} cut at {cut:?}");
+        }
+    }
+    // A gzip stream cut short: the events decoded before the cut, one reject.
+    let many: String = XES_LOG.lines().take(2).map(|l| format!("{l}\n")).collect::<String>()
+        + &(1..=400)
+            .map(|i| {
+                format!(
+                    "  <trace>\n    <string key=\"concept:name\" value=\"task-{i}\"/>\n    <event>\n      <string key=\"concept:name\" value=\"TaskCreated\"/>\n      <date key=\"time:timestamp\" value=\"2026-01-05T09:00:00+01:00\"/>\n      <string key=\"note\" value=\"{}\"/>\n    </event>\n  </trace>\n",
+                    i * 7919 % 10007
+                )
+            })
+            .collect::<String>()
+        + "</log>\n";
+    let mut truncated = gzip(many.as_bytes());
+    truncated.truncate(truncated.len() / 2);
+    let mut decoded = Vec::new();
+    let mut decoder = flate2::read::MultiGzDecoder::new(&truncated[..]);
+    let mut buffer = [0u8; 4096];
+    while let Ok(n @ 1..) = decoder.read(&mut buffer) {
+        decoded.extend_from_slice(&buffer[..n]);
+    }
+    let decoded = String::from_utf8_lossy(&decoded);
+    let whole = decoded.matches("</event>").count() as u64;
+    assert!(whole > 0 && whole < 400, "{whole}");
+    let dir = Dir::new();
+    dir.write("cut.xes.gz", truncated);
+    let counts = run(&dir, "out", &["-i", "cut.xes.gz", "--preset", "xes"]);
+    assert_eq!(
+        (counts.records, counts.events, counts.rejects),
+        (whole + 1, whole, 1)
+    );
+    let rejected = damage(&dir, "out");
+    assert!(
+        rejected[0].0.ends_with("cut.xes.gz")
+            && rejected[0].2.starts_with("input is damaged at line"),
+        "{rejected:?}"
+    );
+}
+
+#[test]
 fn a_missing_input_is_an_error_naming_it() {
     let dir = Dir::new();
     let outcome = dir.eventfold(&["run", "-i", "nowhere.ndjson"]);
@@ -516,6 +691,9 @@ fn globs_and_folders_read_many_formats_at_once() {
         "logs/c.csv.gz",
         gzip(b"stream_id,version,event_type,occurred_at\ntask-1,3,TaskStarted,2026-01-05T10:00:00Z\n"),
     );
+    // A folder's files other than logs are skipped (README.md says so).
+    dir.write("logs/README.md", "# exports of the task tracker\n");
+    dir.write("logs/mapping.toml", "[fields]\n");
     let counts = run(&dir, "out-folder", &["-i", "logs"]);
     assert_eq!((counts.records, counts.events, counts.rejects), (3, 3, 0));
     let counts = run(&dir, "out-glob", &["-i", "logs/*.*json"]);

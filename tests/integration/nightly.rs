@@ -325,6 +325,35 @@ fn diff_names_what_a_model_change_changed() {
 }
 
 #[test]
+fn init_elsewhere_says_to_cd_there_or_pass_the_config() {
+    let dir = Dir::new();
+    let wrote = dir.ok(&["init", "nightly/"]);
+    assert!(
+        wrote.contains("next: `cd nightly && eventfold run` (or `eventfold run --config nightly/eventfold.toml` from here)"),
+        "{wrote}"
+    );
+    // Both ways it says work.
+    let run = dir.eventfold(&["run", "--config", "nightly/eventfold.toml"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(dir.join("nightly/out/manifest.json").is_file());
+    // The working folder itself needs no cd, however it is named.
+    for here in [".", "./"] {
+        let dir = Dir::new();
+        let wrote = dir.ok(&["init", here]);
+        assert!(
+            wrote.contains("next: `eventfold run` reads eventfold.toml") && !wrote.contains("cd "),
+            "{here}: {wrote}"
+        );
+    }
+    let dir = Dir::new();
+    let wrote = dir.ok(&["init", "my logs"]);
+    assert!(
+        wrote.contains("next: `cd 'my logs' && eventfold run`"),
+        "{wrote}"
+    );
+}
+
+#[test]
 fn init_writes_a_config_that_run_and_check_read_and_flags_override() {
     let dir = Dir::new();
     let wrote = dir.ok(&["init"]);

@@ -7,7 +7,7 @@
 
 use std::io::BufRead;
 
-use super::{Body, Damage, Pending, RecordReader};
+use super::{skip_bom, Body, Damage, Pending, RecordReader};
 use crate::ingest::Input;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,12 +41,16 @@ pub struct ArrayReader {
 }
 
 impl ArrayReader {
-    pub fn new(input: Input, max_record_bytes: usize) -> Self {
+    pub fn new(mut input: Input, max_record_bytes: usize) -> Self {
+        // A byte-order mark (Windows tools write one) is not the array's
+        // start. Should reading fail here, the first read fails again and is
+        // reported as damage.
+        let offset = skip_bom(&mut input).unwrap_or(0);
         Self {
             input: Some(input),
             state: State::Start,
             line: 1,
-            offset: 0,
+            offset,
             max_record_bytes,
             element: Vec::new(),
             element_len: 0,
@@ -201,6 +205,7 @@ impl RecordReader for ArrayReader {
                         line: self.line,
                         byte_offset: self.offset,
                         reason: e.to_string(),
+                        raw: Vec::new(),
                     });
                     out.extend(self.finish_input());
                     break;

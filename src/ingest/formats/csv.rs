@@ -14,19 +14,27 @@ pub struct CsvReader {
     header: Arc<[String]>,
     delimiter: u8,
     line: u64,
+    /// The bytes of the byte-order mark read past (3 or 0).
+    bom: u64,
     damage: Option<Damage>,
 }
 
 impl CsvReader {
     pub fn new(mut input: Input, options: CsvOptions) -> Self {
         let mut damage = None;
-        if let Err(e) = skip_bom(&mut input) {
-            damage = Some(Damage {
-                line: 1,
-                byte_offset: 0,
-                reason: e.to_string(),
-            });
-        }
+        // Byte offsets count from the file's start, a byte-order mark included.
+        let bom = match skip_bom(&mut input) {
+            Ok(skipped) => skipped,
+            Err(e) => {
+                damage = Some(Damage {
+                    line: 1,
+                    byte_offset: 0,
+                    reason: e.to_string(),
+                    raw: Vec::new(),
+                });
+                0
+            }
+        };
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(options.delimiter)
             .flexible(true)
@@ -42,6 +50,7 @@ impl CsvReader {
                     line: 1,
                     byte_offset: 0,
                     reason: e.to_string(),
+                    raw: Vec::new(),
                 });
                 Arc::from(Vec::new())
             }
@@ -51,6 +60,7 @@ impl CsvReader {
             header,
             delimiter: options.delimiter,
             line: 2,
+            bom,
             damage,
         }
     }
@@ -120,7 +130,7 @@ impl RecordReader for CsvReader {
                 Ok(true) => {
                     let (line, offset) = record
                         .position()
-                        .map(|p| (p.line(), p.byte()))
+                        .map(|p| (p.line(), self.bom + p.byte()))
                         .unwrap_or((self.line, 0));
                     self.line = line + 1;
                     out.push(self.row(&record, line, offset));
@@ -129,8 +139,9 @@ impl RecordReader for CsvReader {
                     let position = reader.position();
                     self.damage = Some(Damage {
                         line: position.line(),
-                        byte_offset: position.byte(),
+                        byte_offset: self.bom + position.byte(),
                         reason: e.to_string(),
+                        raw: Vec::new(),
                     });
                     break;
                 }

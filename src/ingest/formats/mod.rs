@@ -79,7 +79,7 @@ impl Format {
         if head.starts_with(b"PAR1") {
             return Some(Format::Parquet);
         }
-        let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+        let head = head.strip_prefix(BOM).unwrap_or(head);
         match head.iter().find(|b| !b.is_ascii_whitespace())? {
             b'[' => Some(Format::Json),
             b'{' => Some(Format::Ndjson),
@@ -194,6 +194,8 @@ pub struct Damage {
     pub line: u64,
     pub byte_offset: u64,
     pub reason: String,
+    /// What was read of the record the damage cut short, if the reader knows.
+    pub raw: Vec<u8>,
 }
 
 /// A reader of pending records.
@@ -253,10 +255,15 @@ impl<R: Read> BufRead for LineCounter<R> {
     }
 }
 
-/// Skips a UTF-8 byte-order mark at the start of `input`.
-pub fn skip_bom<R: BufRead>(input: &mut R) -> std::io::Result<()> {
-    if input.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
-        input.consume(3);
+/// The UTF-8 byte-order mark some Windows tools write at the start of text.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Skips a UTF-8 byte-order mark at the start of `input`; returns the bytes
+/// skipped (3 or 0), so byte offsets can still count from the input's start.
+pub fn skip_bom<R: BufRead>(input: &mut R) -> std::io::Result<u64> {
+    if input.fill_buf()?.starts_with(BOM) {
+        input.consume(BOM.len());
+        return Ok(BOM.len() as u64);
     }
-    Ok(())
+    Ok(0)
 }

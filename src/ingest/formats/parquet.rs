@@ -51,6 +51,7 @@ impl ParquetReader {
                     line: 1,
                     byte_offset: 0,
                     reason: format!("not a readable Parquet file: {reason}"),
+                    raw: Vec::new(),
                 }),
             ),
         };
@@ -96,6 +97,7 @@ impl RecordReader for ParquetReader {
                             line: self.row,
                             byte_offset: 0,
                             reason,
+                            raw: Vec::new(),
                         });
                         self.batches = None;
                     }
@@ -105,6 +107,7 @@ impl RecordReader for ParquetReader {
                         line: self.row,
                         byte_offset: 0,
                         reason: format!("Parquet data is broken: {e}"),
+                        raw: Vec::new(),
                     });
                     self.batches = None;
                 }

@@ -4,7 +4,10 @@
 //! types them, and the attributes of its `<trace>` under `trace`. Attributes
 //! nested inside an attribute (XES 2016's nested attributes) are not read; log
 //! level attributes, globals and classifiers neither. Broken XML ends the
-//! input: the events before it are kept and the damage is one reject.
+//! input, and so does an input that ends before its root element closes (a
+//! file cut short, inside an event or between them): the events before it are
+//! kept and the damage is one reject, holding what was read of the event it
+//! cut short.
 
 use quick_xml::events::{BytesStart, Event};
 use serde_json::{Map, Value};
@@ -20,6 +23,13 @@ pub struct XesReader {
     event: Option<(u64, u64, Map<String, Value>)>,
     /// Depth inside an attribute that has children (those are skipped).
     nested: usize,
+    /// Elements open (started and not yet ended), all levels counted: the
+    /// input must not end while any is.
+    open: usize,
+    /// The line where the open trace starts.
+    trace_line: u64,
+    /// Damage ended the input: nothing more is read.
+    done: bool,
     damage: Option<Damage>,
     line: u64,
 }
@@ -34,10 +44,22 @@ impl XesReader {
             trace: None,
             event: None,
             nested: 0,
+            open: 0,
+            trace_line: 0,
+            done: false,
             damage: None,
             line: 1,
         }
     }
+}
+
+/// What was read of the event damage cut short (its attributes so far, as
+/// JSON), taken out so it is reported once; empty between events.
+fn cut_short(event: &mut Option<(u64, u64, Map<String, Value>)>) -> Vec<u8> {
+    event
+        .take()
+        .map(|(_, _, attrs)| Value::Object(attrs).to_string().into_bytes())
+        .unwrap_or_default()
 }
 
 /// An XES attribute element as a key and a typed JSON value.
@@ -95,7 +117,7 @@ fn store(
 impl RecordReader for XesReader {
     fn next_records(&mut self, max: usize) -> Vec<Pending> {
         let mut out = Vec::new();
-        while out.len() < max {
+        while out.len() < max && !self.done {
             let Some(reader) = self.reader.as_mut() else {
                 break;
             };
@@ -108,19 +130,48 @@ impl RecordReader for XesReader {
                         line: counter.line,
                         byte_offset: reader.error_position(),
                         reason: format!("XML is broken: {e}"),
+                        raw: cut_short(&mut self.event),
                     });
+                    self.done = true;
                     break;
                 }
             };
             let counter = reader.get_ref();
             let (line, offset) = (counter.line, counter.offset);
             self.line = line;
+            match &event {
+                Event::Start(_) => self.open += 1,
+                Event::End(_) => self.open = self.open.saturating_sub(1),
+                _ => {}
+            }
             match event {
+                Event::Eof if self.open > 0 => {
+                    let inside = match (&self.event, &self.trace) {
+                        (Some((event_line, _, _)), _) => {
+                            format!("inside the <event> that starts at line {event_line}")
+                        }
+                        (None, Some(_)) => {
+                            format!("inside the <trace> that starts at line {}", self.trace_line)
+                        }
+                        (None, None) => "before the log's root element is closed".to_owned(),
+                    };
+                    self.damage = Some(Damage {
+                        line,
+                        byte_offset: offset,
+                        reason: format!("the input ends {inside} (truncated?)"),
+                        raw: cut_short(&mut self.event),
+                    });
+                    self.done = true;
+                    break;
+                }
                 Event::Eof => break,
                 Event::Start(_) if self.nested > 0 => self.nested += 1,
                 Event::End(_) if self.nested > 0 => self.nested -= 1,
                 Event::Start(element) => match element.local_name().as_ref() {
-                    b"trace" => self.trace = Some(Map::new()),
+                    b"trace" => {
+                        self.trace = Some(Map::new());
+                        self.trace_line = line;
+                    }
                     b"event" => self.event = Some((line, offset, Map::new())),
                     b"string" | b"date" | b"int" | b"float" | b"boolean" | b"id" | b"list"
                     | b"container" => {
