@@ -18,7 +18,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The model file is broken; `line` is 1-based.
-    #[error("{file}:{line}: {message}{}", hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
+    #[error("{file}:{line}: {message}{}", hint_line(hint))]
     Model {
         file: String,
         line: usize,
@@ -35,9 +35,19 @@ pub enum Error {
         line: u64,
         reason: String,
     },
-    /// A SQL statement failed.
-    #[error("sql: {0}")]
-    Sql(String),
+    /// A SQL statement failed: DataFusion's error, said for a person (see
+    /// [`crate::sql::describe`]), with what to do about it when we know.
+    #[cfg(feature = "sql")]
+    #[error("{}{}", crate::sql::describe(origin.as_deref(), source, missing_table.as_deref()), hint_line(hint))]
+    Sql {
+        /// The query file the statement came from, when it came from one.
+        origin: Option<String>,
+        source: datafusion::error::DataFusionError,
+        /// The table the statement reads that the session does not have, when
+        /// that is why it failed.
+        missing_table: Option<String>,
+        hint: Option<String>,
+    },
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
     #[error(transparent)]
@@ -49,12 +59,30 @@ pub enum Error {
     Json(#[from] serde_json::Error),
 }
 
+/// A hint as the line that follows an error's message, or nothing.
+fn hint_line(hint: &Option<String>) -> String {
+    hint.as_ref()
+        .map(|h| format!("\n  hint: {h}"))
+        .unwrap_or_default()
+}
+
 impl Error {
     /// Wraps an io error with the path it concerns, so the message names the file.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// A failed SQL statement, with no hint yet.
+    #[cfg(feature = "sql")]
+    pub fn sql(source: datafusion::error::DataFusionError) -> Self {
+        Error::Sql {
+            origin: None,
+            source,
+            missing_table: None,
+            hint: None,
         }
     }
 

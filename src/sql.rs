@@ -12,9 +12,12 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use datafusion::common::TableReference;
+use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
+use datafusion::sql::sqlparser::parser::ParserError;
 
 use crate::memory_pool::HeadroomPool;
 use crate::{Error, Result};
@@ -88,13 +91,7 @@ pub fn session(options: &SessionOptions) -> Result<SessionContext> {
 /// `state_history/<aggregate>.parquet` when the run wrote them. Returns the
 /// table names.
 pub async fn register_output(ctx: &SessionContext, dir: &Path) -> Result<Vec<String>> {
-    if !dir.join("manifest.json").is_file() {
-        return Err(Error::usage(format!(
-            "{} is not an eventfold output folder (no manifest.json)\n  hint: run `eventfold run --out {}` first, or pass --out",
-            dir.display(),
-            dir.display()
-        )));
-    }
+    ensure_output(dir)?;
     note_older_columns(dir);
     let mut tables = Vec::new();
     for name in ["events", "transitions"] {
@@ -124,6 +121,18 @@ pub async fn register_output(ctx: &SessionContext, dir: &Path) -> Result<Vec<Str
         tables.push(name);
     }
     Ok(tables)
+}
+
+/// Fails, saying so, when `dir` is not the output folder of a run.
+pub fn ensure_output(dir: &Path) -> Result<()> {
+    if dir.join("manifest.json").is_file() {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "{} is not an eventfold output folder (no manifest.json)\n  hint: run `eventfold run --out {}` first, or pass --out",
+        dir.display(),
+        dir.display()
+    )))
 }
 
 /// The Arrow schema of a Parquet file, read from its footer.
@@ -220,32 +229,112 @@ pub async fn register_sorted(
 
 /// Runs every statement of `sql` in order and returns the last one's rows.
 pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
-    let statements = DFParser::parse_sql(sql).map_err(|e| Error::Sql(e.to_string()))?;
+    let statements = DFParser::parse_sql(sql).map_err(Error::sql)?;
     if statements.is_empty() {
-        return Err(Error::Sql("no SQL statement given".into()));
+        return Err(Error::usage("no SQL statement given"));
     }
     let mut batches = Vec::new();
     for statement in statements {
-        let plan = ctx
-            .state()
-            .statement_to_plan(statement)
-            .await
-            .map_err(|e| Error::Sql(e.to_string()))?;
-        let frame = ctx
-            .execute_logical_plan(plan)
-            .await
-            .map_err(|e| Error::Sql(e.to_string()))?;
+        let state = ctx.state();
+        // The tables the statement reads (not its CTEs), to name the one this
+        // session lacks when planning fails.
+        let references = state
+            .resolve_table_references(&statement)
+            .unwrap_or_default();
+        let plan = match state.statement_to_plan(statement).await {
+            Ok(plan) => plan,
+            Err(source) => return Err(planning_error(ctx, &references, source)),
+        };
+        let frame = ctx.execute_logical_plan(plan).await.map_err(Error::sql)?;
         let schema = Arc::new(frame.schema().as_arrow().clone());
-        batches = frame
-            .collect()
-            .await
-            .map_err(|e| Error::Sql(e.to_string()))?;
+        batches = frame.collect().await.map_err(Error::sql)?;
         if batches.is_empty() {
             // Keep the columns of an empty result, so tables and CSV show a header.
             batches.push(RecordBatch::new_empty(schema));
         }
     }
     Ok(batches)
+}
+
+/// The error of a statement that did not plan: when it reads a table the
+/// session does not have, the error names it, with a hint.
+fn planning_error(
+    ctx: &SessionContext,
+    references: &[TableReference],
+    source: DataFusionError,
+) -> Error {
+    let missing = references
+        .iter()
+        .find(|table| matches!(ctx.table_exist((*table).clone()), Ok(false)));
+    let Some(missing) = missing else {
+        return Error::sql(source);
+    };
+    let tables = table_names(ctx);
+    let name = missing.table();
+    let aggregate = name.strip_suffix("_history");
+    let hint = match aggregate {
+        Some(aggregate) if tables.iter().any(|t| t == aggregate) => format!(
+            "{name} is written only by `eventfold run --with-history`; this output was run without it"
+        ),
+        _ => format!("the tables of this output: {}", tables.join(", ")),
+    };
+    Error::Sql {
+        origin: None,
+        source,
+        missing_table: Some(missing.to_string()),
+        hint: Some(hint),
+    }
+}
+
+/// The tables (and views) of the session's default schema, sorted.
+pub fn table_names(ctx: &SessionContext) -> Vec<String> {
+    let state = ctx.state();
+    let defaults = &state.config_options().catalog;
+    let mut names = ctx
+        .catalog(&defaults.default_catalog)
+        .and_then(|catalog| catalog.schema(&defaults.default_schema))
+        .map(|schema| schema.table_names())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// A failed statement's message: a syntax error said like a person would, with
+/// its position; a missing table named; else DataFusion's own message.
+/// `origin` is the query file, when there is one.
+pub fn describe(
+    origin: Option<&str>,
+    source: &DataFusionError,
+    missing_table: Option<&str>,
+) -> String {
+    let place = origin.map(|o| format!("{o}: ")).unwrap_or_default();
+    if let Some(table) = missing_table {
+        return format!("{place}sql: table {table} not found");
+    }
+    match source.find_root() {
+        DataFusionError::SQL(parser, _) => format!("{place}SQL syntax: {}", syntax(parser)),
+        _ => format!("{place}sql: {}", source.strip_backtrace()),
+    }
+}
+
+/// sqlparser's `Expected: X, found: Y at Line: 1, Column: 7` as
+/// `expected X, found Y at line 1, column 7`.
+fn syntax(error: &ParserError) -> String {
+    let text = match error {
+        ParserError::TokenizerError(text) | ParserError::ParserError(text) => text.as_str(),
+        ParserError::RecursionLimitExceeded => return "the statement nests too deeply".into(),
+    };
+    let text = text
+        .replace("Expected: ", "expected ")
+        .replace("found: EOF", "found the end of the statement")
+        .replace("found: ", "found ")
+        .replace(" at Line: ", " at line ")
+        .replace(", Column: ", ", column ");
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text,
+    }
 }
 
 /// How query results are printed.

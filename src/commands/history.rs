@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::config::ProjectConfig;
 use crate::history::{format_time, trail, trail_json, value_json, AsOf, Step};
 use crate::model::parse_model;
-use crate::sql::{register_output, run_sql, session};
+use crate::sql::{ensure_output, register_output, run_sql, session};
 use crate::{Error, Result};
 
 /// How the trail is printed.
@@ -35,6 +35,7 @@ pub struct Args {
 pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     let out = config.out(args.out.as_deref());
     let as_of = args.as_of.as_deref().map(AsOf::parse).transpose()?;
+    ensure_output(&out)?;
     let model_path = out.join("model.toml");
     let model_text = std::fs::read_to_string(&model_path).map_err(|e| Error::io(&model_path, e))?;
     let model = parse_model(&model_path.display().to_string(), &model_text)?;

@@ -1,0 +1,144 @@
+//! What a new user tripped over (issue 18): errors a person can act on.
+
+mod util;
+
+use util::Dir;
+
+/// Issue 18.5: a syntax error was `sql: SQL error: ParserError("Expected: an
+/// SQL statement, found: SELEC at Line: 1, Column: 1")`.
+#[test]
+fn a_syntax_error_is_said_like_a_person_with_its_position() {
+    let dir = Dir::new();
+    dir.ok(&["run"]);
+    let outcome = dir.eventfold(&["query", "SELEC stream_id FROM task"]);
+    assert_eq!(outcome.code, 2);
+    assert_eq!(
+        outcome.stderr,
+        "error: SQL syntax: expected an SQL statement, found SELEC at line 1, column 1\n"
+    );
+    let outcome = dir.eventfold(&["query", "SELECT stream_id FROM task WHERE"]);
+    assert_eq!(
+        outcome.stderr,
+        "error: SQL syntax: expected an expression, found the end of the statement\n"
+    );
+}
+
+/// Issue 18.5: `table 'datafusion.public.task_history' not found` said
+/// neither that `--with-history` writes it nor which tables there are.
+#[test]
+fn an_unknown_table_is_named_with_a_hint() {
+    let dir = Dir::new();
+    dir.ok(&["run"]);
+    let history = dir.eventfold(&["query", "SELECT * FROM task_history"]);
+    assert_eq!(history.code, 2);
+    assert_eq!(
+        history.stderr,
+        "error: sql: table task_history not found\n  hint: task_history is written only by \
+         `eventfold run --with-history`; this output was run without it\n"
+    );
+    let typo = dir.eventfold(&[
+        "query",
+        "SELECT count(*) FROM tasks JOIN events USING (stream_id)",
+    ]);
+    assert_eq!(
+        typo.stderr,
+        "error: sql: table tasks not found\n  hint: the tables of this output: events, findings, \
+         project, rejects, streams, task, transitions\n"
+    );
+    // A CTE is no table of the output, and no error.
+    dir.ok(&["query", "WITH t AS (SELECT 1 AS x) SELECT x FROM t"]);
+}
+
+/// Issue 18.5: `check` printed `skip` without saying why.
+#[test]
+fn check_says_why_it_skips_a_check() {
+    let dir = Dir::new();
+    dir.ok(&["run"]);
+    std::fs::create_dir(dir.join("checks")).unwrap();
+    dir.write(
+        "checks/history_gaps.sql",
+        "-- History gaps\n-- severity: error\nSELECT stream_id FROM task_history WHERE false\n",
+    );
+    let outcome = dir.eventfold(&["check", "--queries", "checks"]);
+    let line = outcome
+        .stdout
+        .lines()
+        .find(|l| l.contains("history_gaps"))
+        .unwrap_or_else(|| panic!("{outcome:?}"));
+    assert!(line.starts_with("skip "), "{line}");
+    assert!(
+        line.ends_with("(reads task_history, which this output does not have)"),
+        "{line}"
+    );
+    dir.write(
+        "checks/history_gaps.sql",
+        "-- History gaps\n-- severity: error\nSELEC 1\n",
+    );
+    let broken = dir.eventfold(&["check", "--queries", "checks"]);
+    assert_eq!(broken.code, 2);
+    assert!(
+        broken
+            .stderr
+            .contains("history_gaps.sql: SQL syntax: expected an SQL statement"),
+        "{}",
+        broken.stderr
+    );
+}
+
+const ORDER_MODEL: &str = r#"
+[aggregates.order.fields]
+customer = "string"
+
+[aggregates.order.lifecycle]
+initial = "placed"
+statuses = ["placed", "shipped"]
+terminal = ["shipped"]
+
+[aggregates.order.events.OrderPlaced]
+creates = true
+set = { customer = "customer" }
+
+[aggregates.order.events.OrderShipped]
+from = ["placed"]
+to = "shipped"
+"#;
+
+const ORDER_LOG: &str = r#"{"stream_id":"order-1","version":1,"event_type":"OrderPlaced","occurred_at":"2026-02-01T10:00:00Z","payload":{"customer":"ann"}}
+{"stream_id":"order-1","version":2,"event_type":"OrderShipped","occurred_at":"2026-02-02T10:00:00Z","payload":{}}
+"#;
+
+/// Issue 18.5: `flow` on an output without tasks said there was no flow for
+/// `task` without naming the aggregate types the output has.
+#[test]
+fn flow_names_the_aggregate_types_of_the_output() {
+    let dir = Dir::new();
+    dir.write("model.toml", ORDER_MODEL);
+    dir.write("orders.ndjson", ORDER_LOG);
+    dir.ok(&["run", "--input", "orders.ndjson", "--model", "model.toml"]);
+    let outcome = dir.eventfold(&["flow"]);
+    assert_eq!(outcome.code, 2);
+    assert!(
+        outcome.stderr.contains("no aggregate type \"task\" in out\n  hint: its aggregate types: order; pick one with --aggregate, e.g. --aggregate order"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(dir
+        .ok(&["flow", "--aggregate", "order"])
+        .contains("OrderShipped"));
+}
+
+/// Issue 18.5: `history` on a folder that is no output said
+/// `…/model.toml: No such file or directory`.
+#[test]
+fn history_outside_an_output_says_it_is_none() {
+    let dir = Dir::new();
+    let outcome = dir.eventfold(&["history", "task-1"]);
+    assert_eq!(outcome.code, 2);
+    assert!(
+        outcome
+            .stderr
+            .contains("out is not an eventfold output folder (no manifest.json)"),
+        "{}",
+        outcome.stderr
+    );
+}
