@@ -86,6 +86,30 @@ impl Error {
         }
     }
 
+    /// Whether this error is a write to a closed pipe (`eventfold … | head`),
+    /// however wrapped: the reader's choice, not a failure.
+    pub fn is_broken_pipe(&self) -> bool {
+        // Transparent, this variant's source is serde_json's, which skips its io error.
+        if let Error::Json(json) = self {
+            return json.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe);
+        }
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(error) = next {
+            let kind = match error.downcast_ref::<std::io::Error>() {
+                Some(io) => Some(io.kind()),
+                // serde_json's source skips its io error.
+                None => error
+                    .downcast_ref::<serde_json::Error>()
+                    .and_then(serde_json::Error::io_error_kind),
+            };
+            if kind == Some(std::io::ErrorKind::BrokenPipe) {
+                return true;
+            }
+            next = error.source();
+        }
+        false
+    }
+
     /// A usage error with the given message.
     pub fn usage(message: impl Into<String>) -> Self {
         Error::Usage {

@@ -350,11 +350,27 @@ pub enum OutputFormat {
 }
 
 /// Writes `batches` to `out` in `format`.
+///
+/// A write that fails is an [`Error::Io`] on `stdout` with the io error's
+/// kind, whichever writer met it (arrow's CSV writer keeps only its text), so
+/// that a closed pipe is recognised as one.
 pub fn write_batches(
     batches: &[RecordBatch],
     format: OutputFormat,
     out: &mut dyn Write,
 ) -> Result<()> {
+    let mut watched = Watched {
+        inner: out,
+        failure: None,
+    };
+    let written = write_formatted(batches, format, &mut watched);
+    match (written, watched.failure) {
+        (Err(_), Some(kind)) => Err(Error::io("stdout", std::io::Error::from(kind))),
+        (written, _) => written,
+    }
+}
+
+fn write_formatted(batches: &[RecordBatch], format: OutputFormat, out: &mut Watched) -> Result<()> {
     match format {
         OutputFormat::Table => {
             let table = arrow::util::pretty::pretty_format_batches(batches)?;
@@ -363,7 +379,7 @@ pub fn write_batches(
         OutputFormat::Csv => {
             let mut writer = arrow::csv::WriterBuilder::new()
                 .with_header(true)
-                .build(out);
+                .build(&mut *out);
             for batch in batches {
                 writer.write(batch)?;
             }
@@ -371,7 +387,7 @@ pub fn write_batches(
         OutputFormat::Json => {
             let mut writer = arrow::json::WriterBuilder::new()
                 .with_explicit_nulls(true)
-                .build::<_, arrow::json::writer::JsonArray>(out);
+                .build::<_, arrow::json::writer::JsonArray>(&mut *out);
             let refs: Vec<&RecordBatch> = batches.iter().collect();
             writer.write_batches(&refs)?;
             writer.finish()?;
@@ -382,4 +398,31 @@ pub fn write_batches(
         }
     }
     Ok(())
+}
+
+/// A writer that remembers the kind of the first io error it met.
+struct Watched<'a> {
+    inner: &'a mut dyn Write,
+    failure: Option<std::io::ErrorKind>,
+}
+
+impl Watched<'_> {
+    fn watch<T>(&mut self, result: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &result {
+            self.failure.get_or_insert(e.kind());
+        }
+        result
+    }
+}
+
+impl Write for Watched<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let result = self.inner.write(buf);
+        self.watch(result)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let result = self.inner.flush();
+        self.watch(result)
+    }
 }

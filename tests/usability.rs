@@ -1,6 +1,10 @@
-//! What a new user tripped over (issue 18): errors a person can act on.
+//! What a new user tripped over (issue 18): errors a person can act on, and a
+//! closed stdout that ends every command quietly.
 
 mod util;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
 
 use util::Dir;
 
@@ -141,4 +145,48 @@ fn history_outside_an_output_says_it_is_none() {
         "{}",
         outcome.stderr
     );
+}
+
+/// Runs `eventfold ARGS` in `dir`, reads the first `read` bytes of its stdout
+/// (none: closed before the command writes), closes it and returns the exit
+/// code and stderr.
+fn close_early(dir: &Dir, args: &[&str], read: usize) -> (i32, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eventfold"))
+        .args(args)
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run eventfold");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut start = vec![0u8; read];
+    stdout.read_exact(&mut start).expect("some output");
+    drop(stdout);
+    let output = child.wait_with_output().expect("wait for eventfold");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Issue 18.5: `… | head` printed `error: Broken pipe (os error 32)` (the
+/// CSV and JSON writers wrap the io error) or panicked (`println!`); a closed
+/// stdout ends every command quietly with exit 0.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let dir = Dir::new();
+    dir.ok(&["run"]);
+    let all = "SELECT * FROM events";
+    for (args, read) in [
+        (vec!["query", all], 64),
+        (vec!["query", "--format", "csv", all], 64),
+        (vec!["query", "--format", "json", all], 64),
+        (vec!["generate", "--events", "100000"], 64),
+        (vec!["check", "--format", "json"], 0),
+        (vec!["history", "task-9001", "--format", "json"], 0),
+        (vec!["init", "starter"], 0),
+    ] {
+        let (code, stderr) = close_early(&dir, &args, read);
+        assert_eq!((code, stderr.as_str()), (0, ""), "{args:?}");
+    }
 }
