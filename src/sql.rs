@@ -10,14 +10,17 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::array::{Array, ArrayRef, RecordBatch, StringBuilder, UnionArray};
+use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use arrow::error::ArrowError;
+use arrow::json::writer::{make_encoder, Encoder, EncoderFactory, EncoderOptions, NullableEncoder};
 use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
 use datafusion::sql::sqlparser::parser::ParserError;
+use datafusion_functions_json::{JsonUnionEncoder, JsonUnionValue};
 
 use crate::memory_pool::HeadroomPool;
 use crate::{Error, Result};
@@ -349,7 +352,9 @@ pub enum OutputFormat {
     Json,
 }
 
-/// Writes `batches` to `out` in `format`.
+/// Writes `batches` to `out` in `format`. In the table and CSV, nested values
+/// (lists, structs, maps) and the values of the JSON functions (`payload->'k'`)
+/// are written as JSON text; in JSON, as JSON.
 ///
 /// A write that fails is an [`Error::Io`] on `stdout` with the io error's
 /// kind, whichever writer met it (arrow's CSV writer keeps only its text), so
@@ -373,7 +378,11 @@ pub fn write_batches(
 fn write_formatted(batches: &[RecordBatch], format: OutputFormat, out: &mut Watched) -> Result<()> {
     match format {
         OutputFormat::Table => {
-            let table = arrow::util::pretty::pretty_format_batches(batches)?;
+            let texts = batches
+                .iter()
+                .map(nested_as_json_text)
+                .collect::<Result<Vec<_>>>()?;
+            let table = arrow::util::pretty::pretty_format_batches(&texts)?;
             writeln!(out, "{table}").map_err(|e| Error::io("stdout", e))?;
         }
         OutputFormat::Csv => {
@@ -381,12 +390,13 @@ fn write_formatted(batches: &[RecordBatch], format: OutputFormat, out: &mut Watc
                 .with_header(true)
                 .build(&mut *out);
             for batch in batches {
-                writer.write(batch)?;
+                writer.write(&nested_as_json_text(batch)?)?;
             }
         }
         OutputFormat::Json => {
             let mut writer = arrow::json::WriterBuilder::new()
                 .with_explicit_nulls(true)
+                .with_encoder_factory(Arc::new(JsonValues))
                 .build::<_, arrow::json::writer::JsonArray>(&mut *out);
             let refs: Vec<&RecordBatch> = batches.iter().collect();
             writer.write_batches(&refs)?;
@@ -424,5 +434,113 @@ impl Write for Watched<'_> {
     fn flush(&mut self) -> std::io::Result<()> {
         let result = self.inner.flush();
         self.watch(result)
+    }
+}
+
+/// Whether values of `data_type` have parts (and so no CSV or table cell of their own).
+fn is_nested(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::List(_)
+            | DataType::LargeList(_)
+            | DataType::FixedSizeList(..)
+            | DataType::ListView(_)
+            | DataType::LargeListView(_)
+            | DataType::Struct(_)
+            | DataType::Map(..)
+            | DataType::Union(..)
+    )
+}
+
+/// `batch` with each nested column replaced by a text column of its values as
+/// JSON (a JSON null, as the JSON functions give for a missing key, is empty).
+fn nested_as_json_text(batch: &RecordBatch) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    if !schema.fields().iter().any(|f| is_nested(f.data_type())) {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if is_nested(field.data_type()) {
+            columns.push(json_text(field, column)?);
+            fields.push(Field::new(field.name(), DataType::Utf8, true));
+        } else {
+            columns.push(column.clone());
+            fields.push(field.as_ref().clone());
+        }
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
+/// The values of `column` as JSON text.
+fn json_text(field: &FieldRef, column: &ArrayRef) -> Result<ArrayRef> {
+    let options = EncoderOptions::default()
+        .with_explicit_nulls(true)
+        .with_encoder_factory(Arc::new(JsonValues));
+    let mut encoder = make_encoder(field, column.as_ref(), &options)?;
+    let mut texts = StringBuilder::with_capacity(column.len(), column.len() * 8);
+    let mut buffer = Vec::new();
+    for row in 0..column.len() {
+        if encoder.is_null(row) {
+            texts.append_null();
+            continue;
+        }
+        buffer.clear();
+        encoder.encode(row, &mut buffer);
+        if buffer == b"null" {
+            texts.append_null();
+        } else {
+            texts.append_value(String::from_utf8_lossy(&buffer));
+        }
+    }
+    Ok(Arc::new(texts.finish()))
+}
+
+/// Encodes the JSON functions' values (a union of JSON's types, objects and
+/// arrays held as their text) as the JSON they are; arrow has no encoder for
+/// unions.
+#[derive(Debug)]
+struct JsonValues;
+
+impl EncoderFactory for JsonValues {
+    fn make_default_encoder<'a>(
+        &self,
+        _field: &'a FieldRef,
+        array: &'a dyn Array,
+        _options: &'a EncoderOptions,
+    ) -> std::result::Result<Option<NullableEncoder<'a>>, ArrowError> {
+        let Some(union) = array.as_any().downcast_ref::<UnionArray>() else {
+            return Ok(None);
+        };
+        Ok(JsonUnionEncoder::from_union(union.clone())
+            .map(|values| NullableEncoder::new(Box::new(JsonUnionValues(values)), None)))
+    }
+}
+
+struct JsonUnionValues(JsonUnionEncoder);
+
+impl Encoder for JsonUnionValues {
+    fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
+        match self.0.get_value(idx) {
+            JsonUnionValue::JsonNull => out.extend_from_slice(b"null"),
+            JsonUnionValue::Bool(value) => {
+                out.extend_from_slice(if value { b"true" } else { b"false" })
+            }
+            JsonUnionValue::Int(value) => out.extend_from_slice(value.to_string().as_bytes()),
+            // serde_json writes a float that JSON cannot hold (NaN) as null.
+            JsonUnionValue::Float(value) => {
+                let _ = serde_json::to_writer(&mut *out, &value);
+            }
+            JsonUnionValue::Str(text) => {
+                let _ = serde_json::to_writer(&mut *out, text);
+            }
+            JsonUnionValue::Array(json) | JsonUnionValue::Object(json) => {
+                out.extend_from_slice(json.as_bytes())
+            }
+        }
     }
 }
