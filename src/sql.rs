@@ -357,8 +357,8 @@ pub enum OutputFormat {
 /// are written as JSON text; in JSON, as JSON.
 ///
 /// A write that fails is an [`Error::Io`] on `stdout` with the io error's
-/// kind, whichever writer met it (arrow's CSV writer keeps only its text), so
-/// that a closed pipe is recognised as one.
+/// kind and message, whichever writer met it (arrow's CSV writer keeps only
+/// its text), so that a closed pipe is recognised as one.
 pub fn write_batches(
     batches: &[RecordBatch],
     format: OutputFormat,
@@ -370,7 +370,7 @@ pub fn write_batches(
     };
     let written = write_formatted(batches, format, &mut watched);
     match (written, watched.failure) {
-        (Err(_), Some(kind)) => Err(Error::io("stdout", std::io::Error::from(kind))),
+        (Err(_), Some(failure)) => Err(Error::io("stdout", failure)),
         (written, _) => written,
     }
 }
@@ -410,16 +410,19 @@ fn write_formatted(batches: &[RecordBatch], format: OutputFormat, out: &mut Watc
     Ok(())
 }
 
-/// A writer that remembers the kind of the first io error it met.
+/// A writer that remembers the first io error it met (its kind and message;
+/// an interrupted write is retried, no failure).
 struct Watched<'a> {
     inner: &'a mut dyn Write,
-    failure: Option<std::io::ErrorKind>,
+    failure: Option<std::io::Error>,
 }
 
 impl Watched<'_> {
     fn watch<T>(&mut self, result: std::io::Result<T>) -> std::io::Result<T> {
         if let Err(e) = &result {
-            self.failure.get_or_insert(e.kind());
+            if self.failure.is_none() && e.kind() != std::io::ErrorKind::Interrupted {
+                self.failure = Some(std::io::Error::new(e.kind(), e.to_string()));
+            }
         }
         result
     }

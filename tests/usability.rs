@@ -97,6 +97,45 @@ fn the_shell_goes_on_after_any_error() {
     );
 }
 
+/// Issue 18.3: an error writing a result (here a full disk) ended the shell;
+/// it is printed and the shell goes on.
+#[test]
+fn the_shell_goes_on_after_a_failed_write() {
+    use std::io::Write;
+    let dir = Dir::new();
+    dir.ok(&["run"]);
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eventfold"))
+        .arg("shell")
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .stdin(Stdio::piped())
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run eventfold");
+    let script = "SELECT 1 AS x;\n.format csv\nSELECT 2 AS y;\n";
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().expect("wait for eventfold");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr
+            .matches("error: stdout: No space left on device")
+            .count(),
+        2,
+        "{stderr}"
+    );
+}
+
 /// Issue 18.3: `.schema nosuch` printed an empty table instead of an error.
 #[test]
 fn the_shell_schema_of_an_unknown_table_is_an_error() {
