@@ -145,3 +145,30 @@ pub fn ended<T>(
 
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+    use arrow::error::ArrowError;
+
+    fn closed() -> std::io::Error {
+        std::io::ErrorKind::BrokenPipe.into()
+    }
+
+    #[test]
+    fn a_broken_pipe_is_found_however_wrapped() {
+        assert!(Error::io("stdout", closed()).is_broken_pipe());
+        assert!(Error::Arrow(ArrowError::from(closed())).is_broken_pipe());
+        assert!(Error::Json(serde_json::Error::io(closed())).is_broken_pipe());
+        #[cfg(feature = "sql")]
+        {
+            use datafusion::error::DataFusionError;
+            let arrow = DataFusionError::ArrowError(Box::new(ArrowError::from(closed())), None);
+            assert!(Error::DataFusion(arrow).is_broken_pipe());
+            assert!(Error::sql(DataFusionError::IoError(closed())).is_broken_pipe());
+        }
+        let full: std::io::Error = std::io::ErrorKind::StorageFull.into();
+        assert!(!Error::io("stdout", full).is_broken_pipe());
+        assert!(!Error::usage("Broken pipe (os error 32)").is_broken_pipe());
+    }
+}
