@@ -18,7 +18,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The model file is broken; `line` is 1-based.
-    #[error("{file}:{line}: {message}{}", hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
+    #[error("{file}:{line}: {message}{}", hint_line(hint))]
     Model {
         file: String,
         line: usize,
@@ -35,9 +35,19 @@ pub enum Error {
         line: u64,
         reason: String,
     },
-    /// A SQL statement failed.
-    #[error("sql: {0}")]
-    Sql(String),
+    /// A SQL statement failed: DataFusion's error, said for a person (see
+    /// [`crate::sql::describe`]), with what to do about it when we know.
+    #[cfg(feature = "sql")]
+    #[error("{}{}", crate::sql::describe(origin.as_deref(), source, missing_table.as_deref()), hint_line(hint))]
+    Sql {
+        /// The query file the statement came from, when it came from one.
+        origin: Option<String>,
+        source: datafusion::error::DataFusionError,
+        /// The table the statement reads that the session does not have, when
+        /// that is why it failed.
+        missing_table: Option<String>,
+        hint: Option<String>,
+    },
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
     #[error(transparent)]
@@ -49,6 +59,13 @@ pub enum Error {
     Json(#[from] serde_json::Error),
 }
 
+/// A hint as the line that follows an error's message, or nothing.
+fn hint_line(hint: &Option<String>) -> String {
+    hint.as_ref()
+        .map(|h| format!("\n  hint: {h}"))
+        .unwrap_or_default()
+}
+
 impl Error {
     /// Wraps an io error with the path it concerns, so the message names the file.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
@@ -56,6 +73,41 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+
+    /// A failed SQL statement, with no hint yet.
+    #[cfg(feature = "sql")]
+    pub fn sql(source: datafusion::error::DataFusionError) -> Self {
+        Error::Sql {
+            origin: None,
+            source,
+            missing_table: None,
+            hint: None,
+        }
+    }
+
+    /// Whether this error is a write to a closed pipe (`eventfold … | head`),
+    /// however wrapped: the reader's choice, not a failure.
+    pub fn is_broken_pipe(&self) -> bool {
+        // Transparent, this variant's source is serde_json's, which skips its io error.
+        if let Error::Json(json) = self {
+            return json.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe);
+        }
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(error) = next {
+            let kind = match error.downcast_ref::<std::io::Error>() {
+                Some(io) => Some(io.kind()),
+                // serde_json's source skips its io error.
+                None => error
+                    .downcast_ref::<serde_json::Error>()
+                    .and_then(serde_json::Error::io_error_kind),
+            };
+            if kind == Some(std::io::ErrorKind::BrokenPipe) {
+                return true;
+            }
+            next = error.source();
+        }
+        false
     }
 
     /// A usage error with the given message.
@@ -93,3 +145,30 @@ pub fn ended<T>(
 
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+    use arrow::error::ArrowError;
+
+    fn closed() -> std::io::Error {
+        std::io::ErrorKind::BrokenPipe.into()
+    }
+
+    #[test]
+    fn a_broken_pipe_is_found_however_wrapped() {
+        assert!(Error::io("stdout", closed()).is_broken_pipe());
+        assert!(Error::Arrow(ArrowError::from(closed())).is_broken_pipe());
+        assert!(Error::Json(serde_json::Error::io(closed())).is_broken_pipe());
+        #[cfg(feature = "sql")]
+        {
+            use datafusion::error::DataFusionError;
+            let arrow = DataFusionError::ArrowError(Box::new(ArrowError::from(closed())), None);
+            assert!(Error::DataFusion(arrow).is_broken_pipe());
+            assert!(Error::sql(DataFusionError::IoError(closed())).is_broken_pipe());
+        }
+        let full: std::io::Error = std::io::ErrorKind::StorageFull.into();
+        assert!(!Error::io("stdout", full).is_broken_pipe());
+        assert!(!Error::usage("Broken pipe (os error 32)").is_broken_pipe());
+    }
+}

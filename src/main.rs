@@ -117,12 +117,9 @@ fn main() -> ExitCode {
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
-        // A closed pipe (`eventfold query … | head`) is the reader's choice, not a failure.
-        Err(eventfold::Error::Io { source, .. })
-            if source.kind() == std::io::ErrorKind::BrokenPipe =>
-        {
-            ExitCode::from(exit::OK)
-        }
+        // A closed pipe (`eventfold query … | head`) is the reader's choice, not
+        // a failure, however the writer that met it wrapped it.
+        Err(err) if err.is_broken_pipe() => ExitCode::from(exit::OK),
         Err(err) => {
             tracing::error!(error = %err, "failed");
             eprintln!("error: {err}");

@@ -113,9 +113,14 @@ fn print_summary(
             (None, _) if outcome.severity >= fail_on => "FAIL",
             (None, _) => "warn",
         };
+        let reason = outcome
+            .skipped
+            .as_ref()
+            .map(|why| format!("  ({why})"))
+            .unwrap_or_default();
         writeln!(
             out,
-            "{result:<8} {:<7} {:<28} {:>6}  {}",
+            "{result:<8} {:<7} {:<28} {:>6}  {}{reason}",
             outcome.severity.name(),
             outcome.name,
             outcome.rows,

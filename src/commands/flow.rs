@@ -7,7 +7,7 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type};
 
 use crate::config::ProjectConfig;
 use crate::sql::queries::QueryFile;
-use crate::sql::{register_output, run_sql, session};
+use crate::sql::{register_output, run_sql, session, state_tables};
 use crate::tools::flow::{to_dot, to_mermaid, to_svg, Edge};
 use crate::{Error, Result};
 
@@ -67,6 +67,13 @@ pub struct Args {
     pub output: Option<PathBuf>,
 }
 
+/// The error of a graph query without the column `name`.
+fn missing_column(name: &str) -> Error {
+    Error::sql(datafusion::error::DataFusionError::Plan(format!(
+        "graph query has no column {name}"
+    )))
+}
+
 /// Reads the edges of one aggregate type from the graph query's rows.
 fn edges(
     batches: &[arrow::array::RecordBatch],
@@ -78,13 +85,13 @@ fn edges(
         let text = |name: &str| -> Result<arrow::array::ArrayRef> {
             let column = batch
                 .column_by_name(name)
-                .ok_or_else(|| Error::Sql(format!("graph query has no column {name}")))?;
+                .ok_or_else(|| missing_column(name))?;
             Ok(arrow::compute::cast(column, &DataType::Utf8)?)
         };
         let number = |name: &str, to: &DataType| -> Result<arrow::array::ArrayRef> {
             let column = batch
                 .column_by_name(name)
-                .ok_or_else(|| Error::Sql(format!("graph query has no column {name}")))?;
+                .ok_or_else(|| missing_column(name))?;
             Ok(arrow::compute::cast(column, to)?)
         };
         let (types, from, to) = (text("aggregate_type")?, text("a")?, text("b")?);
@@ -130,6 +137,24 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     })?;
     let edges = edges(&batches, &args.aggregate, args.min_count)?;
     if edges.is_empty() {
+        let aggregates: Vec<String> = state_tables(&out)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        if !aggregates.contains(&args.aggregate) {
+            let hint = match aggregates.first() {
+                Some(first) => format!(
+                    "its aggregate types: {}; pick one with --aggregate, e.g. --aggregate {first}",
+                    aggregates.join(", ")
+                ),
+                None => "the output has no aggregate types".to_owned(),
+            };
+            return Err(Error::usage(format!(
+                "no aggregate type \"{}\" in {}\n  hint: {hint}",
+                args.aggregate,
+                out.display(),
+            )));
+        }
         return Err(Error::usage(format!(
             "no flow for aggregate \"{}\" in {} (with --min-count {})",
             args.aggregate,

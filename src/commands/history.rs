@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 
 use crate::config::ProjectConfig;
 use crate::model::parse_model;
-use crate::sql::{register_output, run_sql, session};
+use crate::sql::{ensure_output, register_output, run_sql, session};
 use crate::tools::history::{format_time, trail, trail_json, value_json, AsOf, Step};
 use crate::{Error, Result};
 
@@ -34,6 +34,7 @@ pub struct Args {
 pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     let out = config.out(args.out.out.as_deref());
     let as_of = args.as_of.as_deref().map(AsOf::parse).transpose()?;
+    ensure_output(&out)?;
     let model_path = out.join("model.toml");
     let model_text = std::fs::read_to_string(&model_path).map_err(|e| Error::io(&model_path, e))?;
     let model = parse_model(&model_path.display().to_string(), &model_text)?;

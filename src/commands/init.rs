@@ -1,5 +1,6 @@
 //! `eventfold init`: a commented starter `eventfold.toml` and `model.toml`.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::config::{FILE_NAME, STARTER_CONFIG};
@@ -30,12 +31,15 @@ pub fn execute(args: &Args) -> Result<u8> {
         }
     }
     std::fs::create_dir_all(&args.dir).map_err(|e| Error::io(&args.dir, e))?;
+    // Written, not println!: a closed stdout is an error to end on, not a panic.
+    let mut stdout = std::io::stdout().lock();
+    let said = |e| Error::io("stdout", e);
     for (name, text) in files {
         let path = args.dir.join(name);
         std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
-        println!("wrote {}", path.display());
+        writeln!(stdout, "wrote {}", path.display()).map_err(said)?;
     }
-    println!("{}", next_step(&args.dir));
+    writeln!(stdout, "{}", next_step(&args.dir)).map_err(said)?;
     Ok(super::exit::OK)
 }
 

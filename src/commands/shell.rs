@@ -1,13 +1,15 @@
 //! `eventfold shell`: interactive SQL over an output folder, with line editing and
 //! history (rustyline), multi-line statements ended by `;`, and dot commands.
+//! No error ends the shell but a closed stdout.
 
 use std::io::Write;
 use std::path::PathBuf;
 
+use datafusion::prelude::SessionContext;
 use rustyline::error::ReadlineError;
 
 use crate::config::ProjectConfig;
-use crate::sql::{register_output, run_sql, session, write_batches, OutputFormat};
+use crate::sql::{register_output, run_sql, session, table_names, write_batches, OutputFormat};
 use crate::{Error, Result};
 
 /// Arguments of `eventfold shell`.
@@ -31,7 +33,7 @@ const HELP: &str = "Statements end with ';' and may span lines.
 
 /// What a dot command asks for.
 enum Dot {
-    Sql(String),
+    Schema(String),
     Format(OutputFormat),
     Print(String),
     Quit,
@@ -41,11 +43,7 @@ fn dot_command(line: &str, tables: &[String]) -> Dot {
     let mut words = line.split_whitespace();
     match (words.next().unwrap_or_default(), words.next()) {
         (".tables", _) => Dot::Print(tables.join("\n")),
-        (".schema", Some(name)) => Dot::Sql(format!(
-            "SELECT column_name, data_type, is_nullable FROM information_schema.columns \
-             WHERE table_name = '{}' ORDER BY ordinal_position",
-            name.replace('\'', "''")
-        )),
+        (".schema", Some(name)) => Dot::Schema(name.to_owned()),
         (".format", Some("table")) => Dot::Format(OutputFormat::Table),
         (".format", Some("csv")) => Dot::Format(OutputFormat::Csv),
         (".format", Some("json")) => Dot::Format(OutputFormat::Json),
@@ -55,7 +53,32 @@ fn dot_command(line: &str, tables: &[String]) -> Dot {
     }
 }
 
-/// Reads statements until `.quit` or end of input; SQL errors are printed, not fatal.
+/// The SQL of `.schema NAME`, or the error when the session has no table `name`.
+fn schema_sql(ctx: &SessionContext, name: &str) -> Result<String> {
+    if !matches!(ctx.table_exist(name), Ok(true)) {
+        return Err(Error::usage(format!(
+            "no table {name}\n  hint: .tables lists the tables: {}",
+            table_names(ctx).join(", ")
+        )));
+    }
+    Ok(format!(
+        "SELECT column_name, data_type, is_nullable FROM information_schema.columns \
+         WHERE table_name = '{}' ORDER BY ordinal_position",
+        name.replace('\'', "''")
+    ))
+}
+
+/// Prints an error of one statement and goes on; a closed stdout ends the
+/// shell (quietly, as every command ends on one).
+fn report(error: Error) -> Result<()> {
+    if error.is_broken_pipe() {
+        return Err(error);
+    }
+    eprintln!("error: {error}");
+    Ok(())
+}
+
+/// Reads statements until `.quit` or end of input; errors are printed, not fatal.
 pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     let out = config.out(args.out.out.as_deref());
     let runtime = crate::sql::runtime()?;
@@ -95,16 +118,24 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
         if trimmed.is_empty() {
             continue;
         }
-        let _ = editor.add_history_entry(trimmed);
         let sql = if buffer.is_empty() && trimmed.starts_with('.') {
+            let _ = editor.add_history_entry(trimmed);
             match dot_command(trimmed, &tables) {
-                Dot::Sql(sql) => sql,
+                Dot::Schema(name) => match schema_sql(&ctx, &name) {
+                    Ok(sql) => sql,
+                    Err(e) => {
+                        report(e)?;
+                        continue;
+                    }
+                },
                 Dot::Format(chosen) => {
                     format = chosen;
                     continue;
                 }
                 Dot::Print(text) => {
-                    writeln!(stdout, "{text}").map_err(|e| Error::io("stdout", e))?;
+                    if let Err(e) = writeln!(stdout, "{text}") {
+                        report(Error::io("stdout", e))?;
+                    }
                     continue;
                 }
                 Dot::Quit => break,
@@ -115,11 +146,15 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
             if !trimmed.ends_with(';') {
                 continue;
             }
+            // The whole statement is one history entry, however many lines it took.
+            let _ = editor.add_history_entry(buffer.trim());
             std::mem::take(&mut buffer)
         };
-        match runtime.block_on(run_sql(&ctx, &sql)) {
-            Ok(batches) => write_batches(&batches, format, &mut stdout)?,
-            Err(e) => eprintln!("error: {e}"),
+        let shown = runtime
+            .block_on(run_sql(&ctx, &sql))
+            .and_then(|batches| write_batches(&batches, format, &mut stdout));
+        if let Err(e) = shown {
+            report(e)?;
         }
     }
     if let Some(path) = &history {

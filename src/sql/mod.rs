@@ -10,11 +10,17 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::array::{Array, ArrayRef, RecordBatch, StringBuilder, UnionArray};
+use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use arrow::error::ArrowError;
+use arrow::json::writer::{make_encoder, Encoder, EncoderFactory, EncoderOptions, NullableEncoder};
+use datafusion::common::TableReference;
+use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
+use datafusion::sql::sqlparser::parser::ParserError;
+use datafusion_functions_json::{JsonUnionEncoder, JsonUnionValue};
 
 pub mod memory_pool;
 pub mod queries;
@@ -100,13 +106,7 @@ pub fn session(options: &SessionOptions) -> Result<SessionContext> {
 /// `state_history/<aggregate>.parquet` when the run wrote them. Returns the
 /// table names.
 pub async fn register_output(ctx: &SessionContext, dir: &Path) -> Result<Vec<String>> {
-    if !dir.join("manifest.json").is_file() {
-        return Err(Error::usage(format!(
-            "{} is not an eventfold output folder (no manifest.json)\n  hint: run `eventfold run --out {}` first, or pass --out",
-            dir.display(),
-            dir.display()
-        )));
-    }
+    ensure_output(dir)?;
     note_older_columns(dir);
     let mut tables = Vec::new();
     for name in ["events", "transitions"] {
@@ -136,6 +136,18 @@ pub async fn register_output(ctx: &SessionContext, dir: &Path) -> Result<Vec<Str
         tables.push(name);
     }
     Ok(tables)
+}
+
+/// Fails, saying so, when `dir` is not the output folder of a run.
+pub fn ensure_output(dir: &Path) -> Result<()> {
+    if dir.join("manifest.json").is_file() {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "{} is not an eventfold output folder (no manifest.json)\n  hint: run `eventfold run --out {}` first, or pass --out",
+        dir.display(),
+        dir.display()
+    )))
 }
 
 /// The Arrow schema of a Parquet file, read from its footer.
@@ -232,32 +244,112 @@ pub async fn register_sorted(
 
 /// Runs every statement of `sql` in order and returns the last one's rows.
 pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
-    let statements = DFParser::parse_sql(sql).map_err(|e| Error::Sql(e.to_string()))?;
+    let statements = DFParser::parse_sql(sql).map_err(Error::sql)?;
     if statements.is_empty() {
-        return Err(Error::Sql("no SQL statement given".into()));
+        return Err(Error::usage("no SQL statement given"));
     }
     let mut batches = Vec::new();
     for statement in statements {
-        let plan = ctx
-            .state()
-            .statement_to_plan(statement)
-            .await
-            .map_err(|e| Error::Sql(e.to_string()))?;
-        let frame = ctx
-            .execute_logical_plan(plan)
-            .await
-            .map_err(|e| Error::Sql(e.to_string()))?;
+        let state = ctx.state();
+        // The tables the statement reads (not its CTEs), to name the one this
+        // session lacks when planning fails.
+        let references = state
+            .resolve_table_references(&statement)
+            .unwrap_or_default();
+        let plan = match state.statement_to_plan(statement).await {
+            Ok(plan) => plan,
+            Err(source) => return Err(planning_error(ctx, &references, source)),
+        };
+        let frame = ctx.execute_logical_plan(plan).await.map_err(Error::sql)?;
         let schema = Arc::new(frame.schema().as_arrow().clone());
-        batches = frame
-            .collect()
-            .await
-            .map_err(|e| Error::Sql(e.to_string()))?;
+        batches = frame.collect().await.map_err(Error::sql)?;
         if batches.is_empty() {
             // Keep the columns of an empty result, so tables and CSV show a header.
             batches.push(RecordBatch::new_empty(schema));
         }
     }
     Ok(batches)
+}
+
+/// The error of a statement that did not plan: when it reads a table the
+/// session does not have, the error names it, with a hint.
+fn planning_error(
+    ctx: &SessionContext,
+    references: &[TableReference],
+    source: DataFusionError,
+) -> Error {
+    let missing = references
+        .iter()
+        .find(|table| matches!(ctx.table_exist((*table).clone()), Ok(false)));
+    let Some(missing) = missing else {
+        return Error::sql(source);
+    };
+    let tables = table_names(ctx);
+    let name = missing.table();
+    let aggregate = name.strip_suffix("_history");
+    let hint = match aggregate {
+        Some(aggregate) if tables.iter().any(|t| t == aggregate) => format!(
+            "{name} is written only by `eventfold run --with-history`; this output was run without it"
+        ),
+        _ => format!("the tables of this output: {}", tables.join(", ")),
+    };
+    Error::Sql {
+        origin: None,
+        source,
+        missing_table: Some(missing.to_string()),
+        hint: Some(hint),
+    }
+}
+
+/// The tables (and views) of the session's default schema, sorted.
+pub fn table_names(ctx: &SessionContext) -> Vec<String> {
+    let state = ctx.state();
+    let defaults = &state.config_options().catalog;
+    let mut names = ctx
+        .catalog(&defaults.default_catalog)
+        .and_then(|catalog| catalog.schema(&defaults.default_schema))
+        .map(|schema| schema.table_names())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// A failed statement's message: a syntax error said like a person would, with
+/// its position; a missing table named; else DataFusion's own message.
+/// `origin` is the query file, when there is one.
+pub fn describe(
+    origin: Option<&str>,
+    source: &DataFusionError,
+    missing_table: Option<&str>,
+) -> String {
+    let place = origin.map(|o| format!("{o}: ")).unwrap_or_default();
+    if let Some(table) = missing_table {
+        return format!("{place}sql: table {table} not found");
+    }
+    match source.find_root() {
+        DataFusionError::SQL(parser, _) => format!("{place}SQL syntax: {}", syntax(parser)),
+        _ => format!("{place}sql: {}", source.strip_backtrace()),
+    }
+}
+
+/// sqlparser's `Expected: X, found: Y at Line: 1, Column: 7` as
+/// `expected X, found Y at line 1, column 7`.
+fn syntax(error: &ParserError) -> String {
+    let text = match error {
+        ParserError::TokenizerError(text) | ParserError::ParserError(text) => text.as_str(),
+        ParserError::RecursionLimitExceeded => return "the statement nests too deeply".into(),
+    };
+    let text = text
+        .replace("Expected: ", "expected ")
+        .replace("found: EOF", "found the end of the statement")
+        .replace("found: ", "found ")
+        .replace(" at Line: ", " at line ")
+        .replace(", Column: ", ", column ");
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text,
+    }
 }
 
 /// How query results are printed.
@@ -272,29 +364,52 @@ pub enum OutputFormat {
     Json,
 }
 
-/// Writes `batches` to `out` in `format`.
+/// Writes `batches` to `out` in `format`. In the table and CSV, nested values
+/// (lists, structs, maps) and the values of the JSON functions (`payload->'k'`)
+/// are written as JSON text; in JSON, as JSON.
+///
+/// A write that fails is an [`Error::Io`] on `stdout` with the io error's
+/// kind and message, whichever writer met it (arrow's CSV writer keeps only
+/// its text), so that a closed pipe is recognised as one.
 pub fn write_batches(
     batches: &[RecordBatch],
     format: OutputFormat,
     out: &mut dyn Write,
 ) -> Result<()> {
+    let mut watched = Watched {
+        inner: out,
+        failure: None,
+    };
+    let written = write_formatted(batches, format, &mut watched);
+    match (written, watched.failure) {
+        (Err(_), Some(failure)) => Err(Error::io("stdout", failure)),
+        (written, _) => written,
+    }
+}
+
+fn write_formatted(batches: &[RecordBatch], format: OutputFormat, out: &mut Watched) -> Result<()> {
     match format {
         OutputFormat::Table => {
-            let table = arrow::util::pretty::pretty_format_batches(batches)?;
+            let texts = batches
+                .iter()
+                .map(nested_as_json_text)
+                .collect::<Result<Vec<_>>>()?;
+            let table = arrow::util::pretty::pretty_format_batches(&texts)?;
             writeln!(out, "{table}").map_err(|e| Error::io("stdout", e))?;
         }
         OutputFormat::Csv => {
             let mut writer = arrow::csv::WriterBuilder::new()
                 .with_header(true)
-                .build(out);
+                .build(&mut *out);
             for batch in batches {
-                writer.write(batch)?;
+                writer.write(&nested_as_json_text(batch)?)?;
             }
         }
         OutputFormat::Json => {
             let mut writer = arrow::json::WriterBuilder::new()
                 .with_explicit_nulls(true)
-                .build::<_, arrow::json::writer::JsonArray>(out);
+                .with_encoder_factory(Arc::new(JsonValues))
+                .build::<_, arrow::json::writer::JsonArray>(&mut *out);
             let refs: Vec<&RecordBatch> = batches.iter().collect();
             writer.write_batches(&refs)?;
             writer.finish()?;
@@ -305,4 +420,142 @@ pub fn write_batches(
         }
     }
     Ok(())
+}
+
+/// A writer that remembers the first io error it met (its kind and message;
+/// an interrupted write is retried, no failure).
+struct Watched<'a> {
+    inner: &'a mut dyn Write,
+    failure: Option<std::io::Error>,
+}
+
+impl Watched<'_> {
+    fn watch<T>(&mut self, result: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &result {
+            if self.failure.is_none() && e.kind() != std::io::ErrorKind::Interrupted {
+                self.failure = Some(std::io::Error::new(e.kind(), e.to_string()));
+            }
+        }
+        result
+    }
+}
+
+impl Write for Watched<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let result = self.inner.write(buf);
+        self.watch(result)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let result = self.inner.flush();
+        self.watch(result)
+    }
+}
+
+/// Whether values of `data_type` have parts (and so no CSV or table cell of their own).
+fn is_nested(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::List(_)
+            | DataType::LargeList(_)
+            | DataType::FixedSizeList(..)
+            | DataType::ListView(_)
+            | DataType::LargeListView(_)
+            | DataType::Struct(_)
+            | DataType::Map(..)
+            | DataType::Union(..)
+    )
+}
+
+/// `batch` with each nested column replaced by a text column of its values as
+/// JSON (a JSON null, as the JSON functions give for a missing key, is empty).
+fn nested_as_json_text(batch: &RecordBatch) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    if !schema.fields().iter().any(|f| is_nested(f.data_type())) {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if is_nested(field.data_type()) {
+            columns.push(json_text(field, column)?);
+            fields.push(Field::new(field.name(), DataType::Utf8, true));
+        } else {
+            columns.push(column.clone());
+            fields.push(field.as_ref().clone());
+        }
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
+/// The values of `column` as JSON text.
+fn json_text(field: &FieldRef, column: &ArrayRef) -> Result<ArrayRef> {
+    let options = EncoderOptions::default()
+        .with_explicit_nulls(true)
+        .with_encoder_factory(Arc::new(JsonValues));
+    let mut encoder = make_encoder(field, column.as_ref(), &options)?;
+    let mut texts = StringBuilder::with_capacity(column.len(), column.len() * 8);
+    let mut buffer = Vec::new();
+    for row in 0..column.len() {
+        if encoder.is_null(row) {
+            texts.append_null();
+            continue;
+        }
+        buffer.clear();
+        encoder.encode(row, &mut buffer);
+        if buffer == b"null" {
+            texts.append_null();
+        } else {
+            texts.append_value(String::from_utf8_lossy(&buffer));
+        }
+    }
+    Ok(Arc::new(texts.finish()))
+}
+
+/// Encodes the JSON functions' values (a union of JSON's types, objects and
+/// arrays held as their text) as the JSON they are; arrow has no encoder for
+/// unions.
+#[derive(Debug)]
+struct JsonValues;
+
+impl EncoderFactory for JsonValues {
+    fn make_default_encoder<'a>(
+        &self,
+        _field: &'a FieldRef,
+        array: &'a dyn Array,
+        _options: &'a EncoderOptions,
+    ) -> std::result::Result<Option<NullableEncoder<'a>>, ArrowError> {
+        let Some(union) = array.as_any().downcast_ref::<UnionArray>() else {
+            return Ok(None);
+        };
+        Ok(JsonUnionEncoder::from_union(union.clone())
+            .map(|values| NullableEncoder::new(Box::new(JsonUnionValues(values)), None)))
+    }
+}
+
+struct JsonUnionValues(JsonUnionEncoder);
+
+impl Encoder for JsonUnionValues {
+    fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
+        match self.0.get_value(idx) {
+            JsonUnionValue::JsonNull => out.extend_from_slice(b"null"),
+            JsonUnionValue::Bool(value) => {
+                out.extend_from_slice(if value { b"true" } else { b"false" })
+            }
+            JsonUnionValue::Int(value) => out.extend_from_slice(value.to_string().as_bytes()),
+            // serde_json writes a float that JSON cannot hold (NaN) as null.
+            JsonUnionValue::Float(value) => {
+                let _ = serde_json::to_writer(&mut *out, &value);
+            }
+            JsonUnionValue::Str(text) => {
+                let _ = serde_json::to_writer(&mut *out, text);
+            }
+            JsonUnionValue::Array(json) | JsonUnionValue::Object(json) => {
+                out.extend_from_slice(json.as_bytes())
+            }
+        }
+    }
 }

@@ -122,11 +122,24 @@ pub async fn query_outcome(
                 outcome.rows += batch.num_rows() as u64;
             }
         }
-        Err(Error::Sql(message)) if message.contains("not found") && message.contains("table") => {
-            outcome.skipped = Some(message);
+        Err(Error::Sql {
+            missing_table: Some(table),
+            ..
+        }) => {
+            outcome.skipped = Some(format!("reads {table}, which this output does not have"));
         }
-        Err(Error::Sql(message)) => {
-            return Err(Error::Sql(format!("{}: {message}", query.origin)));
+        Err(Error::Sql {
+            source,
+            missing_table,
+            hint,
+            ..
+        }) => {
+            return Err(Error::Sql {
+                origin: Some(query.origin.clone()),
+                source,
+                missing_table,
+                hint,
+            });
         }
         Err(other) => return Err(other),
     }

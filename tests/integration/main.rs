@@ -14,3 +14,4 @@ mod nightly;
 mod sample;
 mod scale;
 mod sqllogic;
+mod usability;
