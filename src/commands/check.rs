@@ -25,7 +25,7 @@ pub struct Args {
     /// The lowest severity that fails the check (exit 1) [default: error, or
     /// `[check] fail_on` of eventfold.toml].
     #[arg(long, value_enum, value_name = "SEVERITY")]
-    pub fail_on: Option<Severity>,
+    pub fail_on: Option<SeverityArg>,
     /// Also write a JUnit XML report to this file.
     #[arg(long)]
     pub junit: Option<PathBuf>,
@@ -35,6 +35,23 @@ pub struct Args {
     /// Override a check parameter: NAME=VALUE (e.g. days=30). Repeatable.
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
+}
+
+/// `--fail-on`: the command line's spelling of [`Severity`], which the library
+/// keeps free of clap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SeverityArg {
+    Warning,
+    Error,
+}
+
+impl From<SeverityArg> for Severity {
+    fn from(severity: SeverityArg) -> Self {
+        match severity {
+            SeverityArg::Warning => Severity::Warning,
+            SeverityArg::Error => Severity::Error,
+        }
+    }
 }
 
 fn check_queries(args: &Args, config: &ProjectConfig) -> Result<Vec<QueryFile>> {
@@ -62,7 +79,7 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     let params = parse_params(&args.params)?;
     let queries = check_queries(args, config)?;
     let fail_on = match (args.fail_on, config.fail_on.as_deref()) {
-        (Some(level), _) => level,
+        (Some(level), _) => level.into(),
         (None, Some("warning")) => Severity::Warning,
         (None, _) => Severity::Error,
     };

@@ -352,8 +352,9 @@ fn syntax(error: &ParserError) -> String {
     }
 }
 
-/// How query results are printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+/// How query results are printed. (`--format`'s spelling of it is the
+/// command layer's: `commands::FormatArg`.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OutputFormat {
     /// An aligned text table.
     #[default]
