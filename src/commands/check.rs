@@ -86,7 +86,7 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     let runtime = crate::sql::runtime()?;
     let outcomes = runtime.block_on(async {
         let ctx = session(&config.session(args.memory.memory_limit.as_deref())?)?;
-        register_output(&ctx, &out).await?;
+        register_output(&ctx, &out, &super::terminal::Terminal::stderr()).await?;
         let mut outcomes = replay_outcomes(&ctx).await?;
         for query in &queries {
             outcomes.push(query_outcome(&ctx, query, &params).await?);

@@ -65,7 +65,7 @@ pub fn execute(args: &Args) -> Result<u8> {
             // with the log on stdout.
             let bar = std::io::stderr()
                 .is_terminal()
-                .then(|| progress_bar(config.events));
+                .then(|| super::terminal::progress_bar(GENERATE_PROGRESS, Some(config.events)));
             let mut report = |written: u64| {
                 if let Some(bar) = &bar {
                     bar.set_position(written);
@@ -94,15 +94,5 @@ pub fn execute(args: &Args) -> Result<u8> {
 }
 
 /// The bar `generate -o FILE` draws on stderr: records written of all.
-fn progress_bar(total: u64) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(total),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} generate: {human_pos}/{human_len} records {elapsed} (about {eta} left)",
-    ) {
-        bar.set_style(style);
-    }
-    bar
-}
+const GENERATE_PROGRESS: &str =
+    "{spinner} generate: {human_pos}/{human_len} records {elapsed} (about {eta} left)";

@@ -13,6 +13,7 @@ pub mod input;
 pub mod query;
 pub mod run;
 pub mod shell;
+pub mod terminal;
 
 use std::path::{Path, PathBuf};
 

@@ -46,7 +46,7 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     let runtime = crate::sql::runtime()?;
     let batches = runtime.block_on(async {
         let ctx = session(&config.session(args.memory.memory_limit.as_deref())?)?;
-        register_output(&ctx, &out).await?;
+        register_output(&ctx, &out, &super::terminal::Terminal::stderr()).await?;
         run_sql(&ctx, &sql).await
     })?;
     let mut writer = args.output.writer()?;

@@ -83,7 +83,11 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     let out = config.out(args.out.out.as_deref());
     let runtime = crate::sql::runtime()?;
     let ctx = session(&config.session(args.memory.memory_limit.as_deref())?)?;
-    let tables = runtime.block_on(register_output(&ctx, &out))?;
+    let tables = runtime.block_on(register_output(
+        &ctx,
+        &out,
+        &super::terminal::Terminal::stderr(),
+    ))?;
     let mut editor =
         rustyline::DefaultEditor::new().map_err(|e| Error::usage(format!("terminal: {e}")))?;
     let history =

@@ -39,6 +39,7 @@ use crate::sort::{StagingFormat, StagingSink, STAGED_PARQUET};
 use crate::sql::session;
 use crate::support::digest::{sha256_hex, PendingHash};
 use crate::support::metrics::{millis, Phase, Stopwatch};
+use crate::support::progress::{Observer, Stage};
 use crate::{Error, Result};
 
 mod config;
@@ -98,32 +99,6 @@ pub fn run(config: &RunConfig) -> Result<RunReport> {
     }
 }
 
-/// A progress bar on stderr in `template`, when `enabled`; `total` gives it a length.
-fn progress_bar(
-    enabled: bool,
-    template: &str,
-    total: Option<u64>,
-) -> Option<indicatif::ProgressBar> {
-    enabled.then(|| {
-        let bar = indicatif::ProgressBar::with_draw_target(
-            total,
-            indicatif::ProgressDrawTarget::stderr(),
-        );
-        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
-            bar.set_style(style);
-        }
-        bar
-    })
-}
-
-/// Ingest's progress: bytes read of the inputs' size as stored (compressed
-/// when they are).
-const INGEST_PROGRESS: &str =
-    "{spinner} ingest: {bytes}/{total_bytes} read ({bytes_per_sec}) {elapsed} (about {eta} left)";
-/// The replay's progress: events folded of all.
-const REPLAY_PROGRESS: &str =
-    "{spinner} sort and replay: {human_pos}/{human_len} events {elapsed} (about {eta} left)";
-
 /// The previous output an incremental run goes on from, if any.
 fn previous_output(config: &RunConfig, model_sha256: &str) -> Result<Option<Previous>> {
     if !config.incremental {
@@ -136,10 +111,10 @@ fn previous_output(config: &RunConfig, model_sha256: &str) -> Result<Option<Prev
         config.with_history,
     )?;
     if previous.is_none() {
-        eprintln!(
-            "note: {} holds no previous output to go on from; this incremental run folds everything",
+        config.observer.note(&format!(
+            "{} holds no previous output to go on from; this incremental run folds everything",
             config.out.display()
-        );
+        ));
     }
     Ok(previous)
 }
@@ -177,14 +152,9 @@ fn build(
         StagingFormat::SortedRuns(memory_limit)
     };
     // The size to read: an input that cannot be measured fails in ingest, by name.
-    let stored = config
-        .progress
-        .then(|| inputs.iter().filter_map(|i| i.stored_len().ok()).sum());
-    let mut staging = StagingSink::create(
-        dir,
-        staging_format,
-        progress_bar(config.progress, INGEST_PROGRESS, stored),
-    )?;
+    let stored = inputs.iter().filter_map(|i| i.stored_len().ok()).sum();
+    let mut staging = StagingSink::create(dir, staging_format, config.observer.clone())?;
+    config.observer.stage_started(Stage::Ingest, Some(stored));
     let mut ingest_options = config.ingest.clone();
     if let Some(previous) = &previous {
         ingest_options.position_base = previous.position_base();
@@ -268,12 +238,11 @@ fn build(
             seeds,
             repeated_ids,
             hash_events: previous.is_none(),
-            progress: progress_bar(
-                config.progress,
-                REPLAY_PROGRESS,
-                (!config.selection.is_partial()).then_some(report.ingest.events),
-            ),
+            observer: config.observer.as_ref(),
         };
+        // A partial run folds an unknown share of the events.
+        let total = (!config.selection.is_partial()).then_some(report.ingest.events);
+        config.observer.stage_started(Stage::Replay, total);
         let sorted = SortedEvents::open(&ctx, staging_format, &staging_path).await?;
         let (mut findings, hash) = sort_and_replay(sorted, replay, &mut report).await?;
         if let Some(hash) = hash {
@@ -417,7 +386,7 @@ struct Replay<'a> {
     /// `events.parquet` is final once written (not merged with a previous
     /// output): hash it on a thread of its own as it is written.
     hash_events: bool,
-    progress: Option<indicatif::ProgressBar>,
+    observer: &'a dyn Observer,
 }
 
 /// The events table's file in an output folder.
@@ -435,9 +404,10 @@ async fn sort_and_replay(
         seeds,
         repeated_ids,
         hash_events,
-        progress,
+        observer,
     } = replay;
     let mut repeated = Vec::new();
+    let mut folded = 0;
     // events.parquet is compressed on its own thread, beside the fold, and
     // hashed on another as it is written when it is final.
     let events_path = root.join(EVENTS_FILE);
@@ -476,13 +446,10 @@ async fn sort_and_replay(
         }
         report.transitions += batch.num_rows() as u64;
         report.events += batch.num_rows() as u64;
-        if let Some(bar) = &progress {
-            bar.inc(batch.num_rows() as u64);
-        }
+        folded += batch.num_rows() as u64;
+        observer.progressed(Stage::Replay, folded);
     }
-    if let Some(bar) = &progress {
-        bar.finish_and_clear();
-    }
+    observer.stage_finished(Stage::Replay);
     let (_, events_busy) = write.time(|| events.close())?;
     let outcome = fold.time(|| replayer.finish(&mut sink))?;
     let tables_write = sink.write_millis();
@@ -501,4 +468,87 @@ async fn sort_and_replay(
     let mut findings = outcome.findings;
     findings.extend(duplicate_id_findings(repeated));
     Ok((findings, events_hash))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::ingest::IngestOptions;
+    use crate::sql::SessionOptions;
+    use crate::support::progress::Observer;
+
+    /// Everything a run reports, in order.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<String>>);
+
+    impl Observer for Recorder {
+        fn stage_started(&self, stage: Stage, total: Option<u64>) {
+            self.push(format!("{stage:?} started of {total:?}"));
+        }
+        fn progressed(&self, stage: Stage, done: u64) {
+            self.push(format!("{stage:?} at {done}"));
+        }
+        fn stage_finished(&self, stage: Stage) {
+            self.push(format!("{stage:?} finished"));
+        }
+        fn note(&self, text: &str) {
+            self.push(format!("note: {text}"));
+        }
+    }
+
+    impl Recorder {
+        fn push(&self, event: String) {
+            self.0.lock().unwrap().push(event);
+        }
+    }
+
+    /// The library prints nothing itself: an incremental run with nothing
+    /// to go on from says so as a note, and the stages' progress arrives
+    /// through the observer, each stage started, counted to its total and
+    /// finished.
+    #[test]
+    fn a_run_reports_its_notes_and_progress_through_its_observer() {
+        let temp = tempfile::tempdir().unwrap();
+        let recorder = Arc::new(Recorder::default());
+        let input = crate::embedded::sample_input();
+        let stored = input.stored_len().unwrap();
+        let config = RunConfig {
+            inputs: vec![input],
+            model: crate::embedded::sample_model(),
+            out: temp.path().join("out"),
+            ingest: IngestOptions::default(),
+            session: SessionOptions::default(),
+            selection: Default::default(),
+            with_history: false,
+            incremental: true,
+            observer: recorder.clone(),
+        };
+        let report = run(&config).unwrap();
+        let events = recorder.0.lock().unwrap().clone();
+        let note = format!(
+            "note: {} holds no previous output to go on from; this incremental run folds everything",
+            config.out.display()
+        );
+        assert_eq!(events.first(), Some(&note), "{events:#?}");
+        // Each stage in order: started with its total, counted up to it, finished.
+        let folded = report.ingest.events;
+        let mut expected = vec![note];
+        expected.push(format!("Ingest started of Some({stored})"));
+        let ingest_end = events.iter().position(|e| e == "Ingest finished").unwrap();
+        assert!(events[2..ingest_end]
+            .iter()
+            .all(|e| e.starts_with("Ingest at ")));
+        assert_eq!(events[ingest_end - 1], format!("Ingest at {stored}"));
+        expected.extend(events[2..ingest_end].iter().cloned());
+        expected.push("Ingest finished".into());
+        expected.push(format!("Replay started of Some({folded})"));
+        let replay = &events[ingest_end + 2..events.len() - 1];
+        assert!(replay.iter().all(|e| e.starts_with("Replay at ")));
+        assert_eq!(replay.last(), Some(&format!("Replay at {folded}")));
+        expected.extend(replay.iter().cloned());
+        expected.push("Replay finished".into());
+        assert_eq!(events, expected);
+    }
 }

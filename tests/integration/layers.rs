@@ -59,3 +59,21 @@ fn the_library_does_not_know_clap() {
         found.join("\n")
     );
 }
+
+/// The library reports through `support::progress::Observer`; only the
+/// command layer prints to the terminal or draws on it.
+#[test]
+fn the_library_prints_nothing_itself() {
+    let found = library_lines_with(&[
+        "println!",
+        "print!(",
+        "std::io::stdout()",
+        "std::io::stderr()",
+        "indicatif",
+    ]);
+    assert!(
+        found.is_empty(),
+        "the library reports through support::progress::Observer; printing belongs to src/commands:\n{}",
+        found.join("\n")
+    );
+}
