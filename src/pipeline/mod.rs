@@ -18,16 +18,22 @@
 //!    (over the previous output's events too).
 //! 5. Findings and `manifest.json` are written and the folder is swapped
 //!    into place.
+//!
+//! `build` reads as that list: a function per phase (`ingest_phase`,
+//! `replay_phase`, `merge_phase`, `duplicate_ids_phase`, `write_phase`), each
+//! timed on its own, all reading the run's `Plan`, decided before ingest.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
 use datafusion::datasource::file_format::options::ParquetReadOptions;
+use datafusion::prelude::SessionContext;
 
 use crate::envelope::events_schema;
 use crate::incremental::{stream_counts, Previous, INCREMENT};
-use crate::ingest::ingest;
+use crate::ingest::{ingest, InputSource};
 use crate::model::{parse_model, Model};
 use crate::replay::{Finding, Replayer, Seeds};
 pub use crate::sink::manifest::{Selection, Timings};
@@ -36,7 +42,7 @@ use crate::sink::{
     TableWriter,
 };
 use crate::sort::{StagingFormat, StagingSink, STAGED_PARQUET};
-use crate::sql::session;
+use crate::sql::{session, SessionOptions};
 use crate::support::digest::{sha256_hex, PendingHash};
 use crate::support::metrics::{millis, Phase, Stopwatch};
 use crate::support::progress::{Observer, Stage};
@@ -119,6 +125,41 @@ fn previous_output(config: &RunConfig, model_sha256: &str) -> Result<Option<Prev
     Ok(previous)
 }
 
+/// How a run goes, decided before it reads an input ([`plan`]): what it
+/// folds, onto what, within what memory, and how the events wait for the
+/// replay. Every phase after reads it.
+struct Plan<'a> {
+    config: &'a RunConfig,
+    model: &'a Model,
+    dir: &'a OutputDir,
+    /// The previous output an incremental run goes on from.
+    previous: Option<Previous>,
+    /// The inputs to fold: an incremental run's are those it has not folded.
+    inputs: Vec<InputSource>,
+    /// The session's options as asked, with the memory limit always set.
+    session: SessionOptions,
+    /// The memory the sort may hold, in bytes.
+    memory_limit: usize,
+    staging: StagingFormat,
+}
+
+impl Plan<'_> {
+    /// The folder of the staging files.
+    fn staging_path(&self) -> PathBuf {
+        self.dir.path(crate::sort::STAGING)
+    }
+
+    /// Where the replay writes its tables: the output folder, or an
+    /// incremental run's increment, merged with the previous tables after.
+    fn replay_root(&self) -> PathBuf {
+        match self.previous {
+            Some(_) => self.dir.path(INCREMENT),
+            None => self.dir.path(""),
+        }
+    }
+}
+
+/// The phases in order, each timed on its own (`report.timings`).
 fn build(
     config: &RunConfig,
     model: &Model,
@@ -130,38 +171,69 @@ fn build(
         partial: config.selection.is_partial(),
         ..RunReport::default()
     };
+    let Some(plan) = plan(config, model, dir, &mut report)? else {
+        report.unchanged = true;
+        return Ok(report);
+    };
+    ingest_phase(&plan, &mut report)?;
+    let (findings, hashes) = replay_merge_and_duplicates(&plan, &mut report)?;
+    write_phase(&plan, findings, hashes, &mut report, started)?;
+    Ok(report)
+}
+
+/// The run's [`Plan`]; `None` when an incremental run has nothing new to
+/// fold (the inputs it skips are in `report.skipped_inputs`).
+fn plan<'a>(
+    config: &'a RunConfig,
+    model: &'a Model,
+    dir: &'a OutputDir,
+    report: &mut RunReport,
+) -> Result<Option<Plan<'a>>> {
     let previous = previous_output(config, &report.model_sha256)?;
     let mut inputs = config.inputs.clone();
     if let Some(previous) = &previous {
         (inputs, report.skipped_inputs) = previous.new_inputs(&config.inputs)?;
         if inputs.is_empty() {
-            report.unchanged = true;
-            return Ok(report);
+            return Ok(None);
         }
     }
-    let mut session_options = config.session.clone();
+    let mut session = config.session.clone();
     // The run's sorts spill rather than hold the log in memory, even unasked.
-    let memory_limit = *session_options
-        .memory_limit
-        .get_or_insert(DEFAULT_RUN_MEMORY_LIMIT);
-    let phase = Phase::start();
-    let staging_path = dir.path(crate::sort::STAGING);
-    let staging_format = if previous.is_some() || config.selection.is_partial() {
+    let memory_limit = *session.memory_limit.get_or_insert(DEFAULT_RUN_MEMORY_LIMIT);
+    let staging = if previous.is_some() || config.selection.is_partial() {
         StagingFormat::Parquet
     } else {
         StagingFormat::SortedRuns(memory_limit)
     };
+    Ok(Some(Plan {
+        config,
+        model,
+        dir,
+        previous,
+        inputs,
+        session,
+        memory_limit,
+        staging,
+    }))
+}
+
+/// Ingest: every input read into the staging, its rejects into
+/// `rejects.parquet`; an incremental run's rejects are moved aside, to be
+/// merged after the previous run's.
+fn ingest_phase(plan: &Plan, report: &mut RunReport) -> Result<()> {
+    let (config, dir) = (plan.config, plan.dir);
+    let phase = Phase::start();
     // The size to read: an input that cannot be measured fails in ingest, by name.
-    let stored = inputs.iter().filter_map(|i| i.stored_len().ok()).sum();
-    let mut staging = StagingSink::create(dir, staging_format, config.observer.clone())?;
+    let stored = plan.inputs.iter().filter_map(|i| i.stored_len().ok()).sum();
+    let mut staging = StagingSink::create(dir, plan.staging, config.observer.clone())?;
     config.observer.stage_started(Stage::Ingest, Some(stored));
     let mut ingest_options = config.ingest.clone();
-    if let Some(previous) = &previous {
+    if let Some(previous) = &plan.previous {
         ingest_options.position_base = previous.position_base();
     }
-    report.ingest = ingest(&inputs, &ingest_options, &mut staging)?;
+    report.ingest = ingest(&plan.inputs, &ingest_options, &mut staging)?;
     report.timings.staging_ms = staging.close()?;
-    if previous.is_some() {
+    if plan.previous.is_some() {
         // This run's rejects are merged after the previous run's.
         let (rejects, moved) = (dir.path("rejects.parquet"), dir.path(INCREMENT));
         std::fs::create_dir_all(&moved).map_err(|e| Error::io(&moved, e))?;
@@ -177,147 +249,276 @@ fn build(
         ms = report.timings.ingest_ms,
         "stage done"
     );
+    Ok(())
+}
 
-    session_options
-        .spill_dir
-        .get_or_insert_with(|| dir.path("_spill"));
-    session_options
-        .batch_rows
-        .get_or_insert(crate::sort::staging::RUN_BATCH_ROWS);
-    if let Some(spill) = &session_options.spill_dir {
-        std::fs::create_dir_all(spill).map_err(|e| Error::io(spill, e))?;
-    }
+/// The phases in one DataFusion session: the sort and replay, an incremental
+/// run's merge, and (unless the replay found them) the duplicate event ids.
+/// Returns the findings and the hashes of the outputs hashed as they were
+/// written, by path.
+fn replay_merge_and_duplicates(
+    plan: &Plan,
+    report: &mut RunReport,
+) -> Result<(Vec<Finding>, BTreeMap<String, PendingHash>)> {
+    let options = replay_session_options(plan)?;
     let runtime = crate::sql::runtime()?;
-    // SHA-256 of output files computed as they were written, by path.
     let mut hashes = BTreeMap::new();
-    let mut findings = runtime.block_on(async {
-        let ctx = session(&session_options)?;
-        // Replay reads the envelope's own Arrow types back, not string views.
-        ctx.sql("SET datafusion.execution.parquet.schema_force_view_types = false")
-            .await?;
-        if staging_format == StagingFormat::Parquet {
-            let staged = staging_path.join(STAGED_PARQUET);
-            let options = ParquetReadOptions {
-                schema: Some(&events_schema()),
-                ..Default::default()
-            };
-            ctx.register_parquet("staged", crate::sql::utf8_path(&staged)?, options)
-                .await?;
-            let condition = config.selection.where_clause().unwrap_or("true".into());
-            ctx.sql(&format!(
-                "CREATE VIEW selected AS SELECT * FROM staged WHERE {condition}"
-            ))
-            .await?;
-        }
-
-        let phase = Phase::start();
-        let (seeds, root) = match &previous {
-            Some(previous) => {
-                previous.register(&ctx).await?;
-                let seeds = previous.seeds(&ctx, model).await?;
-                previous.check_new_events(&ctx, &seeds).await?;
-                (seeds, dir.path(INCREMENT))
-            }
-            None => (Seeds::new(), dir.path("")),
-        };
-        // A full run found the id hashes used more than once while sorting:
-        // the replay keeps those events aside, and no query is needed after.
-        let repeated_ids = match staging_format {
-            StagingFormat::SortedRuns(limit) => {
-                let started = Instant::now();
-                let repeated = crate::sort::runs::repeated_id_hashes(&staging_path, limit)?;
-                report.timings.duplicate_ids_ms = millis(started.elapsed());
-                Some(repeated)
-            }
-            StagingFormat::Parquet => None,
-        };
-        let replay = Replay {
-            model,
-            root: &root,
-            with_history: config.with_history,
-            seeds,
-            repeated_ids,
-            hash_events: previous.is_none(),
-            observer: config.observer.as_ref(),
-        };
-        // A partial run folds an unknown share of the events.
-        let total = (!config.selection.is_partial()).then_some(report.ingest.events);
-        config.observer.stage_started(Stage::Replay, total);
-        let sorted = SortedEvents::open(&ctx, staging_format, &staging_path).await?;
-        let (mut findings, hash) = sort_and_replay(sorted, replay, &mut report).await?;
-        if let Some(hash) = hash {
-            hashes.insert(EVENTS_FILE.to_owned(), hash);
-        }
-        (
-            report.timings.sort_replay_ms,
-            report.timings.sort_replay_peak_rss,
-        ) = phase.finish();
-        tracing::info!(
-            stage = "sort_replay",
-            transitions = report.transitions,
-            ms = report.timings.sort_replay_ms,
-            "stage done"
-        );
-        if staging_format != StagingFormat::Parquet {
+    let findings = runtime.block_on(async {
+        let ctx = open_session(plan, &options).await?;
+        let mut findings = replay_phase(plan, &ctx, report, &mut hashes).await?;
+        if plan.staging != StagingFormat::Parquet {
             // The duplicate ids were found in the replay.
             return Ok(findings);
         }
-
-        // The queries after the replay (an incremental run's snapshot reads,
-        // the duplicate-id lookups) do not spill sorted runs: DataFusion's own
-        // batch size suits them.
-        let batch_rows = datafusion::prelude::SessionConfig::new().batch_size();
-        ctx.sql(&format!(
-            "SET datafusion.execution.batch_size = {batch_rows}"
-        ))
-        .await?;
-        // The events just written hold the selected rows, and their event ids
-        // are read alone from Parquet: cheaper than whole staged batches.
-        crate::sql::register_file(&ctx, "replayed", &root.join(EVENTS_FILE)).await?;
-        let mut events_table = "replayed";
-        let mut new_events = None;
-        if let Some(previous) = &previous {
-            // A lookup of the new ids holds them in a join's hash table: taken
-            // when they fit in a quarter of the limit, else the aggregate over
-            // every id, which spills.
-            let lookup =
-                report.ingest.events.saturating_mul(JOINED_ID_BYTES) <= memory_limit as u64 / 4;
-            let phase = Phase::start();
-            findings.extend(previous.findings(&ctx).await?);
-            let merged = previous.merge(model, dir).await?;
-            (report.states, report.state_history) = (merged.states, merged.history);
-            hashes.extend(merged.hashes);
-            report.streams = stream_counts(&ctx, &dir.path("streams.parquet")).await?;
-            report.increment = Some((report.ingest.clone(), previous.watermark()));
-            let counts = previous.add_counts(&mut report.ingest);
-            report.transitions += counts.transitions;
-            report.events += counts.events;
-            let columns = "event_id, aggregate_type, stream_id, version, position";
-            ctx.sql(&format!(
-                "CREATE VIEW all_events AS SELECT {columns} FROM prev_events \
-                 UNION ALL SELECT {columns} FROM replayed"
-            ))
-            .await?;
-            events_table = "all_events";
-            new_events = Some(NewEvents {
-                table: "replayed",
-                after: previous.watermark(),
-                lookup,
-            });
-            (report.timings.merge_ms, report.timings.merge_peak_rss) = phase.finish();
-            tracing::info!(stage = "merge", ms = report.timings.merge_ms, "stage done");
-        }
-
-        let phase = Phase::start();
-        findings.extend(duplicate_event_ids(&ctx, events_table, new_events).await?);
-        (
-            report.timings.duplicate_ids_ms,
-            report.timings.duplicate_ids_peak_rss,
-        ) = phase.finish();
+        ready_for_queries(&ctx, &plan.replay_root()).await?;
+        let (events_table, new_events) = match &plan.previous {
+            Some(previous) => {
+                let new_events =
+                    merge_phase(plan, previous, &ctx, report, &mut hashes, &mut findings).await?;
+                ("all_events", Some(new_events))
+            }
+            None => ("replayed", None),
+        };
+        findings.extend(duplicate_ids_phase(&ctx, events_table, new_events, report).await?);
         Ok::<_, Error>(findings)
     })?;
+    Ok((findings, hashes))
+}
 
+/// The session's options for the phases after ingest: spilling into the
+/// output folder's `_spill` (created), in batches of the sorted runs' size.
+fn replay_session_options(plan: &Plan) -> Result<SessionOptions> {
+    let mut options = plan.session.clone();
+    options
+        .spill_dir
+        .get_or_insert_with(|| plan.dir.path("_spill"));
+    options
+        .batch_rows
+        .get_or_insert(crate::sort::staging::RUN_BATCH_ROWS);
+    if let Some(spill) = &options.spill_dir {
+        std::fs::create_dir_all(spill).map_err(|e| Error::io(spill, e))?;
+    }
+    Ok(options)
+}
+
+/// The run's session; with staged Parquet (a partial or incremental run),
+/// the staged events are the table `staged` and the selected ones the view
+/// `selected`.
+async fn open_session(plan: &Plan<'_>, options: &SessionOptions) -> Result<SessionContext> {
+    let ctx = session(options)?;
+    // Replay reads the envelope's own Arrow types back, not string views.
+    ctx.sql("SET datafusion.execution.parquet.schema_force_view_types = false")
+        .await?;
+    if plan.staging == StagingFormat::Parquet {
+        let staged = plan.staging_path().join(STAGED_PARQUET);
+        let options = ParquetReadOptions {
+            schema: Some(&events_schema()),
+            ..Default::default()
+        };
+        ctx.register_parquet("staged", crate::sql::utf8_path(&staged)?, options)
+            .await?;
+        let condition = plan
+            .config
+            .selection
+            .where_clause()
+            .unwrap_or("true".into());
+        ctx.sql(&format!(
+            "CREATE VIEW selected AS SELECT * FROM staged WHERE {condition}"
+        ))
+        .await?;
+    }
+    Ok(ctx)
+}
+
+/// The sort and replay: the events in stream order, folded onto the seeds
+/// (an incremental run's snapshot, checked against the new events first) and
+/// written as `events.parquet` and the tables. A full run's repeated event
+/// ids, found while sorting, are findings of the replay.
+async fn replay_phase(
+    plan: &Plan<'_>,
+    ctx: &SessionContext,
+    report: &mut RunReport,
+    hashes: &mut BTreeMap<String, PendingHash>,
+) -> Result<Vec<Finding>> {
+    let config = plan.config;
     let phase = Phase::start();
+    let seeds = match &plan.previous {
+        Some(previous) => {
+            previous.register(ctx).await?;
+            let seeds = previous.seeds(ctx, plan.model).await?;
+            previous.check_new_events(ctx, &seeds).await?;
+            seeds
+        }
+        None => Seeds::new(),
+    };
+    let (root, staging_path) = (plan.replay_root(), plan.staging_path());
+    // A full run found the id hashes used more than once while sorting:
+    // the replay keeps those events aside, and no query is needed after.
+    let repeated_ids = match plan.staging {
+        StagingFormat::SortedRuns(limit) => {
+            let started = Instant::now();
+            let repeated = crate::sort::runs::repeated_id_hashes(&staging_path, limit)?;
+            report.timings.duplicate_ids_ms = millis(started.elapsed());
+            Some(repeated)
+        }
+        StagingFormat::Parquet => None,
+    };
+    let replay = Replay {
+        model: plan.model,
+        root: &root,
+        with_history: config.with_history,
+        seeds,
+        repeated_ids,
+        hash_events: plan.previous.is_none(),
+        observer: config.observer.as_ref(),
+    };
+    // A partial run folds an unknown share of the events.
+    let total = (!config.selection.is_partial()).then_some(report.ingest.events);
+    config.observer.stage_started(Stage::Replay, total);
+    let sorted = SortedEvents::open(ctx, plan.staging, &staging_path).await?;
+    let (findings, hash) = sort_and_replay(sorted, replay, report).await?;
+    if let Some(hash) = hash {
+        hashes.insert(EVENTS_FILE.to_owned(), hash);
+    }
+    (
+        report.timings.sort_replay_ms,
+        report.timings.sort_replay_peak_rss,
+    ) = phase.finish();
+    tracing::info!(
+        stage = "sort_replay",
+        transitions = report.transitions,
+        ms = report.timings.sort_replay_ms,
+        "stage done"
+    );
+    Ok(findings)
+}
+
+/// Readies the session for the queries after the replay (an incremental
+/// run's snapshot reads, the duplicate-id lookups): the events just written
+/// under `root` as the table `replayed`.
+async fn ready_for_queries(ctx: &SessionContext, root: &Path) -> Result<()> {
+    // These queries do not spill sorted runs: DataFusion's own batch size
+    // suits them.
+    let batch_rows = datafusion::prelude::SessionConfig::new().batch_size();
+    ctx.sql(&format!(
+        "SET datafusion.execution.batch_size = {batch_rows}"
+    ))
+    .await?;
+    // The events just written hold the selected rows, and their event ids
+    // are read alone from Parquet: cheaper than whole staged batches.
+    crate::sql::register_file(ctx, "replayed", &root.join(EVENTS_FILE)).await?;
+    Ok(())
+}
+
+/// An incremental run's merge: the previous findings kept, the previous
+/// tables merged with the increment's, the counts added up, and the view
+/// `all_events` of the previous events and the new. Returns the new events,
+/// for the duplicate-id query.
+async fn merge_phase(
+    plan: &Plan<'_>,
+    previous: &Previous,
+    ctx: &SessionContext,
+    report: &mut RunReport,
+    hashes: &mut BTreeMap<String, PendingHash>,
+    findings: &mut Vec<Finding>,
+) -> Result<NewEvents<'static>> {
+    // A lookup of the new ids holds them in a join's hash table: taken when
+    // they fit in a quarter of the limit, else the aggregate over every id,
+    // which spills. (Counted before the previous counts are added.)
+    let lookup =
+        report.ingest.events.saturating_mul(JOINED_ID_BYTES) <= plan.memory_limit as u64 / 4;
+    let phase = Phase::start();
+    findings.extend(previous.findings(ctx).await?);
+    let merged = previous.merge(plan.model, plan.dir).await?;
+    (report.states, report.state_history) = (merged.states, merged.history);
+    hashes.extend(merged.hashes);
+    report.streams = stream_counts(ctx, &plan.dir.path("streams.parquet")).await?;
+    report.increment = Some((report.ingest.clone(), previous.watermark()));
+    let counts = previous.add_counts(&mut report.ingest);
+    report.transitions += counts.transitions;
+    report.events += counts.events;
+    let columns = "event_id, aggregate_type, stream_id, version, position";
+    ctx.sql(&format!(
+        "CREATE VIEW all_events AS SELECT {columns} FROM prev_events \
+         UNION ALL SELECT {columns} FROM replayed"
+    ))
+    .await?;
+    let new_events = NewEvents {
+        table: "replayed",
+        after: previous.watermark(),
+        lookup,
+    };
+    (report.timings.merge_ms, report.timings.merge_peak_rss) = phase.finish();
+    tracing::info!(stage = "merge", ms = report.timings.merge_ms, "stage done");
+    Ok(new_events)
+}
+
+/// The duplicate event ids of a partial or incremental run, by an SQL
+/// aggregate over `events_table` (of an incremental run, only the new
+/// events' are findings).
+async fn duplicate_ids_phase(
+    ctx: &SessionContext,
+    events_table: &str,
+    new_events: Option<NewEvents<'_>>,
+    report: &mut RunReport,
+) -> Result<Vec<Finding>> {
+    let phase = Phase::start();
+    let findings = duplicate_event_ids(ctx, events_table, new_events).await?;
+    (
+        report.timings.duplicate_ids_ms,
+        report.timings.duplicate_ids_peak_rss,
+    ) = phase.finish();
+    Ok(findings)
+}
+
+/// The last phase: `findings.parquet`, the temporary folders removed, the
+/// model beside its outputs, every output hashed, and `manifest.json` with
+/// the timings (`started` is the run's start).
+fn write_phase(
+    plan: &Plan,
+    findings: Vec<Finding>,
+    hashes: BTreeMap<String, PendingHash>,
+    report: &mut RunReport,
+    started: Instant,
+) -> Result<()> {
+    let dir = plan.dir;
+    let phase = Phase::start();
+    write_findings(dir, findings, report)?;
+    for temporary in ["_staging", "_spill", INCREMENT] {
+        let path = dir.path(temporary);
+        if path.exists() {
+            std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    // The model travels with its outputs, so `history` replays with the same one.
+    let model_copy = dir.path("model.toml");
+    std::fs::write(&model_copy, &plan.config.model.text).map_err(|e| Error::io(&model_copy, e))?;
+    // Hashing reads the outputs not hashed as they were written once more; it
+    // is part of the write phase.
+    let hashes = output_hashes(dir, hashes)?;
+    (report.timings.write_ms, report.timings.write_peak_rss) = phase.finish();
+    report.timings.total_ms = millis(started.elapsed());
+    let timings = &mut report.timings;
+    timings.peak_rss = [
+        timings.ingest_peak_rss,
+        timings.sort_replay_peak_rss,
+        timings.duplicate_ids_peak_rss,
+        timings.merge_peak_rss,
+        timings.write_peak_rss,
+    ]
+    .into_iter()
+    .flatten()
+    .max();
+    write_manifest(plan.config, dir, report, hashes)
+}
+
+/// `findings.parquet`: the findings in stream order (then by rule), counted
+/// per rule into `report.findings`.
+fn write_findings(
+    dir: &OutputDir,
+    mut findings: Vec<Finding>,
+    report: &mut RunReport,
+) -> Result<()> {
     findings.sort_by(|a, b| {
         (
             &a.aggregate_type,
@@ -345,40 +546,14 @@ fn build(
         findings_schema(),
         &[findings_batch(&findings)?],
     )?;
-    for temporary in ["_staging", "_spill", INCREMENT] {
-        let path = dir.path(temporary);
-        if path.exists() {
-            std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
-        }
-    }
-    // The model travels with its outputs, so `history` replays with the same one.
-    let model_copy = dir.path("model.toml");
-    std::fs::write(&model_copy, &config.model.text).map_err(|e| Error::io(&model_copy, e))?;
-    // Hashing reads the outputs not hashed as they were written once more; it
-    // is part of the write phase.
-    let hashes = output_hashes(dir, hashes)?;
-    (report.timings.write_ms, report.timings.write_peak_rss) = phase.finish();
-    report.timings.total_ms = millis(started.elapsed());
-    let timings = &mut report.timings;
-    timings.peak_rss = [
-        timings.ingest_peak_rss,
-        timings.sort_replay_peak_rss,
-        timings.duplicate_ids_peak_rss,
-        timings.merge_peak_rss,
-        timings.write_peak_rss,
-    ]
-    .into_iter()
-    .flatten()
-    .max();
-    write_manifest(config, dir, &report, hashes)?;
-    Ok(report)
+    Ok(())
 }
 
 /// What [`sort_and_replay`] folds with, and where it writes.
 struct Replay<'a> {
     model: &'a Model,
     /// The folder of `events.parquet`, `transitions.parquet` and the states.
-    root: &'a std::path::Path,
+    root: &'a Path,
     with_history: bool,
     seeds: Seeds,
     /// The hashes of event ids used more than once, when known before the replay.
@@ -392,6 +567,9 @@ struct Replay<'a> {
 /// The events table's file in an output folder.
 const EVENTS_FILE: &str = "events.parquet";
 
+/// Folds `stream` batch by batch while `events.parquet` is written beside
+/// the fold; returns the replay's findings (with the repeated ids') and,
+/// when asked, the pending hash of `events.parquet`.
 async fn sort_and_replay(
     mut stream: SortedEvents,
     replay: Replay<'_>,
@@ -408,21 +586,7 @@ async fn sort_and_replay(
     } = replay;
     let mut repeated = Vec::new();
     let mut folded = 0;
-    // events.parquet is compressed on its own thread, beside the fold, and
-    // hashed on another as it is written when it is final.
-    let events_path = root.join(EVENTS_FILE);
-    let (events, events_hash) = match hash_events {
-        true => {
-            let (file, hash) =
-                TableWriter::create_hashed(&events_path, events_schema(), crate::sink::zstd())?;
-            (file, Some(hash))
-        }
-        false => (
-            TableWriter::create(&events_path, events_schema(), crate::sink::zstd())?,
-            None,
-        ),
-    };
-    let mut events = BackgroundTableWriter::spawn(events)?;
+    let (mut events, events_hash) = events_writer(&root.join(EVENTS_FILE), hash_events)?;
     let mut sink = OutputSink::create(root, &model.aggregates, with_history)?;
     let mut replayer = Replayer::with_seeds(model, seeds);
     let (mut sort, mut fold, mut write) = (
@@ -468,6 +632,26 @@ async fn sort_and_replay(
     let mut findings = outcome.findings;
     findings.extend(duplicate_id_findings(repeated));
     Ok((findings, events_hash))
+}
+
+/// `events.parquet` at `path`, compressed on a thread of its own beside the
+/// fold, and (when `hashed`: it is final) hashed on another as it is written.
+fn events_writer(
+    path: &Path,
+    hashed: bool,
+) -> Result<(BackgroundTableWriter, Option<PendingHash>)> {
+    let (file, hash) = match hashed {
+        true => {
+            let (file, hash) =
+                TableWriter::create_hashed(path, events_schema(), crate::sink::zstd())?;
+            (file, Some(hash))
+        }
+        false => (
+            TableWriter::create(path, events_schema(), crate::sink::zstd())?,
+            None,
+        ),
+    };
+    Ok((BackgroundTableWriter::spawn(file)?, hash))
 }
 
 #[cfg(test)]
