@@ -8,9 +8,10 @@
 //!    version, position) and written as one run, on a thread of its own while
 //!    the next quarter fills ([`crate::sort::runs`]).
 //! 3. The runs are merged on a thread of their own; the sorted stream is written
-//!    as `events.parquet` and folded by the [`Replayer`] in the same pass. A
-//!    partial or incremental run stages one Parquet file instead and DataFusion
-//!    filters and sorts it under its memory pool ([`crate::sort::staging`]).
+//!    as `events.parquet` and folded by the [`crate::replay::Replayer`] in the
+//!    same pass (`fold.rs`). A partial or incremental run stages one Parquet
+//!    file instead and DataFusion filters and sorts it under its memory pool
+//!    ([`crate::sort::staging`]).
 //! 4. Duplicate event ids, which span streams: a full run writes the sorted
 //!    hashes of each run's ids beside it, merges them after ingest, and the
 //!    replay keeps aside the events whose id hash repeats, whose ids are then
@@ -23,11 +24,10 @@
 //! `replay_phase`, `merge_phase`, `duplicate_ids_phase`, `write_phase`), each
 //! timed on its own, all reading the run's `Plan`, decided before ingest.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use arrow::array::RecordBatch;
 use datafusion::datasource::file_format::options::ParquetReadOptions;
 use datafusion::prelude::SessionContext;
 
@@ -35,30 +35,26 @@ use crate::envelope::events_schema;
 use crate::incremental::{stream_counts, Previous, INCREMENT};
 use crate::ingest::{ingest, InputSource};
 use crate::model::{parse_model, Model};
-use crate::replay::{Finding, Replayer, Seeds};
+use crate::replay::{Finding, Seeds};
 pub use crate::sink::manifest::{Selection, Timings};
-use crate::sink::{
-    findings_batch, findings_schema, write_table, BackgroundTableWriter, OutputDir, OutputSink,
-    TableWriter,
-};
+use crate::sink::{findings_batch, findings_schema, write_table, OutputDir};
 use crate::sort::{StagingFormat, StagingSink, STAGED_PARQUET};
 use crate::sql::{session, SessionOptions};
 use crate::support::digest::{sha256_hex, PendingHash};
-use crate::support::metrics::{millis, Phase, Stopwatch};
-use crate::support::progress::{Observer, Stage};
+use crate::support::metrics::{millis, Phase};
+use crate::support::progress::Stage;
 use crate::{Error, Result};
 
 mod config;
 mod duplicates;
+mod fold;
 mod output;
 mod report;
 mod sorted;
 
 use config::guard_full_output;
-use duplicates::{
-    duplicate_event_ids, duplicate_id_findings, occurrences, NewEvents, EVENTS_OCCURRENCE,
-    JOINED_ID_BYTES,
-};
+use duplicates::{duplicate_event_ids, NewEvents, JOINED_ID_BYTES};
+use fold::{sort_and_replay, Replay, EVENTS_FILE};
 use output::{output_hashes, write_manifest};
 use sorted::SortedEvents;
 
@@ -342,27 +338,9 @@ async fn replay_phase(
 ) -> Result<Vec<Finding>> {
     let config = plan.config;
     let phase = Phase::start();
-    let seeds = match &plan.previous {
-        Some(previous) => {
-            previous.register(ctx).await?;
-            let seeds = previous.seeds(ctx, plan.model).await?;
-            previous.check_new_events(ctx, &seeds).await?;
-            seeds
-        }
-        None => Seeds::new(),
-    };
+    let seeds = seeds(plan, ctx).await?;
     let (root, staging_path) = (plan.replay_root(), plan.staging_path());
-    // A full run found the id hashes used more than once while sorting:
-    // the replay keeps those events aside, and no query is needed after.
-    let repeated_ids = match plan.staging {
-        StagingFormat::SortedRuns(limit) => {
-            let started = Instant::now();
-            let repeated = crate::sort::runs::repeated_id_hashes(&staging_path, limit)?;
-            report.timings.duplicate_ids_ms = millis(started.elapsed());
-            Some(repeated)
-        }
-        StagingFormat::Parquet => None,
-    };
+    let repeated_ids = repeated_ids(plan, &staging_path, report)?;
     let replay = Replay {
         model: plan.model,
         root: &root,
@@ -391,6 +369,37 @@ async fn replay_phase(
         "stage done"
     );
     Ok(findings)
+}
+
+/// What the replay starts from: an incremental run's snapshot (its tables
+/// registered, and checked against the new events), else nothing.
+async fn seeds(plan: &Plan<'_>, ctx: &SessionContext) -> Result<Seeds> {
+    let Some(previous) = &plan.previous else {
+        return Ok(Seeds::new());
+    };
+    previous.register(ctx).await?;
+    let seeds = previous.seeds(ctx, plan.model).await?;
+    previous.check_new_events(ctx, &seeds).await?;
+    Ok(seeds)
+}
+
+/// A full run found the id hashes used more than once while sorting: the
+/// replay keeps those events aside, and no query is needed after. Their
+/// merge is the full run's duplicate-id time.
+fn repeated_ids(
+    plan: &Plan,
+    staging_path: &Path,
+    report: &mut RunReport,
+) -> Result<Option<HashSet<u64>>> {
+    match plan.staging {
+        StagingFormat::SortedRuns(limit) => {
+            let started = Instant::now();
+            let repeated = crate::sort::runs::repeated_id_hashes(staging_path, limit)?;
+            report.timings.duplicate_ids_ms = millis(started.elapsed());
+            Ok(Some(repeated))
+        }
+        StagingFormat::Parquet => Ok(None),
+    }
 }
 
 /// Readies the session for the queries after the replay (an incremental
@@ -547,111 +556,6 @@ fn write_findings(
         &[findings_batch(&findings)?],
     )?;
     Ok(())
-}
-
-/// What [`sort_and_replay`] folds with, and where it writes.
-struct Replay<'a> {
-    model: &'a Model,
-    /// The folder of `events.parquet`, `transitions.parquet` and the states.
-    root: &'a Path,
-    with_history: bool,
-    seeds: Seeds,
-    /// The hashes of event ids used more than once, when known before the replay.
-    repeated_ids: Option<std::collections::HashSet<u64>>,
-    /// `events.parquet` is final once written (not merged with a previous
-    /// output): hash it on a thread of its own as it is written.
-    hash_events: bool,
-    observer: &'a dyn Observer,
-}
-
-/// The events table's file in an output folder.
-const EVENTS_FILE: &str = "events.parquet";
-
-/// Folds `stream` batch by batch while `events.parquet` is written beside
-/// the fold; returns the replay's findings (with the repeated ids') and,
-/// when asked, the pending hash of `events.parquet`.
-async fn sort_and_replay(
-    mut stream: SortedEvents,
-    replay: Replay<'_>,
-    report: &mut RunReport,
-) -> Result<(Vec<Finding>, Option<PendingHash>)> {
-    let Replay {
-        model,
-        root,
-        with_history,
-        seeds,
-        repeated_ids,
-        hash_events,
-        observer,
-    } = replay;
-    let mut repeated = Vec::new();
-    let mut folded = 0;
-    let (mut events, events_hash) = events_writer(&root.join(EVENTS_FILE), hash_events)?;
-    let mut sink = OutputSink::create(root, &model.aggregates, with_history)?;
-    let mut replayer = Replayer::with_seeds(model, seeds);
-    let (mut sort, mut fold, mut write) = (
-        Stopwatch::default(),
-        Stopwatch::default(),
-        Stopwatch::default(),
-    );
-    loop {
-        let waited = Instant::now();
-        let Some(batch) = stream.next().await else {
-            break;
-        };
-        sort.add(waited.elapsed());
-        let batch = RecordBatch::try_new(events_schema(), batch?.columns().to_vec())?;
-        let batch = crate::model::upcast::apply(&model.upcasters, batch)?;
-        write.time(|| events.write(batch.clone()))?;
-        fold.time(|| replayer.push_batch(&batch, &mut sink))?;
-        if let Some(hashes) = repeated_ids.as_ref().filter(|h| !h.is_empty()) {
-            let repeated_id = |id: &str| hashes.contains(&crate::sort::runs::id_hash(id));
-            occurrences(&batch, EVENTS_OCCURRENCE, repeated_id, &mut repeated)?;
-        }
-        report.transitions += batch.num_rows() as u64;
-        report.events += batch.num_rows() as u64;
-        folded += batch.num_rows() as u64;
-        observer.progressed(Stage::Replay, folded);
-    }
-    observer.stage_finished(Stage::Replay);
-    let (_, events_busy) = write.time(|| events.close())?;
-    let outcome = fold.time(|| replayer.finish(&mut sink))?;
-    let tables_write = sink.write_millis();
-    let closing = Instant::now();
-    let (states, history) = sink.close()?;
-    report.states = states.into_iter().collect();
-    report.state_history = history.into_iter().collect();
-    let timings = &mut report.timings;
-    timings.sort_ms = sort.millis();
-    timings.events_write_ms = events_busy;
-    timings.events_write_wait_ms = write.millis();
-    // Table flushes happen inside the fold's calls into the sink.
-    timings.fold_ms = fold.millis().saturating_sub(tables_write);
-    timings.tables_write_ms = tables_write + millis(closing.elapsed());
-    report.streams = outcome.streams;
-    let mut findings = outcome.findings;
-    findings.extend(duplicate_id_findings(repeated));
-    Ok((findings, events_hash))
-}
-
-/// `events.parquet` at `path`, compressed on a thread of its own beside the
-/// fold, and (when `hashed`: it is final) hashed on another as it is written.
-fn events_writer(
-    path: &Path,
-    hashed: bool,
-) -> Result<(BackgroundTableWriter, Option<PendingHash>)> {
-    let (file, hash) = match hashed {
-        true => {
-            let (file, hash) =
-                TableWriter::create_hashed(path, events_schema(), crate::sink::zstd())?;
-            (file, Some(hash))
-        }
-        false => (
-            TableWriter::create(path, events_schema(), crate::sink::zstd())?,
-            None,
-        ),
-    };
-    Ok((BackgroundTableWriter::spawn(file)?, hash))
 }
 
 #[cfg(test)]
