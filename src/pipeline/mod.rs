@@ -136,6 +136,8 @@ struct Plan<'a> {
     session: SessionOptions,
     /// The memory the sort may hold, in bytes.
     memory_limit: usize,
+    /// Sorted runs (a full run), or one Parquet file DataFusion filters and
+    /// sorts (a partial or incremental run).
     staging: StagingFormat,
 }
 
