@@ -18,6 +18,10 @@ const INGEST_PROGRESS: &str =
 const REPLAY_PROGRESS: &str =
     "{spinner} sort and replay: {human_pos}/{human_len} events {elapsed} (about {eta} left)";
 
+/// `generate -o FILE`'s progress: records written of all.
+const GENERATE_PROGRESS: &str =
+    "{spinner} generate: {human_pos}/{human_len} records {elapsed} (about {eta} left)";
+
 /// Draws the stage under way on stderr, and prints notes there.
 pub struct Terminal {
     /// Whether stderr is a terminal someone watches: bars only then.
@@ -47,6 +51,7 @@ impl Observer for Terminal {
             let template = match stage {
                 Stage::Ingest => INGEST_PROGRESS,
                 Stage::Replay => REPLAY_PROGRESS,
+                Stage::Generate => GENERATE_PROGRESS,
             };
             *self.bar() = Some(progress_bar(template, total));
         }
@@ -74,7 +79,7 @@ impl Observer for Terminal {
 }
 
 /// A progress bar on stderr in `template`; `total` gives it a length.
-pub fn progress_bar(template: &str, total: Option<u64>) -> ProgressBar {
+fn progress_bar(template: &str, total: Option<u64>) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
     if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style);

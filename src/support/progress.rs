@@ -5,7 +5,8 @@
 //! stderr is theirs): it calls an [`Observer`], which the command layer
 //! implements with progress bars and `note:` lines on stderr
 //! (`commands/terminal.rs`), and tests and library users may leave [`Silent`].
-//! `tools::generate` reports the same way, through a callback its command draws.
+//! `tools::generate` reports through a callback, which its command hands to
+//! the same terminal observer as [`Stage::Generate`].
 
 /// A stage whose progress is reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +16,9 @@ pub enum Stage {
     Ingest,
     /// The sort and replay: events folded.
     Replay,
+    /// `tools::generate` writing a log to a file: records written (the tool
+    /// reports through a callback; its command turns that into this stage).
+    Generate,
 }
 
 /// What the library reports as it works. Every method does nothing unless
