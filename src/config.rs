@@ -99,12 +99,8 @@ impl ProjectConfig {
     pub fn parse(file: &str, text: &str) -> Result<Self> {
         let locator = Locator { file, text };
         let raw: RawConfig = toml::from_str(text).map_err(|err| {
-            let span = err.span().unwrap_or(0..0);
-            locator.error(
-                &span,
-                err.message().trim_end_matches('.').to_owned(),
-                Some("the format is described in the README, section \"The config file\"".into()),
-            )
+            let hint = "the format is described in the README, section \"The config file\"";
+            locator.toml_error(&err, Some(hint.into()))
         })?;
         if let Some(fail_on) = &raw.check.fail_on {
             if !matches!(fail_on.get_ref().as_str(), "error" | "warning") {
@@ -213,6 +209,16 @@ mod tests {
                 "expected error or warning",
             ),
             ("[output]\n", 1, "unknown field `output`"),
+            (
+                "[input]\npreset = \"generic\"\n\n[input.fields]\nversion = 1\n",
+                5,
+                "input.fields.version: invalid type: integer `1`, expected a source spec",
+            ),
+            (
+                "[run]\nthreads = \"all\"\n",
+                2,
+                "run.threads: invalid type: string",
+            ),
         ];
         for (text, line, message) in cases {
             let err = ProjectConfig::parse("e.toml", text)

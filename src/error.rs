@@ -17,6 +17,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// One of eventfold's own invariants broke: a thread of ours panicked or
+    /// stopped without its error, a writer met more leaves than its columns.
+    /// A bug in eventfold, not in the input nor the disk, so not an [`Error::Io`].
+    #[error("{}: internal error: {what} (a bug in eventfold)", path.display())]
+    Internal {
+        /// The file the failed work was for.
+        path: PathBuf,
+        what: String,
+    },
     /// The model file is broken; `line` is 1-based.
     #[error("{file}:{line}: {message}{}", hint_line(hint))]
     Model {
@@ -110,6 +119,14 @@ impl Error {
         false
     }
 
+    /// One of eventfold's own invariants broke while working on `path`.
+    pub fn internal(path: impl Into<PathBuf>, what: impl Into<String>) -> Self {
+        Error::Internal {
+            path: path.into(),
+            what: what.into(),
+        }
+    }
+
     /// A usage error with the given message.
     pub fn usage(message: impl Into<String>) -> Self {
         Error::Usage {
@@ -135,12 +152,7 @@ pub fn ended<T>(
     path: &std::path::Path,
     role: &str,
 ) -> Result<T> {
-    joined.unwrap_or_else(|_| {
-        Err(Error::io(
-            path,
-            std::io::Error::other(format!("the {role} thread panicked")),
-        ))
-    })
+    joined.unwrap_or_else(|_| Err(Error::internal(path, format!("the {role} thread panicked"))))
 }
 
 /// The library's result type.
@@ -170,5 +182,17 @@ mod tests {
         let full: std::io::Error = std::io::ErrorKind::StorageFull.into();
         assert!(!Error::io("stdout", full).is_broken_pipe());
         assert!(!Error::usage("Broken pipe (os error 32)").is_broken_pipe());
+    }
+
+    #[test]
+    fn a_panicked_thread_is_an_internal_error_not_an_io_error() {
+        let thread = std::thread::spawn(|| -> super::Result<()> { panic!("on purpose") });
+        let error = super::joined(thread, std::path::Path::new("out/x.parquet"), "writer")
+            .expect_err("a panic is an error");
+        assert!(matches!(error, Error::Internal { .. }), "{error:?}");
+        assert_eq!(
+            error.to_string(),
+            "out/x.parquet: internal error: the writer thread panicked (a bug in eventfold)"
+        );
     }
 }

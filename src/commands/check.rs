@@ -25,7 +25,7 @@ pub struct Args {
     /// The lowest severity that fails the check (exit 1) [default: error, or
     /// `[check] fail_on` of eventfold.toml].
     #[arg(long, value_enum, value_name = "SEVERITY")]
-    pub fail_on: Option<Severity>,
+    pub fail_on: Option<SeverityArg>,
     /// Also write a JUnit XML report to this file.
     #[arg(long)]
     pub junit: Option<PathBuf>,
@@ -35,6 +35,23 @@ pub struct Args {
     /// Override a check parameter: NAME=VALUE (e.g. days=30). Repeatable.
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
+}
+
+/// `--fail-on`: the command line's spelling of [`Severity`], which the library
+/// keeps free of clap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SeverityArg {
+    Warning,
+    Error,
+}
+
+impl From<SeverityArg> for Severity {
+    fn from(severity: SeverityArg) -> Self {
+        match severity {
+            SeverityArg::Warning => Severity::Warning,
+            SeverityArg::Error => Severity::Error,
+        }
+    }
 }
 
 fn check_queries(args: &Args, config: &ProjectConfig) -> Result<Vec<QueryFile>> {
@@ -62,14 +79,14 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     let params = parse_params(&args.params)?;
     let queries = check_queries(args, config)?;
     let fail_on = match (args.fail_on, config.fail_on.as_deref()) {
-        (Some(level), _) => level,
+        (Some(level), _) => level.into(),
         (None, Some("warning")) => Severity::Warning,
         (None, _) => Severity::Error,
     };
     let runtime = crate::sql::runtime()?;
     let outcomes = runtime.block_on(async {
         let ctx = session(&config.session(args.memory.memory_limit.as_deref())?)?;
-        register_output(&ctx, &out).await?;
+        register_output(&ctx, &out, &super::terminal::Terminal::stderr()).await?;
         let mut outcomes = replay_outcomes(&ctx).await?;
         for query in &queries {
             outcomes.push(query_outcome(&ctx, query, &params).await?);

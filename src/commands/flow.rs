@@ -132,7 +132,7 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     };
     let batches = crate::sql::runtime()?.block_on(async {
         let ctx = session(&config.session(None)?)?;
-        register_output(&ctx, &out).await?;
+        register_output(&ctx, &out, &super::terminal::Terminal::stderr()).await?;
         run_sql(&ctx, &sql).await
     })?;
     let edges = edges(&batches, &args.aggregate, args.min_count)?;

@@ -1,8 +1,10 @@
 //! `eventfold generate`: write a synthetic task-tracking log.
 
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
+use super::terminal::Terminal;
+use crate::support::progress::{Observer, Stage};
 use crate::tools::generate::{
     generate, generate_with_progress, GenerateConfig, MEAN_GAP_SECONDS, WORKING_DAY_SECONDS,
 };
@@ -61,22 +63,16 @@ pub fn execute(args: &Args) -> Result<u8> {
         Some(path) => {
             let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
             let mut out = BufWriter::with_capacity(1 << 20, file);
-            // A bar only when someone watches stderr and it does not mix
-            // with the log on stdout.
-            let bar = std::io::stderr()
-                .is_terminal()
-                .then(|| progress_bar(config.events));
-            let mut report = |written: u64| {
-                if let Some(bar) = &bar {
-                    bar.set_position(written);
-                }
-            };
+            // A bar only when someone watches stderr (the terminal observer
+            // draws none otherwise), and only here: it does not mix with the
+            // log on stdout.
+            let terminal = Terminal::stderr();
+            terminal.stage_started(Stage::Generate, Some(config.events));
+            let mut report = |written: u64| terminal.progressed(Stage::Generate, written);
             let stats = generate_with_progress(&config, &mut out, &mut report)
                 .map_err(|e| Error::io(path, e))?;
             out.flush().map_err(|e| Error::io(path, e))?;
-            if let Some(bar) = &bar {
-                bar.finish_and_clear();
-            }
+            terminal.stage_finished(Stage::Generate);
             (path.display().to_string(), stats)
         }
         None => {
@@ -91,18 +87,4 @@ pub fn execute(args: &Args) -> Result<u8> {
         stats.lines, stats.anomalies, stats.projects, stats.tasks
     );
     Ok(super::exit::OK)
-}
-
-/// The bar `generate -o FILE` draws on stderr: records written of all.
-fn progress_bar(total: u64) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(total),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} generate: {human_pos}/{human_len} records {elapsed} (about {eta} left)",
-    ) {
-        bar.set_style(style);
-    }
-    bar
 }

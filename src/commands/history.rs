@@ -42,7 +42,7 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     let batches = crate::sql::runtime()?.block_on(async {
         let ctx = session(&config.session(None)?)?;
         ctx.sql("SET datafusion.execution.parquet.schema_force_view_types = false").await?;
-        register_output(&ctx, &out).await?;
+        register_output(&ctx, &out, &super::terminal::Terminal::stderr()).await?;
         run_sql(&ctx, &format!("SELECT * FROM events WHERE stream_id = '{literal}' ORDER BY aggregate_type, version, position")).await
     })?;
     let steps = trail(&model, &batches, as_of);

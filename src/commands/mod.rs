@@ -13,9 +13,11 @@ pub mod input;
 pub mod query;
 pub mod run;
 pub mod shell;
+pub mod terminal;
 
 use std::path::{Path, PathBuf};
 
+use crate::sql::OutputFormat;
 use crate::{Error, Result};
 
 /// `--out DIR`, for the commands that read an output folder.
@@ -58,6 +60,29 @@ impl OutputArg {
     /// What to name in an error when the writer fails.
     pub fn name(&self) -> PathBuf {
         self.output.clone().unwrap_or_else(|| "stdout".into())
+    }
+}
+
+/// `--format` of the commands that print query rows: the command line's
+/// spelling of [`OutputFormat`], which the library keeps free of clap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum FormatArg {
+    /// An aligned text table.
+    #[default]
+    Table,
+    /// CSV with a header row.
+    Csv,
+    /// A JSON array of objects.
+    Json,
+}
+
+impl From<FormatArg> for OutputFormat {
+    fn from(format: FormatArg) -> Self {
+        match format {
+            FormatArg::Table => OutputFormat::Table,
+            FormatArg::Csv => OutputFormat::Csv,
+            FormatArg::Json => OutputFormat::Json,
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::config::ProjectConfig;
 use crate::sql::queries::{parse_params, QueryFile};
-use crate::sql::{register_output, run_sql, session, write_batches, OutputFormat};
+use crate::sql::{register_output, run_sql, session, write_batches};
 use crate::{Error, Result};
 
 /// Arguments of `eventfold query`.
@@ -29,8 +29,8 @@ pub struct Args {
     #[command(flatten)]
     pub output: super::OutputArg,
     /// How to print the rows.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
-    pub format: OutputFormat,
+    #[arg(long, value_enum, default_value_t = super::FormatArg::Table)]
+    pub format: super::FormatArg,
 }
 
 /// Runs the query and prints its rows to stdout.
@@ -46,11 +46,11 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     let runtime = crate::sql::runtime()?;
     let batches = runtime.block_on(async {
         let ctx = session(&config.session(args.memory.memory_limit.as_deref())?)?;
-        register_output(&ctx, &out).await?;
+        register_output(&ctx, &out, &super::terminal::Terminal::stderr()).await?;
         run_sql(&ctx, &sql).await
     })?;
     let mut writer = args.output.writer()?;
-    write_batches(&batches, args.format, &mut writer)?;
+    write_batches(&batches, args.format.into(), &mut writer)?;
     writer
         .flush()
         .map_err(|e| Error::io(args.output.name(), e))?;

@@ -1,6 +1,6 @@
 //! `eventfold run`: the whole pipeline, on the embedded default or given inputs.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use super::input::InputArgs;
@@ -123,7 +123,7 @@ impl Args {
                 spill_dir: None,
                 batch_rows: None,
             },
-            progress: std::io::stderr().is_terminal(),
+            observer: std::sync::Arc::new(super::terminal::Terminal::stderr()),
         })
     }
 }

@@ -20,8 +20,8 @@ pub struct Args {
     #[command(flatten)]
     pub memory: super::MemoryArg,
     /// How to print results (change it with `.format`).
-    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
-    pub format: OutputFormat,
+    #[arg(long, value_enum, default_value_t = super::FormatArg::Table)]
+    pub format: super::FormatArg,
 }
 
 const HELP: &str = "Statements end with ';' and may span lines.
@@ -83,7 +83,11 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     let out = config.out(args.out.out.as_deref());
     let runtime = crate::sql::runtime()?;
     let ctx = session(&config.session(args.memory.memory_limit.as_deref())?)?;
-    let tables = runtime.block_on(register_output(&ctx, &out))?;
+    let tables = runtime.block_on(register_output(
+        &ctx,
+        &out,
+        &super::terminal::Terminal::stderr(),
+    ))?;
     let mut editor =
         rustyline::DefaultEditor::new().map_err(|e| Error::usage(format!("terminal: {e}")))?;
     let history =
@@ -91,7 +95,7 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     if let Some(path) = &history {
         let _ = editor.load_history(path);
     }
-    let mut format = args.format;
+    let mut format: OutputFormat = args.format.into();
     let mut buffer = String::new();
     let mut stdout = std::io::stdout();
     eprintln!(

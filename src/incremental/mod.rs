@@ -482,7 +482,8 @@ impl Previous {
         for (table, handle) in handles {
             let (file, (merged, hash)) = handle
                 .await
-                .map_err(|e| Error::io(&self.dir, std::io::Error::other(e.to_string())))??;
+                // A merge task that panicked (or was cancelled) is our bug.
+                .map_err(|e| Error::internal(&self.dir, format!("a table merge failed: {e}")))??;
             tracing::debug!(
                 rows = merged.rows,
                 copied_groups = merged.copied_groups,

@@ -21,11 +21,44 @@ use crate::support::time::{EpochUnit, TimeOptions};
 use crate::{Error, Result};
 
 /// One field's source specs: one, or several tried in order.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 enum Specs {
     One(String),
     Many(Vec<String>),
+}
+
+/// By hand rather than `#[serde(untagged)]`, whose error ("data did not match
+/// any variant of untagged enum Specs") says neither what was found nor what
+/// was expected.
+impl<'de> Deserialize<'de> for Specs {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        struct SpecsVisitor;
+        impl<'de> serde::de::Visitor<'de> for SpecsVisitor {
+            type Value = Specs;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a source spec (a string) or a list of them, tried in order")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, spec: &str) -> std::result::Result<Specs, E> {
+                Ok(Specs::One(spec.to_owned()))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Specs, A::Error> {
+                let mut specs = Vec::new();
+                while let Some(spec) = seq.next_element::<String>()? {
+                    specs.push(spec);
+                }
+                Ok(Specs::Many(specs))
+            }
+        }
+        deserializer.deserialize_any(SpecsVisitor)
+    }
 }
 
 impl Specs {
@@ -93,14 +126,7 @@ impl InputSpec {
     /// Parses and checks a mapping file's text; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<Self> {
         let locator = Locator { file, text };
-        let raw: RawFile = toml::from_str(text).map_err(|err| {
-            let span = err.span().unwrap_or(0..0);
-            locator.error(
-                &span,
-                err.message().trim_end_matches('.').to_owned(),
-                hint(),
-            )
-        })?;
+        let raw: RawFile = toml::from_str(text).map_err(|err| locator.toml_error(&err, hint()))?;
         Self::from_raw(raw, &locator)
     }
 
@@ -242,6 +268,22 @@ mod tests {
             ("delimiter = \";;\"\n", 1, "not one ASCII character"),
             ("colour = \"red\"\n", 1, "unknown field `colour`"),
             ("timezone = \"Mars/Base\"\n", 1, "not an IANA zone"),
+            // A value of the wrong TOML type names its key and what was expected.
+            (
+                "[fields]\nstream_id = \"id\"\nversion = 1\n",
+                3,
+                "fields.version: invalid type: integer `1`, expected a source spec (a string) or a list of them",
+            ),
+            (
+                "[fields]\nactor = [\"Resource\", 2]\n",
+                2,
+                "fields.actor: invalid type: integer `2`, expected a string",
+            ),
+            (
+                "version_base = \"one\"\n",
+                1,
+                "version_base: invalid type: string \"one\", expected u64",
+            ),
         ];
         for (text, line, message) in cases {
             let err = InputSpec::parse("m.toml", text).unwrap_err().to_string();

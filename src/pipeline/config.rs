@@ -2,11 +2,13 @@
 //! config file or a test, and the check that it may replace what is at `--out`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::ingest::{IngestOptions, InputSource};
 use crate::model::ModelSource;
 use crate::sink::manifest::{Manifest, Selection};
 use crate::sql::SessionOptions;
+use crate::support::progress::Observer;
 use crate::{Error, Result};
 
 /// The memory the sort (sorted runs, or DataFusion's pool) may hold during
@@ -28,8 +30,10 @@ pub struct RunConfig {
     /// Fold only the events after the previous output's watermark onto its
     /// snapshot (see [`crate::incremental`]).
     pub incremental: bool,
-    /// Draw a progress bar on stderr (only when it is a terminal).
-    pub progress: bool,
+    /// Told the run's progress and notes: the command draws them on stderr
+    /// (bars only when it is a terminal); [`crate::support::progress::Silent`]
+    /// takes nothing.
+    pub observer: Arc<dyn Observer>,
 }
 
 /// Refuses to let a partial run replace a full output, unless asked.

@@ -8,9 +8,10 @@
 //!    version, position) and written as one run, on a thread of its own while
 //!    the next quarter fills ([`crate::sort::runs`]).
 //! 3. The runs are merged on a thread of their own; the sorted stream is written
-//!    as `events.parquet` and folded by the [`Replayer`] in the same pass. A
-//!    partial or incremental run stages one Parquet file instead and DataFusion
-//!    filters and sorts it under its memory pool ([`crate::sort::staging`]).
+//!    as `events.parquet` and folded by the [`crate::replay::Replayer`] in the
+//!    same pass (`fold.rs`). A partial or incremental run stages one Parquet
+//!    file instead and DataFusion filters and sorts it under its memory pool
+//!    ([`crate::sort::staging`]).
 //! 4. Duplicate event ids, which span streams: a full run writes the sorted
 //!    hashes of each run's ids beside it, merges them after ingest, and the
 //!    replay keeps aside the events whose id hash repeats, whose ids are then
@@ -18,40 +19,42 @@
 //!    (over the previous output's events too).
 //! 5. Findings and `manifest.json` are written and the folder is swapped
 //!    into place.
+//!
+//! `build` reads as that list: a function per phase (`ingest_phase`,
+//! `replay_phase`, `merge_phase`, `duplicate_ids_phase`, `write_phase`), each
+//! timed on its own, all reading the run's `Plan`, decided before ingest.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use arrow::array::RecordBatch;
 use datafusion::datasource::file_format::options::ParquetReadOptions;
+use datafusion::prelude::SessionContext;
 
 use crate::envelope::events_schema;
 use crate::incremental::{stream_counts, Previous, INCREMENT};
-use crate::ingest::ingest;
+use crate::ingest::{ingest, InputSource};
 use crate::model::{parse_model, Model};
-use crate::replay::{Finding, Replayer, Seeds};
+use crate::replay::{Finding, Seeds};
 pub use crate::sink::manifest::{Selection, Timings};
-use crate::sink::{
-    findings_batch, findings_schema, write_table, BackgroundTableWriter, OutputDir, OutputSink,
-    TableWriter,
-};
+use crate::sink::{findings_batch, findings_schema, write_table, OutputDir};
 use crate::sort::{StagingFormat, StagingSink, STAGED_PARQUET};
-use crate::sql::session;
+use crate::sql::{session, SessionOptions};
 use crate::support::digest::{sha256_hex, PendingHash};
-use crate::support::metrics::{millis, Phase, Stopwatch};
+use crate::support::metrics::{millis, Phase};
+use crate::support::progress::Stage;
 use crate::{Error, Result};
 
 mod config;
 mod duplicates;
+mod fold;
 mod output;
 mod report;
 mod sorted;
 
 use config::guard_full_output;
-use duplicates::{
-    duplicate_event_ids, duplicate_id_findings, occurrences, NewEvents, EVENTS_OCCURRENCE,
-    JOINED_ID_BYTES,
-};
+use duplicates::{duplicate_event_ids, NewEvents, JOINED_ID_BYTES};
+use fold::{sort_and_replay, Replay, EVENTS_FILE};
 use output::{output_hashes, write_manifest};
 use sorted::SortedEvents;
 
@@ -98,32 +101,6 @@ pub fn run(config: &RunConfig) -> Result<RunReport> {
     }
 }
 
-/// A progress bar on stderr in `template`, when `enabled`; `total` gives it a length.
-fn progress_bar(
-    enabled: bool,
-    template: &str,
-    total: Option<u64>,
-) -> Option<indicatif::ProgressBar> {
-    enabled.then(|| {
-        let bar = indicatif::ProgressBar::with_draw_target(
-            total,
-            indicatif::ProgressDrawTarget::stderr(),
-        );
-        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
-            bar.set_style(style);
-        }
-        bar
-    })
-}
-
-/// Ingest's progress: bytes read of the inputs' size as stored (compressed
-/// when they are).
-const INGEST_PROGRESS: &str =
-    "{spinner} ingest: {bytes}/{total_bytes} read ({bytes_per_sec}) {elapsed} (about {eta} left)";
-/// The replay's progress: events folded of all.
-const REPLAY_PROGRESS: &str =
-    "{spinner} sort and replay: {human_pos}/{human_len} events {elapsed} (about {eta} left)";
-
 /// The previous output an incremental run goes on from, if any.
 fn previous_output(config: &RunConfig, model_sha256: &str) -> Result<Option<Previous>> {
     if !config.incremental {
@@ -136,14 +113,51 @@ fn previous_output(config: &RunConfig, model_sha256: &str) -> Result<Option<Prev
         config.with_history,
     )?;
     if previous.is_none() {
-        eprintln!(
-            "note: {} holds no previous output to go on from; this incremental run folds everything",
+        config.observer.note(&format!(
+            "{} holds no previous output to go on from; this incremental run folds everything",
             config.out.display()
-        );
+        ));
     }
     Ok(previous)
 }
 
+/// How a run goes, decided before it reads an input ([`plan`]): what it
+/// folds, onto what, within what memory, and how the events wait for the
+/// replay. Every phase after reads it.
+struct Plan<'a> {
+    config: &'a RunConfig,
+    model: &'a Model,
+    dir: &'a OutputDir,
+    /// The previous output an incremental run goes on from.
+    previous: Option<Previous>,
+    /// The inputs to fold: an incremental run's are those it has not folded.
+    inputs: Vec<InputSource>,
+    /// The session's options as asked, with the memory limit always set.
+    session: SessionOptions,
+    /// The memory the sort may hold, in bytes.
+    memory_limit: usize,
+    /// Sorted runs (a full run), or one Parquet file DataFusion filters and
+    /// sorts (a partial or incremental run).
+    staging: StagingFormat,
+}
+
+impl Plan<'_> {
+    /// The folder of the staging files.
+    fn staging_path(&self) -> PathBuf {
+        self.dir.path(crate::sort::STAGING)
+    }
+
+    /// Where the replay writes its tables: the output folder, or an
+    /// incremental run's increment, merged with the previous tables after.
+    fn replay_root(&self) -> PathBuf {
+        match self.previous {
+            Some(_) => self.dir.path(INCREMENT),
+            None => self.dir.path(""),
+        }
+    }
+}
+
+/// The phases in order, each timed on its own (`report.timings`).
 fn build(
     config: &RunConfig,
     model: &Model,
@@ -155,43 +169,69 @@ fn build(
         partial: config.selection.is_partial(),
         ..RunReport::default()
     };
+    let Some(plan) = plan(config, model, dir, &mut report)? else {
+        report.unchanged = true;
+        return Ok(report);
+    };
+    ingest_phase(&plan, &mut report)?;
+    let (findings, hashes) = replay_merge_and_duplicates(&plan, &mut report)?;
+    write_phase(&plan, findings, hashes, &mut report, started)?;
+    Ok(report)
+}
+
+/// The run's [`Plan`]; `None` when an incremental run has nothing new to
+/// fold (the inputs it skips are in `report.skipped_inputs`).
+fn plan<'a>(
+    config: &'a RunConfig,
+    model: &'a Model,
+    dir: &'a OutputDir,
+    report: &mut RunReport,
+) -> Result<Option<Plan<'a>>> {
     let previous = previous_output(config, &report.model_sha256)?;
     let mut inputs = config.inputs.clone();
     if let Some(previous) = &previous {
         (inputs, report.skipped_inputs) = previous.new_inputs(&config.inputs)?;
         if inputs.is_empty() {
-            report.unchanged = true;
-            return Ok(report);
+            return Ok(None);
         }
     }
-    let mut session_options = config.session.clone();
+    let mut session = config.session.clone();
     // The run's sorts spill rather than hold the log in memory, even unasked.
-    let memory_limit = *session_options
-        .memory_limit
-        .get_or_insert(DEFAULT_RUN_MEMORY_LIMIT);
-    let phase = Phase::start();
-    let staging_path = dir.path(crate::sort::STAGING);
-    let staging_format = if previous.is_some() || config.selection.is_partial() {
+    let memory_limit = *session.memory_limit.get_or_insert(DEFAULT_RUN_MEMORY_LIMIT);
+    let staging = if previous.is_some() || config.selection.is_partial() {
         StagingFormat::Parquet
     } else {
         StagingFormat::SortedRuns(memory_limit)
     };
-    // The size to read: an input that cannot be measured fails in ingest, by name.
-    let stored = config
-        .progress
-        .then(|| inputs.iter().filter_map(|i| i.stored_len().ok()).sum());
-    let mut staging = StagingSink::create(
+    Ok(Some(Plan {
+        config,
+        model,
         dir,
-        staging_format,
-        progress_bar(config.progress, INGEST_PROGRESS, stored),
-    )?;
+        previous,
+        inputs,
+        session,
+        memory_limit,
+        staging,
+    }))
+}
+
+/// Ingest: every input read into the staging, its rejects into
+/// `rejects.parquet`; an incremental run's rejects are moved aside, to be
+/// merged after the previous run's.
+fn ingest_phase(plan: &Plan, report: &mut RunReport) -> Result<()> {
+    let (config, dir) = (plan.config, plan.dir);
+    let phase = Phase::start();
+    // The size to read: an input that cannot be measured fails in ingest, by name.
+    let stored = plan.inputs.iter().filter_map(|i| i.stored_len().ok()).sum();
+    let mut staging = StagingSink::create(dir, plan.staging, config.observer.clone())?;
+    config.observer.stage_started(Stage::Ingest, Some(stored));
     let mut ingest_options = config.ingest.clone();
-    if let Some(previous) = &previous {
+    if let Some(previous) = &plan.previous {
         ingest_options.position_base = previous.position_base();
     }
-    report.ingest = ingest(&inputs, &ingest_options, &mut staging)?;
+    report.ingest = ingest(&plan.inputs, &ingest_options, &mut staging)?;
     report.timings.staging_ms = staging.close()?;
-    if previous.is_some() {
+    if plan.previous.is_some() {
         // This run's rejects are merged after the previous run's.
         let (rejects, moved) = (dir.path("rejects.parquet"), dir.path(INCREMENT));
         std::fs::create_dir_all(&moved).map_err(|e| Error::io(&moved, e))?;
@@ -207,148 +247,289 @@ fn build(
         ms = report.timings.ingest_ms,
         "stage done"
     );
+    Ok(())
+}
 
-    session_options
-        .spill_dir
-        .get_or_insert_with(|| dir.path("_spill"));
-    session_options
-        .batch_rows
-        .get_or_insert(crate::sort::staging::RUN_BATCH_ROWS);
-    if let Some(spill) = &session_options.spill_dir {
-        std::fs::create_dir_all(spill).map_err(|e| Error::io(spill, e))?;
-    }
+/// The phases in one DataFusion session: the sort and replay, an incremental
+/// run's merge, and (unless the replay found them) the duplicate event ids.
+/// Returns the findings and the hashes of the outputs hashed as they were
+/// written, by path.
+fn replay_merge_and_duplicates(
+    plan: &Plan,
+    report: &mut RunReport,
+) -> Result<(Vec<Finding>, BTreeMap<String, PendingHash>)> {
+    let options = replay_session_options(plan)?;
     let runtime = crate::sql::runtime()?;
-    // SHA-256 of output files computed as they were written, by path.
     let mut hashes = BTreeMap::new();
-    let mut findings = runtime.block_on(async {
-        let ctx = session(&session_options)?;
-        // Replay reads the envelope's own Arrow types back, not string views.
-        ctx.sql("SET datafusion.execution.parquet.schema_force_view_types = false")
-            .await?;
-        if staging_format == StagingFormat::Parquet {
-            let staged = staging_path.join(STAGED_PARQUET);
-            let options = ParquetReadOptions {
-                schema: Some(&events_schema()),
-                ..Default::default()
-            };
-            ctx.register_parquet("staged", crate::sql::utf8_path(&staged)?, options)
-                .await?;
-            let condition = config.selection.where_clause().unwrap_or("true".into());
-            ctx.sql(&format!(
-                "CREATE VIEW selected AS SELECT * FROM staged WHERE {condition}"
-            ))
-            .await?;
-        }
-
-        let phase = Phase::start();
-        let (seeds, root) = match &previous {
-            Some(previous) => {
-                previous.register(&ctx).await?;
-                let seeds = previous.seeds(&ctx, model).await?;
-                previous.check_new_events(&ctx, &seeds).await?;
-                (seeds, dir.path(INCREMENT))
-            }
-            None => (Seeds::new(), dir.path("")),
-        };
-        // A full run found the id hashes used more than once while sorting:
-        // the replay keeps those events aside, and no query is needed after.
-        let repeated_ids = match staging_format {
-            StagingFormat::SortedRuns(limit) => {
-                let started = Instant::now();
-                let repeated = crate::sort::runs::repeated_id_hashes(&staging_path, limit)?;
-                report.timings.duplicate_ids_ms = millis(started.elapsed());
-                Some(repeated)
-            }
-            StagingFormat::Parquet => None,
-        };
-        let replay = Replay {
-            model,
-            root: &root,
-            with_history: config.with_history,
-            seeds,
-            repeated_ids,
-            hash_events: previous.is_none(),
-            progress: progress_bar(
-                config.progress,
-                REPLAY_PROGRESS,
-                (!config.selection.is_partial()).then_some(report.ingest.events),
-            ),
-        };
-        let sorted = SortedEvents::open(&ctx, staging_format, &staging_path).await?;
-        let (mut findings, hash) = sort_and_replay(sorted, replay, &mut report).await?;
-        if let Some(hash) = hash {
-            hashes.insert(EVENTS_FILE.to_owned(), hash);
-        }
-        (
-            report.timings.sort_replay_ms,
-            report.timings.sort_replay_peak_rss,
-        ) = phase.finish();
-        tracing::info!(
-            stage = "sort_replay",
-            transitions = report.transitions,
-            ms = report.timings.sort_replay_ms,
-            "stage done"
-        );
-        if staging_format != StagingFormat::Parquet {
+    let findings = runtime.block_on(async {
+        let ctx = open_session(plan, &options).await?;
+        let mut findings = replay_phase(plan, &ctx, report, &mut hashes).await?;
+        if plan.staging != StagingFormat::Parquet {
             // The duplicate ids were found in the replay.
             return Ok(findings);
         }
-
-        // The queries after the replay (an incremental run's snapshot reads,
-        // the duplicate-id lookups) do not spill sorted runs: DataFusion's own
-        // batch size suits them.
-        let batch_rows = datafusion::prelude::SessionConfig::new().batch_size();
-        ctx.sql(&format!(
-            "SET datafusion.execution.batch_size = {batch_rows}"
-        ))
-        .await?;
-        // The events just written hold the selected rows, and their event ids
-        // are read alone from Parquet: cheaper than whole staged batches.
-        crate::sql::register_file(&ctx, "replayed", &root.join(EVENTS_FILE)).await?;
-        let mut events_table = "replayed";
-        let mut new_events = None;
-        if let Some(previous) = &previous {
-            // A lookup of the new ids holds them in a join's hash table: taken
-            // when they fit in a quarter of the limit, else the aggregate over
-            // every id, which spills.
-            let lookup =
-                report.ingest.events.saturating_mul(JOINED_ID_BYTES) <= memory_limit as u64 / 4;
-            let phase = Phase::start();
-            findings.extend(previous.findings(&ctx).await?);
-            let merged = previous.merge(model, dir).await?;
-            (report.states, report.state_history) = (merged.states, merged.history);
-            hashes.extend(merged.hashes);
-            report.streams = stream_counts(&ctx, &dir.path("streams.parquet")).await?;
-            report.increment = Some((report.ingest.clone(), previous.watermark()));
-            let counts = previous.add_counts(&mut report.ingest);
-            report.transitions += counts.transitions;
-            report.events += counts.events;
-            let columns = "event_id, aggregate_type, stream_id, version, position";
-            ctx.sql(&format!(
-                "CREATE VIEW all_events AS SELECT {columns} FROM prev_events \
-                 UNION ALL SELECT {columns} FROM replayed"
-            ))
-            .await?;
-            events_table = "all_events";
-            new_events = Some(NewEvents {
-                table: "replayed",
-                after: previous.watermark(),
-                lookup,
-            });
-            (report.timings.merge_ms, report.timings.merge_peak_rss) = phase.finish();
-            tracing::info!(stage = "merge", ms = report.timings.merge_ms, "stage done");
-        }
-
-        let phase = Phase::start();
-        findings.extend(duplicate_event_ids(&ctx, events_table, new_events).await?);
-        (
-            report.timings.duplicate_ids_ms,
-            report.timings.duplicate_ids_peak_rss,
-        ) = phase.finish();
+        ready_for_queries(&ctx, &plan.replay_root()).await?;
+        let (events_table, new_events) = match &plan.previous {
+            Some(previous) => {
+                let new_events =
+                    merge_phase(plan, previous, &ctx, report, &mut hashes, &mut findings).await?;
+                ("all_events", Some(new_events))
+            }
+            None => ("replayed", None),
+        };
+        findings.extend(duplicate_ids_phase(&ctx, events_table, new_events, report).await?);
         Ok::<_, Error>(findings)
     })?;
+    Ok((findings, hashes))
+}
 
+/// The session's options for the phases after ingest: spilling into the
+/// output folder's `_spill` (created), in batches of the sorted runs' size.
+fn replay_session_options(plan: &Plan) -> Result<SessionOptions> {
+    let mut options = plan.session.clone();
+    options
+        .spill_dir
+        .get_or_insert_with(|| plan.dir.path("_spill"));
+    options
+        .batch_rows
+        .get_or_insert(crate::sort::staging::RUN_BATCH_ROWS);
+    if let Some(spill) = &options.spill_dir {
+        std::fs::create_dir_all(spill).map_err(|e| Error::io(spill, e))?;
+    }
+    Ok(options)
+}
+
+/// The run's session; with staged Parquet (a partial or incremental run),
+/// the staged events are the table `staged` and the selected ones the view
+/// `selected`.
+async fn open_session(plan: &Plan<'_>, options: &SessionOptions) -> Result<SessionContext> {
+    let ctx = session(options)?;
+    // Replay reads the envelope's own Arrow types back, not string views.
+    ctx.sql("SET datafusion.execution.parquet.schema_force_view_types = false")
+        .await?;
+    if plan.staging == StagingFormat::Parquet {
+        let staged = plan.staging_path().join(STAGED_PARQUET);
+        let options = ParquetReadOptions {
+            schema: Some(&events_schema()),
+            ..Default::default()
+        };
+        ctx.register_parquet("staged", crate::sql::utf8_path(&staged)?, options)
+            .await?;
+        let condition = plan
+            .config
+            .selection
+            .where_clause()
+            .unwrap_or("true".into());
+        ctx.sql(&format!(
+            "CREATE VIEW selected AS SELECT * FROM staged WHERE {condition}"
+        ))
+        .await?;
+    }
+    Ok(ctx)
+}
+
+/// The sort and replay: the events in stream order, folded onto the seeds
+/// (an incremental run's snapshot, checked against the new events first) and
+/// written as `events.parquet` and the tables. A full run's repeated event
+/// ids, found while sorting, are findings of the replay.
+async fn replay_phase(
+    plan: &Plan<'_>,
+    ctx: &SessionContext,
+    report: &mut RunReport,
+    hashes: &mut BTreeMap<String, PendingHash>,
+) -> Result<Vec<Finding>> {
+    let config = plan.config;
     let phase = Phase::start();
+    let seeds = seeds(plan, ctx).await?;
+    let (root, staging_path) = (plan.replay_root(), plan.staging_path());
+    let repeated_ids = repeated_ids(plan, &staging_path, report)?;
+    let replay = Replay {
+        model: plan.model,
+        root: &root,
+        with_history: config.with_history,
+        seeds,
+        repeated_ids,
+        hash_events: plan.previous.is_none(),
+        observer: config.observer.as_ref(),
+    };
+    // A partial run folds an unknown share of the events.
+    let total = (!config.selection.is_partial()).then_some(report.ingest.events);
+    config.observer.stage_started(Stage::Replay, total);
+    let sorted = SortedEvents::open(ctx, plan.staging, &staging_path).await?;
+    let (findings, hash) = sort_and_replay(sorted, replay, report).await?;
+    if let Some(hash) = hash {
+        hashes.insert(EVENTS_FILE.to_owned(), hash);
+    }
+    (
+        report.timings.sort_replay_ms,
+        report.timings.sort_replay_peak_rss,
+    ) = phase.finish();
+    tracing::info!(
+        stage = "sort_replay",
+        transitions = report.transitions,
+        ms = report.timings.sort_replay_ms,
+        "stage done"
+    );
+    Ok(findings)
+}
+
+/// What the replay starts from: an incremental run's snapshot (its tables
+/// registered, and checked against the new events), else nothing.
+async fn seeds(plan: &Plan<'_>, ctx: &SessionContext) -> Result<Seeds> {
+    let Some(previous) = &plan.previous else {
+        return Ok(Seeds::new());
+    };
+    previous.register(ctx).await?;
+    let seeds = previous.seeds(ctx, plan.model).await?;
+    previous.check_new_events(ctx, &seeds).await?;
+    Ok(seeds)
+}
+
+/// A full run found the id hashes used more than once while sorting: the
+/// replay keeps those events aside, and no query is needed after. Their
+/// merge is the full run's duplicate-id time.
+fn repeated_ids(
+    plan: &Plan,
+    staging_path: &Path,
+    report: &mut RunReport,
+) -> Result<Option<HashSet<u64>>> {
+    match plan.staging {
+        StagingFormat::SortedRuns(limit) => {
+            let started = Instant::now();
+            let repeated = crate::sort::runs::repeated_id_hashes(staging_path, limit)?;
+            report.timings.duplicate_ids_ms = millis(started.elapsed());
+            Ok(Some(repeated))
+        }
+        StagingFormat::Parquet => Ok(None),
+    }
+}
+
+/// Readies the session for the queries after the replay (an incremental
+/// run's snapshot reads, the duplicate-id lookups): the events just written
+/// under `root` as the table `replayed`.
+async fn ready_for_queries(ctx: &SessionContext, root: &Path) -> Result<()> {
+    // These queries do not spill sorted runs: DataFusion's own batch size
+    // suits them.
+    let batch_rows = datafusion::prelude::SessionConfig::new().batch_size();
+    ctx.sql(&format!(
+        "SET datafusion.execution.batch_size = {batch_rows}"
+    ))
+    .await?;
+    // The events just written hold the selected rows, and their event ids
+    // are read alone from Parquet: cheaper than whole staged batches.
+    crate::sql::register_file(ctx, "replayed", &root.join(EVENTS_FILE)).await?;
+    Ok(())
+}
+
+/// An incremental run's merge: the previous findings kept, the previous
+/// tables merged with the increment's, the counts added up, and the view
+/// `all_events` of the previous events and the new. Returns the new events,
+/// for the duplicate-id query.
+async fn merge_phase(
+    plan: &Plan<'_>,
+    previous: &Previous,
+    ctx: &SessionContext,
+    report: &mut RunReport,
+    hashes: &mut BTreeMap<String, PendingHash>,
+    findings: &mut Vec<Finding>,
+) -> Result<NewEvents<'static>> {
+    // A lookup of the new ids holds them in a join's hash table: taken when
+    // they fit in a quarter of the limit, else the aggregate over every id,
+    // which spills. (Counted before the previous counts are added.)
+    let lookup =
+        report.ingest.events.saturating_mul(JOINED_ID_BYTES) <= plan.memory_limit as u64 / 4;
+    let phase = Phase::start();
+    findings.extend(previous.findings(ctx).await?);
+    let merged = previous.merge(plan.model, plan.dir).await?;
+    (report.states, report.state_history) = (merged.states, merged.history);
+    hashes.extend(merged.hashes);
+    report.streams = stream_counts(ctx, &plan.dir.path("streams.parquet")).await?;
+    report.increment = Some((report.ingest.clone(), previous.watermark()));
+    let counts = previous.add_counts(&mut report.ingest);
+    report.transitions += counts.transitions;
+    report.events += counts.events;
+    let columns = "event_id, aggregate_type, stream_id, version, position";
+    ctx.sql(&format!(
+        "CREATE VIEW all_events AS SELECT {columns} FROM prev_events \
+         UNION ALL SELECT {columns} FROM replayed"
+    ))
+    .await?;
+    let new_events = NewEvents {
+        table: "replayed",
+        after: previous.watermark(),
+        lookup,
+    };
+    (report.timings.merge_ms, report.timings.merge_peak_rss) = phase.finish();
+    tracing::info!(stage = "merge", ms = report.timings.merge_ms, "stage done");
+    Ok(new_events)
+}
+
+/// The duplicate event ids of a partial or incremental run, by an SQL
+/// aggregate over `events_table` (of an incremental run, only the new
+/// events' are findings).
+async fn duplicate_ids_phase(
+    ctx: &SessionContext,
+    events_table: &str,
+    new_events: Option<NewEvents<'_>>,
+    report: &mut RunReport,
+) -> Result<Vec<Finding>> {
+    let phase = Phase::start();
+    let findings = duplicate_event_ids(ctx, events_table, new_events).await?;
+    (
+        report.timings.duplicate_ids_ms,
+        report.timings.duplicate_ids_peak_rss,
+    ) = phase.finish();
+    Ok(findings)
+}
+
+/// The last phase: `findings.parquet`, the temporary folders removed, the
+/// model beside its outputs, every output hashed, and `manifest.json` with
+/// the timings (`started` is the run's start).
+fn write_phase(
+    plan: &Plan,
+    findings: Vec<Finding>,
+    hashes: BTreeMap<String, PendingHash>,
+    report: &mut RunReport,
+    started: Instant,
+) -> Result<()> {
+    let dir = plan.dir;
+    let phase = Phase::start();
+    write_findings(dir, findings, report)?;
+    for temporary in ["_staging", "_spill", INCREMENT] {
+        let path = dir.path(temporary);
+        if path.exists() {
+            std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    // The model travels with its outputs, so `history` replays with the same one.
+    let model_copy = dir.path("model.toml");
+    std::fs::write(&model_copy, &plan.config.model.text).map_err(|e| Error::io(&model_copy, e))?;
+    // Hashing reads the outputs not hashed as they were written once more; it
+    // is part of the write phase.
+    let hashes = output_hashes(dir, hashes)?;
+    (report.timings.write_ms, report.timings.write_peak_rss) = phase.finish();
+    report.timings.total_ms = millis(started.elapsed());
+    let timings = &mut report.timings;
+    timings.peak_rss = [
+        timings.ingest_peak_rss,
+        timings.sort_replay_peak_rss,
+        timings.duplicate_ids_peak_rss,
+        timings.merge_peak_rss,
+        timings.write_peak_rss,
+    ]
+    .into_iter()
+    .flatten()
+    .max();
+    write_manifest(plan.config, dir, report, hashes)
+}
+
+/// `findings.parquet`: the findings in stream order (then by rule), counted
+/// per rule into `report.findings`.
+fn write_findings(
+    dir: &OutputDir,
+    mut findings: Vec<Finding>,
+    report: &mut RunReport,
+) -> Result<()> {
     findings.sort_by(|a, b| {
         (
             &a.aggregate_type,
@@ -376,129 +557,88 @@ fn build(
         findings_schema(),
         &[findings_batch(&findings)?],
     )?;
-    for temporary in ["_staging", "_spill", INCREMENT] {
-        let path = dir.path(temporary);
-        if path.exists() {
-            std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::ingest::IngestOptions;
+    use crate::sql::SessionOptions;
+    use crate::support::progress::Observer;
+
+    /// Everything a run reports, in order.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<String>>);
+
+    impl Observer for Recorder {
+        fn stage_started(&self, stage: Stage, total: Option<u64>) {
+            self.push(format!("{stage:?} started of {total:?}"));
+        }
+        fn progressed(&self, stage: Stage, done: u64) {
+            self.push(format!("{stage:?} at {done}"));
+        }
+        fn stage_finished(&self, stage: Stage) {
+            self.push(format!("{stage:?} finished"));
+        }
+        fn note(&self, text: &str) {
+            self.push(format!("note: {text}"));
         }
     }
-    // The model travels with its outputs, so `history` replays with the same one.
-    let model_copy = dir.path("model.toml");
-    std::fs::write(&model_copy, &config.model.text).map_err(|e| Error::io(&model_copy, e))?;
-    // Hashing reads the outputs not hashed as they were written once more; it
-    // is part of the write phase.
-    let hashes = output_hashes(dir, hashes)?;
-    (report.timings.write_ms, report.timings.write_peak_rss) = phase.finish();
-    report.timings.total_ms = millis(started.elapsed());
-    let timings = &mut report.timings;
-    timings.peak_rss = [
-        timings.ingest_peak_rss,
-        timings.sort_replay_peak_rss,
-        timings.duplicate_ids_peak_rss,
-        timings.merge_peak_rss,
-        timings.write_peak_rss,
-    ]
-    .into_iter()
-    .flatten()
-    .max();
-    write_manifest(config, dir, &report, hashes)?;
-    Ok(report)
-}
 
-/// What [`sort_and_replay`] folds with, and where it writes.
-struct Replay<'a> {
-    model: &'a Model,
-    /// The folder of `events.parquet`, `transitions.parquet` and the states.
-    root: &'a std::path::Path,
-    with_history: bool,
-    seeds: Seeds,
-    /// The hashes of event ids used more than once, when known before the replay.
-    repeated_ids: Option<std::collections::HashSet<u64>>,
-    /// `events.parquet` is final once written (not merged with a previous
-    /// output): hash it on a thread of its own as it is written.
-    hash_events: bool,
-    progress: Option<indicatif::ProgressBar>,
-}
-
-/// The events table's file in an output folder.
-const EVENTS_FILE: &str = "events.parquet";
-
-async fn sort_and_replay(
-    mut stream: SortedEvents,
-    replay: Replay<'_>,
-    report: &mut RunReport,
-) -> Result<(Vec<Finding>, Option<PendingHash>)> {
-    let Replay {
-        model,
-        root,
-        with_history,
-        seeds,
-        repeated_ids,
-        hash_events,
-        progress,
-    } = replay;
-    let mut repeated = Vec::new();
-    // events.parquet is compressed on its own thread, beside the fold, and
-    // hashed on another as it is written when it is final.
-    let events_path = root.join(EVENTS_FILE);
-    let (events, events_hash) = match hash_events {
-        true => {
-            let (file, hash) =
-                TableWriter::create_hashed(&events_path, events_schema(), crate::sink::zstd())?;
-            (file, Some(hash))
+    impl Recorder {
+        fn push(&self, event: String) {
+            self.0.lock().unwrap().push(event);
         }
-        false => (
-            TableWriter::create(&events_path, events_schema(), crate::sink::zstd())?,
-            None,
-        ),
-    };
-    let mut events = BackgroundTableWriter::spawn(events)?;
-    let mut sink = OutputSink::create(root, &model.aggregates, with_history)?;
-    let mut replayer = Replayer::with_seeds(model, seeds);
-    let (mut sort, mut fold, mut write) = (
-        Stopwatch::default(),
-        Stopwatch::default(),
-        Stopwatch::default(),
-    );
-    loop {
-        let waited = Instant::now();
-        let Some(batch) = stream.next().await else {
-            break;
+    }
+
+    /// The library prints nothing itself: an incremental run with nothing
+    /// to go on from says so as a note, and the stages' progress arrives
+    /// through the observer, each stage started, counted to its total and
+    /// finished.
+    #[test]
+    fn a_run_reports_its_notes_and_progress_through_its_observer() {
+        let temp = tempfile::tempdir().unwrap();
+        let recorder = Arc::new(Recorder::default());
+        let input = crate::embedded::sample_input();
+        let stored = input.stored_len().unwrap();
+        let config = RunConfig {
+            inputs: vec![input],
+            model: crate::embedded::sample_model(),
+            out: temp.path().join("out"),
+            ingest: IngestOptions::default(),
+            session: SessionOptions::default(),
+            selection: Default::default(),
+            with_history: false,
+            incremental: true,
+            observer: recorder.clone(),
         };
-        sort.add(waited.elapsed());
-        let batch = RecordBatch::try_new(events_schema(), batch?.columns().to_vec())?;
-        let batch = crate::model::upcast::apply(&model.upcasters, batch)?;
-        write.time(|| events.write(batch.clone()))?;
-        fold.time(|| replayer.push_batch(&batch, &mut sink))?;
-        if let Some(hashes) = repeated_ids.as_ref().filter(|h| !h.is_empty()) {
-            let repeated_id = |id: &str| hashes.contains(&crate::sort::runs::id_hash(id));
-            occurrences(&batch, EVENTS_OCCURRENCE, repeated_id, &mut repeated)?;
-        }
-        report.transitions += batch.num_rows() as u64;
-        report.events += batch.num_rows() as u64;
-        if let Some(bar) = &progress {
-            bar.inc(batch.num_rows() as u64);
-        }
+        let report = run(&config).unwrap();
+        let events = recorder.0.lock().unwrap().clone();
+        let note = format!(
+            "note: {} holds no previous output to go on from; this incremental run folds everything",
+            config.out.display()
+        );
+        assert_eq!(events.first(), Some(&note), "{events:#?}");
+        // Each stage in order: started with its total, counted up to it, finished.
+        let folded = report.ingest.events;
+        let mut expected = vec![note];
+        expected.push(format!("Ingest started of Some({stored})"));
+        let ingest_end = events.iter().position(|e| e == "Ingest finished").unwrap();
+        assert!(events[2..ingest_end]
+            .iter()
+            .all(|e| e.starts_with("Ingest at ")));
+        assert_eq!(events[ingest_end - 1], format!("Ingest at {stored}"));
+        expected.extend(events[2..ingest_end].iter().cloned());
+        expected.push("Ingest finished".into());
+        expected.push(format!("Replay started of Some({folded})"));
+        let replay = &events[ingest_end + 2..events.len() - 1];
+        assert!(replay.iter().all(|e| e.starts_with("Replay at ")));
+        assert_eq!(replay.last(), Some(&format!("Replay at {folded}")));
+        expected.extend(replay.iter().cloned());
+        expected.push("Replay finished".into());
+        assert_eq!(events, expected);
     }
-    if let Some(bar) = &progress {
-        bar.finish_and_clear();
-    }
-    let (_, events_busy) = write.time(|| events.close())?;
-    let outcome = fold.time(|| replayer.finish(&mut sink))?;
-    let tables_write = sink.write_millis();
-    let closing = Instant::now();
-    let (states, history) = sink.close()?;
-    report.states = states.into_iter().collect();
-    report.state_history = history.into_iter().collect();
-    let timings = &mut report.timings;
-    timings.sort_ms = sort.millis();
-    timings.events_write_ms = events_busy;
-    timings.events_write_wait_ms = write.millis();
-    // Table flushes happen inside the fold's calls into the sink.
-    timings.fold_ms = fold.millis().saturating_sub(tables_write);
-    timings.tables_write_ms = tables_write + millis(closing.elapsed());
-    report.streams = outcome.streams;
-    let mut findings = outcome.findings;
-    findings.extend(duplicate_id_findings(repeated));
-    Ok((findings, events_hash))
 }

@@ -241,9 +241,10 @@ impl BackgroundTableWriter {
         } else {
             // The thread stopped early: it has the error to report.
             self.join().and_then(|_| {
-                Err(Error::io(
+                // It ended without an error to give: ours, not the disk's.
+                Err(Error::internal(
                     &self.path,
-                    std::io::Error::other("the writer thread stopped"),
+                    "the writer thread stopped without an error",
                 ))
             })
         }

@@ -306,10 +306,8 @@ impl Keys {
                 }
             }
             if firsts.num_rows() != group + 1 {
-                return Err(Error::io(
-                    path,
-                    std::io::Error::other(format!("row group {group} holds no row")),
-                ));
+                // Not an io failure: the file is not as eventfold writes it.
+                return Err(damaged(path, format!("row group {group} holds no row")));
             }
         }
         Ok(firsts)
@@ -474,12 +472,9 @@ impl SplicedFile {
         let mut leaves = writers.iter_mut();
         for (field, column) in self.schema.fields().iter().zip(batch.columns()) {
             for leaf in compute_leaves(field, column)? {
-                let writer = leaves.next().ok_or_else(|| {
-                    Error::io(
-                        &self.path,
-                        std::io::Error::other("more leaves than columns"),
-                    )
-                })?;
+                let writer = leaves
+                    .next()
+                    .ok_or_else(|| Error::internal(&self.path, "more leaves than columns"))?;
                 writer.write(&leaf)?;
             }
         }
@@ -521,24 +516,22 @@ impl SplicedFile {
             let start = column
                 .dictionary_page_offset()
                 .unwrap_or_else(|| column.data_page_offset());
-            let damaged = || {
-                Error::io(
+            let outside = || {
+                damaged(
                     source_path,
-                    std::io::Error::other(format!(
-                        "row group {group} has a column chunk outside the file"
-                    )),
+                    format!("row group {group} has a column chunk outside the file"),
                 )
             };
             let (Ok(start), Ok(length)) = (
                 u64::try_from(start),
                 u64::try_from(column.compressed_size()),
             ) else {
-                return Err(damaged());
+                return Err(outside());
             };
             let end = start
                 .checked_add(length)
                 .filter(|&end| end <= source.len())
-                .ok_or_else(damaged)?;
+                .ok_or_else(outside)?;
             let (low, high) = range.unwrap_or((start, end));
             range = Some((low.min(start), high.max(end)));
         }
@@ -605,6 +598,16 @@ impl ChunkReader for Window {
             ))),
         }
     }
+}
+
+/// A Parquet file of a previous output that is not as eventfold writes it
+/// (damaged or replaced by hand): the error the parquet reader gives a damaged
+/// file, naming it, rather than an io error, as the disk did not fail.
+fn damaged(path: &Path, what: String) -> Error {
+    Error::Parquet(parquet::errors::ParquetError::General(format!(
+        "{}: {what}",
+        path.display()
+    )))
 }
 
 #[cfg(test)]

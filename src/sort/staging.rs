@@ -9,6 +9,8 @@
 //! DataFusion picks a join's build side by row counts, which Parquet carries.
 //! Those runs' events are few or filtered; their sort is DataFusion's.
 
+use std::sync::Arc;
+
 use arrow::array::RecordBatch;
 use parquet::basic::Compression;
 
@@ -16,6 +18,7 @@ use super::runs::SortedRuns;
 use crate::envelope::{events_schema, rejects_batch, rejects_schema, Reject};
 use crate::ingest::IngestSink;
 use crate::sink::{zstd, BackgroundTableWriter, OutputDir, TableWriter};
+use crate::support::progress::{Observer, Stage};
 use crate::Result;
 
 /// The folder of the staging files inside the output folder under construction.
@@ -38,10 +41,11 @@ pub use super::runs::RUN_BATCH_ROWS;
 /// Ingest's sink: events to the staging files (written on a thread of their
 /// own, while the next chunks are parsed), rejects straight to
 /// `rejects.parquet` (in input order), so neither is held in memory.
+/// Ingest's progress goes to `observer`, as [`Stage::Ingest`].
 pub struct StagingSink {
     pub events: BackgroundTableWriter,
     pub rejects: TableWriter,
-    pub progress: Option<indicatif::ProgressBar>,
+    pub observer: Arc<dyn Observer>,
 }
 
 impl StagingSink {
@@ -49,7 +53,7 @@ impl StagingSink {
     pub fn create(
         dir: &OutputDir,
         format: StagingFormat,
-        progress: Option<indicatif::ProgressBar>,
+        observer: Arc<dyn Observer>,
     ) -> Result<Self> {
         let folder = dir.path(STAGING);
         let events = match format {
@@ -65,16 +69,14 @@ impl StagingSink {
         Ok(Self {
             events,
             rejects: TableWriter::create(&dir.path("rejects.parquet"), rejects_schema(), zstd())?,
-            progress,
+            observer,
         })
     }
 
     /// Closes the staging and the rejects; returns the milliseconds the
     /// staging thread spent (sorting and writing runs, or encoding Parquet).
     pub fn close(self) -> Result<u64> {
-        if let Some(bar) = &self.progress {
-            bar.finish_and_clear();
-        }
+        self.observer.stage_finished(Stage::Ingest);
         let (_, busy) = self.events.close()?;
         self.rejects.close()?;
         Ok(busy)
@@ -91,8 +93,6 @@ impl IngestSink for StagingSink {
     }
 
     fn progress(&mut self, bytes: u64) {
-        if let Some(bar) = &self.progress {
-            bar.set_position(bytes);
-        }
+        self.observer.progressed(Stage::Ingest, bytes);
     }
 }

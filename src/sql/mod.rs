@@ -25,6 +25,7 @@ use datafusion_functions_json::{JsonUnionEncoder, JsonUnionValue};
 pub mod memory_pool;
 pub mod queries;
 
+use crate::support::progress::Observer;
 use crate::{Error, Result};
 use memory_pool::HeadroomPool;
 
@@ -104,10 +105,14 @@ pub fn session(options: &SessionOptions) -> Result<SessionContext> {
 /// `findings`, `rejects`, `streams` (when the run wrote it), one table per `state/<aggregate>.parquet`, named
 /// after the aggregate, and `<aggregate>_history` per
 /// `state_history/<aggregate>.parquet` when the run wrote them. Returns the
-/// table names.
-pub async fn register_output(ctx: &SessionContext, dir: &Path) -> Result<Vec<String>> {
+/// table names. Columns an older eventfold did not write are a note to `observer`.
+pub async fn register_output(
+    ctx: &SessionContext,
+    dir: &Path,
+    observer: &dyn Observer,
+) -> Result<Vec<String>> {
     ensure_output(dir)?;
-    note_older_columns(dir);
+    note_older_columns(dir, observer);
     let mut tables = Vec::new();
     for name in ["events", "transitions"] {
         // Written in stream order: declared, a window over each stream in
@@ -157,11 +162,11 @@ pub fn parquet_schema(path: &Path) -> Result<SchemaRef> {
     Ok(builder.schema().clone())
 }
 
-/// Says on stderr which columns this eventfold writes are missing from an
+/// Notes which columns this eventfold writes are missing from an
 /// output's tables (an output of an older eventfold): a query that reads one
 /// fails with DataFusion's "No field named", and this says why. Unreadable
 /// files are left to the registration, which names them.
-fn note_older_columns(dir: &Path) {
+fn note_older_columns(dir: &Path, observer: &dyn Observer) {
     let tables = [
         ("events", crate::envelope::events_schema()),
         ("transitions", crate::sink::transitions_schema()),
@@ -180,12 +185,12 @@ fn note_older_columns(dir: &Path) {
             .collect();
         if !missing.is_empty() {
             let them = if missing.len() == 1 { "it" } else { "them" };
-            eprintln!(
-                "note: {} has no {} (written by an older eventfold); queries that read {them} fail\n  hint: `eventfold run --out {}` again rewrites the output",
+            observer.note(&format!(
+                "{} has no {} (written by an older eventfold); queries that read {them} fail\n  hint: `eventfold run --out {}` again rewrites the output",
                 path.display(),
                 missing.join(", "),
                 dir.display()
-            );
+            ));
         }
     }
 }
@@ -352,8 +357,9 @@ fn syntax(error: &ParserError) -> String {
     }
 }
 
-/// How query results are printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+/// How query results are printed. (`--format`'s spelling of it is the
+/// command layer's: `commands::FormatArg`.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OutputFormat {
     /// An aligned text table.
     #[default]

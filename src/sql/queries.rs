@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
 
-/// How bad a violation is; `check --fail-on` compares against it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, serde::Serialize)]
+/// How bad a violation is; `check --fail-on` compares against it (spelled
+/// on the command line by `commands::check::SeverityArg`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Warning,

@@ -10,6 +10,7 @@ mod check;
 mod cli;
 mod incremental;
 mod ingest;
+mod layers;
 mod nightly;
 mod sample;
 mod scale;

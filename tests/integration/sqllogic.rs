@@ -121,7 +121,7 @@ fn build_output(dir: &Path, input: InputSource) -> PathBuf {
         selection: Default::default(),
         with_history: false,
         incremental: false,
-        progress: false,
+        observer: std::sync::Arc::new(eventfold::support::progress::Silent),
     };
     run(&config).expect("pipeline runs");
     out
@@ -163,7 +163,7 @@ async fn run_folder(folder: &str, out: &Path, complete: bool) -> Vec<String> {
             async move {
                 let ctx =
                     session(&SessionOptions::default()).map_err(|e| SltError(e.to_string()))?;
-                register_output(&ctx, &out)
+                register_output(&ctx, &out, &eventfold::support::progress::Silent)
                     .await
                     .map_err(|e| SltError(e.to_string()))?;
                 Ok(Db { ctx })
