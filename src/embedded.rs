@@ -29,6 +29,7 @@ pub fn sample_model() -> ModelSource {
 }
 
 /// The check queries of `queries/checks/`, for `check` run outside a checkout.
+#[cfg(feature = "sql")]
 const CHECKS: [(&str, &str); 8] = [
     (
         "duplicate_event_ids.sql",
@@ -64,7 +65,8 @@ const CHECKS: [(&str, &str); 8] = [
     ),
 ];
 
-/// The embedded check queries, parsed.
+/// The embedded check queries, parsed (the query library is part of the SQL layer).
+#[cfg(feature = "sql")]
 pub fn check_queries() -> crate::Result<Vec<crate::sql::queries::QueryFile>> {
     CHECKS
         .iter()
