@@ -45,9 +45,9 @@ pub enum Error {
         reason: String,
     },
     /// A SQL statement failed: DataFusion's error, said for a person (see
-    /// [`crate::sql::describe`]), with what to do about it when we know.
+    /// [`describe`]), with what to do about it when we know.
     #[cfg(feature = "sql")]
-    #[error("{}{}", crate::sql::describe(origin.as_deref(), source, missing_table.as_deref()), hint_line(hint))]
+    #[error("{}{}", describe(origin.as_deref(), source, missing_table.as_deref()), hint_line(hint))]
     Sql {
         /// The query file the statement came from, when it came from one.
         origin: Option<String>,
@@ -153,6 +153,49 @@ pub fn ended<T>(
     role: &str,
 ) -> Result<T> {
     joined.unwrap_or_else(|_| Err(Error::internal(path, format!("the {role} thread panicked"))))
+}
+
+/// A failed statement's message: a syntax error said like a person would, with
+/// its position; a missing table named; else DataFusion's own message.
+/// `origin` is the query file, when there is one.
+#[cfg(feature = "sql")]
+pub fn describe(
+    origin: Option<&str>,
+    source: &datafusion::error::DataFusionError,
+    missing_table: Option<&str>,
+) -> String {
+    let place = origin.map(|o| format!("{o}: ")).unwrap_or_default();
+    if let Some(table) = missing_table {
+        return format!("{place}sql: table {table} not found");
+    }
+    match source.find_root() {
+        datafusion::error::DataFusionError::SQL(parser, _) => {
+            format!("{place}SQL syntax: {}", syntax(parser))
+        }
+        _ => format!("{place}sql: {}", source.strip_backtrace()),
+    }
+}
+
+/// sqlparser's `Expected: X, found: Y at Line: 1, Column: 7` as
+/// `expected X, found Y at line 1, column 7`.
+#[cfg(feature = "sql")]
+fn syntax(error: &datafusion::sql::sqlparser::parser::ParserError) -> String {
+    use datafusion::sql::sqlparser::parser::ParserError as Parser;
+    let text = match error {
+        Parser::TokenizerError(text) | Parser::ParserError(text) => text.as_str(),
+        Parser::RecursionLimitExceeded => return "the statement nests too deeply".into(),
+    };
+    let text = text
+        .replace("Expected: ", "expected ")
+        .replace("found: EOF", "found the end of the statement")
+        .replace("found: ", "found ")
+        .replace(" at Line: ", " at line ")
+        .replace(", Column: ", ", column ");
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text,
+    }
 }
 
 /// The library's result type.

@@ -19,7 +19,6 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
-use datafusion::sql::sqlparser::parser::ParserError;
 use datafusion_functions_json::{JsonUnionEncoder, JsonUnionValue};
 
 pub mod memory_pool;
@@ -317,44 +316,6 @@ pub fn table_names(ctx: &SessionContext) -> Vec<String> {
         .unwrap_or_default();
     names.sort();
     names
-}
-
-/// A failed statement's message: a syntax error said like a person would, with
-/// its position; a missing table named; else DataFusion's own message.
-/// `origin` is the query file, when there is one.
-pub fn describe(
-    origin: Option<&str>,
-    source: &DataFusionError,
-    missing_table: Option<&str>,
-) -> String {
-    let place = origin.map(|o| format!("{o}: ")).unwrap_or_default();
-    if let Some(table) = missing_table {
-        return format!("{place}sql: table {table} not found");
-    }
-    match source.find_root() {
-        DataFusionError::SQL(parser, _) => format!("{place}SQL syntax: {}", syntax(parser)),
-        _ => format!("{place}sql: {}", source.strip_backtrace()),
-    }
-}
-
-/// sqlparser's `Expected: X, found: Y at Line: 1, Column: 7` as
-/// `expected X, found Y at line 1, column 7`.
-fn syntax(error: &ParserError) -> String {
-    let text = match error {
-        ParserError::TokenizerError(text) | ParserError::ParserError(text) => text.as_str(),
-        ParserError::RecursionLimitExceeded => return "the statement nests too deeply".into(),
-    };
-    let text = text
-        .replace("Expected: ", "expected ")
-        .replace("found: EOF", "found the end of the statement")
-        .replace("found: ", "found ")
-        .replace(" at Line: ", " at line ")
-        .replace(", Column: ", ", column ");
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => text,
-    }
 }
 
 /// How query results are printed. (`--format`'s spelling of it is the
