@@ -1,8 +1,8 @@
 //! Typed rows into Arrow columns, for every table the replay writes.
 //!
 //! A table is described once, as a list of [`ColumnDef`]s (name, [`Kind`],
-//! nullable). Its schema ([`schema`]) and its builders ([`Columns::new`]) both
-//! come from that list; [`Columns::row`] appends one row value by value, in the
+//! nullable; a fixed one in a `static` [`Table`]). Its schema ([`schema`]) and
+//! its builders ([`Columns::new`]) both come from that list; [`Columns::row`] appends one row value by value, in the
 //! list's order, and [`Columns::finish`] hands the buffered rows over as a batch.
 //!
 //! Hand-written because arrow has no row-to-column builder for typed Rust rows:
@@ -14,7 +14,7 @@
 //! path of millions of rows. In debug builds each value is checked against its
 //! column's name and kind, so a row appended out of order fails the tests.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrow::array::{
     ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, RecordBatch,
@@ -107,6 +107,31 @@ pub fn schema(columns: &[ColumnDef]) -> SchemaRef {
     ))
 }
 
+/// A table of fixed columns, described in a `static`: its schema is made
+/// once, on first use, and shared by every [`Columns`] of the table.
+pub struct Table {
+    columns: &'static [ColumnDef<'static>],
+    schema: OnceLock<SchemaRef>,
+}
+
+impl Table {
+    pub const fn new(columns: &'static [ColumnDef<'static>]) -> Self {
+        Self {
+            columns,
+            schema: OnceLock::new(),
+        }
+    }
+
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.get_or_init(|| schema(self.columns)).clone()
+    }
+
+    /// Empty columns for the table's rows.
+    pub fn columns(&self) -> Columns {
+        Columns::with_schema(self.schema(), self.columns)
+    }
+}
+
 /// A column's builder.
 enum Builder {
     Text(StringBuilder),
@@ -154,8 +179,13 @@ pub struct Columns {
 impl Columns {
     /// Empty columns for a table of `columns`.
     pub fn new(columns: &[ColumnDef]) -> Self {
+        Self::with_schema(schema(columns), columns)
+    }
+
+    /// `schema` being that of `columns`.
+    fn with_schema(schema: SchemaRef, columns: &[ColumnDef]) -> Self {
         Self {
-            schema: schema(columns),
+            schema,
             builders: columns.iter().map(|c| c.kind.builder()).collect(),
             rows: 0,
         }
@@ -211,11 +241,24 @@ pub struct Row<'a> {
 /// A value handed to a column of another kind or name: a bug of the caller.
 /// Debug builds stop; release builds write a null, which a column without
 /// nulls refuses at [`Columns::finish`] with an error.
-macro_rules! mismatch {
-    ($builder:expr, $name:expr, $kind:literal) => {{
-        debug_assert!(false, "a {} value for column {}", $kind, $name);
-        $builder.append_null()
-    }};
+fn mismatch(builder: &mut Builder, name: &str, kind: &str) {
+    debug_assert!(false, "a {kind} value for column {name}");
+    builder.append_null();
+}
+
+/// The typed appenders of [`Row`]: `method(value type) => Builder variant.append`.
+macro_rules! appenders {
+    ($($(#[$doc:meta])* $method:ident($value:ty) => $variant:ident.$append:ident;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $method(&mut self, name: &str, value: $value) {
+                match self.next(name) {
+                    Builder::$variant(b) => b.$append(value),
+                    other => mismatch(other, name, stringify!($variant)),
+                }
+            }
+        )*
+    };
 }
 
 impl Row<'_> {
@@ -227,47 +270,14 @@ impl Row<'_> {
             .unwrap_or_else(|| panic!("column {name} is not in the table"))
     }
 
-    pub fn text(&mut self, name: &str, value: &str) {
-        match self.next(name) {
-            Builder::Text(b) => b.append_value(value),
-            other => mismatch!(other, name, "text"),
-        }
-    }
-
-    pub fn text_or_null(&mut self, name: &str, value: Option<&str>) {
-        match self.next(name) {
-            Builder::Text(b) => b.append_option(value),
-            other => mismatch!(other, name, "text"),
-        }
-    }
-
-    pub fn uint64(&mut self, name: &str, value: u64) {
-        match self.next(name) {
-            Builder::UInt64(b) => b.append_value(value),
-            other => mismatch!(other, name, "uint64"),
-        }
-    }
-
-    pub fn float64_or_null(&mut self, name: &str, value: Option<f64>) {
-        match self.next(name) {
-            Builder::Float64(b) => b.append_option(value),
-            other => mismatch!(other, name, "float64"),
-        }
-    }
-
-    pub fn bool(&mut self, name: &str, value: bool) {
-        match self.next(name) {
-            Builder::Bool(b) => b.append_value(value),
-            other => mismatch!(other, name, "bool"),
-        }
-    }
-
-    /// Microseconds since the epoch, UTC.
-    pub fn timestamp(&mut self, name: &str, value: i64) {
-        match self.next(name) {
-            Builder::Timestamp(b) => b.append_value(value),
-            other => mismatch!(other, name, "timestamp"),
-        }
+    appenders! {
+        text(&str) => Text.append_value;
+        text_or_null(Option<&str>) => Text.append_option;
+        uint64(u64) => UInt64.append_value;
+        float64_or_null(Option<f64>) => Float64.append_option;
+        bool(bool) => Bool.append_value;
+        /// Microseconds since the epoch, UTC.
+        timestamp(i64) => Timestamp.append_value;
     }
 
     /// A state field's value. A value of another type than the column

@@ -15,7 +15,6 @@ pub mod state;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -23,7 +22,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
-use self::columns::{ColumnDef, Columns, Kind};
+use self::columns::{ColumnDef, Columns, Kind, Table};
 use crate::model::AggregateModel;
 use crate::replay::{EventRef, Finding, ReplaySink, StreamState, Transition};
 use crate::support::digest::{HashedWriter, PendingHash};
@@ -421,7 +420,7 @@ impl OutputDir {
 }
 
 /// The columns of `transitions.parquet`: a row per event.
-const TRANSITIONS: [ColumnDef; 11] = [
+static TRANSITIONS: Table = Table::new(&[
     ColumnDef::new("aggregate_type", Kind::Text),
     ColumnDef::new("stream_id", Kind::Text),
     ColumnDef::new("version", Kind::UInt64),
@@ -433,13 +432,11 @@ const TRANSITIONS: [ColumnDef; 11] = [
     ColumnDef::nullable("to_status", Kind::Text),
     ColumnDef::new("occurred_at", Kind::Timestamp),
     ColumnDef::nullable("seconds_since_previous", Kind::Float64),
-];
-
-static TRANSITIONS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| columns::schema(&TRANSITIONS));
+]);
 
 /// The schema of `transitions.parquet`.
 pub fn transitions_schema() -> SchemaRef {
-    TRANSITIONS_SCHEMA.clone()
+    TRANSITIONS.schema()
 }
 
 /// Buffers transitions and writes them in batches, encoded on a thread of
@@ -451,7 +448,7 @@ struct TransitionsTable {
 
 impl TransitionsTable {
     fn create(path: &Path) -> Result<Self> {
-        let columns = Columns::new(&TRANSITIONS);
+        let columns = TRANSITIONS.columns();
         let file = TableWriter::create(path, columns.schema().clone(), zstd())?;
         Ok(Self {
             writer: BackgroundTableWriter::spawn(file)?,
@@ -489,7 +486,7 @@ impl TransitionsTable {
 }
 
 /// The columns of `streams.parquet`.
-const STREAMS: [ColumnDef; 9] = [
+static STREAMS: Table = Table::new(&[
     ColumnDef::new("aggregate_type", Kind::Text),
     ColumnDef::new("stream_id", Kind::Text),
     ColumnDef::new("declared", Kind::Bool),
@@ -499,15 +496,13 @@ const STREAMS: [ColumnDef; 9] = [
     ColumnDef::new("created_at", Kind::Timestamp),
     ColumnDef::new("updated_at", Kind::Timestamp),
     ColumnDef::new("last_event_type", Kind::Text),
-];
-
-static STREAMS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| columns::schema(&STREAMS));
+]);
 
 /// The schema of `streams.parquet`: every stream of the log, its aggregate
 /// type declared in the model or not; with the state tables, the snapshot an
 /// incremental run starts from.
 pub fn streams_schema() -> SchemaRef {
-    STREAMS_SCHEMA.clone()
+    STREAMS.schema()
 }
 
 /// Buffers the rows of `streams.parquet` and writes them in batches.
@@ -518,7 +513,7 @@ struct StreamsTable {
 
 impl StreamsTable {
     fn create(path: &Path) -> Result<Self> {
-        let columns = Columns::new(&STREAMS);
+        let columns = STREAMS.columns();
         Ok(Self {
             writer: TableWriter::create(path, columns.schema().clone(), zstd())?,
             columns,
@@ -658,7 +653,7 @@ impl ReplaySink for OutputSink {
 }
 
 /// The columns of `findings.parquet`.
-const FINDINGS: [ColumnDef; 8] = [
+static FINDINGS: Table = Table::new(&[
     ColumnDef::new("aggregate_type", Kind::Text),
     ColumnDef::new("stream_id", Kind::Text),
     ColumnDef::new("version", Kind::UInt64),
@@ -667,18 +662,16 @@ const FINDINGS: [ColumnDef; 8] = [
     ColumnDef::new("rule", Kind::Text),
     ColumnDef::new("severity", Kind::Text),
     ColumnDef::new("message", Kind::Text),
-];
-
-static FINDINGS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| columns::schema(&FINDINGS));
+]);
 
 /// The schema of `findings.parquet`.
 pub fn findings_schema() -> SchemaRef {
-    FINDINGS_SCHEMA.clone()
+    FINDINGS.schema()
 }
 
 /// Builds the findings batch.
 pub fn findings_batch(findings: &[Finding]) -> Result<RecordBatch> {
-    let mut columns = Columns::new(&FINDINGS);
+    let mut columns = FINDINGS.columns();
     for finding in findings {
         let mut row = columns.row();
         row.text("aggregate_type", &finding.aggregate_type);
