@@ -17,10 +17,12 @@
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{
-    ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, RecordBatch,
-    StringBuilder, TimestampMicrosecondBuilder, UInt64Builder,
+    Array, ArrayBuilder, ArrayRef, AsArray, BooleanBuilder, Float64Builder, Int64Builder,
+    ListBuilder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder, UInt64Builder,
 };
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{
+    DataType, Field, Float64Type, Int64Type, Schema, SchemaRef, TimestampMicrosecondType,
+};
 
 use crate::envelope::timestamp_type;
 use crate::model::StateValue;
@@ -299,6 +301,35 @@ impl Row<'_> {
     }
 }
 
+/// A state field's value in row `row` of `array`, a column of the kind the
+/// field's type maps to: the inverse of [`Row::state_value`].
+pub fn state_value(array: &ArrayRef, row: usize) -> StateValue {
+    if array.is_null(row) {
+        return StateValue::Null;
+    }
+    match array.data_type() {
+        DataType::Utf8 => StateValue::Str(array.as_string::<i32>().value(row).to_owned()),
+        DataType::Int64 => StateValue::Int(array.as_primitive::<Int64Type>().value(row)),
+        DataType::Float64 => StateValue::Float(array.as_primitive::<Float64Type>().value(row)),
+        DataType::Boolean => StateValue::Bool(array.as_boolean().value(row)),
+        DataType::Timestamp(_, _) => {
+            StateValue::Timestamp(array.as_primitive::<TimestampMicrosecondType>().value(row))
+        }
+        DataType::List(_) => {
+            let items = array.as_list::<i32>().value(row);
+            let items = items.as_string::<i32>();
+            StateValue::List(
+                (0..items.len())
+                    .filter(|i| items.is_valid(*i))
+                    .map(|i| items.value(i).to_owned())
+                    .collect(),
+            )
+        }
+        // No declared field type maps to another kind.
+        _ => StateValue::Null,
+    }
+}
+
 impl Drop for Row<'_> {
     fn drop(&mut self) {
         // A row short of a value would shift every later row of its columns.
@@ -352,6 +383,42 @@ mod tests {
         assert_eq!(score.unwrap().values(), &[1.0, 2.0]);
         // Finished columns start again empty.
         assert_eq!(columns.finish().unwrap().num_rows(), 0);
+    }
+
+    #[test]
+    fn state_values_read_back_as_written() {
+        let kinds = [
+            Kind::Text,
+            Kind::Int64,
+            Kind::Float64,
+            Kind::Bool,
+            Kind::Timestamp,
+            Kind::TextList,
+        ];
+        let names = ["s", "i", "f", "b", "t", "l"];
+        let defs: Vec<ColumnDef> = (names.iter().zip(kinds))
+            .map(|(name, kind)| ColumnDef::nullable(name, kind))
+            .collect();
+        let values = [
+            StateValue::Str("x".into()),
+            StateValue::Int(-3),
+            StateValue::Float(2.5),
+            StateValue::Bool(true),
+            StateValue::Timestamp(1_767_225_600_000_000),
+            StateValue::List(vec!["a".into(), "b".into()]),
+        ];
+        let mut columns = Columns::new(&defs);
+        for null in [false, true] {
+            let mut row = columns.row();
+            for (name, value) in names.iter().zip(&values) {
+                row.state_value(name, if null { &StateValue::Null } else { value });
+            }
+        }
+        let batch = columns.finish().unwrap();
+        for (column, value) in batch.columns().iter().zip(&values) {
+            assert_eq!(&state_value(column, 0), value);
+            assert_eq!(state_value(column, 1), StateValue::Null);
+        }
     }
 
     #[test]

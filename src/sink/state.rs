@@ -5,6 +5,9 @@
 //! declared fields), so each declared type maps to one [`Kind`] and its Arrow
 //! type, listed in the README.
 
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::SchemaRef;
 
 use super::columns::{self, ColumnDef, Columns, Kind};
@@ -39,6 +42,7 @@ fn state_columns(model: &AggregateModel) -> Vec<ColumnDef<'_>> {
         ColumnDef::new("updated_at", Kind::Timestamp),
         ColumnDef::new("event_count", Kind::UInt64),
     ];
+    debug_assert_eq!(columns.len(), FIELDS_FROM);
     columns.extend(
         model
             .fields
@@ -47,6 +51,9 @@ fn state_columns(model: &AggregateModel) -> Vec<ColumnDef<'_>> {
     );
     columns
 }
+
+/// Where the declared fields start among a state table's columns.
+const FIELDS_FROM: usize = 6;
 
 /// The schema of `state/<aggregate>.parquet`.
 pub fn state_schema(model: &AggregateModel) -> SchemaRef {
@@ -111,5 +118,17 @@ impl StateTable {
         self.flush()?;
         let rows = self.writer.close()?;
         Ok((self.aggregate, rows))
+    }
+}
+
+/// What [`StateTable::append`] wrote of a state that the stream's row in
+/// `streams.parquet` does not hold, read back from row `row` of a batch of
+/// its state table into `state`: the status and the declared fields.
+pub fn read_state(batch: &RecordBatch, row: usize, state: &mut StreamState) {
+    let status = batch.column(1).as_string::<i32>();
+    state.status = status.is_valid(row).then(|| Arc::from(status.value(row)));
+    let fields = batch.columns()[FIELDS_FROM..].iter();
+    for (value, column) in state.fields.iter_mut().zip(fields) {
+        *value = columns::state_value(column, row);
     }
 }
