@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use crate::config::ProjectConfig;
 use crate::embedded;
 use crate::ingest::config::InputSpec;
+use crate::ingest::mapping::split_override;
 use crate::ingest::{IngestOptions, InputSource};
-use crate::{Error, Result};
+use crate::Result;
 
 /// Where the logs are and how to read them.
 #[derive(Debug, Clone, clap::Args)]
@@ -61,12 +62,8 @@ impl InputArgs {
     pub fn resolve(&self, project: &ProjectConfig) -> Result<(Vec<InputSource>, IngestOptions)> {
         let mut fields = Vec::new();
         for spec in &self.map {
-            let (name, source) = spec.split_once('=').ok_or_else(|| {
-                Error::usage(format!(
-                    "--map \"{spec}\" is not field=source; e.g. --map stream_id=aggregateId"
-                ))
-            })?;
-            fields.push((name.trim().to_owned(), vec![source.to_owned()]));
+            let (name, source) = split_override(spec)?;
+            fields.push((name.to_owned(), vec![source.to_owned()]));
         }
         let flags = InputSpec {
             format: self.input_format.clone(),

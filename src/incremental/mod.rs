@@ -19,20 +19,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use arrow::datatypes::{
-    DataType, Field, Float64Type, Int64Type, Schema, SchemaRef, TimestampMicrosecondType,
-    UInt64Type,
-};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType, UInt64Type};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
 use crate::envelope::{events_schema, rejects_schema};
 use crate::ingest::{IngestSummary, InputSource, InputSummary};
-use crate::model::{FieldType, Model};
-use crate::replay::{Finding, Rule, Seeds, StateValue, StreamState};
+use crate::model::Model;
+use crate::replay::{Finding, Rule, Seeds, StreamState};
 use crate::sink::manifest::{Counts, Manifest, FORMAT_VERSION};
 use crate::sink::splice::{merge_sorted, rows_with_keys, Merged, SortedMerge};
-use crate::sink::state::state_schema;
+use crate::sink::state::{read_state, state_schema};
 use crate::sink::{
     findings_schema, streams_schema, transitions_schema, zstd, OutputDir, TableWriter,
     ROW_GROUP_ROWS,
@@ -355,12 +352,7 @@ impl Previous {
                     let Some(state) = seeds.get_mut(&key) else {
                         continue;
                     };
-                    let status = batch.column(1).as_string::<i32>();
-                    state.status = status.is_valid(row).then(|| Arc::from(status.value(row)));
-                    for (field, def) in aggregate.fields.iter().enumerate() {
-                        state.fields[field] =
-                            state_value(batch.column(6 + field), row, def.field_type);
-                    }
+                    read_state(&batch, row, state);
                 }
             }
         }
@@ -599,31 +591,5 @@ fn text(batch: &RecordBatch, column: usize, row: usize) -> &str {
         array.value(row)
     } else {
         ""
-    }
-}
-
-/// A state table's cell as the fold's value.
-fn state_value(array: &ArrayRef, row: usize, field_type: FieldType) -> StateValue {
-    if array.is_null(row) {
-        return StateValue::Null;
-    }
-    match field_type {
-        FieldType::String => StateValue::Str(array.as_string::<i32>().value(row).to_owned()),
-        FieldType::Int => StateValue::Int(array.as_primitive::<Int64Type>().value(row)),
-        FieldType::Float => StateValue::Float(array.as_primitive::<Float64Type>().value(row)),
-        FieldType::Bool => StateValue::Bool(array.as_boolean().value(row)),
-        FieldType::Timestamp => {
-            StateValue::Timestamp(array.as_primitive::<TimestampMicrosecondType>().value(row))
-        }
-        FieldType::List => {
-            let items = array.as_list::<i32>().value(row);
-            let items = items.as_string::<i32>();
-            StateValue::List(
-                (0..items.len())
-                    .filter(|i| items.is_valid(*i))
-                    .map(|i| items.value(i).to_owned())
-                    .collect(),
-            )
-        }
     }
 }

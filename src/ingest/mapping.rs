@@ -315,11 +315,7 @@ impl Mapping {
     /// Applies one `field=spec` override, e.g. `stream_id=aggregateId`,
     /// `actor=/meta/user`, `aggregate_type==task` or `version=@order`.
     pub fn apply_override(&mut self, spec: &str) -> Result<()> {
-        let (name, source) = spec.split_once('=').ok_or_else(|| {
-            Error::usage(format!(
-                "--map \"{spec}\" is not field=source; e.g. --map stream_id=aggregateId"
-            ))
-        })?;
+        let (name, source) = split_override(spec)?;
         let field = parse_field(name)?;
         self.set(field, &[source])
     }
@@ -393,6 +389,18 @@ impl Mapping {
 }
 
 /// The envelope field named `name`, or an error listing the names.
+/// Splits a `--map` override, `field=source`, at its first `=` (a constant
+/// source starts with one of its own: `aggregate_type==task`); the field's
+/// name comes trimmed.
+pub fn split_override(spec: &str) -> Result<(&str, &str)> {
+    let (name, source) = spec.split_once('=').ok_or_else(|| {
+        Error::usage(format!(
+            "--map \"{spec}\" is not field=source; e.g. --map stream_id=aggregateId"
+        ))
+    })?;
+    Ok((name.trim(), source))
+}
+
 pub fn parse_field(name: &str) -> Result<EnvelopeField> {
     EnvelopeField::from_name(name.trim()).ok_or_else(|| {
         let names: Vec<&str> = EnvelopeField::ALL.iter().map(|f| f.name()).collect();
@@ -1009,6 +1017,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(event.occurred_at, 1_767_603_600_000_000);
+    }
+
+    #[test]
+    fn an_override_splits_at_its_first_equals_sign() {
+        assert_eq!(
+            split_override(" actor =/meta/user").unwrap(),
+            ("actor", "/meta/user")
+        );
+        assert_eq!(
+            split_override("aggregate_type==task").unwrap(),
+            ("aggregate_type", "=task")
+        );
+        let message = split_override("actor").unwrap_err().to_string();
+        assert!(message.contains("is not field=source"), "{message}");
     }
 
     #[test]

@@ -33,8 +33,11 @@ use sha2::{Digest, Sha256};
 
 use crate::envelope::{col, EventBatchBuilder, Reject};
 use crate::{Error, Result};
-use formats::{ArrayReader, CsvReader, Damage, ParquetReader, Pending, RecordReader, XesReader};
-use mapping::{Mapping, RecordOrigin};
+use formats::{
+    ArrayReader, Chunk, ChunkReader, CsvReader, Ended, ParquetReader, Pending, RecordReader,
+    XesReader,
+};
+use mapping::Mapping;
 
 /// One input log.
 #[derive(Debug, Clone)]
@@ -242,16 +245,6 @@ impl Read for Decoded {
 /// A decoded input, buffered: what the format readers read.
 type Input = BufReader<Decoded>;
 
-/// A run of whole lines and where it starts.
-struct Chunk {
-    bytes: Vec<u8>,
-    first_line: u64,
-    first_offset: u64,
-    /// Set when the chunk is the head of one line longer than the maximum:
-    /// the line's whole length (its rest was read past, never held).
-    oversized: Option<usize>,
-}
-
 /// The result of parsing one chunk.
 struct ParsedChunk {
     batch: Option<RecordBatch>,
@@ -259,53 +252,6 @@ struct ParsedChunk {
     records: u64,
     events: u64,
     max_position: Option<u64>,
-}
-
-fn parse_chunk(
-    chunk: &Chunk,
-    file: &str,
-    position_base: u64,
-    options: &IngestOptions,
-) -> Result<ParsedChunk> {
-    let mut parsed = Collector::default();
-    let mut line_start = 0usize;
-    let mut line_number = chunk.first_line;
-    let bytes = &chunk.bytes;
-    while line_start < bytes.len() {
-        let line_end = memchr::memchr(b'\n', &bytes[line_start..])
-            .map(|i| line_start + i)
-            .unwrap_or(bytes.len());
-        let mut line = &bytes[line_start..line_end];
-        if let Some(stripped) = line.strip_suffix(b"\r") {
-            line = stripped;
-        }
-        let origin = RecordOrigin {
-            file,
-            line: line_number,
-            byte_offset: chunk.first_offset + line_start as u64,
-            default_position: position_base + line_number,
-        };
-        if !line.iter().all(u8::is_ascii_whitespace) {
-            let length = chunk.oversized.unwrap_or(line.len());
-            if length > options.max_record_bytes {
-                let head = &line[..line.len().min(1024)];
-                parsed.push::<String>(Err(mapping::reject(
-                    &origin,
-                    None,
-                    format!(
-                        "record is {length} bytes, longer than the maximum of {} (raw text cut to its first 1024 bytes)",
-                        options.max_record_bytes
-                    ),
-                    head,
-                )));
-            } else {
-                parsed.push(mapping::parse_json_record(line, &options.mapping, &origin));
-            }
-        }
-        line_start = line_end + 1;
-        line_number += 1;
-    }
-    parsed.finish()
 }
 
 /// Collects the events and rejects of one parsed group.
@@ -343,122 +289,6 @@ impl Collector {
             events,
             max_position: self.max_position,
         })
-    }
-}
-
-/// Reads chunks of whole lines from one decoded input.
-struct ChunkReader {
-    input: Input,
-    carry: Vec<u8>,
-    next_line: u64,
-    next_offset: u64,
-    chunk_bytes: usize,
-    max_record_bytes: usize,
-    done: bool,
-    /// The error that cut the input short, reported as one reject.
-    damage: Option<std::io::Error>,
-    /// The start of the line the damage cut short.
-    damaged_tail: Vec<u8>,
-}
-
-impl ChunkReader {
-    fn next_chunk(&mut self) -> Option<Chunk> {
-        while !self.done {
-            let start = self.carry.len();
-            self.carry.resize(start + self.chunk_bytes, 0);
-            match self.input.read(&mut self.carry[start..]) {
-                Ok(0) => {
-                    self.carry.truncate(start);
-                    self.done = true;
-                }
-                Ok(n) => {
-                    self.carry.truncate(start + n);
-                    if let Some(last) = memchr::memrchr(b'\n', &self.carry[start..]) {
-                        let rest = self.carry.split_off(start + last + 1);
-                        let bytes = std::mem::replace(&mut self.carry, rest);
-                        return Some(self.cut(bytes));
-                    }
-                    if self.carry.len() > self.max_record_bytes {
-                        return Some(self.oversized());
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
-                    self.carry.truncate(start);
-                }
-                Err(e) => {
-                    // The unterminated line the damage cut belongs to the damage.
-                    self.carry.truncate(start);
-                    let whole = memchr::memrchr(b'\n', &self.carry).map_or(0, |i| i + 1);
-                    self.damaged_tail = self.carry.split_off(whole);
-                    self.damage = Some(e);
-                    self.done = true;
-                }
-            }
-        }
-        if self.carry.is_empty() {
-            None
-        } else {
-            let bytes = std::mem::take(&mut self.carry);
-            Some(self.cut(bytes))
-        }
-    }
-
-    /// The carry is the start of one line longer than the maximum: keeps its
-    /// head, reads past its rest without holding it, and returns the head.
-    fn oversized(&mut self) -> Chunk {
-        let mut length = self.carry.len();
-        self.carry.truncate(1024);
-        let mut head = std::mem::take(&mut self.carry);
-        let mut scratch = vec![0u8; self.chunk_bytes.min(1 << 20)];
-        loop {
-            match self.input.read(&mut scratch) {
-                Ok(0) => {
-                    self.done = true;
-                    break;
-                }
-                Ok(n) => {
-                    let end = memchr::memchr(b'\n', &scratch[..n]);
-                    let line_part = &scratch[..end.unwrap_or(n)];
-                    let room = 1024usize.saturating_sub(head.len()).min(line_part.len());
-                    head.extend_from_slice(&line_part[..room]);
-                    length += line_part.len();
-                    if let Some(end) = end {
-                        self.carry.extend_from_slice(&scratch[end + 1..n]);
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.damage = Some(e);
-                    self.done = true;
-                    break;
-                }
-            }
-        }
-        head.push(b'\n');
-        let chunk = Chunk {
-            first_line: self.next_line,
-            first_offset: self.next_offset,
-            bytes: head,
-            oversized: Some(length),
-        };
-        self.next_line += 1;
-        self.next_offset += length as u64 + 1;
-        chunk
-    }
-
-    fn cut(&mut self, bytes: Vec<u8>) -> Chunk {
-        let chunk = Chunk {
-            first_line: self.next_line,
-            first_offset: self.next_offset,
-            bytes,
-            oversized: None,
-        };
-        let newlines = memchr::memchr_iter(b'\n', &chunk.bytes).count() as u64;
-        let unterminated = u64::from(!chunk.bytes.ends_with(b"\n"));
-        self.next_line += newlines + unterminated;
-        self.next_offset += chunk.bytes.len() as u64;
-        chunk
     }
 }
 
@@ -512,6 +342,16 @@ impl Absorber<'_> {
         } else {
             self.sink.rejects(rejects)
         }
+    }
+
+    /// Records the damage that ended `input` early, if any; returns the
+    /// input's lines and what is left of it, to hash.
+    fn end(&mut self, input: &mut InputSummary, ended: Ended) -> Result<(u64, Option<Input>)> {
+        if let Some(damage) = ended.damage {
+            let reason = format!("{}; everything before it was read", damage.reason);
+            self.input_reject(input, damage.line, damage.byte_offset, reason, &damage.raw)?;
+        }
+        Ok((ended.lines, ended.input))
     }
 
     /// Records one pseudo-record reject (damage, an empty input) for `input`.
@@ -574,27 +414,16 @@ fn map_pending(
 /// Reads one NDJSON input; returns its lines and the input to hash.
 fn ingest_lines(
     absorber: &mut Absorber,
-    mut input: Input,
+    input: Input,
     summary: &mut InputSummary,
     position_base: u64,
-) -> Result<(u64, Input)> {
+) -> Result<(u64, Option<Input>)> {
     let options = absorber.options;
     let group_size = rayon::current_num_threads().max(1) * 2;
     // A byte-order mark (Windows tools write one) is not part of the first
     // record. Should reading fail here, the first read fails again and is
     // reported as damage.
-    let bom = formats::skip_bom(&mut input).unwrap_or(0);
-    let mut reader = ChunkReader {
-        input,
-        carry: Vec::new(),
-        next_line: 1,
-        next_offset: bom,
-        chunk_bytes: options.chunk_bytes,
-        max_record_bytes: options.max_record_bytes,
-        done: false,
-        damage: None,
-        damaged_tail: Vec::new(),
-    };
+    let mut reader = ChunkReader::new(input, options);
     let name = summary.name.clone();
     let read_group = |reader: &mut ChunkReader| -> Vec<Chunk> {
         std::iter::from_fn(|| reader.next_chunk())
@@ -609,7 +438,7 @@ fn ingest_lines(
             || {
                 group
                     .par_iter()
-                    .map(|chunk| parse_chunk(chunk, &name, position_base, options))
+                    .map(|chunk| chunk.parse(&name, position_base, options))
                     .collect()
             },
             || read_group(&mut reader),
@@ -620,20 +449,7 @@ fn ingest_lines(
         absorber.progress();
         group = next;
     }
-    if let Some(damage) = reader.damage.take() {
-        let offset = reader.next_offset;
-        let reason = format!(
-            "input is damaged after byte {offset} (decompressed): {damage}; everything before it was read"
-        );
-        absorber.input_reject(
-            summary,
-            reader.next_line,
-            offset,
-            reason,
-            &reader.damaged_tail,
-        )?;
-    }
-    Ok((reader.next_line, reader.input))
+    absorber.end(summary, reader.end())
 }
 
 /// Reads one input of another format through its record reader.
@@ -666,23 +482,7 @@ fn ingest_records(
         }
         absorber.progress();
     }
-    if let Some(Damage {
-        line,
-        byte_offset,
-        reason,
-        raw,
-    }) = reader.take_damage()
-    {
-        absorber.input_reject(
-            summary,
-            line,
-            byte_offset,
-            format!("input is damaged at line {line}: {reason}; everything before it was read"),
-            &raw,
-        )?;
-    }
-    let lines = reader.lines();
-    Ok((lines, reader.into_input()))
+    absorber.end(summary, reader.end())
 }
 
 /// Reads every input in order and feeds `sink`; returns the counts.
@@ -716,11 +516,7 @@ pub fn ingest(
         };
         let max_bytes = options.max_record_bytes;
         let (lines, rest) = match format {
-            Format::Ndjson => {
-                let (lines, input) =
-                    ingest_lines(&mut absorber, input, &mut summary, position_base)?;
-                (lines, Some(input))
-            }
+            Format::Ndjson => ingest_lines(&mut absorber, input, &mut summary, position_base)?,
             Format::Json => {
                 let reader = Box::new(ArrayReader::new(input, max_bytes));
                 ingest_records(&mut absorber, reader, &mut summary, position_base)?

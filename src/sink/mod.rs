@@ -7,6 +7,7 @@
 //! rows buffered in Arrow builders that are flushed every [`FLUSH_ROWS`] rows, so
 //! writing never holds a whole table in memory.
 
+pub mod columns;
 pub mod manifest;
 pub mod splice;
 pub mod state;
@@ -14,18 +15,14 @@ pub mod state;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock};
 
-use arrow::array::{
-    ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, RecordBatch, StringBuilder,
-    TimestampMicrosecondBuilder, UInt64Builder,
-};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
-use crate::envelope::timestamp_type;
+use self::columns::{ColumnDef, Columns, Kind, Table};
 use crate::model::AggregateModel;
 use crate::replay::{EventRef, Finding, ReplaySink, StreamState, Transition};
 use crate::support::digest::{HashedWriter, PendingHash};
@@ -423,191 +420,131 @@ impl OutputDir {
     }
 }
 
-static TRANSITIONS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    Arc::new(Schema::new(vec![
-        Field::new("aggregate_type", DataType::Utf8, false),
-        Field::new("stream_id", DataType::Utf8, false),
-        Field::new("version", DataType::UInt64, false),
-        Field::new("position", DataType::UInt64, false),
-        Field::new("event_id", DataType::Utf8, false),
-        Field::new("event_type", DataType::Utf8, false),
-        Field::new("previous_event_type", DataType::Utf8, true),
-        Field::new("from_status", DataType::Utf8, true),
-        Field::new("to_status", DataType::Utf8, true),
-        Field::new("occurred_at", timestamp_type(), false),
-        Field::new("seconds_since_previous", DataType::Float64, true),
-    ]))
-});
+/// The columns of `transitions.parquet`: a row per event.
+static TRANSITIONS: Table = Table::new(&[
+    ColumnDef::new("aggregate_type", Kind::Text),
+    ColumnDef::new("stream_id", Kind::Text),
+    ColumnDef::new("version", Kind::UInt64),
+    ColumnDef::new("position", Kind::UInt64),
+    ColumnDef::new("event_id", Kind::Text),
+    ColumnDef::new("event_type", Kind::Text),
+    ColumnDef::nullable("previous_event_type", Kind::Text),
+    ColumnDef::nullable("from_status", Kind::Text),
+    ColumnDef::nullable("to_status", Kind::Text),
+    ColumnDef::new("occurred_at", Kind::Timestamp),
+    ColumnDef::nullable("seconds_since_previous", Kind::Float64),
+]);
 
 /// The schema of `transitions.parquet`.
 pub fn transitions_schema() -> SchemaRef {
-    TRANSITIONS_SCHEMA.clone()
+    TRANSITIONS.schema()
 }
 
 /// Buffers transitions and writes them in batches, encoded on a thread of
 /// their own (one row per event: after events.parquet, the largest table).
 struct TransitionsTable {
     writer: BackgroundTableWriter,
-    aggregate_type: StringBuilder,
-    stream_id: StringBuilder,
-    version: UInt64Builder,
-    position: UInt64Builder,
-    event_id: StringBuilder,
-    event_type: StringBuilder,
-    previous_event_type: StringBuilder,
-    from_status: StringBuilder,
-    to_status: StringBuilder,
-    occurred_at: TimestampMicrosecondBuilder,
-    seconds_since_previous: Float64Builder,
+    columns: Columns,
 }
 
 impl TransitionsTable {
     fn create(path: &Path) -> Result<Self> {
+        let columns = TRANSITIONS.columns();
+        let file = TableWriter::create(path, columns.schema().clone(), zstd())?;
         Ok(Self {
-            writer: BackgroundTableWriter::spawn(TableWriter::create(
-                path,
-                transitions_schema(),
-                zstd(),
-            )?)?,
-            aggregate_type: StringBuilder::new(),
-            stream_id: StringBuilder::new(),
-            version: UInt64Builder::new(),
-            position: UInt64Builder::new(),
-            event_id: StringBuilder::new(),
-            event_type: StringBuilder::new(),
-            previous_event_type: StringBuilder::new(),
-            from_status: StringBuilder::new(),
-            to_status: StringBuilder::new(),
-            occurred_at: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
-            seconds_since_previous: Float64Builder::new(),
+            writer: BackgroundTableWriter::spawn(file)?,
+            columns,
         })
     }
 
     /// Buffers one row; returns whether the buffer is full and must be flushed.
     fn append(&mut self, event: &EventRef, transition: Transition) -> bool {
-        self.aggregate_type.append_value(event.aggregate_type);
-        self.stream_id.append_value(event.stream_id);
-        self.version.append_value(transition.version);
-        self.position.append_value(event.position);
-        self.event_id.append_value(event.event_id);
-        self.event_type.append_value(event.event_type);
-        self.previous_event_type
-            .append_option(transition.previous_event_type);
-        self.from_status.append_option(transition.from_status);
-        self.to_status.append_option(transition.to_status);
-        self.occurred_at.append_value(transition.occurred_at);
-        self.seconds_since_previous
-            .append_option(transition.seconds_since_previous);
-        self.version.len() >= FLUSH_ROWS
+        let mut row = self.columns.row();
+        row.text("aggregate_type", event.aggregate_type);
+        row.text("stream_id", event.stream_id);
+        row.uint64("version", transition.version);
+        row.uint64("position", event.position);
+        row.text("event_id", event.event_id);
+        row.text("event_type", event.event_type);
+        row.text_or_null(
+            "previous_event_type",
+            transition.previous_event_type.as_deref(),
+        );
+        row.text_or_null("from_status", transition.from_status.as_deref());
+        row.text_or_null("to_status", transition.to_status.as_deref());
+        row.timestamp("occurred_at", transition.occurred_at);
+        row.float64_or_null("seconds_since_previous", transition.seconds_since_previous);
+        drop(row);
+        self.columns.len() >= FLUSH_ROWS
     }
 
     fn flush(&mut self) -> Result<()> {
-        if self.version.is_empty() {
-            return Ok(());
+        match self.columns.take()? {
+            Some(batch) => self.writer.write(batch),
+            None => Ok(()),
         }
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.aggregate_type.finish()),
-            Arc::new(self.stream_id.finish()),
-            Arc::new(self.version.finish()),
-            Arc::new(self.position.finish()),
-            Arc::new(self.event_id.finish()),
-            Arc::new(self.event_type.finish()),
-            Arc::new(self.previous_event_type.finish()),
-            Arc::new(self.from_status.finish()),
-            Arc::new(self.to_status.finish()),
-            Arc::new(self.occurred_at.finish()),
-            Arc::new(self.seconds_since_previous.finish()),
-        ];
-        let batch = RecordBatch::try_new(transitions_schema(), columns)?;
-        self.writer.write(batch)
     }
 }
 
-static STREAMS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    Arc::new(Schema::new(vec![
-        Field::new("aggregate_type", DataType::Utf8, false),
-        Field::new("stream_id", DataType::Utf8, false),
-        Field::new("declared", DataType::Boolean, false),
-        Field::new("created", DataType::Boolean, false),
-        Field::new("version", DataType::UInt64, false),
-        Field::new("event_count", DataType::UInt64, false),
-        Field::new("created_at", timestamp_type(), false),
-        Field::new("updated_at", timestamp_type(), false),
-        Field::new("last_event_type", DataType::Utf8, false),
-    ]))
-});
+/// The columns of `streams.parquet`.
+static STREAMS: Table = Table::new(&[
+    ColumnDef::new("aggregate_type", Kind::Text),
+    ColumnDef::new("stream_id", Kind::Text),
+    ColumnDef::new("declared", Kind::Bool),
+    ColumnDef::new("created", Kind::Bool),
+    ColumnDef::new("version", Kind::UInt64),
+    ColumnDef::new("event_count", Kind::UInt64),
+    ColumnDef::new("created_at", Kind::Timestamp),
+    ColumnDef::new("updated_at", Kind::Timestamp),
+    ColumnDef::new("last_event_type", Kind::Text),
+]);
 
 /// The schema of `streams.parquet`: every stream of the log, its aggregate
 /// type declared in the model or not; with the state tables, the snapshot an
 /// incremental run starts from.
 pub fn streams_schema() -> SchemaRef {
-    STREAMS_SCHEMA.clone()
+    STREAMS.schema()
 }
 
 /// Buffers the rows of `streams.parquet` and writes them in batches.
 struct StreamsTable {
     writer: TableWriter,
-    aggregate_type: StringBuilder,
-    stream_id: StringBuilder,
-    declared: BooleanBuilder,
-    created: BooleanBuilder,
-    version: UInt64Builder,
-    event_count: UInt64Builder,
-    created_at: TimestampMicrosecondBuilder,
-    updated_at: TimestampMicrosecondBuilder,
-    last_event_type: StringBuilder,
+    columns: Columns,
 }
 
 impl StreamsTable {
     fn create(path: &Path) -> Result<Self> {
+        let columns = STREAMS.columns();
         Ok(Self {
-            writer: TableWriter::create(path, streams_schema(), zstd())?,
-            aggregate_type: StringBuilder::new(),
-            stream_id: StringBuilder::new(),
-            declared: BooleanBuilder::new(),
-            created: BooleanBuilder::new(),
-            version: UInt64Builder::new(),
-            event_count: UInt64Builder::new(),
-            created_at: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
-            updated_at: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
-            last_event_type: StringBuilder::new(),
+            writer: TableWriter::create(path, columns.schema().clone(), zstd())?,
+            columns,
         })
     }
 
     /// Buffers one row; returns whether the buffer is full and must be flushed.
     fn append(&mut self, state: &StreamState, declared: bool) -> bool {
-        self.aggregate_type.append_value(&state.aggregate_type);
-        self.stream_id.append_value(&state.stream_id);
-        self.declared.append_value(declared);
-        self.created.append_value(state.created);
-        self.version.append_value(state.version);
-        self.event_count.append_value(state.event_count);
-        self.created_at
-            .append_value(state.created_at.unwrap_or_default());
-        self.updated_at
-            .append_value(state.updated_at.unwrap_or_default());
-        self.last_event_type
-            .append_value(state.last_event_type.as_deref().unwrap_or_default());
-        self.version.len() >= FLUSH_ROWS
+        let mut row = self.columns.row();
+        row.text("aggregate_type", &state.aggregate_type);
+        row.text("stream_id", &state.stream_id);
+        row.bool("declared", declared);
+        row.bool("created", state.created);
+        row.uint64("version", state.version);
+        row.uint64("event_count", state.event_count);
+        row.timestamp("created_at", state.created_at.unwrap_or_default());
+        row.timestamp("updated_at", state.updated_at.unwrap_or_default());
+        row.text(
+            "last_event_type",
+            state.last_event_type.as_deref().unwrap_or_default(),
+        );
+        drop(row);
+        self.columns.len() >= FLUSH_ROWS
     }
 
     fn flush(&mut self) -> Result<()> {
-        if self.version.is_empty() {
-            return Ok(());
+        match self.columns.take()? {
+            Some(batch) => self.writer.write(&batch),
+            None => Ok(()),
         }
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.aggregate_type.finish()),
-            Arc::new(self.stream_id.finish()),
-            Arc::new(self.declared.finish()),
-            Arc::new(self.created.finish()),
-            Arc::new(self.version.finish()),
-            Arc::new(self.event_count.finish()),
-            Arc::new(self.created_at.finish()),
-            Arc::new(self.updated_at.finish()),
-            Arc::new(self.last_event_type.finish()),
-        ];
-        let batch = RecordBatch::try_new(streams_schema(), columns)?;
-        self.writer.write(&batch)
     }
 }
 
@@ -695,7 +632,7 @@ impl ReplaySink for OutputSink {
         let Some(table) = self.states.iter_mut().find(|t| t.aggregate() == model.name) else {
             return Ok(());
         };
-        if table.append(state) {
+        if table.append(&state) {
             self.flushing.time(|| table.flush())?;
         }
         Ok(())
@@ -709,58 +646,43 @@ impl ReplaySink for OutputSink {
         else {
             return Ok(());
         };
-        if table.append(state.clone()) {
+        if table.append(state) {
             self.flushing.time(|| table.flush())?;
         }
         Ok(())
     }
 }
 
-static FINDINGS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    Arc::new(Schema::new(vec![
-        Field::new("aggregate_type", DataType::Utf8, false),
-        Field::new("stream_id", DataType::Utf8, false),
-        Field::new("version", DataType::UInt64, false),
-        Field::new("event_id", DataType::Utf8, false),
-        Field::new("position", DataType::UInt64, false),
-        Field::new("rule", DataType::Utf8, false),
-        Field::new("severity", DataType::Utf8, false),
-        Field::new("message", DataType::Utf8, false),
-    ]))
-});
+/// The columns of `findings.parquet`.
+static FINDINGS: Table = Table::new(&[
+    ColumnDef::new("aggregate_type", Kind::Text),
+    ColumnDef::new("stream_id", Kind::Text),
+    ColumnDef::new("version", Kind::UInt64),
+    ColumnDef::new("event_id", Kind::Text),
+    ColumnDef::new("position", Kind::UInt64),
+    ColumnDef::new("rule", Kind::Text),
+    ColumnDef::new("severity", Kind::Text),
+    ColumnDef::new("message", Kind::Text),
+]);
 
 /// The schema of `findings.parquet`.
 pub fn findings_schema() -> SchemaRef {
-    FINDINGS_SCHEMA.clone()
+    FINDINGS.schema()
 }
 
 /// Builds the findings batch.
 pub fn findings_batch(findings: &[Finding]) -> Result<RecordBatch> {
-    let text = |f: fn(&Finding) -> &str| -> ArrayRef {
-        Arc::new(
-            findings
-                .iter()
-                .map(|x| Some(f(x)))
-                .collect::<arrow::array::StringArray>(),
-        )
-    };
-    let number = |f: fn(&Finding) -> u64| -> ArrayRef {
-        Arc::new(
-            findings
-                .iter()
-                .map(|x| Some(f(x)))
-                .collect::<arrow::array::UInt64Array>(),
-        )
-    };
-    let columns = vec![
-        text(|f| &f.aggregate_type),
-        text(|f| &f.stream_id),
-        number(|f| f.version),
-        text(|f| &f.event_id),
-        number(|f| f.position),
-        text(|f| f.rule.name()),
-        text(|f| f.rule.severity()),
-        text(|f| &f.message),
-    ];
-    Ok(RecordBatch::try_new(findings_schema(), columns)?)
+    let mut columns = FINDINGS.columns();
+    for finding in findings {
+        let mut row = columns.row();
+        row.text("aggregate_type", &finding.aggregate_type);
+        row.text("stream_id", &finding.stream_id);
+        row.uint64("version", finding.version);
+        row.text("event_id", &finding.event_id);
+        row.uint64("position", finding.position);
+        row.text("rule", finding.rule.name());
+        row.text("severity", finding.rule.severity());
+        row.text("message", &finding.message);
+    }
+    columns.finish()
 }

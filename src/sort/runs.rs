@@ -25,7 +25,8 @@
 //! keys keep their read order (within a run by arrival, across runs by run
 //! number, and runs hold consecutive arrivals).
 
-use std::cmp::Ordering;
+use std::cmp::{Ordering, Reverse};
+use std::collections::binary_heap::{BinaryHeap, PeekMut};
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -446,7 +447,6 @@ fn merge_hashes_from(
     from: u64,
     mut each: impl FnMut(u64) -> Result<bool>,
 ) -> Result<()> {
-    use std::cmp::Reverse;
     use std::io::{Read, Seek, SeekFrom};
     let buffer = (budget / files.len().max(1)).clamp(4096, max_buffer);
     let mut readers = files
@@ -468,7 +468,7 @@ fn merge_hashes_from(
             Err(e) => Err(Error::io(path.as_path(), e)),
         }
     };
-    let mut heap = std::collections::BinaryHeap::new();
+    let mut heap = BinaryHeap::new();
     for i in 0..files.len() {
         if let Some(hash) = next(i)? {
             heap.push(Reverse((hash, i)));
@@ -533,24 +533,58 @@ impl Keys {
     }
 }
 
-/// One run being read: its current batch, that batch's keys, the next row.
+/// One run being read: its current batch.
 struct Cursor {
     /// `None` once the run is read to its end (and its file deleted).
     reader: Option<FileReader<std::io::BufReader<File>>>,
     path: PathBuf,
     batch: RecordBatch,
-    keys: Keys,
-    row: usize,
     /// The current batch's index in the merge's `held` batches.
     slot: usize,
+}
+
+/// A run's place in the merge's heap: the next row of its current batch,
+/// ordered by that row's key, then by the run's index (runs were cut in read
+/// order, so equal keys keep it).
+struct Head {
+    /// The keys of the cursor's current batch (boxed: the heap moves heads).
+    keys: Box<Keys>,
+    row: usize,
+    cursor: usize,
+}
+
+impl Head {
+    fn key(&self) -> ((&str, &str, u64, u64), usize) {
+        (self.keys.key(self.row), self.cursor)
+    }
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Head {}
+
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Head {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key().cmp(&other.key())
+    }
 }
 
 /// A k-way merge of sorted runs, which deletes each run's file once it has
 /// read it to its end.
 pub struct Merge {
     cursors: Vec<Cursor>,
-    /// Cursor indices, a binary min-heap by (key, cursor index).
-    heap: Vec<usize>,
+    /// The runs not read to their end, smallest next row first.
+    heap: BinaryHeap<Reverse<Head>>,
     /// Batches the next output batch takes rows from.
     held: Vec<RecordBatch>,
     out: Vec<(usize, usize)>,
@@ -560,7 +594,7 @@ impl Merge {
     fn open<'p>(runs: impl IntoIterator<Item = &'p Path>) -> Result<Self> {
         let mut merge = Self {
             cursors: Vec::new(),
-            heap: Vec::new(),
+            heap: BinaryHeap::new(),
             held: Vec::new(),
             out: Vec::with_capacity(MERGED_ROWS),
         };
@@ -568,17 +602,18 @@ impl Merge {
             let file = File::open(path).map_err(|e| Error::io(path, e))?;
             let mut reader = FileReader::try_new_buffered(file, None)?;
             if let Some(batch) = next_nonempty(&mut reader)? {
-                let keys = Keys::of(&batch);
+                merge.heap.push(Reverse(Head {
+                    keys: Box::new(Keys::of(&batch)),
+                    row: 0,
+                    cursor: merge.cursors.len(),
+                }));
                 merge.held.push(batch.clone());
                 merge.cursors.push(Cursor {
                     reader: Some(reader),
                     path: path.to_owned(),
                     batch,
-                    keys,
-                    row: 0,
                     slot: merge.held.len() - 1,
                 });
-                merge.heap_push(merge.cursors.len() - 1);
             } else {
                 // Nothing to read: done with at once.
                 drop(reader);
@@ -588,65 +623,26 @@ impl Merge {
         Ok(merge)
     }
 
-    fn less(&self, a: usize, b: usize) -> bool {
-        let (ca, cb) = (&self.cursors[a], &self.cursors[b]);
-        match ca.keys.key(ca.row).cmp(&cb.keys.key(cb.row)) {
-            Ordering::Less => true,
-            Ordering::Greater => false,
-            Ordering::Equal => a < b,
-        }
-    }
-
-    fn heap_push(&mut self, cursor: usize) {
-        self.heap.push(cursor);
-        let mut i = self.heap.len() - 1;
-        while i > 0 {
-            let parent = (i - 1) / 2;
-            if !self.less(self.heap[i], self.heap[parent]) {
-                break;
-            }
-            self.heap.swap(i, parent);
-            i = parent;
-        }
-    }
-
-    fn sift_down(&mut self) {
-        let mut i = 0;
-        loop {
-            let (left, right) = (2 * i + 1, 2 * i + 2);
-            let mut least = i;
-            if left < self.heap.len() && self.less(self.heap[left], self.heap[least]) {
-                least = left;
-            }
-            if right < self.heap.len() && self.less(self.heap[right], self.heap[least]) {
-                least = right;
-            }
-            if least == i {
-                return;
-            }
-            self.heap.swap(i, least);
-            i = least;
-        }
-    }
-
     /// The next batch in order, `None` after the last.
     pub fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         while self.out.len() < MERGED_ROWS {
-            let Some(&top) = self.heap.first() else {
+            // Changed in place, the head sinks to its place when `top` drops.
+            let Some(mut top) = self.heap.peek_mut() else {
                 break;
             };
-            let cursor = &mut self.cursors[top];
-            self.out.push((cursor.slot, cursor.row));
-            cursor.row += 1;
-            if cursor.row == cursor.batch.num_rows() {
+            let head = &mut top.0;
+            let cursor = &mut self.cursors[head.cursor];
+            self.out.push((cursor.slot, head.row));
+            head.row += 1;
+            if head.row == cursor.batch.num_rows() {
                 let next = match cursor.reader.as_mut() {
                     Some(reader) => next_nonempty(reader)?,
                     None => None,
                 };
                 match next {
                     Some(batch) => {
-                        cursor.keys = Keys::of(&batch);
-                        cursor.row = 0;
+                        *head.keys = Keys::of(&batch);
+                        head.row = 0;
                         cursor.slot = self.held.len();
                         cursor.batch = batch.clone();
                         self.held.push(batch);
@@ -655,19 +651,15 @@ impl Merge {
                         // Exhausted: its file is closed and deleted now, so
                         // the system frees its pages while the merge goes on
                         // (at 10M, deleting all runs at the end took 1.3 s);
-                        // its last batch is let go once taken from, and the
-                        // last heap entry takes its place.
+                        // its last batch is let go once taken from.
                         cursor.reader = None;
                         std::fs::remove_file(&cursor.path)
                             .map_err(|e| Error::io(&cursor.path, e))?;
                         cursor.batch = RecordBatch::new_empty(cursor.batch.schema());
-                        let last = self.heap.len() - 1;
-                        self.heap.swap(0, last);
-                        self.heap.pop();
+                        PeekMut::pop(top);
                     }
                 }
             }
-            self.sift_down();
         }
         if self.out.is_empty() {
             return Ok(None);

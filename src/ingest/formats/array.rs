@@ -7,7 +7,7 @@
 
 use std::io::BufRead;
 
-use super::{skip_bom, Body, Damage, Pending, RecordReader};
+use super::{skip_bom, Body, Damage, Ended, Pending, ReaderCore, RecordReader};
 use crate::ingest::Input;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,9 +25,9 @@ enum State {
 
 /// Reads the elements of one JSON array.
 pub struct ArrayReader {
-    input: Option<Input>,
+    /// The input; the line being read.
+    core: ReaderCore<Input>,
     state: State,
-    line: u64,
     offset: u64,
     max_record_bytes: usize,
     element: Vec<u8>,
@@ -37,7 +37,6 @@ pub struct ArrayReader {
     depth: usize,
     in_string: bool,
     escaped: bool,
-    damage: Option<Damage>,
 }
 
 impl ArrayReader {
@@ -47,9 +46,8 @@ impl ArrayReader {
         // reported as damage.
         let offset = skip_bom(&mut input).unwrap_or(0);
         Self {
-            input: Some(input),
+            core: ReaderCore::new(input),
             state: State::Start,
-            line: 1,
             offset,
             max_record_bytes,
             element: Vec::new(),
@@ -59,7 +57,6 @@ impl ArrayReader {
             depth: 0,
             in_string: false,
             escaped: false,
-            damage: None,
         }
     }
 
@@ -67,7 +64,7 @@ impl ArrayReader {
         self.state = State::Element;
         self.element.clear();
         self.element_len = 0;
-        self.element_line = self.line;
+        self.element_line = self.core.line;
         self.element_offset = self.offset;
         self.depth = 0;
         self.in_string = false;
@@ -153,7 +150,7 @@ impl ArrayReader {
                 if !byte.is_ascii_whitespace() {
                     // Text after the array: one reject holding its start.
                     if self.element.is_empty() {
-                        self.element_line = self.line;
+                        self.element_line = self.core.line;
                         self.element_offset = self.offset;
                     }
                     if self.element.len() < 1024 {
@@ -189,7 +186,7 @@ impl RecordReader for ArrayReader {
         let mut out = Vec::new();
         // The input is taken out while its buffer is scanned in place, so the
         // scanner's state can change beside it without copying the buffer.
-        let Some(mut input) = self.input.take() else {
+        let Some(mut input) = self.core.reader.take() else {
             return out;
         };
         while out.len() < max && self.state != State::Done {
@@ -201,8 +198,8 @@ impl RecordReader for ArrayReader {
                 Ok(buffer) => buffer,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    self.damage = Some(Damage {
-                        line: self.line,
+                    self.core.damage = Some(Damage {
+                        line: self.core.line,
                         byte_offset: self.offset,
                         reason: e.to_string(),
                         raw: Vec::new(),
@@ -219,26 +216,18 @@ impl RecordReader for ArrayReader {
                     used += 1;
                     self.offset += 1;
                     if byte == b'\n' {
-                        self.line += 1;
+                        self.core.line += 1;
                     }
                 }
                 out.extend(record);
             }
             input.consume(used);
         }
-        self.input = Some(input);
+        self.core.reader = Some(input);
         out
     }
 
-    fn take_damage(&mut self) -> Option<Damage> {
-        self.damage.take()
-    }
-
-    fn lines(&self) -> u64 {
-        self.line
-    }
-
-    fn into_input(self: Box<Self>) -> Option<Input> {
-        self.input
+    fn end(self: Box<Self>) -> Ended {
+        self.core.end()
     }
 }

@@ -5,18 +5,17 @@
 
 use std::sync::Arc;
 
-use super::{skip_bom, Body, CsvOptions, Damage, Pending, RecordReader};
+use super::{skip_bom, Body, CsvOptions, Damage, Ended, Pending, ReaderCore, RecordReader, Unwrap};
 use crate::ingest::Input;
 
 /// Reads the rows of one CSV input.
 pub struct CsvReader {
-    reader: Option<csv::Reader<Input>>,
+    /// The reader; the line after the last row read.
+    core: ReaderCore<csv::Reader<Input>>,
     header: Arc<[String]>,
     delimiter: u8,
-    line: u64,
     /// The bytes of the byte-order mark read past (3 or 0).
     bom: u64,
-    damage: Option<Damage>,
 }
 
 impl CsvReader {
@@ -56,12 +55,14 @@ impl CsvReader {
             }
         };
         Self {
-            reader: Some(reader),
+            core: ReaderCore {
+                reader: Some(reader),
+                line: 2,
+                damage,
+            },
             header,
             delimiter: options.delimiter,
-            line: 2,
             bom,
-            damage,
         }
     }
 
@@ -111,33 +112,39 @@ impl CsvReader {
     }
 }
 
+impl Unwrap for csv::Reader<Input> {
+    fn into_input(self) -> Input {
+        self.into_inner()
+    }
+}
+
 impl RecordReader for CsvReader {
     fn next_records(&mut self, max: usize) -> Vec<Pending> {
         let mut out = Vec::new();
-        if self.damage.is_some() {
+        if self.core.damage.is_some() {
             return out;
         }
         let mut record = csv::ByteRecord::new();
         while out.len() < max {
-            let Some(reader) = self.reader.as_mut() else {
+            let Some(reader) = self.core.reader.as_mut() else {
                 break;
             };
             match reader.read_byte_record(&mut record) {
                 Ok(false) => {
-                    self.line = reader.position().line().max(self.line);
+                    self.core.line = reader.position().line().max(self.core.line);
                     break;
                 }
                 Ok(true) => {
                     let (line, offset) = record
                         .position()
                         .map(|p| (p.line(), self.bom + p.byte()))
-                        .unwrap_or((self.line, 0));
-                    self.line = line + 1;
+                        .unwrap_or((self.core.line, 0));
+                    self.core.line = line + 1;
                     out.push(self.row(&record, line, offset));
                 }
                 Err(e) => {
                     let position = reader.position();
-                    self.damage = Some(Damage {
+                    self.core.damage = Some(Damage {
                         line: position.line(),
                         byte_offset: self.bom + position.byte(),
                         reason: e.to_string(),
@@ -150,15 +157,7 @@ impl RecordReader for CsvReader {
         out
     }
 
-    fn take_damage(&mut self) -> Option<Damage> {
-        self.damage.take()
-    }
-
-    fn lines(&self) -> u64 {
-        self.line
-    }
-
-    fn into_input(self: Box<Self>) -> Option<Input> {
-        self.reader.map(csv::Reader::into_inner)
+    fn end(self: Box<Self>) -> Ended {
+        self.core.end()
     }
 }

@@ -1,6 +1,7 @@
-//! Input formats other than NDJSON: a JSON array, CSV, XES and Parquet.
+//! Input formats: NDJSON ([`ndjson`]: chunks of lines, parsed a chunk at a
+//! time), and a JSON array, CSV, XES and Parquet.
 //!
-//! Each reader turns its input into a stream of [`Pending`] records, read in
+//! Each reader but NDJSON's turns its input into a stream of [`Pending`] records, read in
 //! order and in bounded groups; turning a pending record into an event or a
 //! reject (the expensive part) happens afterwards, in parallel, in
 //! [`Pending::map`]. What a reader cannot take apart (a CSV row with the wrong
@@ -10,6 +11,7 @@
 
 mod array;
 mod csv;
+mod ndjson;
 mod parquet;
 mod xes;
 
@@ -21,6 +23,7 @@ use serde_json::{Map, Value};
 
 pub use self::array::ArrayReader;
 pub use self::csv::CsvReader;
+pub use self::ndjson::{Chunk, ChunkReader};
 pub use self::parquet::ParquetReader;
 pub use self::xes::XesReader;
 use super::mapping::{self, cell_value, Mapping, RecordOrigin};
@@ -202,12 +205,64 @@ pub struct Damage {
 pub trait RecordReader {
     /// Up to `max` records in input order; empty when the input is done.
     fn next_records(&mut self, max: usize) -> Vec<Pending>;
-    /// The damage that ended the input early, if any.
-    fn take_damage(&mut self) -> Option<Damage>;
+    /// Where the reader stopped, once the input is done.
+    fn end(self: Box<Self>) -> Ended;
+}
+
+/// Where a reader stopped.
+pub struct Ended {
     /// The line after the last one read, for positions of the next input.
-    fn lines(&self) -> u64;
+    pub lines: u64,
+    /// The damage that ended the input early, if any, its reason as the
+    /// reject gives it.
+    pub damage: Option<Damage>,
     /// The input, to hash what is left of it.
-    fn into_input(self: Box<Self>) -> Option<super::Input>;
+    pub input: Option<super::Input>,
+}
+
+/// What every reader keeps beside its own parsing state: its input (as the
+/// reader wraps it), the line after the last one read, and the damage that
+/// stopped it.
+pub struct ReaderCore<R> {
+    pub reader: Option<R>,
+    pub line: u64,
+    pub damage: Option<Damage>,
+}
+
+impl<R: Unwrap> ReaderCore<R> {
+    pub fn new(reader: R) -> Self {
+        Self {
+            reader: Some(reader),
+            line: 1,
+            damage: None,
+        }
+    }
+
+    /// [`RecordReader::end`] of the reader this is the core of.
+    pub fn end(self) -> Ended {
+        Ended {
+            lines: self.line,
+            damage: self.damage.map(|damage| Damage {
+                reason: format!(
+                    "input is damaged at line {}: {}",
+                    damage.line, damage.reason
+                ),
+                ..damage
+            }),
+            input: self.reader.map(Unwrap::into_input),
+        }
+    }
+}
+
+/// A reader's wrapping of its input, taken off at the end to hash the rest.
+pub trait Unwrap {
+    fn into_input(self) -> super::Input;
+}
+
+impl Unwrap for super::Input {
+    fn into_input(self) -> super::Input {
+        self
+    }
 }
 
 /// A buffered reader that counts the lines of the bytes its user consumed.

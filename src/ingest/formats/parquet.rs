@@ -11,17 +11,16 @@ use arrow::array::RecordBatch;
 use arrow::json::LineDelimitedWriter;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
-use super::{Body, Damage, Pending, RecordReader};
+use super::{Body, Damage, Ended, Pending, ReaderCore, RecordReader};
 use crate::ingest::{Input, InputSource};
 
 /// Reads the rows of one Parquet file.
 pub struct ParquetReader {
     batches: Option<ParquetRecordBatchReader>,
     queued: VecDeque<Pending>,
-    row: u64,
-    damage: Option<Damage>,
-    /// The input's byte stream, drained at the end only to hash it.
-    input: Option<Input>,
+    /// The input's byte stream, drained at the end only to hash it; the
+    /// row to read next.
+    core: ReaderCore<Input>,
 }
 
 impl ParquetReader {
@@ -58,9 +57,11 @@ impl ParquetReader {
         Self {
             batches,
             queued: VecDeque::new(),
-            row: 1,
-            damage,
-            input: Some(input),
+            core: ReaderCore {
+                reader: Some(input),
+                line: 1,
+                damage,
+            },
         }
     }
 
@@ -71,11 +72,11 @@ impl ParquetReader {
         let text = writer.into_inner();
         for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             self.queued.push_back(Pending {
-                line: self.row,
+                line: self.core.line,
                 byte_offset: 0,
                 body: Body::JsonCells(line.to_vec()),
             });
-            self.row += 1;
+            self.core.line += 1;
         }
         Ok(())
     }
@@ -93,8 +94,8 @@ impl RecordReader for ParquetReader {
                 }
                 Some(Ok(batch)) => {
                     if let Err(reason) = self.queue(&batch) {
-                        self.damage = Some(Damage {
-                            line: self.row,
+                        self.core.damage = Some(Damage {
+                            line: self.core.line,
                             byte_offset: 0,
                             reason,
                             raw: Vec::new(),
@@ -103,8 +104,8 @@ impl RecordReader for ParquetReader {
                     }
                 }
                 Some(Err(e)) => {
-                    self.damage = Some(Damage {
-                        line: self.row,
+                    self.core.damage = Some(Damage {
+                        line: self.core.line,
                         byte_offset: 0,
                         reason: format!("Parquet data is broken: {e}"),
                         raw: Vec::new(),
@@ -117,15 +118,7 @@ impl RecordReader for ParquetReader {
         self.queued.drain(..take).collect()
     }
 
-    fn take_damage(&mut self) -> Option<Damage> {
-        self.damage.take()
-    }
-
-    fn lines(&self) -> u64 {
-        self.row
-    }
-
-    fn into_input(self: Box<Self>) -> Option<Input> {
-        self.input
+    fn end(self: Box<Self>) -> Ended {
+        self.core.end()
     }
 }

@@ -12,12 +12,13 @@
 use quick_xml::events::{BytesStart, Event};
 use serde_json::{Map, Value};
 
-use super::{Body, Damage, LineCounter, Pending, RecordReader};
+use super::{Body, Damage, Ended, LineCounter, Pending, ReaderCore, RecordReader, Unwrap};
 use crate::ingest::{Decoded, Input};
 
 /// Reads the events of one XES log.
 pub struct XesReader {
-    reader: Option<quick_xml::Reader<LineCounter<Decoded>>>,
+    /// The reader; the line it has read to.
+    core: ReaderCore<quick_xml::Reader<LineCounter<Decoded>>>,
     buffer: Vec<u8>,
     trace: Option<Map<String, Value>>,
     event: Option<(u64, u64, Map<String, Value>)>,
@@ -30,8 +31,6 @@ pub struct XesReader {
     trace_line: u64,
     /// Damage ended the input: nothing more is read.
     done: bool,
-    damage: Option<Damage>,
-    line: u64,
 }
 
 impl XesReader {
@@ -39,7 +38,7 @@ impl XesReader {
         let mut reader = quick_xml::Reader::from_reader(LineCounter::new(input));
         reader.config_mut().trim_text(true);
         Self {
-            reader: Some(reader),
+            core: ReaderCore::new(reader),
             buffer: Vec::new(),
             trace: None,
             event: None,
@@ -47,8 +46,6 @@ impl XesReader {
             open: 0,
             trace_line: 0,
             done: false,
-            damage: None,
-            line: 1,
         }
     }
 }
@@ -114,11 +111,17 @@ fn store(
     }
 }
 
+impl Unwrap for quick_xml::Reader<LineCounter<Decoded>> {
+    fn into_input(self) -> Input {
+        self.into_inner().into_inner()
+    }
+}
+
 impl RecordReader for XesReader {
     fn next_records(&mut self, max: usize) -> Vec<Pending> {
         let mut out = Vec::new();
         while out.len() < max && !self.done {
-            let Some(reader) = self.reader.as_mut() else {
+            let Some(reader) = self.core.reader.as_mut() else {
                 break;
             };
             self.buffer.clear();
@@ -126,7 +129,7 @@ impl RecordReader for XesReader {
                 Ok(event) => event,
                 Err(e) => {
                     let counter = reader.get_ref();
-                    self.damage = Some(Damage {
+                    self.core.damage = Some(Damage {
                         line: counter.line,
                         byte_offset: reader.error_position(),
                         reason: format!("XML is broken: {e}"),
@@ -138,7 +141,7 @@ impl RecordReader for XesReader {
             };
             let counter = reader.get_ref();
             let (line, offset) = (counter.line, counter.offset);
-            self.line = line;
+            self.core.line = line;
             match &event {
                 Event::Start(_) => self.open += 1,
                 Event::End(_) => self.open = self.open.saturating_sub(1),
@@ -155,7 +158,7 @@ impl RecordReader for XesReader {
                         }
                         (None, None) => "before the log's root element is closed".to_owned(),
                     };
-                    self.damage = Some(Damage {
+                    self.core.damage = Some(Damage {
                         line,
                         byte_offset: offset,
                         reason: format!("the input ends {inside} (truncated?)"),
@@ -199,16 +202,8 @@ impl RecordReader for XesReader {
         out
     }
 
-    fn take_damage(&mut self) -> Option<Damage> {
-        self.damage.take()
-    }
-
-    fn lines(&self) -> u64 {
-        self.line
-    }
-
-    fn into_input(self: Box<Self>) -> Option<Input> {
-        self.reader.map(|r| r.into_inner().into_inner())
+    fn end(self: Box<Self>) -> Ended {
+        self.core.end()
     }
 }
 
