@@ -29,7 +29,8 @@ pub struct InputArgs {
     /// by each input's first bytes, then its name.
     #[arg(long, value_name = "FORMAT")]
     pub input_format: Option<String>,
-    /// The CSV delimiter: one character, or "tab" (default: a comma).
+    /// The CSV delimiter: one character, or "tab" (default: a tab for .tsv
+    /// inputs, else a comma).
     #[arg(long, value_name = "CHAR")]
     pub delimiter: Option<String>,
     /// A custom timestamp format (strftime syntax, e.g. "%d/%m/%Y %H:%M"); repeatable.

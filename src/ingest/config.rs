@@ -226,7 +226,7 @@ impl InputSpec {
             ..IngestOptions::default()
         };
         if let Some(delimiter) = &self.delimiter {
-            options.csv.delimiter = parse_delimiter(delimiter)?;
+            options.csv.delimiter = Some(parse_delimiter(delimiter)?);
         }
         if let Some(max) = self.max_record_bytes {
             options.max_record_bytes = max;
@@ -245,7 +245,7 @@ mod tests {
         let spec = InputSpec::parse("m.toml", good).unwrap();
         let options = spec.options().unwrap();
         assert_eq!(options.format, Some(Format::Csv));
-        assert_eq!(options.csv.delimiter, b';');
+        assert_eq!(options.csv.delimiter, Some(b';'));
         assert!(options.mapping.versions_from_order());
 
         let cases = [

@@ -522,7 +522,8 @@ pub fn ingest(
                 ingest_records(&mut absorber, reader, &mut summary, position_base)?
             }
             Format::Csv => {
-                let reader = Box::new(CsvReader::new(input, options.csv));
+                let delimiter = options.csv.delimiter_for(&name);
+                let reader = Box::new(CsvReader::new(input, delimiter));
                 ingest_records(&mut absorber, reader, &mut summary, position_base)?
             }
             Format::Xes => {

@@ -770,3 +770,22 @@ payload = "@rest"
         "{outcome:?}"
     );
 }
+
+/// The README's Formats table says `.tsv` is read with tabs; a `.tsv` without
+/// `--delimiter tab` was read with commas: 0 events, 1 reject per row.
+#[test]
+fn a_tsv_file_is_read_with_tabs_unless_a_delimiter_is_given() {
+    let dir = Dir::new();
+    let header = "stream_id\tversion\tevent_type\toccurred_at\tpayload\n";
+    let rows = "task-1\t1\tTaskCreated\t2026-01-05T09:00:00Z\t{\"title\":\"a, b\"}\n\
+                task-1\t2\tTaskStarted\t2026-01-05T10:00:00Z\t{}\n";
+    dir.write("log.tsv", format!("{header}{rows}"));
+    dir.write("log.tsv.gz", gzip(format!("{header}{rows}").as_bytes()));
+    for (out, input) in [("plain", "log.tsv"), ("gzip", "log.tsv.gz")] {
+        let counts = run(&dir, out, &["-i", input]);
+        assert_eq!((counts.events, counts.rejects), (2, 0), "{input}");
+    }
+    // A delimiter given wins over the name: the same file read with commas.
+    let forced = run(&dir, "forced", &["-i", "log.tsv", "--delimiter", ","]);
+    assert_eq!(forced.events, 0, "a comma splits no tab-separated row");
+}

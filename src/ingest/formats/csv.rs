@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::{skip_bom, Body, CsvOptions, Damage, Ended, Pending, ReaderCore, RecordReader, Unwrap};
+use super::{skip_bom, Body, Damage, Ended, Pending, ReaderCore, RecordReader, Unwrap};
 use crate::ingest::Input;
 
 /// Reads the rows of one CSV input.
@@ -19,7 +19,7 @@ pub struct CsvReader {
 }
 
 impl CsvReader {
-    pub fn new(mut input: Input, options: CsvOptions) -> Self {
+    pub fn new(mut input: Input, delimiter: u8) -> Self {
         let mut damage = None;
         // Byte offsets count from the file's start, a byte-order mark included.
         let bom = match skip_bom(&mut input) {
@@ -35,7 +35,7 @@ impl CsvReader {
             }
         };
         let mut reader = csv::ReaderBuilder::new()
-            .delimiter(options.delimiter)
+            .delimiter(delimiter)
             .flexible(true)
             .has_headers(true)
             .from_reader(input);
@@ -61,7 +61,7 @@ impl CsvReader {
                 damage,
             },
             header,
-            delimiter: options.delimiter,
+            delimiter,
             bom,
         }
     }

@@ -93,14 +93,23 @@ impl Format {
 }
 
 /// How to read CSV.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct CsvOptions {
-    pub delimiter: u8,
+    /// The delimiter given (`--delimiter`, the mapping file); `None`: by the
+    /// input's name, a tab for `.tsv` and a comma for the rest.
+    pub delimiter: Option<u8>,
 }
 
-impl Default for CsvOptions {
-    fn default() -> Self {
-        Self { delimiter: b',' }
+impl CsvOptions {
+    /// The delimiter of the input named `name`.
+    pub fn delimiter_for(&self, name: &str) -> u8 {
+        let name = name.to_ascii_lowercase();
+        let name = name
+            .strip_suffix(".gz")
+            .or_else(|| name.strip_suffix(".zst"))
+            .unwrap_or(&name);
+        self.delimiter
+            .unwrap_or(if name.ends_with(".tsv") { b'\t' } else { b',' })
     }
 }
 
