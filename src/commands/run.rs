@@ -230,7 +230,8 @@ pub fn print_summary(report: &RunReport, out: &mut dyn Write) -> std::io::Result
         writeln!(
             out,
             "selected: {} of {} events (the output holds these)",
-            report.events, ingest.events
+            report.events(),
+            ingest.events
         )?;
     }
     if streams.is_empty() {

@@ -89,7 +89,6 @@ pub(super) async fn sort_and_replay(
             occurrences(&batch, EVENTS_OCCURRENCE, repeated_id, &mut repeated)?;
         }
         report.transitions += batch.num_rows() as u64;
-        report.events += batch.num_rows() as u64;
         folded += batch.num_rows() as u64;
         observer.progressed(Stage::Replay, folded);
     }

@@ -86,7 +86,7 @@ pub fn run(config: &RunConfig) -> Result<RunReport> {
             report.out = dir.commit()?;
             tracing::info!(
                 out = %report.out.display(),
-                events = report.events,
+                events = report.events(),
                 rejects = report.ingest.rejects,
                 findings = report.findings_total(),
                 total_ms = report.timings.total_ms,
@@ -447,7 +447,6 @@ async fn merge_phase(
     report.increment = Some((report.ingest.clone(), previous.watermark()));
     let counts = previous.add_counts(&mut report.ingest);
     report.transitions += counts.transitions;
-    report.events += counts.events;
     let columns = "event_id, aggregate_type, stream_id, version, position";
     ctx.sql(&format!(
         "CREATE VIEW all_events AS SELECT {columns} FROM prev_events \

@@ -83,7 +83,7 @@ pub(super) fn write_manifest(
         counts: Counts {
             input_records: ingest.records,
             input_events: Some(ingest.events),
-            events: report.events,
+            events: report.events(),
             rejects: ingest.rejects,
             streams: report.streams.clone(),
             states: report.states.clone(),

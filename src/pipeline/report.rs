@@ -25,11 +25,9 @@ pub struct RunReport {
     pub states: BTreeMap<String, u64>,
     /// Rows per state history table (with `--with-history`).
     pub state_history: BTreeMap<String, u64>,
-    /// Rows of `transitions.parquet`.
+    /// Rows of `transitions.parquet`: one per event written, so also the
+    /// rows of `events.parquet` ([`RunReport::events`]).
     pub transitions: u64,
-    /// Rows of `events.parquet`: the input's events, or those a partial or
-    /// as-of run selected.
-    pub events: u64,
     /// Findings per rule name.
     pub findings: BTreeMap<String, u64>,
     /// The run replayed a selection (`--aggregate`, `--as-of`, …), not the whole log.
@@ -39,6 +37,12 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// Rows of `events.parquet`: the input's events, or those a partial or
+    /// as-of run selected. Every event written has its transition row.
+    pub fn events(&self) -> u64 {
+        self.transitions
+    }
+
     /// Findings of every rule.
     pub fn findings_total(&self) -> u64 {
         self.findings.values().sum()

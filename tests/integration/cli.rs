@@ -5,7 +5,7 @@ use std::io::Write;
 
 use crate::util::Dir;
 
-const MODEL: &str = r#"
+pub(crate) const MODEL: &str = r#"
 [aggregates.order.fields]
 customer = "string"
 total = "float"

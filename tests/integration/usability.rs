@@ -261,24 +261,6 @@ fn check_says_why_it_skips_a_check() {
     );
 }
 
-const ORDER_MODEL: &str = r#"
-[aggregates.order.fields]
-customer = "string"
-
-[aggregates.order.lifecycle]
-initial = "placed"
-statuses = ["placed", "shipped"]
-terminal = ["shipped"]
-
-[aggregates.order.events.OrderPlaced]
-creates = true
-set = { customer = "customer" }
-
-[aggregates.order.events.OrderShipped]
-from = ["placed"]
-to = "shipped"
-"#;
-
 const ORDER_LOG: &str = r#"{"stream_id":"order-1","version":1,"event_type":"OrderPlaced","occurred_at":"2026-02-01T10:00:00Z","payload":{"customer":"ann"}}
 {"stream_id":"order-1","version":2,"event_type":"OrderShipped","occurred_at":"2026-02-02T10:00:00Z","payload":{}}
 "#;
@@ -288,7 +270,7 @@ const ORDER_LOG: &str = r#"{"stream_id":"order-1","version":1,"event_type":"Orde
 #[test]
 fn flow_names_the_aggregate_types_of_the_output() {
     let dir = Dir::new();
-    dir.write("model.toml", ORDER_MODEL);
+    dir.write("model.toml", crate::cli::MODEL);
     dir.write("orders.ndjson", ORDER_LOG);
     dir.ok(&["run", "--input", "orders.ndjson", "--model", "model.toml"]);
     let outcome = dir.eventfold(&["flow"]);
