@@ -144,7 +144,7 @@ pub async fn register_output(
 
 /// Fails, saying so, when `dir` is not the output folder of a run.
 pub fn ensure_output(dir: &Path) -> Result<()> {
-    if dir.join("manifest.json").is_file() {
+    if dir.join(crate::sink::manifest::MANIFEST_FILE).is_file() {
         return Ok(());
     }
     Err(Error::usage(format!(

@@ -13,7 +13,7 @@ use arrow::array::{AsArray, RecordBatch};
 use datafusion::prelude::SessionContext;
 
 use crate::sql::{register_file, run_sql, state_tables};
-use crate::{Error, Result};
+use crate::Result;
 
 /// The comparison of one aggregate type.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -162,12 +162,7 @@ fn summarise(aggregate: &str, details: &[RecordBatch]) -> Result<AggregateDiff> 
 /// Compares the state tables of the outputs `a` and `b`.
 pub async fn diff(ctx: &SessionContext, a: &Path, b: &Path) -> Result<Diff> {
     for dir in [a, b] {
-        if !dir.join("manifest.json").is_file() {
-            return Err(Error::usage(format!(
-                "{} is not an eventfold output folder (no manifest.json)",
-                dir.display()
-            )));
-        }
+        crate::sql::ensure_output(dir)?;
     }
     let mut sides: BTreeMap<String, (bool, bool)> = BTreeMap::new();
     for (side, dir) in [("a", a), ("b", b)] {
