@@ -90,6 +90,7 @@ pub(super) fn write_manifest(
             state_history: report.state_history.clone(),
             transitions: report.transitions,
             findings: report.findings.clone(),
+            projections: report.projections.clone(),
         },
         watermark: Watermark {
             position: ingest.max_position,

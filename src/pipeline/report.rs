@@ -30,6 +30,9 @@ pub struct RunReport {
     pub transitions: u64,
     /// Findings per rule name.
     pub findings: BTreeMap<String, u64>,
+    /// Rows per projection table (`projections/<name>.parquet`): the keyed
+    /// folds of the model and the SQL projections.
+    pub projections: BTreeMap<String, u64>,
     /// The run replayed a selection (`--aggregate`, `--as-of`, …), not the whole log.
     pub partial: bool,
     pub timings: Timings,

@@ -87,6 +87,9 @@ pub struct Counts {
     /// Rows of `findings.parquet` per rule.
     #[serde(default)]
     pub findings: BTreeMap<String, u64>,
+    /// Rows per projection table (`projections/<name>.parquet`).
+    #[serde(default)]
+    pub projections: BTreeMap<String, u64>,
 }
 
 impl Counts {
