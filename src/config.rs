@@ -37,6 +37,7 @@ struct RawRun {
     threads: Option<usize>,
     incremental: Option<bool>,
     with_history: Option<bool>,
+    projections: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -61,6 +62,9 @@ pub struct ProjectConfig {
     pub incremental: bool,
     /// `[run] with_history`: `run` also writes `state_history/`.
     pub with_history: bool,
+    /// `[run] projections`: the folder of SQL projections; else
+    /// `projections/` beside the file when it exists.
+    pub projections: Option<PathBuf>,
     /// `[input]`: the mapping file's keys.
     pub input: InputSpec,
     /// `[check] queries`.
@@ -91,6 +95,10 @@ impl ProjectConfig {
         config.model = config.model.map(resolve);
         config.out = config.out.map(resolve);
         config.queries = config.queries.map(resolve);
+        config.projections = config.projections.map(resolve).or_else(|| {
+            let beside = base.join("projections");
+            beside.is_dir().then_some(beside)
+        });
         config.path = Some(path.to_owned());
         Ok(config)
     }
@@ -127,6 +135,7 @@ impl ProjectConfig {
             threads: raw.run.threads,
             incremental: raw.run.incremental.unwrap_or(false),
             with_history: raw.run.with_history.unwrap_or(false),
+            projections: raw.run.projections,
             input,
             queries: raw.check.queries,
             fail_on: raw.check.fail_on.map(toml::Spanned::into_inner),
@@ -172,6 +181,9 @@ out = "out"
 # (`run --full` rebuilds everything anyway).
 # incremental = true
 # with_history = false
+# The SQL projections built into out/projections/ (default: projections/
+# beside this file).
+# projections = "projections"
 
 # How to read and map the inputs: the keys of a mapping file.
 [input]

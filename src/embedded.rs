@@ -75,3 +75,36 @@ pub fn check_queries() -> crate::Result<Vec<crate::sql::queries::QueryFile>> {
         })
         .collect()
 }
+
+/// The task domain's SQL projections, `testdata/tasks/projections/`.
+#[cfg(feature = "sql")]
+const PROJECTIONS: [(&str, &str); 4] = [
+    (
+        "actor_workload.sql",
+        include_str!("../testdata/tasks/projections/actor_workload.sql"),
+    ),
+    (
+        "assignee_board.sql",
+        include_str!("../testdata/tasks/projections/assignee_board.sql"),
+    ),
+    (
+        "project_progress.sql",
+        include_str!("../testdata/tasks/projections/project_progress.sql"),
+    ),
+    (
+        "project_throughput.sql",
+        include_str!("../testdata/tasks/projections/project_throughput.sql"),
+    ),
+];
+
+/// The task domain's SQL projections, named as in the repository.
+#[cfg(feature = "sql")]
+pub fn sample_projections() -> Vec<crate::projection::ProjectionSource> {
+    PROJECTIONS
+        .iter()
+        .map(|(name, text)| crate::projection::ProjectionSource {
+            origin: format!("testdata/tasks/projections/{name}"),
+            text: (*text).to_owned(),
+        })
+        .collect()
+}

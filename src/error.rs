@@ -95,6 +95,27 @@ impl Error {
         }
     }
 
+    /// The error of a statement read from the file `origin`: an SQL error
+    /// (or a DataFusion one) names the file; any other error is kept as it is.
+    #[cfg(feature = "sql")]
+    pub fn with_origin(self, origin: &str) -> Self {
+        match self {
+            Error::Sql {
+                source,
+                missing_table,
+                hint,
+                ..
+            } => Error::Sql {
+                origin: Some(origin.to_owned()),
+                source,
+                missing_table,
+                hint,
+            },
+            Error::DataFusion(source) => Error::sql(source).with_origin(origin),
+            other => other,
+        }
+    }
+
     /// Whether this error is a write to a closed pipe (`eventfold … | head`),
     /// however wrapped: the reader's choice, not a failure.
     pub fn is_broken_pipe(&self) -> bool {

@@ -27,6 +27,8 @@ pub mod ingest;
 pub mod model;
 #[cfg(feature = "sql")]
 pub mod pipeline;
+#[cfg(feature = "sql")]
+pub mod projection;
 pub mod replay;
 pub mod sink;
 pub mod sort;

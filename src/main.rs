@@ -46,6 +46,8 @@ fn init_logs(format: LogFormat) {
 enum Command {
     /// Ingest logs, replay every stream, write Parquet and a manifest.
     Run(commands::run::Args),
+    /// Rebuild the projections of an output from its tables, without the log.
+    Project(commands::project::Args),
     /// Run SQL over an output folder.
     Query(commands::query::Args),
     /// Run the replay's findings and the check queries; exit 1 on violations.
@@ -107,6 +109,7 @@ fn main() -> ExitCode {
                 Command::Run(args) => commands::run::execute(args, &config),
                 Command::Census(args) => commands::census::execute(args, &config),
                 Command::Query(args) => commands::query::execute(args, &config),
+                Command::Project(args) => commands::project::execute(args, &config),
                 Command::Check(args) => commands::check::execute(args, &config),
                 Command::History(args) => commands::history::execute(args, &config),
                 Command::Flow(args) => commands::flow::execute(args, &config),

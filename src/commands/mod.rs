@@ -10,6 +10,7 @@ pub mod generate;
 pub mod history;
 pub mod init;
 pub mod input;
+pub mod project;
 pub mod query;
 pub mod run;
 pub mod shell;

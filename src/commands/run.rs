@@ -7,6 +7,7 @@ use super::input::InputArgs;
 use crate::config::ProjectConfig;
 use crate::embedded;
 use crate::pipeline::{run, ModelSource, RunConfig, RunReport, Selection};
+use crate::projection::ProjectionSource;
 use crate::sql::SessionOptions;
 use crate::support::time::TimeOptions;
 use crate::{Error, Result};
@@ -74,6 +75,26 @@ pub struct Args {
     /// Worker threads (default: `[run] threads` of eventfold.toml, else all cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// The folder of SQL projections to build into out/projections/
+    /// (default: `[run] projections` of eventfold.toml, else `projections/`
+    /// beside it, else the task domain's when the model is the embedded one).
+    #[arg(long, value_name = "DIR")]
+    pub projections: Option<PathBuf>,
+}
+
+/// The SQL projections a run (or `project`) builds: the folder `flag` names,
+/// else the config file's, else the embedded task domain's when the model
+/// is the embedded one, else none.
+pub fn projection_sources(
+    flag: Option<&std::path::Path>,
+    project: &ProjectConfig,
+    embedded_model: bool,
+) -> Result<Vec<ProjectionSource>> {
+    match flag.or(project.projections.as_deref()) {
+        Some(dir) => ProjectionSource::discover(dir),
+        None if embedded_model => Ok(embedded::sample_projections()),
+        None => Ok(Vec::new()),
+    }
 }
 
 impl Args {
@@ -99,10 +120,13 @@ impl Args {
         };
         let (inputs, ingest) = input_args.resolve(project)?;
         let selection = self.selection()?;
-        let model = match self.model.as_ref().or(project.model.as_ref()) {
+        let model_path = self.model.as_ref().or(project.model.as_ref());
+        let model = match model_path {
             Some(path) => ModelSource::from_path(path)?,
             None => embedded::sample_model(),
         };
+        let projections =
+            projection_sources(self.projections.as_deref(), project, model_path.is_none())?;
         let memory_limit = self
             .memory_limit
             .as_deref()
@@ -117,6 +141,7 @@ impl Args {
             selection,
             with_history: self.with_history || project.with_history,
             incremental: !self.full && (self.incremental || project.incremental),
+            projections,
             session: SessionOptions {
                 memory_limit,
                 target_partitions: self.threads.or(project.threads),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::ingest::{IngestOptions, InputSource};
 use crate::model::ModelSource;
+use crate::projection::ProjectionSource;
 use crate::sink::manifest::{Manifest, Selection};
 use crate::sql::SessionOptions;
 use crate::support::progress::Observer;
@@ -30,6 +31,9 @@ pub struct RunConfig {
     /// Fold only the events after the previous output's watermark onto its
     /// snapshot (see [`crate::incremental`]).
     pub incremental: bool,
+    /// The SQL projections to build into `projections/` (files of a
+    /// projections folder, or the embedded task domain's).
+    pub projections: Vec<ProjectionSource>,
     /// Told the run's progress and notes: the command draws them on stderr
     /// (bars only when it is a terminal); [`crate::support::progress::Silent`]
     /// takes nothing.

@@ -35,6 +35,7 @@ use crate::envelope::events_schema;
 use crate::incremental::{stream_counts, Previous, INCREMENT};
 use crate::ingest::{ingest, InputSource};
 use crate::model::{parse_model, Model};
+use crate::projection::Ordered;
 use crate::replay::{Finding, Seeds};
 pub use crate::sink::manifest::{Selection, Timings};
 use crate::sink::{findings_batch, findings_schema, write_table, OutputDir};
@@ -49,6 +50,7 @@ mod config;
 mod duplicates;
 mod fold;
 mod output;
+pub mod project;
 mod report;
 mod sorted;
 
@@ -66,6 +68,8 @@ pub use report::RunReport;
 pub fn run(config: &RunConfig) -> Result<RunReport> {
     let started = Instant::now();
     let model = parse_model(&config.model.name, &config.model.text)?;
+    let projections =
+        crate::projection::prepare_for(&config.projections, &model, config.with_history)?;
     guard_full_output(config)?;
     tracing::info!(
         out = %config.out.display(),
@@ -75,7 +79,7 @@ pub fn run(config: &RunConfig) -> Result<RunReport> {
         "run started"
     );
     let dir = OutputDir::create(&config.out)?;
-    match build(config, &model, &dir, started) {
+    match build(config, &model, &projections, &dir, started) {
         Ok(mut report) if report.unchanged => {
             dir.abandon();
             report.out = config.out.clone();
@@ -127,6 +131,8 @@ fn previous_output(config: &RunConfig, model_sha256: &str) -> Result<Option<Prev
 struct Plan<'a> {
     config: &'a RunConfig,
     model: &'a Model,
+    /// The SQL projections, in build order.
+    projections: &'a Ordered,
     dir: &'a OutputDir,
     /// The previous output an incremental run goes on from.
     previous: Option<Previous>,
@@ -161,6 +167,7 @@ impl Plan<'_> {
 fn build(
     config: &RunConfig,
     model: &Model,
+    projections: &Ordered,
     dir: &OutputDir,
     started: Instant,
 ) -> Result<RunReport> {
@@ -169,7 +176,7 @@ fn build(
         partial: config.selection.is_partial(),
         ..RunReport::default()
     };
-    let Some(plan) = plan(config, model, dir, &mut report)? else {
+    let Some(plan) = plan(config, model, projections, dir, &mut report)? else {
         report.unchanged = true;
         return Ok(report);
     };
@@ -184,6 +191,7 @@ fn build(
 fn plan<'a>(
     config: &'a RunConfig,
     model: &'a Model,
+    projections: &'a Ordered,
     dir: &'a OutputDir,
     report: &mut RunReport,
 ) -> Result<Option<Plan<'a>>> {
@@ -206,6 +214,7 @@ fn plan<'a>(
     Ok(Some(Plan {
         config,
         model,
+        projections,
         dir,
         previous,
         inputs,
@@ -494,6 +503,7 @@ fn write_phase(
     let dir = plan.dir;
     let phase = Phase::start();
     write_findings(dir, findings, report)?;
+    projection_phase(plan, report)?;
     for temporary in ["_staging", "_spill", INCREMENT] {
         let path = dir.path(temporary);
         if path.exists() {
@@ -505,7 +515,7 @@ fn write_phase(
     std::fs::write(&model_copy, &plan.config.model.text).map_err(|e| Error::io(&model_copy, e))?;
     // Hashing reads the outputs not hashed as they were written once more; it
     // is part of the write phase.
-    let hashes = output_hashes(dir, hashes)?;
+    let hashes = output_hashes(dir, hashes, &BTreeMap::new())?;
     (report.timings.write_ms, report.timings.write_peak_rss) = phase.finish();
     report.timings.total_ms = millis(started.elapsed());
     let timings = &mut report.timings;
@@ -520,6 +530,29 @@ fn write_phase(
     .flatten()
     .max();
     write_manifest(plan.config, dir, report, hashes)
+}
+
+/// The SQL projections, built over the output's finished tables (in the
+/// run's session options, spilling into `_spill`), each into
+/// `projections/<name>.parquet`.
+fn projection_phase(plan: &Plan, report: &mut RunReport) -> Result<()> {
+    if plan.projections.projections.is_empty() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let root = plan.dir.path("");
+    let mut options = replay_session_options(plan)?;
+    // Queries, not the replay's sorted runs: DataFusion's own batch size.
+    options.batch_rows = None;
+    options.target_partitions = Some(1);
+    let rows = crate::sql::runtime()?.block_on(async {
+        let ctx = session(&options)?;
+        crate::sql::register_tables(&ctx, &root).await?;
+        crate::projection::materialise(&ctx, &root, plan.projections, None).await
+    })?;
+    report.projections.extend(rows);
+    report.timings.projections_ms = millis(started.elapsed());
+    Ok(())
 }
 
 /// `findings.parquet`: the findings in stream order (then by rule), counted
@@ -612,6 +645,7 @@ mod tests {
             selection: Default::default(),
             with_history: false,
             incremental: true,
+            projections: Vec::new(),
             observer: recorder.clone(),
         };
         let report = run(&config).unwrap();

@@ -18,10 +18,12 @@ pub(super) fn file_sha256(path: &std::path::Path) -> Result<String> {
 /// them all: equal for equal outputs, whatever the timings. `ready` holds the
 /// hashes already being computed as their files were written (by relative
 /// path: events.parquet of a full run, the merged tables of an incremental
-/// one); the other files are read back.
+/// one), `known` those of files kept as they were (by `project`); the other
+/// files are read back.
 pub(super) fn output_hashes(
     dir: &OutputDir,
     ready: BTreeMap<String, PendingHash>,
+    known: &BTreeMap<String, String>,
 ) -> Result<(BTreeMap<String, String>, String)> {
     use rayon::prelude::*;
     let root = dir.path("");
@@ -46,12 +48,23 @@ pub(super) fn output_hashes(
             .to_string_lossy()
             .replace('\\', "/")
     };
-    paths.retain(|path| !ready.contains_key(&name_of(path)));
+    let mut kept = BTreeMap::new();
+    paths.retain(|path| {
+        let name = name_of(path);
+        match known.get(&name) {
+            Some(hash) => {
+                kept.insert(name, hash.clone());
+                false
+            }
+            None => !ready.contains_key(&name),
+        }
+    });
     // One file a core (the largest, events.parquet, is usually hashed already).
     let mut files = paths
         .into_par_iter()
         .map(|path| Ok((name_of(&path), file_sha256(&path)?)))
         .collect::<Result<BTreeMap<_, _>>>()?;
+    files.extend(kept);
     for (name, hash) in ready {
         let hash = crate::error::joined(hash, &root.join(&name), "hashing")?;
         files.insert(name, hash);

@@ -239,6 +239,8 @@ pub struct Timings {
     pub duplicate_ids_ms: u64,
     /// Incremental runs: merging the previous tables with the new rows.
     pub merge_ms: u64,
+    /// Building the SQL projections (inside `write_ms`).
+    pub projections_ms: u64,
     pub write_ms: u64,
     pub total_ms: u64,
     pub ingest_peak_rss: Option<u64>,

@@ -14,6 +14,7 @@ use arrow::array::{Array, ArrayRef, RecordBatch, StringBuilder, UnionArray};
 use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::json::writer::{make_encoder, Encoder, EncoderFactory, EncoderOptions, NullableEncoder};
+use arrow::util::display::array_value_to_string;
 use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -103,8 +104,8 @@ pub fn session(options: &SessionOptions) -> Result<SessionContext> {
 /// Registers the tables of the output folder `dir`: `events`, `transitions`,
 /// `findings`, `rejects`, `streams` (when the run wrote it), one table per `state/<aggregate>.parquet`, named
 /// after the aggregate, and `<aggregate>_history` per
-/// `state_history/<aggregate>.parquet` when the run wrote them. Returns the
-/// table names. Columns an older eventfold did not write are a note to `observer`.
+/// `state_history/<aggregate>.parquet` when the run wrote them, and each
+/// projection under its name. Returns the table names. Columns an older eventfold did not write are a note to `observer`.
 pub async fn register_output(
     ctx: &SessionContext,
     dir: &Path,
@@ -112,6 +113,13 @@ pub async fn register_output(
 ) -> Result<Vec<String>> {
     ensure_output(dir)?;
     note_older_columns(dir, observer);
+    register_tables(ctx, dir).await
+}
+
+/// Registers the tables of the output folder (or of one being written) at
+/// `dir`, as [`register_output`] does, without asking for its manifest;
+/// `projections/<name>.parquet` as `<name>`. Returns the table names.
+pub async fn register_tables(ctx: &SessionContext, dir: &Path) -> Result<Vec<String>> {
     let mut tables = Vec::new();
     for name in ["events", "transitions"] {
         // Written in stream order: declared, a window over each stream in
@@ -136,6 +144,10 @@ pub async fn register_output(
     }
     for (name, path) in parquet_files(&dir.join("state_history")) {
         let name = format!("{name}_history");
+        register_file(ctx, &name, &path).await?;
+        tables.push(name);
+    }
+    for (name, path) in parquet_files(&dir.join("projections")) {
         register_file(ctx, &name, &path).await?;
         tables.push(name);
     }
@@ -244,6 +256,21 @@ pub async fn register_sorted(
     }
     ctx.register_parquet(name, text, options).await?;
     Ok(())
+}
+
+/// Renders row `row` of `batch` as `column=value, …`.
+pub fn describe_row(batch: &RecordBatch, row: usize) -> String {
+    batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(field, column)| {
+            let value = array_value_to_string(column, row).unwrap_or_default();
+            format!("{}={value}", field.name())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Runs every statement of `sql` in order and returns the last one's rows.

@@ -6,14 +6,14 @@
 //! above `--fail-on`. A check query that reads a table this output does not have
 //! (a task-specific check on another domain) is skipped, not failed.
 
-use arrow::array::{AsArray, RecordBatch};
+use arrow::array::AsArray;
 use arrow::datatypes::Int64Type;
 use arrow::util::display::array_value_to_string;
 use datafusion::prelude::SessionContext;
 
 use crate::replay::Rule;
 use crate::sql::queries::{QueryFile, Severity};
-use crate::sql::run_sql;
+use crate::sql::{describe_row, run_sql};
 use crate::{Error, Result};
 
 /// Examples kept per check for the report.
@@ -32,21 +32,6 @@ pub struct CheckOutcome {
     pub examples: Vec<String>,
     /// Why the check did not run, when it did not.
     pub skipped: Option<String>,
-}
-
-/// Renders row `row` of `batch` as `column=value, …`.
-pub fn describe_row(batch: &RecordBatch, row: usize) -> String {
-    batch
-        .schema()
-        .fields()
-        .iter()
-        .zip(batch.columns())
-        .map(|(field, column)| {
-            let value = array_value_to_string(column, row).unwrap_or_default();
-            format!("{}={value}", field.name())
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// One outcome per replay rule, from the `findings` table.

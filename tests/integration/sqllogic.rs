@@ -121,6 +121,7 @@ fn build_output(dir: &Path, input: InputSource) -> PathBuf {
         selection: Default::default(),
         with_history: false,
         incremental: false,
+        projections: eventfold::embedded::sample_projections(),
         observer: std::sync::Arc::new(eventfold::support::progress::Silent),
     };
     run(&config).expect("pipeline runs");

@@ -1,0 +1,71 @@
+//! `eventfold project`: rebuild the projections of an existing output from
+//! its tables, without reading the log again.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::config::ProjectConfig;
+use crate::model::ModelSource;
+use crate::pipeline::project::{project, ProjectConfig as Rebuild};
+use crate::{Error, Result};
+
+/// Arguments of `eventfold project`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The projections to rebuild (with every SQL projection that reads one
+    /// of them); all when none is named.
+    pub names: Vec<String>,
+    #[command(flatten)]
+    pub out: super::OutArg,
+    #[command(flatten)]
+    pub memory: super::MemoryArg,
+    /// The folder of SQL projections (default: `[run] projections` of
+    /// eventfold.toml, else `projections/` beside it, else the task domain's
+    /// when the output was folded by the embedded model).
+    #[arg(long, value_name = "DIR")]
+    pub projections: Option<PathBuf>,
+    /// A model whose keyed folds (`[projections.NAME]`) replace the output's;
+    /// its aggregates must be those that folded the output (default: the
+    /// output's own model.toml).
+    #[arg(short, long)]
+    pub model: Option<PathBuf>,
+}
+
+/// Rebuilds the projections and prints what was rebuilt.
+pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
+    let out = config.out(args.out.out.as_deref());
+    let model = args
+        .model
+        .as_ref()
+        .map(|path| ModelSource::from_path(path))
+        .transpose()?;
+    let folded_by_embedded = std::fs::read_to_string(out.join("model.toml"))
+        .is_ok_and(|text| text == crate::embedded::SAMPLE_MODEL);
+    let projections = super::run::projection_sources(
+        args.projections.as_deref(),
+        config,
+        model.is_none() && folded_by_embedded,
+    )?;
+    let report = project(&Rebuild {
+        out,
+        model,
+        projections,
+        names: args.names.clone(),
+        session: config.session(args.memory.memory_limit.as_deref())?,
+    })?;
+    let mut stdout = std::io::stdout().lock();
+    let mut print = || -> std::io::Result<()> {
+        for (name, rows) in &report.rebuilt {
+            writeln!(stdout, "  {name:<28} {rows} rows")?;
+        }
+        writeln!(
+            stdout,
+            "projections: {} rebuilt in {} ({} ms)",
+            report.rebuilt.len(),
+            report.out.display(),
+            report.total_ms
+        )
+    };
+    print().map_err(|e| Error::io("stdout", e))?;
+    Ok(super::exit::OK)
+}

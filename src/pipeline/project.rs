@@ -1,0 +1,184 @@
+//! `project`: rebuild the projections of an existing output from its
+//! Parquet tables, without reading the exported log again.
+//!
+//! The "I fixed a projection, rebuild it" loop. The new output is built
+//! beside the old one like a run's ([`OutputDir`]: the same lock, the same
+//! atomic swap): every file that stays is hard-linked into it (copied where
+//! the file system cannot link), the projections asked for (and every SQL
+//! projection that reads one of them) are rebuilt, and the manifest is
+//! rewritten with their rows and hashes, the kept files' hashes taken from the
+//! old manifest rather than read again. A model given anew may change only
+//! its projections: the states were folded by the old model's aggregates.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::output::output_hashes;
+use crate::model::{parse_model, Model, ModelSource};
+use crate::projection::{prepare_for, ProjectionSource, PROJECTIONS_DIR};
+use crate::sink::manifest::Manifest;
+use crate::sink::OutputDir;
+use crate::sql::{session, SessionOptions};
+use crate::support::digest::sha256_hex;
+use crate::support::metrics::millis;
+use crate::{Error, Result};
+
+/// What `project` is asked to do.
+#[derive(Debug, Clone)]
+pub struct ProjectConfig {
+    /// The output folder to rebuild the projections of.
+    pub out: PathBuf,
+    /// The model to take the keyed folds from; `None` keeps the output's.
+    pub model: Option<ModelSource>,
+    /// The SQL projections' definitions.
+    pub projections: Vec<ProjectionSource>,
+    /// The projections to rebuild (with those that read them); all when empty.
+    pub names: Vec<String>,
+    pub session: SessionOptions,
+}
+
+/// What `project` did.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectReport {
+    pub out: PathBuf,
+    /// Rows of each projection rebuilt.
+    pub rebuilt: BTreeMap<String, u64>,
+    pub total_ms: u64,
+}
+
+/// The model of the output at `out`, and the one to build with: `given`
+/// when it differs from the output's only in its projections.
+fn models(out: &Path, given: Option<&ModelSource>) -> Result<(String, Model)> {
+    let path = out.join("model.toml");
+    let old_text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let old = parse_model(&path.display().to_string(), &old_text)?;
+    let Some(given) = given else {
+        return Ok((old_text, old));
+    };
+    let new = parse_model(&given.name, &given.text)?;
+    if new.aggregates != old.aggregates || new.upcasters != old.upcasters {
+        return Err(Error::usage(format!(
+            "{} changes the aggregates or upcasters of the model that folded {}; `project` rebuilds only projections\n  hint: run `eventfold run` for a full rebuild with the new model",
+            given.name,
+            out.display()
+        )));
+    }
+    Ok((given.text.clone(), new))
+}
+
+/// Rebuilds projections of the output `config.out` and commits it.
+pub fn project(config: &ProjectConfig) -> Result<ProjectReport> {
+    let started = Instant::now();
+    let out = &config.out;
+    crate::sql::ensure_output(out)?;
+    let manifest = Manifest::read(out)?
+        .ok_or_else(|| Error::usage(format!("{} has no manifest.json", out.display())))?;
+    let (model_text, model) = models(out, config.model.as_ref())?;
+    let with_history = out.join("state_history").is_dir();
+    let ordered = prepare_for(&config.projections, &model, with_history)?;
+    let known: BTreeSet<String> = ordered.projections.iter().map(|p| p.name.clone()).collect();
+    let chosen = if config.names.is_empty() {
+        known.clone()
+    } else {
+        let asked: BTreeSet<String> = config.names.iter().cloned().collect();
+        if let Some(unknown) = asked.iter().find(|n| !known.contains(*n)) {
+            let names: Vec<&str> = known.iter().map(String::as_str).collect();
+            return Err(Error::usage(format!(
+                "no projection is named \"{unknown}\"; the projections: {}",
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            )));
+        }
+        ordered.downstream_of(&asked)
+    };
+    let dir = OutputDir::create(out)?;
+    let built = (|| {
+        // A rebuild of everything drops the tables of projections no longer defined.
+        let keep = |relative: &str| {
+            let Some(file) = relative.strip_prefix(&format!("{PROJECTIONS_DIR}/")) else {
+                return !matches!(relative, "manifest.json" | "model.toml");
+            };
+            let stem = Path::new(file).file_stem().map(|s| s.to_string_lossy());
+            !config.names.is_empty() && stem.is_some_and(|s| !chosen.contains(s.as_ref()))
+        };
+        let kept = link_tree(out, &dir.path(""), &keep)?;
+        let model_copy = dir.path("model.toml");
+        std::fs::write(&model_copy, &model_text).map_err(|e| Error::io(&model_copy, e))?;
+        let root = dir.path("");
+        let rows = crate::sql::runtime()?.block_on(async {
+            let ctx = session(&config.session)?;
+            crate::sql::register_tables(&ctx, &root).await?;
+            crate::projection::materialise(&ctx, &root, &ordered, Some(&chosen)).await
+        })?;
+        let known_hashes: BTreeMap<String, String> = manifest
+            .files
+            .iter()
+            .filter(|(name, _)| kept.contains(*name))
+            .map(|(name, hash)| (name.clone(), hash.clone()))
+            .collect();
+        let hashes = output_hashes(&dir, BTreeMap::new(), &known_hashes)?;
+        let mut manifest = manifest.clone();
+        let counts = &mut manifest.counts.projections;
+        if config.names.is_empty() {
+            counts.clear();
+        }
+        counts.extend(rows.clone());
+        manifest.model.sha256 = sha256_hex(model_text.as_bytes());
+        if let Some(given) = &config.model {
+            manifest.model.name = given.name.clone();
+        }
+        manifest.timings.projections_ms = millis(started.elapsed());
+        (manifest.files, manifest.content_sha256) = hashes;
+        manifest.write(&root)?;
+        Ok::<_, Error>(rows)
+    })();
+    match built {
+        Ok(rebuilt) => Ok(ProjectReport {
+            out: dir.commit()?,
+            rebuilt,
+            total_ms: millis(started.elapsed()),
+        }),
+        Err(err) => {
+            dir.abandon();
+            Err(err)
+        }
+    }
+}
+
+/// Hard-links (or copies, where links are refused) every file under `from`
+/// that `keep` accepts (by its path relative to `from`, with `/`) into the
+/// same place under `to`; returns the relative paths linked.
+fn link_tree(from: &Path, to: &Path, keep: &dyn Fn(&str) -> bool) -> Result<BTreeSet<String>> {
+    let mut linked = BTreeSet::new();
+    let mut folders = vec![from.to_owned()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).map_err(|e| Error::io(&folder, e))? {
+            let path = entry.map_err(|e| Error::io(&folder, e))?.path();
+            if path.is_dir() {
+                folders.push(path);
+                continue;
+            }
+            let relative = path
+                .strip_prefix(from)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace('\\', "/");
+            if !keep(&relative) {
+                continue;
+            }
+            let target = to.join(&relative);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
+            if std::fs::hard_link(&path, &target).is_err() {
+                std::fs::copy(&path, &target).map_err(|e| Error::io(&target, e))?;
+            }
+            linked.insert(relative);
+        }
+    }
+    Ok(linked)
+}

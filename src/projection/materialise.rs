@@ -1,0 +1,114 @@
+//! Building SQL projections into `projections/<name>.parquet`.
+//!
+//! Each projection runs, in build order, in a session that holds the output's
+//! tables (and the projections already built), its rows sorted by its key, and
+//! is written with the output's own table writer. Its key is then checked
+//! unique and not null on the written table: a violation is an error naming the
+//! file's `-- key:` line and one offending key, and the run (or `project`)
+//! fails before its output is committed. The file's text is copied beside the
+//! table (`projections/<name>.sql`): `check` reads its contracts there.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+
+use super::definition::SqlProjection;
+use super::plan::Ordered;
+use crate::sink::{zstd, TableWriter};
+use crate::sql::{describe_row, register_file, run_sql};
+use crate::{Error, Result};
+
+/// The folder of the projection tables inside an output folder.
+pub const PROJECTIONS_DIR: &str = "projections";
+
+/// `name` quoted as an SQL identifier.
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Builds the projections of `ordered` (those in `only`, when given) into
+/// `root/projections/`, reading the tables registered in `ctx`; each one
+/// built is registered under its name for those after it. Returns the rows
+/// of each.
+pub async fn materialise(
+    ctx: &SessionContext,
+    root: &Path,
+    ordered: &Ordered,
+    only: Option<&BTreeSet<String>>,
+) -> Result<BTreeMap<String, u64>> {
+    let folder = root.join(PROJECTIONS_DIR);
+    std::fs::create_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
+    let mut rows = BTreeMap::new();
+    for projection in &ordered.projections {
+        if only.is_some_and(|only| !only.contains(&projection.name)) {
+            continue;
+        }
+        let written = build(ctx, &folder, projection)
+            .await
+            .map_err(|e| e.with_origin(&projection.origin))?;
+        rows.insert(projection.name.clone(), written);
+    }
+    Ok(rows)
+}
+
+/// Writes one projection's table and its definition's copy; returns its rows.
+async fn build(ctx: &SessionContext, folder: &Path, projection: &SqlProjection) -> Result<u64> {
+    let order: Vec<String> = projection.key.iter().map(|k| ident(k)).collect();
+    let sql = format!(
+        "SELECT * FROM (\n{}\n) AS projection ORDER BY {}",
+        projection.sql,
+        order.join(", ")
+    );
+    let frame = ctx.sql(&sql).await.map_err(Error::sql)?;
+    let mut stream = frame.execute_stream().await.map_err(Error::sql)?;
+    let path = folder.join(format!("{}.parquet", projection.name));
+    let mut writer = TableWriter::create(&path, stream.schema(), zstd())?;
+    while let Some(batch) = stream.next().await {
+        writer.write(&batch.map_err(Error::sql)?)?;
+    }
+    let rows = writer.close()?;
+    ctx.deregister_table(projection.name.as_str())?;
+    register_file(ctx, &projection.name, &path).await?;
+    check_key(ctx, projection).await?;
+    let copy = folder.join(format!("{}.sql", projection.name));
+    std::fs::write(&copy, &projection.text).map_err(|e| Error::io(&copy, e))?;
+    Ok(rows)
+}
+
+/// Fails when the built table has a key that is null or on more than one row.
+async fn check_key(ctx: &SessionContext, projection: &SqlProjection) -> Result<()> {
+    let key: Vec<String> = projection.key.iter().map(|k| ident(k)).collect();
+    let (key, table) = (key.join(", "), ident(&projection.name));
+    let nulls: Vec<String> = projection
+        .key
+        .iter()
+        .map(|k| format!("{} IS NULL", ident(k)))
+        .collect();
+    let line = projection.contracts.first().map_or(1, |c| c.line);
+    let checks = [
+        (
+            format!(
+                "SELECT {key}, count(*) AS rows FROM {table} GROUP BY {key} HAVING count(*) > 1 ORDER BY rows DESC, {key} LIMIT 1"
+            ),
+            "is not unique",
+        ),
+        (
+            format!("SELECT * FROM {table} WHERE {} LIMIT 1", nulls.join(" OR ")),
+            "is null on a row",
+        ),
+    ];
+    for (sql, what) in checks {
+        let batches = run_sql(ctx, &sql).await?;
+        if let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) {
+            return Err(Error::usage(format!(
+                "{}:{line}: the projection's key ({}) {what}: {}\n  hint: make the SELECT give one row per key, or name more key columns",
+                projection.origin,
+                projection.key.join(", "),
+                describe_row(batch, 0)
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! Projections: the read models rebuilt from the log, written beside the
+//! aggregates' state as `projections/<name>.parquet`.
+//!
+//! Two kinds. A keyed fold is declared in the model (`[projections.NAME]`)
+//! and computed by the replay in the same pass as the aggregates. A SQL
+//! projection is a file of a projections folder, one `SELECT` over the
+//! output's tables with a header ([`definition`]); after the replay the SQL
+//! projections are ordered after the tables they read ([`plan`]) and built
+//! ([`materialise`]) inside the same atomic output. Both are registered as
+//! tables under their names by every command that runs SQL.
+
+pub mod definition;
+pub mod materialise;
+pub mod plan;
+
+use std::collections::BTreeSet;
+
+pub use definition::{Contract, ProjectionSource, Rule, SqlProjection};
+pub use materialise::{materialise, PROJECTIONS_DIR};
+pub use plan::Ordered;
+
+use arrow::datatypes::SchemaRef;
+
+use crate::model::Model;
+use crate::Result;
+
+/// Parses the SQL projections of `sources` and orders them after the tables
+/// they read; `tables` are those the output will have besides them.
+pub fn prepare(sources: &[ProjectionSource], tables: &BTreeSet<String>) -> Result<Ordered> {
+    let parsed = sources
+        .iter()
+        .map(SqlProjection::parse)
+        .collect::<Result<Vec<_>>>()?;
+    plan::order(parsed, tables)
+}
+
+/// The tables an output of `model` holds besides its SQL projections, with
+/// the columns the run writes: what a SQL projection may read.
+pub fn output_schemas(model: &Model, with_history: bool) -> Vec<(String, SchemaRef)> {
+    let mut tables = vec![
+        ("events".to_owned(), crate::envelope::events_schema()),
+        ("transitions".to_owned(), crate::sink::transitions_schema()),
+        ("streams".to_owned(), crate::sink::streams_schema()),
+        ("findings".to_owned(), crate::sink::findings_schema()),
+        ("rejects".to_owned(), crate::envelope::rejects_schema()),
+    ];
+    for aggregate in &model.aggregates {
+        let schema = crate::sink::state::state_schema(aggregate);
+        if with_history {
+            tables.push((format!("{}_history", aggregate.name), schema.clone()));
+        }
+        tables.push((aggregate.name.clone(), schema));
+    }
+    tables
+}
+
+/// Parses, orders and plans the SQL projections of `sources` for an output
+/// of `model`, before anything runs: every mistake names its file (and line).
+pub fn prepare_for(
+    sources: &[ProjectionSource],
+    model: &Model,
+    with_history: bool,
+) -> Result<Ordered> {
+    let schemas = output_schemas(model, with_history);
+    let tables: BTreeSet<String> = schemas.iter().map(|(name, _)| name.clone()).collect();
+    let ordered = prepare(sources, &tables)?;
+    if !ordered.projections.is_empty() {
+        crate::sql::runtime()?.block_on(plan::check(&ordered, &schemas))?;
+    }
+    Ok(ordered)
+}

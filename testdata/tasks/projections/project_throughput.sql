@@ -1,0 +1,31 @@
+-- projection: Weekly throughput and lead time per project: the tasks completed each week, and the hours from their creation to that completion
+-- key: project_id, week
+-- not_null: completed, lead_time_p50_hours
+-- A completion is a transition into `done` (a task reopened and completed again counts each
+-- time). Its week (Monday, UTC) is the completion's; its lead time runs from the stream's first
+-- event. The project is the one the task's state names; tasks without one are left out.
+-- Percentiles are exact (percentile_cont, linear interpolation).
+-- tables: transitions, streams, task
+WITH completions AS (
+    SELECT
+        t.project_id,
+        date_trunc('week', tr.occurred_at) AS week,
+        (CAST(extract(epoch FROM tr.occurred_at) AS DOUBLE)
+         - CAST(extract(epoch FROM s.created_at) AS DOUBLE)) / 3600.0 AS hours
+    FROM transitions tr
+    JOIN streams s ON s.aggregate_type = tr.aggregate_type AND s.stream_id = tr.stream_id
+    JOIN task t ON t.stream_id = tr.stream_id
+    WHERE tr.aggregate_type = 'task'
+      AND tr.to_status = 'done'
+      AND (tr.from_status IS DISTINCT FROM 'done')
+      AND t.project_id IS NOT NULL
+)
+SELECT
+    project_id,
+    week,
+    count(*) AS completed,
+    round(percentile_cont(0.5) WITHIN GROUP (ORDER BY hours), 2) AS lead_time_p50_hours,
+    round(percentile_cont(0.9) WITHIN GROUP (ORDER BY hours), 2) AS lead_time_p90_hours,
+    round(max(hours), 2) AS lead_time_max_hours
+FROM completions
+GROUP BY project_id, week
