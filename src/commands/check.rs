@@ -7,7 +7,9 @@ use crate::config::ProjectConfig;
 use crate::embedded;
 use crate::sql::queries::{discover, parse_params, QueryFile, Severity};
 use crate::sql::{register_output, session};
-use crate::tools::check::{junit_xml, query_outcome, replay_outcomes, violated, CheckOutcome};
+use crate::tools::check::{
+    contract_outcomes, junit_xml, query_outcome, replay_outcomes, violated, CheckOutcome,
+};
 use crate::{Error, Result};
 
 /// Arguments of `eventfold check`.
@@ -91,6 +93,7 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
         for query in &queries {
             outcomes.push(query_outcome(&ctx, query, &params).await?);
         }
+        outcomes.extend(contract_outcomes(&ctx, &out).await?);
         Ok::<_, Error>(outcomes)
     })?;
     if let Some(path) = &args.junit {

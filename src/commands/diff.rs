@@ -16,7 +16,7 @@ pub struct Args {
     pub a: PathBuf,
     /// The output folder of the second rebuild (the "new" side).
     pub b: PathBuf,
-    /// Write every changed field (aggregate_type, stream_id, change, field,
+    /// Write every changed field (kind, table, key, change, field,
     /// old_value, new_value) to this file: `.parquet` or `.json`.
     #[arg(long, value_name = "FILE")]
     pub details: Option<PathBuf>,
@@ -51,7 +51,7 @@ pub fn execute(args: &Args) -> Result<u8> {
             let json = serde_json::json!({
                 "a": args.a, "b": args.b,
                 "changed": result.any_change(),
-                "aggregates": result.aggregates,
+                "tables": result.tables,
                 "details": details,
             });
             writeln!(out, "{}", serde_json::to_string_pretty(&json)?)
@@ -94,21 +94,22 @@ fn print_summary(result: &Diff, args: &Args, out: &mut dyn Write) -> std::io::Re
     writeln!(out, "a: {}\nb: {}", args.a.display(), args.b.display())?;
     writeln!(
         out,
-        "{:<16} {:>10} {:>10} {:>10} {:>10}",
-        "aggregate", "only in a", "only in b", "changed", "unchanged"
+        "{:<11} {:<24} {:>10} {:>10} {:>10} {:>10}",
+        "kind", "table", "only in a", "only in b", "changed", "unchanged"
     )?;
-    for aggregate in &result.aggregates {
+    for table in &result.tables {
         writeln!(
             out,
-            "{:<16} {:>10} {:>10} {:>10} {:>10}",
-            aggregate.aggregate_type,
-            aggregate.only_in_a,
-            aggregate.only_in_b,
-            aggregate.changed,
-            aggregate.unchanged
+            "{:<11} {:<24} {:>10} {:>10} {:>10} {:>10}",
+            table.kind,
+            table.table,
+            table.only_in_a,
+            table.only_in_b,
+            table.changed,
+            table.unchanged
         )?;
-        for (field, count) in &aggregate.fields {
-            writeln!(out, "  {field:<22} changed in {count}")?;
+        for (field, count) in &table.fields {
+            writeln!(out, "  {field:<34} changed in {count}")?;
         }
     }
     writeln!(

@@ -551,6 +551,7 @@ fn projection_phase(plan: &Plan, report: &mut RunReport) -> Result<()> {
         crate::projection::materialise(&ctx, &root, plan.projections, None).await
     })?;
     report.projections.extend(rows);
+    report.projection_entries.extend(plan.projections.entries());
     report.timings.projections_ms = millis(started.elapsed());
     Ok(())
 }

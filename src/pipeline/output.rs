@@ -115,6 +115,7 @@ pub(super) fn write_manifest(
             events: new.events,
             rejects: new.rejects,
         }),
+        projections: report.projection_entries.clone(),
         selection: config
             .selection
             .is_partial()

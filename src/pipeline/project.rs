@@ -122,11 +122,20 @@ pub fn project(config: &ProjectConfig) -> Result<ProjectReport> {
             .collect();
         let hashes = output_hashes(&dir, BTreeMap::new(), &known_hashes)?;
         let mut manifest = manifest.clone();
-        let counts = &mut manifest.counts.projections;
         if config.names.is_empty() {
-            counts.clear();
+            // SQL projections no longer defined go with their tables.
+            let sql: Vec<String> = (manifest.projections.iter())
+                .filter(|(_, entry)| entry.kind == "sql")
+                .map(|(name, _)| name.clone())
+                .collect();
+            for name in sql {
+                manifest.projections.remove(&name);
+                manifest.counts.projections.remove(&name);
+            }
         }
-        counts.extend(rows.clone());
+        manifest.counts.projections.extend(rows.clone());
+        let entries = ordered.entries().into_iter();
+        (manifest.projections).extend(entries.filter(|(name, _)| chosen.contains(name)));
         manifest.model.sha256 = sha256_hex(model_text.as_bytes());
         if let Some(given) = &config.model {
             manifest.model.name = given.name.clone();

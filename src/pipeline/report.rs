@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::ingest::IngestSummary;
-use crate::sink::manifest::Timings;
+use crate::sink::manifest::{ProjectionEntry, Timings};
 
 /// What a run did: the numbers of the summary and the manifest.
 #[derive(Debug, Clone, Default)]
@@ -33,6 +33,8 @@ pub struct RunReport {
     /// Rows per projection table (`projections/<name>.parquet`): the keyed
     /// folds of the model and the SQL projections.
     pub projections: BTreeMap<String, u64>,
+    /// What each projection is (the manifest's `projections`).
+    pub projection_entries: BTreeMap<String, ProjectionEntry>,
     /// The run replayed a selection (`--aggregate`, `--as-of`, …), not the whole log.
     pub partial: bool,
     pub timings: Timings,

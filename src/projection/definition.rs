@@ -87,6 +87,78 @@ impl Contract {
     }
 }
 
+impl Contract {
+    /// The SQL whose rows are the violations of this contract by the
+    /// projection table `table`: none when it holds.
+    pub fn violations_sql(&self, table: &str) -> String {
+        let quote = crate::projection::materialise::ident;
+        let table = quote(table);
+        let list =
+            |columns: &[String]| -> Vec<String> { columns.iter().map(|c| quote(c)).collect() };
+        let any_null = |columns: &[String]| -> String {
+            let terms: Vec<String> = list(columns)
+                .iter()
+                .map(|c| format!("{c} IS NULL"))
+                .collect();
+            terms.join(" OR ")
+        };
+        match &self.rule {
+            Rule::Key(key) => {
+                let key_list = list(key).join(", ");
+                format!(
+                    "SELECT {key_list}, count(*) AS rows FROM {table} GROUP BY {key_list} \
+                     HAVING count(*) > 1 OR {} ORDER BY {key_list}",
+                    any_null(key)
+                )
+            }
+            Rule::NotNull(columns) => {
+                format!("SELECT * FROM {table} WHERE {}", any_null(columns))
+            }
+            Rule::AcceptedValues { column, values } => {
+                let values: Vec<String> = values
+                    .iter()
+                    .map(|v| format!("'{}'", v.replace('\'', "''")))
+                    .collect();
+                let c = quote(column);
+                format!(
+                    "SELECT {c}, count(*) AS rows FROM {table} \
+                     WHERE CAST({c} AS VARCHAR) NOT IN ({}) GROUP BY {c} ORDER BY {c}",
+                    values.join(", ")
+                )
+            }
+            Rule::References {
+                column,
+                table: target_table,
+                target,
+            } => {
+                let c = quote(column);
+                format!(
+                    "SELECT x.{c}, count(*) AS rows FROM {table} x WHERE x.{c} IS NOT NULL \
+                     AND NOT EXISTS (SELECT 1 FROM {} y WHERE y.{} = x.{c}) GROUP BY x.{c} ORDER BY x.{c}",
+                    quote(target_table),
+                    quote(target)
+                )
+            }
+        }
+    }
+
+    /// What the contract asks, for a report.
+    pub fn describe(&self) -> String {
+        match &self.rule {
+            Rule::Key(key) => format!("key ({}) unique and not null", key.join(", ")),
+            Rule::NotNull(columns) => format!("{} not null", columns.join(", ")),
+            Rule::AcceptedValues { column, values } => {
+                format!("{column} is one of {}", values.join(", "))
+            }
+            Rule::References {
+                column,
+                table,
+                target,
+            } => format!("every {column} is a {table}.{target}"),
+        }
+    }
+}
+
 /// A parsed SQL projection.
 #[derive(Debug, Clone)]
 pub struct SqlProjection {

@@ -13,7 +13,7 @@ pub mod definition;
 pub mod materialise;
 pub mod plan;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub use definition::{Contract, ProjectionSource, Rule, SqlProjection};
 pub use materialise::{materialise, PROJECTIONS_DIR};
@@ -22,6 +22,7 @@ pub use plan::Ordered;
 use arrow::datatypes::SchemaRef;
 
 use crate::model::Model;
+use crate::sink::manifest::ProjectionEntry;
 use crate::Result;
 
 /// Parses the SQL projections of `sources` and orders them after the tables
@@ -68,4 +69,21 @@ pub fn prepare_for(
         crate::sql::runtime()?.block_on(plan::check(&ordered, &schemas))?;
     }
     Ok(ordered)
+}
+
+impl Ordered {
+    /// The manifest's entry of each SQL projection.
+    pub fn entries(&self) -> BTreeMap<String, ProjectionEntry> {
+        self.projections
+            .iter()
+            .map(|p| {
+                let entry = ProjectionEntry {
+                    kind: "sql".into(),
+                    source: p.origin.clone(),
+                    key: p.key.clone(),
+                };
+                (p.name.clone(), entry)
+            })
+            .collect()
+    }
 }

@@ -46,11 +46,25 @@ pub struct Manifest {
     /// What an incremental run added, `None` for a full run.
     #[serde(default)]
     pub increment: Option<Increment>,
+    /// Every projection of the output: its kind, definition and key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub projections: BTreeMap<String, ProjectionEntry>,
     /// The selection of a partial or as-of run, `None` for a whole-log run.
     #[serde(default)]
     pub selection: Option<Selection>,
     #[serde(default)]
     pub timings: Timings,
+}
+
+/// One projection of the output (`projections/<name>.parquet`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ProjectionEntry {
+    /// `sql` (a file of a projections folder) or `keyed` (a keyed fold of the model).
+    pub kind: String,
+    /// The file it was defined in.
+    pub source: String,
+    /// The columns its rows are unique on, in their sort order.
+    pub key: Vec<String>,
 }
 
 /// The model that folded the output.

@@ -147,7 +147,7 @@ pub async fn register_tables(ctx: &SessionContext, dir: &Path) -> Result<Vec<Str
         register_file(ctx, &name, &path).await?;
         tables.push(name);
     }
-    for (name, path) in parquet_files(&dir.join("projections")) {
+    for (name, path) in projection_tables(dir) {
         register_file(ctx, &name, &path).await?;
         tables.push(name);
     }
@@ -209,6 +209,11 @@ fn note_older_columns(dir: &Path, observer: &dyn Observer) {
 /// The state tables of an output folder: `(aggregate, path)`, sorted by name.
 pub fn state_tables(dir: &Path) -> Vec<(String, PathBuf)> {
     parquet_files(&dir.join("state"))
+}
+
+/// The projection tables of an output folder: `(name, path)`, sorted by name.
+pub fn projection_tables(dir: &Path) -> Vec<(String, PathBuf)> {
+    parquet_files(&dir.join("projections"))
 }
 
 /// The Parquet files of a folder: `(stem, path)`, sorted by name.

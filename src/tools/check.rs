@@ -11,9 +11,13 @@ use arrow::datatypes::Int64Type;
 use arrow::util::display::array_value_to_string;
 use datafusion::prelude::SessionContext;
 
-use crate::replay::Rule;
+use std::path::Path;
+
+use crate::projection::{Contract, ProjectionSource, Rule, SqlProjection};
+use crate::replay::Rule as ReplayRule;
+use crate::sink::manifest::Manifest;
 use crate::sql::queries::{QueryFile, Severity};
-use crate::sql::{describe_row, run_sql};
+use crate::sql::{describe_row, projection_tables, run_sql};
 use crate::{Error, Result};
 
 /// Examples kept per check for the report.
@@ -22,7 +26,11 @@ pub const EXAMPLES: usize = 3;
 /// The result of one check.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CheckOutcome {
-    /// `replay` for the replay's rules, else the query file.
+    /// Which kind of check: `replay` (the replay's rules), `checks` (a check
+    /// query) or `projections` (a projection's contract).
+    pub suite: String,
+    /// `replay` for the replay's rules, else the query file (a contract's
+    /// projection file and header line).
     pub source: String,
     pub name: String,
     pub title: String,
@@ -44,9 +52,10 @@ pub async fn replay_outcomes(ctx: &SessionContext) -> Result<Vec<CheckOutcome>> 
            FROM findings) WHERE rn <= 3 ORDER BY rule, rn",
     )
     .await?;
-    let mut outcomes: Vec<CheckOutcome> = Rule::ALL
+    let mut outcomes: Vec<CheckOutcome> = ReplayRule::ALL
         .iter()
         .map(|rule| CheckOutcome {
+            suite: "replay".into(),
             source: "replay".into(),
             name: rule.name().into(),
             title: format!("replay rule {}", rule.name()),
@@ -82,6 +91,7 @@ pub async fn query_outcome(
     params: &[(String, String)],
 ) -> Result<CheckOutcome> {
     let mut outcome = CheckOutcome {
+        suite: "checks".into(),
         source: query.origin.clone(),
         name: query.name.clone(),
         title: query.title.clone(),
@@ -131,6 +141,48 @@ pub async fn query_outcome(
     Ok(outcome)
 }
 
+/// One outcome per contract of every projection of the output at `dir`: a
+/// SQL projection's from its header (the definition copied beside its
+/// table), a keyed fold's key from the manifest. A contract that reads a
+/// table the output lacks is skipped.
+pub async fn contract_outcomes(ctx: &SessionContext, dir: &Path) -> Result<Vec<CheckOutcome>> {
+    let manifest = Manifest::read(dir)?.unwrap_or_default();
+    let mut outcomes = Vec::new();
+    for (name, table) in projection_tables(dir) {
+        let definition = table.with_extension("sql");
+        let (origin, contracts) = if definition.is_file() {
+            let projection = SqlProjection::parse(&ProjectionSource::from_path(&definition)?)?;
+            (projection.origin, projection.contracts)
+        } else if let Some(entry) = manifest.projections.get(&name) {
+            let key = Contract {
+                line: 0,
+                rule: Rule::Key(entry.key.clone()),
+            };
+            (entry.source.clone(), vec![key])
+        } else {
+            continue;
+        };
+        for contract in contracts {
+            let at = match contract.line {
+                0 => origin.clone(),
+                line => format!("{origin}:{line}"),
+            };
+            let query = QueryFile {
+                origin: at,
+                name: format!("{name}.{}", contract.kind()),
+                title: format!("projection {name}: {}", contract.describe()),
+                params: Vec::new(),
+                severity: Some(Severity::Error),
+                sql: contract.violations_sql(&name),
+            };
+            let mut outcome = query_outcome(ctx, &query, &[]).await?;
+            outcome.suite = "projections".into();
+            outcomes.push(outcome);
+        }
+    }
+    Ok(outcomes)
+}
+
 /// Whether any check at or above `fail_on` found rows.
 pub fn violated(outcomes: &[CheckOutcome], fail_on: Severity) -> bool {
     outcomes
@@ -150,11 +202,12 @@ pub fn junit_xml(outcomes: &[CheckOutcome], fail_on: Severity) -> String {
         "<testsuites name=\"eventfold check\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\">\n",
         outcomes.len()
     ));
-    for (suite, is_replay) in [("eventfold.replay", true), ("eventfold.checks", false)] {
-        let cases: Vec<&CheckOutcome> = outcomes
-            .iter()
-            .filter(|o| (o.source == "replay") == is_replay)
-            .collect();
+    for kind in ["replay", "checks", "projections"] {
+        let suite = format!("eventfold.{kind}");
+        let cases: Vec<&CheckOutcome> = outcomes.iter().filter(|o| o.suite == kind).collect();
+        if cases.is_empty() && kind == "projections" {
+            continue;
+        }
         xml.push_str(&format!(
             "  <testsuite name=\"{suite}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\">\n",
             cases.len(),

@@ -32,7 +32,7 @@ fn check_on_the_sample_fails_and_names_every_planted_anomaly() {
     assert!(
         outcome
             .stdout
-            .ends_with("18 checks, 12 failed at --fail-on error\n"),
+            .ends_with("26 checks, 12 failed at --fail-on error\n"),
         "{}",
         outcome.stdout
     );
@@ -109,7 +109,7 @@ fn check_on_a_clean_generated_log_passes() {
     assert!(
         outcome
             .stdout
-            .ends_with("18 checks, 0 failed at --fail-on error\n"),
+            .ends_with("26 checks, 0 failed at --fail-on error\n"),
         "{}",
         outcome.stdout
     );

@@ -257,7 +257,18 @@ fn diff_names_what_a_model_change_changed() {
     );
     assert_ne!(model, changed);
     dir.write("model.toml", changed);
-    dir.ok(&["run", "-m", "model.toml", "-o", "b"]);
+    // The same projections on both sides: the model change touches none.
+    let projections = crate::util::repo().join("testdata/tasks/projections");
+    let projections = projections.to_str().unwrap();
+    dir.ok(&[
+        "run",
+        "-m",
+        "model.toml",
+        "-o",
+        "b",
+        "--projections",
+        projections,
+    ]);
     let outcome = dir.eventfold(&[
         "diff",
         "a",
@@ -275,7 +286,7 @@ fn diff_names_what_a_model_change_changed() {
     assert!(completed.len() > 10);
     assert!(
         outcome.stdout.contains(&format!(
-            "task                      0          0 {:>10} {:>10}\n  completed_by           changed in {}\n",
+            "state       task                              0          0 {:>10} {:>10}\n  completed_by                       changed in {}\n",
             completed.len(),
             376 - completed.len(),
             completed.len()
@@ -286,7 +297,7 @@ fn diff_names_what_a_model_change_changed() {
     let rows: Vec<serde_json::Value> = completed
         .iter()
         .map(|row| {
-            serde_json::json!({"stream_id": row["stream_id"], "field": "completed_by", "old_value": row["completed_by"], "new_value": null})
+            serde_json::json!({"kind": "state", "table": "task", "key": row["stream_id"], "field": "completed_by", "old_value": row["completed_by"], "new_value": null})
         })
         .collect();
     let json = dir.eventfold(&["diff", "a", "b", "--format", "json"]);
@@ -296,10 +307,30 @@ fn diff_names_what_a_model_change_changed() {
         .unwrap()
         .iter()
         .map(|d| {
-            serde_json::json!({"stream_id": d["stream_id"], "field": d["field"], "old_value": d["old_value"], "new_value": d["new_value"]})
+            serde_json::json!({"kind": d["kind"], "table": d["table"], "key": d["key"], "field": d["field"], "old_value": d["old_value"], "new_value": d["new_value"]})
         })
         .collect();
     assert_eq!(details, rows);
+    for projection in [
+        "actor_workload",
+        "assignee_board",
+        "project_progress",
+        "project_throughput",
+    ] {
+        let line = json["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["table"] == projection)
+            .unwrap();
+        assert_eq!(line["kind"], "projection");
+        assert_eq!(
+            (&line["only_in_a"], &line["only_in_b"], &line["changed"]),
+            (&0.into(), &0.into(), &0.into()),
+            "{projection}: {line}"
+        );
+        assert!(line["unchanged"].as_u64().unwrap() > 0, "{line}");
+    }
     let magic = std::fs::read(dir.join("changes.parquet")).unwrap();
     assert!(magic.starts_with(b"PAR1") && magic.ends_with(b"PAR1"));
 
@@ -315,11 +346,15 @@ fn diff_names_what_a_model_change_changed() {
     ]);
     let partial = dir.ok(&["diff", "a", "c"]);
     assert!(
-        partial.contains("project                   7          0          0          1\n"),
+        partial.contains(
+            "state       project                           7          0          0          1\n"
+        ),
         "{partial}"
     );
     assert!(
-        partial.contains("task                    375          0          0          1\n"),
+        partial.contains(
+            "state       task                            375          0          0          1\n"
+        ),
         "{partial}"
     );
 }
