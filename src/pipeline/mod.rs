@@ -501,7 +501,7 @@ fn write_phase(
         }
     }
     // The model travels with its outputs, so `history` replays with the same one.
-    let model_copy = dir.path("model.toml");
+    let model_copy = dir.path(crate::sink::manifest::MODEL_FILE);
     std::fs::write(&model_copy, &plan.config.model.text).map_err(|e| Error::io(&model_copy, e))?;
     // Hashing reads the outputs not hashed as they were written once more; it
     // is part of the write phase.

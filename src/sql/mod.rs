@@ -4,7 +4,8 @@
 //! Every command that runs SQL gets its session from [`session`]: a memory pool
 //! that spills sorts to disk instead of failing, all cores, and the JSON functions
 //! (`json_get_str(payload, 'assignee')`). [`register_output`] registers every
-//! table of an output folder under its documented name.
+//! table of an output folder under its documented name, and the model it was
+//! folded with as tables ([`model_tables`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ use datafusion::sql::parser::DFParser;
 use datafusion_functions_json::{JsonUnionEncoder, JsonUnionValue};
 
 pub mod memory_pool;
+pub mod model_tables;
 pub mod queries;
 
 use crate::support::progress::Observer;
@@ -103,8 +105,11 @@ pub fn session(options: &SessionOptions) -> Result<SessionContext> {
 /// Registers the tables of the output folder `dir`: `events`, `transitions`,
 /// `findings`, `rejects`, `streams` (when the run wrote it), one table per `state/<aggregate>.parquet`, named
 /// after the aggregate, and `<aggregate>_history` per
-/// `state_history/<aggregate>.parquet` when the run wrote them. Returns the
-/// table names. Columns an older eventfold did not write are a note to `observer`.
+/// `state_history/<aggregate>.parquet` when the run wrote them, and the model
+/// tables (`model_statuses`, `model_transitions`, `model_fields`) from the
+/// output's `model.toml`. Returns the table names. Columns an older eventfold
+/// did not write, and a model that is missing or does not parse, are a note
+/// to `observer`.
 pub async fn register_output(
     ctx: &SessionContext,
     dir: &Path,
@@ -139,6 +144,7 @@ pub async fn register_output(
         register_file(ctx, &name, &path).await?;
         tables.push(name);
     }
+    tables.extend(model_tables::register_model_tables(ctx, dir, observer)?);
     Ok(tables)
 }
 

@@ -219,7 +219,8 @@ fn an_unknown_table_is_named_with_a_hint() {
     assert_eq!(
         typo.stderr,
         "error: sql: table tasks not found\n  hint: the tables of this output: events, findings, \
-         project, rejects, streams, task, transitions\n"
+         model_fields, model_statuses, model_transitions, project, rejects, streams, task, \
+         transitions\n"
     );
     // A CTE is no table of the output, and no error.
     dir.ok(&["query", "WITH t AS (SELECT 1 AS x) SELECT x FROM t"]);
