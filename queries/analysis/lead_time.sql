@@ -3,13 +3,10 @@
 -- is the first event in stream order (version, then position) whose resulting status is
 -- terminal. Percentiles are exact (percentile_cont, linear interpolation). Streams that never
 -- reach a terminal status are counted in `streams_created` but not in the percentiles.
--- The model is not visible in SQL, so the terminal statuses are listed in the `terminal` CTE
--- below, copied from testdata/tasks/model.toml (task: done, cancelled, archived; project:
--- archived): edit it when querying a log of another model.
--- tables: transitions
-WITH terminal(aggregate_type, status) AS (
-    VALUES ('task', 'done'), ('task', 'cancelled'), ('task', 'archived'),
-           ('project', 'archived')
+-- The terminal statuses are the model's (`model_statuses`), so it answers on any model.
+-- tables: transitions, model_statuses
+WITH terminal AS (
+    SELECT aggregate_type, status FROM model_statuses WHERE is_terminal
 ),
 created AS (
     SELECT aggregate_type, stream_id,

@@ -35,7 +35,7 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     let out = config.out(args.out.out.as_deref());
     let as_of = args.as_of.as_deref().map(AsOf::parse).transpose()?;
     ensure_output(&out)?;
-    let model_path = out.join("model.toml");
+    let model_path = out.join(crate::sink::manifest::MODEL_FILE);
     let model_text = std::fs::read_to_string(&model_path).map_err(|e| Error::io(&model_path, e))?;
     let model = parse_model(&model_path.display().to_string(), &model_text)?;
     let literal = args.stream_id.replace('\'', "''");

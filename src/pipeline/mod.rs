@@ -503,6 +503,10 @@ fn write_phase(
     let dir = plan.dir;
     let phase = Phase::start();
     write_findings(dir, findings, report)?;
+    // The model travels with its outputs, so `history` replays with the same
+    // one (and the projections read it as the model tables).
+    let model_copy = dir.path(crate::sink::manifest::MODEL_FILE);
+    std::fs::write(&model_copy, &plan.config.model.text).map_err(|e| Error::io(&model_copy, e))?;
     projection_phase(plan, report)?;
     for temporary in ["_staging", "_spill", INCREMENT] {
         let path = dir.path(temporary);
@@ -510,9 +514,6 @@ fn write_phase(
             std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
         }
     }
-    // The model travels with its outputs, so `history` replays with the same one.
-    let model_copy = dir.path("model.toml");
-    std::fs::write(&model_copy, &plan.config.model.text).map_err(|e| Error::io(&model_copy, e))?;
     // Hashing reads the outputs not hashed as they were written once more; it
     // is part of the write phase.
     let hashes = output_hashes(dir, hashes, &BTreeMap::new())?;
@@ -547,7 +548,7 @@ fn projection_phase(plan: &Plan, report: &mut RunReport) -> Result<()> {
     options.target_partitions = Some(1);
     let rows = crate::sql::runtime()?.block_on(async {
         let ctx = session(&options)?;
-        crate::sql::register_tables(&ctx, &root).await?;
+        crate::sql::register_tables(&ctx, &root, plan.config.observer.as_ref()).await?;
         crate::projection::materialise(&ctx, &root, plan.projections, None).await
     })?;
     report.projections.extend(rows);

@@ -17,7 +17,7 @@ use std::time::Instant;
 use super::output::output_hashes;
 use crate::model::{parse_model, Model, ModelSource};
 use crate::projection::{prepare_for, ProjectionSource, PROJECTIONS_DIR};
-use crate::sink::manifest::Manifest;
+use crate::sink::manifest::{Manifest, MANIFEST_FILE, MODEL_FILE};
 use crate::sink::OutputDir;
 use crate::sql::{session, SessionOptions};
 use crate::support::digest::sha256_hex;
@@ -50,7 +50,7 @@ pub struct ProjectReport {
 /// The model of the output at `out`, and the one to build with: `given`
 /// when it differs from the output's only in its projections.
 fn models(out: &Path, given: Option<&ModelSource>) -> Result<(String, Model)> {
-    let path = out.join("model.toml");
+    let path = out.join(crate::sink::manifest::MODEL_FILE);
     let old_text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
     let old = parse_model(&path.display().to_string(), &old_text)?;
     let Some(given) = given else {
@@ -100,18 +100,18 @@ pub fn project(config: &ProjectConfig) -> Result<ProjectReport> {
         // A rebuild of everything drops the tables of projections no longer defined.
         let keep = |relative: &str| {
             let Some(file) = relative.strip_prefix(&format!("{PROJECTIONS_DIR}/")) else {
-                return !matches!(relative, "manifest.json" | "model.toml");
+                return !matches!(relative, MANIFEST_FILE | MODEL_FILE);
             };
             let stem = Path::new(file).file_stem().map(|s| s.to_string_lossy());
             !config.names.is_empty() && stem.is_some_and(|s| !chosen.contains(s.as_ref()))
         };
         let kept = link_tree(out, &dir.path(""), &keep)?;
-        let model_copy = dir.path("model.toml");
+        let model_copy = dir.path(crate::sink::manifest::MODEL_FILE);
         std::fs::write(&model_copy, &model_text).map_err(|e| Error::io(&model_copy, e))?;
         let root = dir.path("");
         let rows = crate::sql::runtime()?.block_on(async {
             let ctx = session(&config.session)?;
-            crate::sql::register_tables(&ctx, &root).await?;
+            crate::sql::register_tables(&ctx, &root, &crate::support::progress::Silent).await?;
             crate::projection::materialise(&ctx, &root, &ordered, Some(&chosen)).await
         })?;
         let known_hashes: BTreeMap<String, String> = manifest

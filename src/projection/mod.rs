@@ -37,7 +37,7 @@ pub fn prepare(sources: &[ProjectionSource], tables: &BTreeSet<String>) -> Resul
 
 /// The tables an output of `model` holds besides its SQL projections, with
 /// the columns the run writes: what a SQL projection may read.
-pub fn output_schemas(model: &Model, with_history: bool) -> Vec<(String, SchemaRef)> {
+pub fn output_schemas(model: &Model, with_history: bool) -> Result<Vec<(String, SchemaRef)>> {
     let mut tables = vec![
         ("events".to_owned(), crate::envelope::events_schema()),
         ("transitions".to_owned(), crate::sink::transitions_schema()),
@@ -52,7 +52,10 @@ pub fn output_schemas(model: &Model, with_history: bool) -> Vec<(String, SchemaR
         }
         tables.push((aggregate.name.clone(), schema));
     }
-    tables
+    for (name, batch) in crate::sql::model_tables::model_table_batches(model)? {
+        tables.push((name.to_owned(), batch.schema()));
+    }
+    Ok(tables)
 }
 
 /// Parses, orders and plans the SQL projections of `sources` for an output
@@ -62,7 +65,7 @@ pub fn prepare_for(
     model: &Model,
     with_history: bool,
 ) -> Result<Ordered> {
-    let schemas = output_schemas(model, with_history);
+    let schemas = output_schemas(model, with_history)?;
     let tables: BTreeSet<String> = schemas.iter().map(|(name, _)| name.clone()).collect();
     let ordered = prepare(sources, &tables)?;
     if !ordered.projections.is_empty() {

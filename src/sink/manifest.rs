@@ -22,6 +22,9 @@ pub const FORMAT_VERSION: u32 = 1;
 /// The file name of the manifest inside an output folder.
 pub const MANIFEST_FILE: &str = "manifest.json";
 
+/// The file name of the model an output was built with, inside its folder.
+pub const MODEL_FILE: &str = "model.toml";
+
 /// The whole of `manifest.json`.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Manifest {

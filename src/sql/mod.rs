@@ -4,7 +4,8 @@
 //! Every command that runs SQL gets its session from [`session`]: a memory pool
 //! that spills sorts to disk instead of failing, all cores, and the JSON functions
 //! (`json_get_str(payload, 'assignee')`). [`register_output`] registers every
-//! table of an output folder under its documented name.
+//! table of an output folder under its documented name, and the model it was
+//! folded with as tables ([`model_tables`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use datafusion::sql::parser::DFParser;
 use datafusion_functions_json::{JsonUnionEncoder, JsonUnionValue};
 
 pub mod memory_pool;
+pub mod model_tables;
 pub mod queries;
 
 use crate::support::progress::Observer;
@@ -104,8 +106,11 @@ pub fn session(options: &SessionOptions) -> Result<SessionContext> {
 /// Registers the tables of the output folder `dir`: `events`, `transitions`,
 /// `findings`, `rejects`, `streams` (when the run wrote it), one table per `state/<aggregate>.parquet`, named
 /// after the aggregate, and `<aggregate>_history` per
-/// `state_history/<aggregate>.parquet` when the run wrote them, and each
-/// projection under its name. Returns the table names. Columns an older eventfold did not write are a note to `observer`.
+/// `state_history/<aggregate>.parquet` when the run wrote them, each
+/// projection under its name, and the model tables (`model_statuses`,
+/// `model_transitions`, `model_fields`) from the output's `model.toml`.
+/// Returns the table names. Columns an older eventfold did not write, and a
+/// model that is missing or does not parse, are a note to `observer`.
 pub async fn register_output(
     ctx: &SessionContext,
     dir: &Path,
@@ -113,13 +118,17 @@ pub async fn register_output(
 ) -> Result<Vec<String>> {
     ensure_output(dir)?;
     note_older_columns(dir, observer);
-    register_tables(ctx, dir).await
+    register_tables(ctx, dir, observer).await
 }
 
 /// Registers the tables of the output folder (or of one being written) at
 /// `dir`, as [`register_output`] does, without asking for its manifest;
 /// `projections/<name>.parquet` as `<name>`. Returns the table names.
-pub async fn register_tables(ctx: &SessionContext, dir: &Path) -> Result<Vec<String>> {
+pub async fn register_tables(
+    ctx: &SessionContext,
+    dir: &Path,
+    observer: &dyn Observer,
+) -> Result<Vec<String>> {
     let mut tables = Vec::new();
     for name in ["events", "transitions"] {
         // Written in stream order: declared, a window over each stream in
@@ -151,6 +160,7 @@ pub async fn register_tables(ctx: &SessionContext, dir: &Path) -> Result<Vec<Str
         register_file(ctx, &name, &path).await?;
         tables.push(name);
     }
+    tables.extend(model_tables::register_model_tables(ctx, dir, observer)?);
     Ok(tables)
 }
 

@@ -41,11 +41,11 @@ fn check_on_the_sample_fails_and_names_every_planted_anomaly() {
     let junit = std::fs::read_to_string(dir.join("report.xml")).unwrap();
     assert!(
         junit.contains(
-            "<testsuites name=\"eventfold check\" tests=\"18\" failures=\"12\" skipped=\"0\">"
+            "<testsuites name=\"eventfold check\" tests=\"26\" failures=\"12\" skipped=\"0\">"
         ),
         "{junit}"
     );
-    assert_eq!(junit.matches("<testcase ").count(), 18);
+    assert_eq!(junit.matches("<testcase ").count(), 26);
     assert_eq!(junit.matches("<failure ").count(), 12);
     let mut reader = quick_xml::Reader::from_str(&junit);
     loop {
@@ -223,7 +223,7 @@ fn shell_runs_multi_line_statements_and_dot_commands() {
     assert!(
         outcome
             .stdout
-            .starts_with("events\ntransitions\nfindings\nrejects\nstreams\nproject\ntask\n"),
+            .starts_with("events\ntransitions\nfindings\nrejects\nstreams\nproject\ntask\nactor_workload\nassignee_board\nproject_progress\nproject_throughput\nmodel_statuses\nmodel_transitions\nmodel_fields\n"),
         "{}",
         outcome.stdout
     );
@@ -304,4 +304,50 @@ fn a_query_over_an_older_output_names_the_columns_it_lacks() {
     dir.ok(&["run"]);
     let fresh = dir.eventfold(&["query", "SELECT count(*) AS n FROM transitions"]);
     assert!(!fresh.stderr.contains("note:"), "{}", fresh.stderr);
+}
+
+/// The model is visible to SQL as tables; an output without its model file
+/// (written by an older eventfold) says so, and a query reading a model table
+/// gets the usual missing-table error naming the tables it has.
+#[test]
+fn the_model_tables_and_an_output_without_its_model() {
+    let dir = Dir::new();
+    dir.ok(&["run"]);
+    let terminal = dir.query_json(
+        "out",
+        "SELECT status FROM model_statuses WHERE aggregate_type = 'task' AND is_terminal ORDER BY ordinal",
+    );
+    assert_eq!(
+        terminal,
+        [
+            serde_json::json!({"status": "done"}),
+            serde_json::json!({"status": "cancelled"}),
+            serde_json::json!({"status": "archived"})
+        ]
+    );
+    std::fs::remove_file(dir.join("out/model.toml")).unwrap();
+    let lead_time = repo().join("queries/analysis/lead_time.sql");
+    let outcome = dir.eventfold(&["query", "-f", lead_time.to_str().unwrap()]);
+    assert_eq!(outcome.code, 2, "{outcome:?}");
+    assert!(
+        outcome.stderr.contains(
+            "model.toml is missing (written by an older eventfold); the model tables \
+             (model_statuses, model_transitions, model_fields) are not registered\n  hint: \
+             `eventfold run --out"
+        ),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome.stderr.contains(
+            "error: sql: table model_statuses not found\n  hint: the tables of this output: \
+             actor_workload, assignee_board, events, findings, project, project_progress, \
+             project_throughput, rejects, streams, task, transitions\n"
+        ),
+        "{}",
+        outcome.stderr
+    );
+    // The other tables still answer.
+    let counted = dir.eventfold(&["query", "SELECT count(*) AS n FROM streams"]);
+    assert_eq!(counted.code, 0, "{counted:?}");
 }

@@ -1,6 +1,8 @@
 //! sqllogictest over our own session (DataFusion's practice): every `.slt` file in
-//! `tests/slt/sample/` runs against an output built from the embedded sample, and
-//! every one in `tests/slt/clean/` against a clean generated log.
+//! `tests/slt/sample/` runs against an output built from the embedded sample,
+//! every one in `tests/slt/clean/` against a clean generated log, and every one in
+//! `tests/slt/volvo/` against the real incident log of `testdata/real/volvo` (its
+//! own mapping and model: the shipped queries on a model that is not the task one).
 //!
 //! A statement that starts with `-- file: PATH` runs that file of the query library
 //! (with its parameter defaults, or `-- param: NAME = VALUE` lines after it), so
@@ -15,7 +17,9 @@ use std::path::{Path, PathBuf};
 use arrow::util::display::array_value_to_string;
 use async_trait::async_trait;
 use datafusion::prelude::SessionContext;
+use eventfold::ingest::config::InputSpec;
 use eventfold::ingest::{IngestOptions, InputSource};
+use eventfold::model::ModelSource;
 use eventfold::pipeline::{run, RunConfig};
 use eventfold::sql::queries::{parse_params, QueryFile};
 use eventfold::sql::{register_output, run_sql, session, SessionOptions};
@@ -110,18 +114,51 @@ impl sqllogictest::AsyncDB for Db {
     }
 }
 
+/// Folds `input` with the task model and the generic mapping into `dir/out`.
 fn build_output(dir: &Path, input: InputSource) -> PathBuf {
+    build_with(
+        dir,
+        input,
+        eventfold::embedded::sample_model(),
+        IngestOptions::default(),
+        eventfold::embedded::sample_projections(),
+    )
+}
+
+/// Folds the real log `FILE` of `testdata/real/NAME` with its own mapping and model.
+fn build_real(dir: &Path, name: &str, file: &str) -> PathBuf {
+    let folder = repo().join("testdata/real").join(name);
+    let ingest = InputSpec::from_file(&folder.join("mapping.toml"))
+        .and_then(|spec| spec.options())
+        .expect("the mapping reads");
+    let model = ModelSource::from_path(&folder.join("model.toml")).expect("the model reads");
+    build_with(
+        dir,
+        InputSource::File(folder.join(file)),
+        model,
+        ingest,
+        Vec::new(),
+    )
+}
+
+fn build_with(
+    dir: &Path,
+    input: InputSource,
+    model: ModelSource,
+    ingest: IngestOptions,
+    projections: Vec<eventfold::projection::ProjectionSource>,
+) -> PathBuf {
     let out = dir.join("out");
     let config = RunConfig {
         inputs: vec![input],
-        model: eventfold::embedded::sample_model(),
+        model,
         out: out.clone(),
-        ingest: IngestOptions::default(),
+        ingest,
         session: SessionOptions::default(),
         selection: Default::default(),
         with_history: false,
         incremental: false,
-        projections: eventfold::embedded::sample_projections(),
+        projections,
         observer: std::sync::Arc::new(eventfold::support::progress::Silent),
     };
     run(&config).expect("pipeline runs");
@@ -199,7 +236,7 @@ async fn run_folder(folder: &str, out: &Path, complete: bool) -> Vec<String> {
 }
 
 /// Every `.slt` file's statements give their pinned rows, and every file of
-/// `queries/` is pinned by one.
+/// `queries/` is pinned by one (on the sample or the clean log).
 #[test]
 fn the_shipped_queries_give_the_pinned_rows() {
     let complete = std::env::var("EVENTFOLD_SLT_COMPLETE").is_ok_and(|v| v == "1");
@@ -221,6 +258,11 @@ fn the_shipped_queries_give_the_pinned_rows() {
     let clean_path = temp.path().join("clean.ndjson");
     std::fs::write(&clean_path, clean_log).expect("write clean log");
     let clean = build_output(&temp.path().join("clean"), InputSource::File(clean_path));
+    let volvo = build_real(
+        &temp.path().join("volvo"),
+        "volvo",
+        "incidents-first-600.csv",
+    );
 
     // The pipeline runs its own runtime, so the outputs are built before this one.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -229,6 +271,7 @@ fn the_shipped_queries_give_the_pinned_rows() {
         .expect("runtime");
     let mut failures = runtime.block_on(run_folder("sample", &sample, complete));
     failures.extend(runtime.block_on(run_folder("clean", &clean, complete)));
+    failures.extend(runtime.block_on(run_folder("volvo", &volvo, complete)));
 
     let mut queries = Vec::new();
     query_files(&repo().join("queries"), &mut queries);
