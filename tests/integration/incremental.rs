@@ -52,6 +52,16 @@ fn assert_same_output(dir: &Dir, full: &str, incremental: &str) {
     let names = tables(&a);
     assert_eq!(names, tables(&b));
     assert!(names.contains(&"streams.parquet".to_owned()), "{names:?}");
+    // Every projection the full run built is compared too.
+    let manifest = dir.manifest(full);
+    for projection in manifest["counts"]["projections"]
+        .as_object()
+        .unwrap()
+        .keys()
+    {
+        let table = format!("projections/{projection}.parquet");
+        assert!(names.contains(&table), "{table} missing: {names:?}");
+    }
     for name in &names {
         let (x, y) = (rows(&a.join(name)), rows(&b.join(name)));
         assert!(
@@ -146,9 +156,18 @@ fn the_sample_folded_in_three_nights_gives_the_rows_of_one_full_run() {
     dir.write("model.toml", model_with_upcaster());
     // The sample holds rejects and one planted anomaly of every rule.
     let log = std::fs::read(crate::util::repo().join("testdata/tasks/events.ndjson")).unwrap();
-    fold_both_ways(&dir, &log, &["--with-history"]);
+    let projections = task_projections();
+    fold_both_ways(
+        &dir,
+        &log,
+        &["--with-history", "--projections", &projections],
+    );
     assert_same_output(&dir, "full", "inc");
     let manifest = dir.manifest("inc");
+    assert_eq!(
+        manifest["counts"]["projections"].as_object().unwrap().len(),
+        4
+    );
     assert!(manifest["counts"]["rejects"].as_u64().unwrap() > 0);
     assert_eq!(
         manifest["counts"]["findings"].as_object().unwrap().len(),
@@ -184,8 +203,17 @@ fn a_generated_log_folded_in_three_nights_gives_the_rows_of_one_full_run() {
     let dir = Dir::new();
     dir.write("model.toml", model_with_upcaster());
     let log = generated(&dir, 6000, 11, "0.02");
-    fold_both_ways(&dir, &log, &[]);
+    let projections = task_projections();
+    fold_both_ways(&dir, &log, &["--projections", &projections]);
     assert_same_output(&dir, "full", "inc");
+    let built = dir.manifest("inc")["counts"]["projections"].clone();
+    assert_eq!(built.as_object().unwrap().len(), 4, "{built}");
+}
+
+/// The task domain's projections folder, for a run with a model file of its own.
+fn task_projections() -> String {
+    let folder = crate::util::repo().join("testdata/tasks/projections");
+    folder.to_string_lossy().into_owned()
 }
 
 /// Folds a generated log of `events` whose later nights use event ids of
