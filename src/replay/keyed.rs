@@ -243,13 +243,13 @@ impl<'m> FoldTable<'m> {
         self.rows.is_empty()
     }
 
-    /// Every row (its key, then one value per field), sorted by key.
-    pub fn rows(&self) -> Vec<(&[KeyValue], Vec<StateValue>)> {
-        let mut rows: Vec<(&[KeyValue], Vec<StateValue>)> = (self.rows.iter())
-            .map(|(key, cells)| (key.as_slice(), cells.iter().map(Cell::value).collect()))
-            .collect();
+    /// Every row (its key, then one value per field), sorted by key; the
+    /// values are made as the rows are taken.
+    pub fn rows(&self) -> impl Iterator<Item = (&[KeyValue], Vec<StateValue>)> {
+        let mut rows: Vec<(&Vec<KeyValue>, &Vec<Cell>)> = self.rows.iter().collect();
         rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        rows
+        (rows.into_iter())
+            .map(|(key, cells)| (key.as_slice(), cells.iter().map(Cell::value).collect()))
     }
 
     /// Per rule, the events it could not file under a key.
@@ -629,11 +629,7 @@ unset = ["note"]
             .tables()
             .iter()
             .map(|table| {
-                let rows = table
-                    .rows()
-                    .into_iter()
-                    .map(|(k, v)| (k.to_vec(), v))
-                    .collect();
+                let rows = table.rows().map(|(k, v)| (k.to_vec(), v)).collect();
                 (table.projection.name.clone(), rows)
             })
             .collect())
@@ -777,7 +773,7 @@ unset = ["note"]
             replayer.push(&EventRef::from(&event), &mut sink).unwrap();
         }
         let folds = replayer.finish_with_folds(&mut sink).unwrap().1.unwrap();
-        let rows = folds.tables()[1].rows();
+        let rows: Vec<_> = folds.tables()[1].rows().collect();
         // x added again moves to the end; the counter goes on from 5.
         assert_eq!(
             rows[0].1,
