@@ -948,6 +948,19 @@ unset = ["who"]
         }
     }
 
+    /// The README's example, added to the task model, is a valid model.
+    #[test]
+    fn the_readme_example_parses() {
+        let readme = include_str!("../../README.md");
+        let section = &readme[readme.find("### Keyed folds").unwrap()..];
+        let example = section.split("```toml\n").nth(1).unwrap();
+        let example = &example[..example.find("```").unwrap()];
+        let task = include_str!("../../testdata/tasks/model.toml");
+        let model = parse_model("model.toml", &format!("{task}\n{example}")).unwrap();
+        assert_eq!(model.projections[0].name, "assignee_load");
+        assert_eq!(model.projections[0].rules.len(), 2);
+    }
+
     #[test]
     fn a_projection_is_a_table_name() {
         for good in ["load", "_x", "a1_b"] {
