@@ -30,7 +30,15 @@ pub fn sample_model() -> ModelSource {
 
 /// The check queries of `queries/checks/`, for `check` run outside a checkout.
 #[cfg(feature = "sql")]
-const CHECKS: [(&str, &str); 8] = [
+const CHECKS: [(&str, &str); 10] = [
+    (
+        "assignee_board_matches_state.sql",
+        include_str!("../queries/checks/assignee_board_matches_state.sql"),
+    ),
+    (
+        "assignee_board_not_negative.sql",
+        include_str!("../queries/checks/assignee_board_not_negative.sql"),
+    ),
     (
         "duplicate_event_ids.sql",
         include_str!("../queries/checks/duplicate_event_ids.sql"),

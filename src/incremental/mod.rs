@@ -12,7 +12,9 @@
 //! snapshot version (a full run would sort them among the old events).
 //! [`Previous::merge`] then writes each table as the previous rows (minus the
 //! touched streams' old state) together with the new, in full-run order,
-//! rewriting only the row groups the new rows fall into.
+//! rewriting only the row groups the new rows fall into. The keyed folds
+//! start from the previous `projections/` tables whole
+//! ([`Previous::keyed_folds`]) and are written complete by the replay.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,8 +28,10 @@ use futures::StreamExt;
 use crate::envelope::{events_schema, rejects_schema};
 use crate::ingest::{IngestSummary, InputSource, InputSummary};
 use crate::model::Model;
+use crate::replay::keyed::KeyedFolds;
 use crate::replay::{Finding, Rule, Seeds, StreamState};
 use crate::sink::manifest::{Counts, Manifest, FORMAT_VERSION};
+use crate::sink::projection::{projection_path, projection_schema, read_projection};
 use crate::sink::splice::{merge_sorted, rows_with_keys, Merged, SortedMerge};
 use crate::sink::state::{read_state, state_schema};
 use crate::sink::{
@@ -357,6 +361,32 @@ impl Previous {
             }
         }
         Ok(seeds)
+    }
+
+    /// The model's keyed folds, starting from the previous output's rows
+    /// (all of them: every new event comes after every old one, so every
+    /// new write wins over them). Refuses a table that is missing or has
+    /// other columns than the model declares.
+    pub fn keyed_folds<'m>(&self, model: &'m Model) -> Result<KeyedFolds<'m>> {
+        let mut folds = KeyedFolds::new(&model.projections);
+        for projection in &model.projections {
+            let path = projection_path(&self.dir, &projection.name);
+            if !path.is_file() {
+                return Err(refuse(
+                    &self.dir,
+                    format!(
+                        "it has no {} for the keyed fold \"{}\"",
+                        path.display(),
+                        projection.name
+                    ),
+                ));
+            }
+            self.check_schema(&path, &projection_schema(projection))?;
+            if let Some(table) = folds.table_mut(&projection.name) {
+                read_projection(&path, table)?;
+            }
+        }
+        Ok(folds)
     }
 
     /// The previous findings. Those of new events are added to them; a

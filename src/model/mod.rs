@@ -16,11 +16,13 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::support::json_path::JsonPath;
+pub mod projection;
 pub mod upcast;
 mod value;
 
 pub use crate::support::toml_lines::Locator;
 use crate::{Error, Result};
+pub use projection::KeyedProjection;
 pub use value::StateValue;
 
 /// The type of one state field, and so of its column in `state/<aggregate>.parquet`.
@@ -103,6 +105,12 @@ impl EnvelopeValue {
             _ => FieldType::String,
         }
     }
+}
+
+/// Whether a value of type `found` may go where one of type `expected` goes:
+/// the same type, or an int where a float goes.
+fn fits(expected: FieldType, found: FieldType) -> bool {
+    expected == found || (expected == FieldType::Float && found == FieldType::Int)
 }
 
 /// Where an effect takes its value.
@@ -201,6 +209,8 @@ pub struct Model {
     pub aggregates: Vec<AggregateModel>,
     /// Old event shapes evolved before replay, in the order written.
     pub upcasters: Vec<upcast::Upcaster>,
+    /// The keyed folds (`[projections.NAME]`), in the order written.
+    pub projections: Vec<KeyedProjection>,
 }
 
 impl Model {
@@ -226,6 +236,8 @@ struct RawModel {
     aggregates: IndexMap<String, Spanned<RawAggregate>>,
     #[serde(default)]
     upcasters: Vec<Spanned<upcast::RawUpcaster>>,
+    #[serde(default)]
+    projections: IndexMap<String, Spanned<projection::RawProjection>>,
 }
 
 #[derive(Deserialize)]
@@ -314,9 +326,11 @@ pub fn parse_model(file: &str, text: &str) -> Result<Model> {
         .map(|(name, aggregate)| validate_aggregate(&locator, name, aggregate))
         .collect::<Result<Vec<_>>>()?;
     let upcasters = upcast::validate(&locator, &raw.upcasters)?;
+    let projections = projection::validate(&locator, &raw.projections, &aggregates)?;
     Ok(Model {
         aggregates,
         upcasters,
+        projections,
     })
 }
 
@@ -573,9 +587,7 @@ impl AggregateContext<'_> {
                 )
             })?;
             if let Some(expected) = expected {
-                let compatible = expected == value.field_type()
-                    || (expected == FieldType::Float && value.field_type() == FieldType::Int);
-                if !compatible {
+                if !fits(expected, value.field_type()) {
                     return Err(self.locator.error(
                         &source.span(),
                         format!(

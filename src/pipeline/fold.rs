@@ -1,8 +1,9 @@
 //! The replay's one pass over the sorted stream: each batch upcast, written
 //! to `events.parquet` (compressed on a thread of its own, and hashed on
-//! another when the file is final) and folded into the transitions and state
-//! tables, its repeated event ids kept aside. Timed per part: waiting for the
-//! sort, the fold, the events' write and the tables' (`report.timings`).
+//! another when the file is final) and folded into the transitions, state
+//! and keyed fold tables, its repeated event ids kept aside. Timed per part:
+//! waiting for the sort, the fold, the events' write and the tables'
+//! (`report.timings`).
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -15,7 +16,9 @@ use super::sorted::SortedEvents;
 use super::RunReport;
 use crate::envelope::events_schema;
 use crate::model::Model;
+use crate::replay::keyed::KeyedFolds;
 use crate::replay::{Finding, Replayer, Seeds};
+use crate::sink::projection::write_projections;
 use crate::sink::{BackgroundTableWriter, OutputSink, TableWriter};
 use crate::support::digest::PendingHash;
 use crate::support::metrics::{millis, Stopwatch};
@@ -38,6 +41,14 @@ pub(super) struct Replay<'a> {
     /// output): hash it on a thread of its own as it is written.
     pub hash_events: bool,
     pub observer: &'a dyn Observer,
+    /// The model's keyed folds (seeded with an incremental run's previous
+    /// rows), when it declares any.
+    pub folds: Option<KeyedFolds<'a>>,
+    /// The folder of `projections/`: the output's own, also when the other
+    /// tables go to an incremental run's increment (the folds are complete).
+    pub output_root: &'a Path,
+    /// The model file's name, for the error about events without their key.
+    pub model_file: &'a str,
 }
 
 /// Where the pass's time goes: waiting for the sorted stream, the fold (with
@@ -65,12 +76,18 @@ pub(super) async fn sort_and_replay(
         repeated_ids,
         hash_events,
         observer,
+        folds,
+        output_root,
+        model_file,
     } = replay;
     let mut repeated = Vec::new();
     let mut folded = 0;
     let (mut events, events_hash) = events_writer(&root.join(EVENTS_FILE), hash_events)?;
     let mut sink = OutputSink::create(root, &model.aggregates, with_history)?;
     let mut replayer = Replayer::with_seeds(model, seeds);
+    if let Some(folds) = folds {
+        replayer = replayer.with_keyed_folds(folds);
+    }
     let mut clocks = Clocks::default();
     loop {
         let waited = Instant::now();
@@ -93,24 +110,46 @@ pub(super) async fn sort_and_replay(
         observer.progressed(Stage::Replay, folded);
     }
     observer.stage_finished(Stage::Replay);
-    let mut findings = close(events, replayer, sink, clocks, report)?;
+    let tables = Tables {
+        sink,
+        output_root,
+        model_file,
+    };
+    let mut findings = close(events, replayer, tables, clocks, report)?;
     findings.extend(duplicate_id_findings(repeated));
     Ok((findings, events_hash))
 }
 
+/// The tables the replay writes besides `events.parquet`.
+struct Tables<'a> {
+    sink: OutputSink,
+    output_root: &'a Path,
+    model_file: &'a str,
+}
+
 /// Once the stream is folded: `events.parquet` and the tables closed, the
-/// replay's streams, states and timings into `report`; returns its findings.
+/// keyed folds checked and written, the replay's streams, states and timings
+/// into `report`; returns its findings.
 fn close(
     events: BackgroundTableWriter,
     replayer: Replayer,
-    mut sink: OutputSink,
+    tables: Tables,
     mut clocks: Clocks,
     report: &mut RunReport,
 ) -> Result<Vec<Finding>> {
+    let Tables {
+        mut sink,
+        output_root,
+        model_file,
+    } = tables;
     let (_, events_busy) = clocks.write.time(|| events.close())?;
-    let outcome = clocks.fold.time(|| replayer.finish(&mut sink))?;
+    let (outcome, folds) = clocks.fold.time(|| replayer.finish_with_folds(&mut sink))?;
     let tables_write = sink.write_millis();
     let closing = Instant::now();
+    if let Some(folds) = folds {
+        folds.check_keys(model_file)?;
+        report.projections = write_projections(output_root, &folds)?;
+    }
     let (states, history) = sink.close()?;
     report.states = states.into_iter().collect();
     report.state_history = history.into_iter().collect();

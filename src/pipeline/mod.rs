@@ -17,7 +17,9 @@
 //!    replay keeps aside the events whose id hash repeats, whose ids are then
 //!    compared. A partial or incremental run finds them with an SQL aggregate
 //!    (over the previous output's events too).
-//! 5. Findings and `manifest.json` are written and the folder is swapped
+//! 5. The model's keyed folds, folded in the replay's pass, are written to
+//!    `projections/` (an incremental run's continue from the previous rows).
+//! 6. Findings and `manifest.json` are written and the folder is swapped
 //!    into place.
 //!
 //! `build` reads as that list: a function per phase (`ingest_phase`,
@@ -36,6 +38,7 @@ use crate::incremental::{stream_counts, Previous, INCREMENT};
 use crate::ingest::{ingest, InputSource};
 use crate::model::{parse_model, Model};
 use crate::projection::Ordered;
+use crate::replay::keyed::KeyedFolds;
 use crate::replay::{Finding, Seeds};
 pub use crate::sink::manifest::{Selection, Timings};
 use crate::sink::{findings_batch, findings_schema, write_table, OutputDir};
@@ -51,6 +54,7 @@ mod duplicates;
 mod fold;
 mod output;
 pub mod project;
+mod refold;
 mod report;
 mod sorted;
 
@@ -62,6 +66,7 @@ use sorted::SortedEvents;
 
 pub use crate::model::ModelSource;
 pub use config::{RunConfig, DEFAULT_RUN_MEMORY_LIMIT};
+pub use refold::refold;
 pub use report::RunReport;
 
 /// Runs the whole pipeline and commits the output folder.
@@ -176,6 +181,7 @@ fn build(
         partial: config.selection.is_partial(),
         ..RunReport::default()
     };
+    report.projection_entries = crate::projection::keyed_entries(model, &config.model.name);
     let Some(plan) = plan(config, model, projections, dir, &mut report)? else {
         report.unchanged = true;
         return Ok(report);
@@ -352,6 +358,7 @@ async fn replay_phase(
     let seeds = seeds(plan, ctx).await?;
     let (root, staging_path) = (plan.replay_root(), plan.staging_path());
     let repeated_ids = repeated_ids(plan, &staging_path, report)?;
+    let output_root = plan.dir.path("");
     let replay = Replay {
         model: plan.model,
         root: &root,
@@ -360,6 +367,9 @@ async fn replay_phase(
         repeated_ids,
         hash_events: plan.previous.is_none(),
         observer: config.observer.as_ref(),
+        folds: keyed_folds(plan)?,
+        output_root: &output_root,
+        model_file: &config.model.name,
     };
     // A partial run folds an unknown share of the events.
     let total = (!config.selection.is_partial()).then_some(report.ingest.events);
@@ -392,6 +402,18 @@ async fn seeds(plan: &Plan<'_>, ctx: &SessionContext) -> Result<Seeds> {
     let seeds = previous.seeds(ctx, plan.model).await?;
     previous.check_new_events(ctx, &seeds).await?;
     Ok(seeds)
+}
+
+/// The model's keyed folds, if it declares any: empty, or an incremental
+/// run's previous rows, which every new event comes after.
+fn keyed_folds<'m>(plan: &Plan<'m>) -> Result<Option<KeyedFolds<'m>>> {
+    if plan.model.projections.is_empty() {
+        return Ok(None);
+    }
+    match &plan.previous {
+        Some(previous) => previous.keyed_folds(plan.model).map(Some),
+        None => Ok(Some(KeyedFolds::new(&plan.model.projections))),
+    }
 }
 
 /// A full run found the id hashes used more than once while sorting: the

@@ -49,12 +49,16 @@ pub struct ProjectReport {
 
 /// The model of the output at `out`, and the one to build with: `given`
 /// when it differs from the output's only in its projections.
-fn models(out: &Path, given: Option<&ModelSource>) -> Result<(String, Model)> {
+fn models(out: &Path, given: Option<&ModelSource>) -> Result<(ModelSource, Model)> {
     let path = out.join(crate::sink::manifest::MODEL_FILE);
     let old_text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
     let old = parse_model(&path.display().to_string(), &old_text)?;
     let Some(given) = given else {
-        return Ok((old_text, old));
+        let source = ModelSource {
+            name: path.display().to_string(),
+            text: old_text,
+        };
+        return Ok((source, old));
     };
     let new = parse_model(&given.name, &given.text)?;
     if new.aggregates != old.aggregates || new.upcasters != old.upcasters {
@@ -64,7 +68,7 @@ fn models(out: &Path, given: Option<&ModelSource>) -> Result<(String, Model)> {
             out.display()
         )));
     }
-    Ok((given.text.clone(), new))
+    Ok((given.clone(), new))
 }
 
 /// Rebuilds projections of the output `config.out` and commits it.
@@ -74,10 +78,15 @@ pub fn project(config: &ProjectConfig) -> Result<ProjectReport> {
     crate::sql::ensure_output(out)?;
     let manifest = Manifest::read(out)?
         .ok_or_else(|| Error::usage(format!("{} has no manifest.json", out.display())))?;
-    let (model_text, model) = models(out, config.model.as_ref())?;
+    let (model_source, model) = models(out, config.model.as_ref())?;
+    let model_text = &model_source.text;
     let with_history = out.join("state_history").is_dir();
     let ordered = prepare_for(&config.projections, &model, with_history)?;
-    let known: BTreeSet<String> = ordered.projections.iter().map(|p| p.name.clone()).collect();
+    let keyed: BTreeSet<String> = model.projections.iter().map(|p| p.name.clone()).collect();
+    let known: BTreeSet<String> = (ordered.projections.iter())
+        .map(|p| p.name.clone())
+        .chain(keyed.iter().cloned())
+        .collect();
     let chosen = if config.names.is_empty() {
         known.clone()
     } else {
@@ -107,13 +116,25 @@ pub fn project(config: &ProjectConfig) -> Result<ProjectReport> {
         };
         let kept = link_tree(out, &dir.path(""), &keep)?;
         let model_copy = dir.path(crate::sink::manifest::MODEL_FILE);
-        std::fs::write(&model_copy, &model_text).map_err(|e| Error::io(&model_copy, e))?;
+        std::fs::write(&model_copy, model_text).map_err(|e| Error::io(&model_copy, e))?;
         let root = dir.path("");
-        let rows = crate::sql::runtime()?.block_on(async {
+        // The keyed folds first: SQL projections may read them.
+        let refolded: Vec<String> = keyed.intersection(&chosen).cloned().collect();
+        let mut rows = BTreeMap::new();
+        if !refolded.is_empty() {
+            rows = super::refold(
+                &model,
+                &model_source.name,
+                &root.join("events.parquet"),
+                &root,
+                Some(&refolded),
+            )?;
+        }
+        rows.extend(crate::sql::runtime()?.block_on(async {
             let ctx = session(&config.session)?;
             crate::sql::register_tables(&ctx, &root, &crate::support::progress::Silent).await?;
             crate::projection::materialise(&ctx, &root, &ordered, Some(&chosen)).await
-        })?;
+        })?);
         let known_hashes: BTreeMap<String, String> = manifest
             .files
             .iter()
@@ -123,19 +144,23 @@ pub fn project(config: &ProjectConfig) -> Result<ProjectReport> {
         let hashes = output_hashes(&dir, BTreeMap::new(), &known_hashes)?;
         let mut manifest = manifest.clone();
         if config.names.is_empty() {
-            // SQL projections no longer defined go with their tables.
-            let sql: Vec<String> = (manifest.projections.iter())
-                .filter(|(_, entry)| entry.kind == "sql")
-                .map(|(name, _)| name.clone())
-                .collect();
-            for name in sql {
-                manifest.projections.remove(&name);
-                manifest.counts.projections.remove(&name);
-            }
+            // Projections no longer defined go with their tables.
+            manifest.projections.clear();
+            manifest.counts.projections.clear();
         }
         manifest.counts.projections.extend(rows.clone());
-        let entries = ordered.entries().into_iter();
-        (manifest.projections).extend(entries.filter(|(name, _)| chosen.contains(name)));
+        let mut entries = ordered.entries();
+        // The model's name as the run recorded it, unless a new model is given.
+        let model_name = match &config.model {
+            Some(given) => given.name.clone(),
+            None => manifest.model.name.clone(),
+        };
+        entries.extend(crate::projection::keyed_entries(&model, &model_name));
+        (manifest.projections).extend(
+            entries
+                .into_iter()
+                .filter(|(name, _)| chosen.contains(name)),
+        );
         manifest.model.sha256 = sha256_hex(model_text.as_bytes());
         if let Some(given) = &config.model {
             manifest.model.name = given.name.clone();

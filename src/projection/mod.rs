@@ -52,6 +52,10 @@ pub fn output_schemas(model: &Model, with_history: bool) -> Result<Vec<(String, 
         }
         tables.push((aggregate.name.clone(), schema));
     }
+    for keyed in &model.projections {
+        let schema = crate::sink::projection::projection_schema(keyed);
+        tables.push((keyed.name.clone(), schema));
+    }
     for (name, batch) in crate::sql::model_tables::model_table_batches(model)? {
         tables.push((name.to_owned(), batch.schema()));
     }
@@ -89,4 +93,20 @@ impl Ordered {
             })
             .collect()
     }
+}
+
+/// The manifest's entry of each keyed fold of `model`, declared in `model_file`.
+pub fn keyed_entries(model: &Model, model_file: &str) -> BTreeMap<String, ProjectionEntry> {
+    model
+        .projections
+        .iter()
+        .map(|p| {
+            let entry = ProjectionEntry {
+                kind: "keyed".into(),
+                source: model_file.to_owned(),
+                key: p.keys.iter().map(|k| k.name.clone()).collect(),
+            };
+            (p.name.clone(), entry)
+        })
+        .collect()
 }

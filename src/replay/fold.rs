@@ -24,6 +24,7 @@ pub fn evolve(
     event_type: Arc<str>,
     findings: &mut Vec<Finding>,
 ) -> Transition {
+    let repeated = repeats_version(state, event);
     let previous_event_type = state.last_event_type.replace(event_type);
     let from_status = state.status.clone();
     let previous_at = state.updated_at;
@@ -36,7 +37,7 @@ pub fn evolve(
 
     let mut finding =
         |rule: Rule, message: String| findings.push(Finding::new(event, rule, message));
-    let applies = check_version(state, event, &mut finding);
+    let applies = check_version(state, event, repeated, &mut finding);
     match model {
         None if first => finding(
             Rule::UnknownAggregateType,
@@ -71,14 +72,30 @@ pub fn evolve(
     }
 }
 
-/// Checks the version sequence; returns whether the event is applied.
+/// Whether `event` claims the version last applied to `state` (asked before
+/// it is folded): the second event claiming a version is not applied.
+fn repeats_version(state: &StreamState, event: &EventRef) -> bool {
+    state.event_count > 0 && event.version == state.version
+}
+
+/// Whether [`evolve`] applies `event` to `state` (asked before it is
+/// folded): the aggregate is declared, has a handler for the event's type,
+/// and the event's version is not a repeat.
+pub fn will_apply(model: Option<&AggregateModel>, state: &StreamState, event: &EventRef) -> bool {
+    model.is_some_and(|m| m.handlers.contains_key(event.event_type))
+        && !repeats_version(state, event)
+}
+
+/// Checks the version sequence (`repeated`: [`repeats_version`] before the
+/// event was counted); returns whether the event is applied.
 fn check_version(
     state: &mut StreamState,
     event: &EventRef,
+    repeated: bool,
     finding: &mut impl FnMut(Rule, String),
 ) -> bool {
     let expected = state.version + 1;
-    if state.event_count > 1 && event.version == state.version {
+    if repeated {
         finding(
             Rule::DuplicateVersion,
             format!("version {} appears more than once in the stream; this event (position {}) is not applied", event.version, event.position),
@@ -180,14 +197,14 @@ fn check_allowed(
 /// whole, once. Both ways find the same value, except beside a number no JSON
 /// value holds (`1e400`): the split way still finds its neighbours, as ingest's
 /// mapping does, where the payload parsed whole is lost.
-struct LazyPayload<'a> {
+pub(super) struct LazyPayload<'a> {
     text: Option<&'a str>,
     members: Option<Option<Members<'a>>>,
     parsed: Option<Option<Value>>,
 }
 
 impl<'a> LazyPayload<'a> {
-    fn new(text: Option<&'a str>) -> Self {
+    pub(super) fn new(text: Option<&'a str>) -> Self {
         Self {
             text,
             members: None,
@@ -196,7 +213,7 @@ impl<'a> LazyPayload<'a> {
     }
 
     /// The value at `path`, if the payload has one.
-    fn lookup(&mut self, path: &JsonPath) -> Option<Value> {
+    pub(super) fn lookup(&mut self, path: &JsonPath) -> Option<Value> {
         let text = self.text?;
         if let Some(key) = path.top_level_key() {
             let members = self
@@ -306,20 +323,7 @@ fn read_value(
         (FieldType::String, Value::String(s)) => return Some(StateValue::Str(s)),
         (_, value) => value,
     };
-    let converted = match (field_type, &value) {
-        (_, Value::Null) => Some(StateValue::Null),
-        (FieldType::String, Value::Number(n)) => Some(StateValue::Str(n.to_string())),
-        (FieldType::Int, Value::Number(n)) => n.as_i64().map(StateValue::Int),
-        (FieldType::Float, Value::Number(n)) => n.as_f64().map(StateValue::Float),
-        (FieldType::Bool, Value::Bool(b)) => Some(StateValue::Bool(*b)),
-        (FieldType::Timestamp, v) => parse_timestamp(v).map(StateValue::Timestamp),
-        (FieldType::List, Value::Array(items)) => items
-            .iter()
-            .map(|item| item.as_str().map(str::to_owned))
-            .collect::<Option<Vec<_>>>()
-            .map(StateValue::List),
-        _ => None,
-    };
+    let converted = convert(field_type, &value);
     if converted.is_none() {
         finding(
             Rule::PayloadFieldType,
@@ -334,7 +338,28 @@ fn read_value(
     converted
 }
 
-fn envelope_value(value: EnvelopeValue, event: &EventRef) -> StateValue {
+/// A payload's JSON value as a value of `field_type`: null as null, `None`
+/// when it is not of that type.
+pub(super) fn convert(field_type: FieldType, value: &Value) -> Option<StateValue> {
+    match (field_type, value) {
+        (_, Value::Null) => Some(StateValue::Null),
+        (FieldType::String, Value::String(s)) => Some(StateValue::Str(s.clone())),
+        (FieldType::String, Value::Number(n)) => Some(StateValue::Str(n.to_string())),
+        (FieldType::Int, Value::Number(n)) => n.as_i64().map(StateValue::Int),
+        (FieldType::Float, Value::Number(n)) => n.as_f64().map(StateValue::Float),
+        (FieldType::Bool, Value::Bool(b)) => Some(StateValue::Bool(*b)),
+        (FieldType::Timestamp, v) => parse_timestamp(v).map(StateValue::Timestamp),
+        (FieldType::List, Value::Array(items)) => items
+            .iter()
+            .map(|item| item.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .map(StateValue::List),
+        _ => None,
+    }
+}
+
+/// An envelope value of `event`.
+pub(super) fn envelope_value(value: EnvelopeValue, event: &EventRef) -> StateValue {
     let text = |s: Option<&str>| s.map_or(StateValue::Null, |s| StateValue::Str(s.to_owned()));
     match value {
         EnvelopeValue::OccurredAt => StateValue::Timestamp(event.occurred_at),

@@ -7,6 +7,7 @@
 //! duplicate-event-id rule spans streams and is checked in SQL by the run command.
 
 pub mod fold;
+pub mod keyed;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use arrow::datatypes::{TimestampMicrosecondType, UInt32Type, UInt64Type};
 use crate::envelope::{col, Event};
 use crate::model::{AggregateModel, Model};
 use crate::Result;
+use keyed::KeyedFolds;
 
 pub use crate::model::StateValue;
 
@@ -318,6 +320,8 @@ pub struct Replayer<'m> {
     seeds: Seeds,
     outcome: ReplayOutcome,
     event_types: EventTypes,
+    /// The model's keyed folds, when asked for ([`Replayer::with_keyed_folds`]).
+    folds: Option<KeyedFolds<'m>>,
 }
 
 /// Event types shared, not copied, by the states and transitions that name
@@ -355,7 +359,16 @@ impl<'m> Replayer<'m> {
             seeds,
             outcome: ReplayOutcome::default(),
             event_types: EventTypes::default(),
+            folds: None,
         }
+    }
+
+    /// Folds the keyed folds `folds` (empty, or seeded with a previous
+    /// output's rows) beside the aggregates; [`Replayer::finish_with_folds`]
+    /// returns them.
+    pub fn with_keyed_folds(mut self, folds: KeyedFolds<'m>) -> Self {
+        self.folds = Some(folds);
+        self
     }
 
     /// Folds one event; it must not sort before the previous one.
@@ -385,8 +398,17 @@ impl<'m> Replayer<'m> {
         }
         if let Some((state, model)) = self.current.as_mut() {
             let event_type = self.event_types.get(event.event_type);
+            let mut folding = self.folds.as_mut();
+            if let Some(folds) = folding.as_mut() {
+                if !folds.before(*model, state, event) {
+                    folding = None;
+                }
+            }
             let transition =
                 fold::evolve(*model, state, event, event_type, &mut self.outcome.findings);
+            if let Some(folds) = folding {
+                folds.after(state, event);
+            }
             sink.transition(event, transition)?;
             if let Some(model) = model {
                 sink.after_event(model, state)?;
@@ -416,9 +438,17 @@ impl<'m> Replayer<'m> {
     }
 
     /// Emits the last stream's state and returns the findings and counts.
-    pub fn finish(mut self, sink: &mut dyn ReplaySink) -> Result<ReplayOutcome> {
+    pub fn finish(self, sink: &mut dyn ReplaySink) -> Result<ReplayOutcome> {
+        Ok(self.finish_with_folds(sink)?.0)
+    }
+
+    /// [`Replayer::finish`], and the keyed folds when they were asked for.
+    pub fn finish_with_folds(
+        mut self,
+        sink: &mut dyn ReplaySink,
+    ) -> Result<(ReplayOutcome, Option<KeyedFolds<'m>>)> {
         self.flush(sink)?;
-        Ok(self.outcome)
+        Ok((self.outcome, self.folds))
     }
 }
 

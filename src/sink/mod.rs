@@ -9,6 +9,7 @@
 
 pub mod columns;
 pub mod manifest;
+pub mod projection;
 pub mod splice;
 pub mod state;
 

@@ -32,7 +32,7 @@ fn check_on_the_sample_fails_and_names_every_planted_anomaly() {
     assert!(
         outcome
             .stdout
-            .ends_with("26 checks, 12 failed at --fail-on error\n"),
+            .ends_with("29 checks, 12 failed at --fail-on error\n"),
         "{}",
         outcome.stdout
     );
@@ -41,11 +41,11 @@ fn check_on_the_sample_fails_and_names_every_planted_anomaly() {
     let junit = std::fs::read_to_string(dir.join("report.xml")).unwrap();
     assert!(
         junit.contains(
-            "<testsuites name=\"eventfold check\" tests=\"26\" failures=\"12\" skipped=\"0\">"
+            "<testsuites name=\"eventfold check\" tests=\"29\" failures=\"12\" skipped=\"0\">"
         ),
         "{junit}"
     );
-    assert_eq!(junit.matches("<testcase ").count(), 26);
+    assert_eq!(junit.matches("<testcase ").count(), 29);
     assert_eq!(junit.matches("<failure ").count(), 12);
     let mut reader = quick_xml::Reader::from_str(&junit);
     loop {
@@ -109,7 +109,7 @@ fn check_on_a_clean_generated_log_passes() {
     assert!(
         outcome
             .stdout
-            .ends_with("26 checks, 0 failed at --fail-on error\n"),
+            .ends_with("29 checks, 0 failed at --fail-on error\n"),
         "{}",
         outcome.stdout
     );
@@ -223,7 +223,7 @@ fn shell_runs_multi_line_statements_and_dot_commands() {
     assert!(
         outcome
             .stdout
-            .starts_with("events\ntransitions\nfindings\nrejects\nstreams\nproject\ntask\nactor_workload\nassignee_board\nproject_progress\nproject_throughput\nmodel_statuses\nmodel_transitions\nmodel_fields\n"),
+            .starts_with("events\ntransitions\nfindings\nrejects\nstreams\nproject\ntask\nactor_workload\nassignee_board\nassignee_tasks\nproject_progress\nproject_throughput\nmodel_statuses\nmodel_transitions\nmodel_fields\n"),
         "{}",
         outcome.stdout
     );
@@ -341,7 +341,8 @@ fn the_model_tables_and_an_output_without_its_model() {
     assert!(
         outcome.stderr.contains(
             "error: sql: table model_statuses not found\n  hint: the tables of this output: \
-             actor_workload, assignee_board, events, findings, project, project_progress, \
+             actor_workload, assignee_board, assignee_tasks, events, findings, project, \
+             project_progress, \
              project_throughput, rejects, streams, task, transitions\n"
         ),
         "{}",
@@ -350,4 +351,42 @@ fn the_model_tables_and_an_output_without_its_model() {
     // The other tables still answer.
     let counted = dir.eventfold(&["query", "SELECT count(*) AS n FROM streams"]);
     assert_eq!(counted.code, 0, "{counted:?}");
+}
+
+/// The shipped board checks hold the keyed fold `assignee_tasks` to the task
+/// state: a model whose fold misses an event that moves a task (TaskStarted)
+/// fails both, naming an assignee whose counts drifted.
+#[test]
+fn the_board_checks_catch_a_keyed_fold_that_misses_an_event() {
+    let dir = Dir::new();
+    let model = std::fs::read_to_string(repo().join("testdata/tasks/model.toml")).unwrap();
+    let broken = model.replace(
+        "events = [\"TaskAssigned\", \"TaskUnassigned\", \"TaskStarted\", ",
+        "events = [\"TaskAssigned\", \"TaskUnassigned\", ",
+    );
+    assert_ne!(model, broken);
+    dir.write("broken.toml", &broken);
+    let projections = repo().join("testdata/tasks/projections");
+    for (model, out) in [(None, "good"), (Some("broken.toml"), "bad")] {
+        let mut args = vec!["run", "--out", out, "--projections"];
+        args.push(projections.to_str().unwrap());
+        if let Some(model) = model {
+            args.extend(["-m", model]);
+        }
+        dir.ok(&args);
+    }
+    let good = dir.eventfold(&["check", "--out", "good", "--format", "json"]);
+    let bad = dir.eventfold(&["check", "--out", "bad", "--format", "json"]);
+    let rows = |outcome: &crate::util::Outcome, name: &str| -> u64 {
+        let all: serde_json::Value = serde_json::from_str(&outcome.stdout).unwrap();
+        let check = all.as_array().unwrap().iter().find(|c| c["name"] == name);
+        check.unwrap()["rows"].as_u64().unwrap()
+    };
+    for name in [
+        "assignee_board_matches_state",
+        "assignee_board_not_negative",
+    ] {
+        assert_eq!(rows(&good, name), 0, "{name}");
+        assert!(rows(&bad, name) > 0, "{name}");
+    }
 }

@@ -10,6 +10,7 @@ mod check;
 mod cli;
 mod incremental;
 mod ingest;
+mod keyed_folds;
 mod layers;
 mod nightly;
 mod sample;

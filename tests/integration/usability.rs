@@ -219,7 +219,7 @@ fn an_unknown_table_is_named_with_a_hint() {
     assert_eq!(
         typo.stderr,
         "error: sql: table tasks not found\n  hint: the tables of this output: actor_workload, \
-         assignee_board, events, findings, model_fields, model_statuses, model_transitions, \
+         assignee_board, assignee_tasks, events, findings, model_fields, model_statuses, model_transitions, \
          project, project_progress, project_throughput, rejects, streams, task, transitions\n"
     );
     // A CTE is no table of the output, and no error.
