@@ -269,6 +269,12 @@ pub fn print_summary(report: &RunReport, out: &mut dyn Write) -> std::io::Result
     } else {
         writeln!(out, "aggregates: {}", streams.join(", "))?;
     }
+    if !report.projections.is_empty() {
+        let tables: Vec<String> = (report.projections.iter())
+            .map(|(name, rows)| format!("{name} {rows}"))
+            .collect();
+        writeln!(out, "projections: {}", tables.join(", "))?;
+    }
     writeln!(out, "findings: {}", report.findings_total())?;
     for (rule, count) in &report.findings {
         writeln!(out, "  {rule:<24} {count}")?;

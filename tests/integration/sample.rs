@@ -81,6 +81,15 @@ fn run_on_the_embedded_default_gives_the_documented_counts() {
     assert!(outcome
         .stdout
         .contains("aggregates: invoice 1, project 8, task 376\n"));
+    // The task domain's projections, with the rows each holds.
+    assert!(
+        outcome.stdout.contains(
+            "projections: actor_workload 242, assignee_board 25, assignee_tasks 25, \
+             project_progress 8, project_throughput 36\n"
+        ),
+        "{}",
+        outcome.stdout
+    );
     assert!(
         outcome.stderr.is_empty(),
         "no progress bar when stderr is not a terminal: {}",
