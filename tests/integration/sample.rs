@@ -56,7 +56,12 @@ fn measured_counts(dir: &Dir) -> BTreeMap<String, u64> {
         UNION ALL SELECT 'findings', count(*) FROM findings
         UNION ALL SELECT 'findings ' || rule, count(*) FROM findings GROUP BY rule
         UNION ALL SELECT CASE WHEN field IS NULL THEN 'rejects without a field' ELSE 'rejects for field ' || field END, count(*)
-                  FROM rejects GROUP BY field";
+                  FROM rejects GROUP BY field
+        UNION ALL SELECT 'rows of projection `assignee_tasks`', count(*) FROM assignee_tasks
+        UNION ALL SELECT 'rows of projection `assignee_board`', count(*) FROM assignee_board
+        UNION ALL SELECT 'rows of projection `project_progress`', count(*) FROM project_progress
+        UNION ALL SELECT 'rows of projection `project_throughput`', count(*) FROM project_throughput
+        UNION ALL SELECT 'rows of projection `actor_workload`', count(*) FROM actor_workload";
     for row in dir.query_json("out", sql) {
         counts.insert(
             row["what"].as_str().unwrap().to_owned(),
