@@ -15,7 +15,9 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use crate::model::projection::{FieldRole, FoldOp, KeyedProjection, KeyedRule, Source, StateRef};
+use crate::model::projection::{
+    Condition, FieldRole, FoldOp, KeyedProjection, KeyedRule, Source, StateRef,
+};
 use crate::model::{AggregateModel, FieldType, StateValue, ValueSource};
 use crate::{Error, Result};
 
@@ -364,10 +366,7 @@ impl<'m> KeyedFolds<'m> {
         for &(t, r) in &self.matched {
             let table = &mut self.tables[t];
             let rule = &table.projection.rules[r];
-            let holds = rule.when.iter().all(|condition| {
-                view.read(&condition.source, condition.field_type)
-                    .is_some_and(|value| condition.values.contains(&value))
-            });
+            let holds = rule.when.iter().all(|condition| view.holds(condition));
             if !holds {
                 continue;
             }
@@ -485,6 +484,32 @@ impl EventView<'_, '_> {
             (FieldType::Float, StateValue::Int(i)) => StateValue::Float(i as f64),
             (_, value) => value,
         })
+    }
+
+    /// Whether `condition` holds for this event. A value of the state (the
+    /// common case: a status before or after) is compared where it is, not
+    /// copied: the replay asks this of every event a rule names.
+    fn holds(&mut self, condition: &Condition) -> bool {
+        let one_of = |value: &StateValue| condition.values.contains(value);
+        if condition.field_type == FieldType::Float {
+            // An int read there is a float first: as `read` gives it.
+            let value = self.read(&condition.source, condition.field_type);
+            return value.is_some_and(|value| one_of(&value));
+        }
+        match &condition.source {
+            Source::Before(state_ref) => (self.before.iter())
+                .find(|(have, _)| have == state_ref)
+                .is_some_and(|(_, value)| one_of(value)),
+            Source::After(StateRef::Status) => self.after.status.as_deref().is_some_and(|status| {
+                (condition.values.iter()).any(|v| matches!(v, StateValue::Str(s) if s == status))
+            }),
+            Source::After(StateRef::Field(index)) => {
+                self.after.fields.get(*index).is_some_and(one_of)
+            }
+            source => self
+                .read(source, condition.field_type)
+                .is_some_and(|value| one_of(&value)),
+        }
     }
 
     /// The rule's key for this event; `None` when a part of it is null (the
