@@ -12,6 +12,7 @@ mod incremental;
 mod ingest;
 mod layers;
 mod nightly;
+mod projections;
 mod sample;
 mod scale;
 mod sqllogic;
