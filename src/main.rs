@@ -60,7 +60,7 @@ enum Command {
     History(commands::history::Args),
     /// What the log holds: event shapes, payload fields, and what the model misses.
     Census(commands::census::Args),
-    /// Write a commented starter eventfold.toml and model.toml here.
+    /// Write a commented starter eventfold.toml, model.toml and projection here.
     Init(commands::init::Args),
     /// Compare the state of two rebuilds; --fail-on-change exits 1 on a difference.
     Diff(commands::diff::Args),

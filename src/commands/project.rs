@@ -2,11 +2,12 @@
 //! its tables, without reading the log again.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::config::ProjectConfig;
 use crate::model::ModelSource;
 use crate::pipeline::project::{project, ProjectConfig as Rebuild};
+use crate::sink::manifest::Manifest;
 use crate::{Error, Result};
 
 /// Arguments of `eventfold project`.
@@ -31,6 +32,29 @@ pub struct Args {
     pub model: Option<PathBuf>,
 }
 
+/// Without a projections folder, rebuilding everything would drop the SQL
+/// projections of the output at `out`: refused, naming where they came from.
+fn refuse_to_drop(out: &Path) -> Result<()> {
+    let Some(manifest) = Manifest::read(out)? else {
+        return Ok(());
+    };
+    let sql: Vec<(&String, &str)> = (manifest.projections.iter())
+        .filter(|(_, entry)| entry.kind == "sql")
+        .map(|(name, entry)| (name, entry.source.as_str()))
+        .collect();
+    let Some((_, source)) = sql.first() else {
+        return Ok(());
+    };
+    let names: Vec<&str> = sql.iter().map(|(name, _)| name.as_str()).collect();
+    let folder = Path::new(source).parent().unwrap_or(Path::new("."));
+    Err(Error::usage(format!(
+        "no projections folder is given, and {} has SQL projections ({}) that `project` would drop\n  hint: pass --projections DIR (they were built from {})",
+        out.display(),
+        names.join(", "),
+        folder.display()
+    )))
+}
+
 /// Rebuilds the projections and prints what was rebuilt.
 pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     let out = config.out(args.out.out.as_deref());
@@ -39,13 +63,19 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
         .as_ref()
         .map(|path| ModelSource::from_path(path))
         .transpose()?;
+    // The default is the output's folder, not the model given: `--model`
+    // must keep the aggregates that folded it, and keeps its SQL projections.
     let folded_by_embedded = std::fs::read_to_string(out.join("model.toml"))
         .is_ok_and(|text| text == crate::embedded::SAMPLE_MODEL);
-    let projections = super::run::projection_sources(
-        args.projections.as_deref(),
-        config,
-        model.is_none() && folded_by_embedded,
-    )?;
+    let folder = args
+        .projections
+        .as_deref()
+        .or(config.projections.as_deref());
+    if folder.is_none() && !folded_by_embedded {
+        refuse_to_drop(&out)?;
+    }
+    let projections =
+        super::run::projection_sources(args.projections.as_deref(), config, folded_by_embedded)?;
     let report = project(&Rebuild {
         out,
         model,

@@ -7,10 +7,17 @@
 //! file's `-- key:` line and one offending key, and the run (or `project`)
 //! fails before its output is committed. The file's text is copied beside the
 //! table (`projections/<name>.sql`): `check` reads its contracts there.
+//!
+//! DataFusion reads the output's Parquet strings back as string views; a
+//! projection's strings are written as plain strings again, like every other
+//! table of the output (and whatever session options built it).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Arc;
 
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
@@ -64,9 +71,10 @@ async fn build(ctx: &SessionContext, folder: &Path, projection: &SqlProjection) 
     let frame = ctx.sql(&sql).await.map_err(Error::sql)?;
     let mut stream = frame.execute_stream().await.map_err(Error::sql)?;
     let path = folder.join(format!("{}.parquet", projection.name));
-    let mut writer = TableWriter::create(&path, stream.schema(), zstd())?;
+    let schema = plain_schema(&stream.schema());
+    let mut writer = TableWriter::create(&path, schema.clone(), zstd())?;
     while let Some(batch) = stream.next().await {
-        writer.write(&batch.map_err(Error::sql)?)?;
+        writer.write(&plain_batch(batch.map_err(Error::sql)?, &schema)?)?;
     }
     let rows = writer.close()?;
     ctx.deregister_table(projection.name.as_str())?;
@@ -75,6 +83,44 @@ async fn build(ctx: &SessionContext, folder: &Path, projection: &SqlProjection) 
     let copy = folder.join(format!("{}.sql", projection.name));
     std::fs::write(&copy, &projection.text).map_err(|e| Error::io(&copy, e))?;
     Ok(rows)
+}
+
+/// `schema` with every string or binary view (also inside lists and
+/// structs) as the plain type.
+fn plain_schema(schema: &SchemaRef) -> SchemaRef {
+    fn plain_type(data_type: &DataType) -> DataType {
+        match data_type {
+            DataType::Utf8View => DataType::Utf8,
+            DataType::BinaryView => DataType::Binary,
+            DataType::List(item) => DataType::List(plain_field(item)),
+            DataType::LargeList(item) => DataType::LargeList(plain_field(item)),
+            DataType::FixedSizeList(item, size) => {
+                DataType::FixedSizeList(plain_field(item), *size)
+            }
+            DataType::Struct(fields) => DataType::Struct(fields.iter().map(plain_field).collect()),
+            other => other.clone(),
+        }
+    }
+    fn plain_field(field: &FieldRef) -> FieldRef {
+        let data_type = plain_type(field.data_type());
+        Arc::new(Field::clone(field).with_data_type(data_type))
+    }
+    let fields: Vec<FieldRef> = schema.fields().iter().map(plain_field).collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// `batch` with its columns cast to `schema` (its [`plain_schema`]).
+fn plain_batch(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    if batch.schema().fields() == schema.fields() {
+        return Ok(batch);
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| arrow::compute::cast(column, field.data_type()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 /// Fails when the built table has a key that is null or on more than one row.
