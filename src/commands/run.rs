@@ -77,22 +77,22 @@ pub struct Args {
     pub threads: Option<usize>,
     /// The folder of SQL projections to build into out/projections/
     /// (default: `[run] projections` of eventfold.toml, else `projections/`
-    /// beside it, else the task domain's when the model is the embedded one).
+    /// beside it, else the task domain's when the model is the task model).
     #[arg(long, value_name = "DIR")]
     pub projections: Option<PathBuf>,
 }
 
 /// The SQL projections a run (or `project`) builds: the folder `flag` names,
 /// else the config file's, else the embedded task domain's when the model
-/// is the embedded one, else none.
+/// is the task model (embedded or the same text from a file), else none.
 pub fn projection_sources(
     flag: Option<&std::path::Path>,
     project: &ProjectConfig,
-    embedded_model: bool,
+    task_model: bool,
 ) -> Result<Vec<ProjectionSource>> {
     match flag.or(project.projections.as_deref()) {
         Some(dir) => ProjectionSource::discover(dir),
-        None if embedded_model => Ok(embedded::sample_projections()),
+        None if task_model => Ok(embedded::sample_projections()),
         None => Ok(Vec::new()),
     }
 }
@@ -125,8 +125,10 @@ impl Args {
             Some(path) => ModelSource::from_path(path)?,
             None => embedded::sample_model(),
         };
-        let projections =
-            projection_sources(self.projections.as_deref(), project, model_path.is_none())?;
+        // The task domain's projections go with the task model, embedded or
+        // given as a file (as `project` decides from an output's model).
+        let task_model = model.text == embedded::SAMPLE_MODEL;
+        let projections = projection_sources(self.projections.as_deref(), project, task_model)?;
         let memory_limit = self
             .memory_limit
             .as_deref()
