@@ -154,6 +154,7 @@ impl ProjectConfig {
             target_partitions: self.threads,
             spill_dir: None,
             batch_rows: None,
+            fair_spill_pool: false,
         })
     }
 

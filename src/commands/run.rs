@@ -149,6 +149,7 @@ impl Args {
                 target_partitions: self.threads.or(project.threads),
                 spill_dir: None,
                 batch_rows: None,
+                fair_spill_pool: false,
             },
             observer: std::sync::Arc::new(super::terminal::Terminal::stderr()),
         })

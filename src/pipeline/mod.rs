@@ -555,9 +555,6 @@ fn write_phase(
     write_manifest(plan.config, dir, report, hashes)
 }
 
-/// A memory limit below which the projections are built in one partition.
-const SMALL_POOL: usize = 64 << 20;
-
 /// The SQL projections, built over the output's finished tables (in the
 /// run's session options, spilling into `_spill`), each into
 /// `projections/<name>.parquet`.
@@ -567,15 +564,7 @@ fn projection_phase(plan: &Plan, report: &mut RunReport) -> Result<()> {
     }
     let started = Instant::now();
     let root = plan.dir.path("");
-    let mut options = replay_session_options(plan)?;
-    // Queries, not the replay's sorted runs: DataFusion's own batch size.
-    options.batch_rows = None;
-    if options.memory_limit.is_some_and(|limit| limit < SMALL_POOL) {
-        // Every partition's grouping needs a share of the pool to start
-        // spilling from: in a small pool, two starve each other (at 8 MB the
-        // task projections failed with "Resources exhausted"), one does not.
-        options.target_partitions = Some(1);
-    }
+    let options = crate::projection::session_options(replay_session_options(plan)?);
     let rows = crate::sql::runtime()?.block_on(async {
         let ctx = session(&options)?;
         crate::sql::register_tables(&ctx, &root, plan.config.observer.as_ref()).await?;

@@ -23,6 +23,7 @@ use arrow::datatypes::SchemaRef;
 
 use crate::model::Model;
 use crate::sink::manifest::ProjectionEntry;
+use crate::sql::SessionOptions;
 use crate::Result;
 
 /// Parses the SQL projections of `sources` and orders them after the tables
@@ -109,4 +110,24 @@ pub fn keyed_entries(model: &Model, model_file: &str) -> BTreeMap<String, Projec
             (p.name.clone(), entry)
         })
         .collect()
+}
+
+/// A memory limit below which the projections are built in one partition.
+const SMALL_POOL: usize = 64 << 20;
+
+/// The session options projections are built with, from those of the run
+/// (or of `project`): DataFusion's own batch size, and its fair spill pool,
+/// where a join's build side may take what the pool has (the run's pool
+/// keeps shares for its sorts: at 10M events a join over the task table
+/// failed with its share, 37 MB of 384 MB). Under a small limit, one
+/// partition: every partition's grouping needs a share of the pool to start
+/// spilling from, and two starve each other (at 8 MB the task projections
+/// failed with "Resources exhausted"), one does not.
+pub fn session_options(mut options: SessionOptions) -> SessionOptions {
+    options.batch_rows = None;
+    options.fair_spill_pool = true;
+    if options.memory_limit.is_some_and(|limit| limit < SMALL_POOL) {
+        options.target_partitions = Some(1);
+    }
+    options
 }
