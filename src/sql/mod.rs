@@ -95,7 +95,8 @@ pub fn session(options: &SessionOptions) -> Result<SessionContext> {
     if let Some(rows) = options.batch_rows {
         config = config.with_batch_size(rows.max(1));
     }
-    if let Some(limit) = options.memory_limit {
+    // (Under the fair spill pool, DataFusion's own sort settings: they suit it.)
+    if let Some(limit) = options.memory_limit.filter(|_| !options.fair_spill_pool) {
         // A sort that must spill sorts what it holds in place instead of
         // merging it as many small runs: that merge holds every run's keys in
         // row form outside the sort's own reservation (about half as much
