@@ -13,6 +13,7 @@ mod ingest;
 mod keyed_folds;
 mod layers;
 mod nightly;
+mod results;
 mod sample;
 mod scale;
 mod sqllogic;

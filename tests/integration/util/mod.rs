@@ -214,3 +214,21 @@ pub fn python() -> PathBuf {
         ),
     }
 }
+
+/// Runs the Python program `code` (from [`python()`]) with `args` and
+/// returns its stdout; panics with its stderr when it fails.
+pub fn run_python(code: &str, args: &[&std::ffi::OsStr]) -> String {
+    let output = Command::new(python())
+        .arg("-c")
+        .arg(code)
+        .args(args)
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "python failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
