@@ -66,6 +66,8 @@ enum Command {
     Diff(commands::diff::Args),
     /// Write a deterministic synthetic task-tracking log.
     Generate(commands::generate::Args),
+    /// Export an output for process-mining tools: XES or OCEL 2.0.
+    Export(commands::export::Args),
     /// Print the shell completion script (bash, zsh, fish, …).
     Completions(commands::completions::Args),
     /// Print the manual page (roff).
@@ -128,6 +130,7 @@ fn main() -> ExitCode {
                 Command::History(args) => commands::history::execute(args, &config),
                 Command::Flow(args) => commands::flow::execute(args, &config),
                 Command::Shell(args) => commands::shell::execute(args, &config),
+                Command::Export(args) => commands::export::execute(args, &config),
                 Command::Init(_)
                 | Command::Generate(_)
                 | Command::Diff(_)

@@ -6,6 +6,7 @@ pub mod census;
 pub mod check;
 pub mod completions;
 pub mod diff;
+pub mod export;
 pub mod flow;
 pub mod generate;
 pub mod history;

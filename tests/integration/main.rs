@@ -8,6 +8,7 @@ mod util;
 mod census;
 mod check;
 mod cli;
+mod export;
 mod incremental;
 mod ingest;
 mod keyed_folds;
