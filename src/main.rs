@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use eventfold::commands::{self, exit};
 use eventfold::config::ProjectConfig;
 
@@ -66,6 +66,12 @@ enum Command {
     Diff(commands::diff::Args),
     /// Write a deterministic synthetic task-tracking log.
     Generate(commands::generate::Args),
+    /// Export an output for process-mining tools: XES or OCEL 2.0.
+    Export(commands::export::Args),
+    /// Print the shell completion script (bash, zsh, fish, …).
+    Completions(commands::completions::Args),
+    /// Print the manual page (roff).
+    Man(commands::man::Args),
 }
 
 /// `--config` given to a command that reads no config file: refused rather
@@ -74,6 +80,8 @@ fn config_not_read(command: &Command) -> eventfold::Error {
     let (name, why) = match command {
         Command::Init(_) => ("init", "it writes a starter eventfold.toml; it reads none"),
         Command::Generate(_) => ("generate", "its log depends only on its flags"),
+        Command::Completions(_) => ("completions", "it describes the command line itself"),
+        Command::Man(_) => ("man", "it describes the command line itself"),
         _ => ("diff", "it compares the two output folders it is given"),
     };
     eventfold::Error::usage(format!(
@@ -98,12 +106,20 @@ fn main() -> ExitCode {
         init_logs(format);
     }
     let outcome = match &cli.command {
-        Command::Init(_) | Command::Generate(_) | Command::Diff(_) if cli.config.is_some() => {
+        Command::Init(_)
+        | Command::Generate(_)
+        | Command::Diff(_)
+        | Command::Completions(_)
+        | Command::Man(_)
+            if cli.config.is_some() =>
+        {
             Err(config_not_read(&cli.command))
         }
         Command::Init(args) => commands::init::execute(args),
         Command::Generate(args) => commands::generate::execute(args),
         Command::Diff(args) => commands::diff::execute(args),
+        Command::Completions(args) => commands::completions::execute(args, Cli::command()),
+        Command::Man(args) => commands::man::execute(args, Cli::command()),
         command => {
             ProjectConfig::discover(cli.config.as_deref()).and_then(|config| match command {
                 Command::Run(args) => commands::run::execute(args, &config),
@@ -114,7 +130,12 @@ fn main() -> ExitCode {
                 Command::History(args) => commands::history::execute(args, &config),
                 Command::Flow(args) => commands::flow::execute(args, &config),
                 Command::Shell(args) => commands::shell::execute(args, &config),
-                Command::Init(_) | Command::Generate(_) | Command::Diff(_) => Ok(exit::OK),
+                Command::Export(args) => commands::export::execute(args, &config),
+                Command::Init(_)
+                | Command::Generate(_)
+                | Command::Diff(_)
+                | Command::Completions(_)
+                | Command::Man(_) => Ok(exit::OK),
             })
         }
     };

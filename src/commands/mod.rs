@@ -4,12 +4,15 @@
 
 pub mod census;
 pub mod check;
+pub mod completions;
 pub mod diff;
+pub mod export;
 pub mod flow;
 pub mod generate;
 pub mod history;
 pub mod init;
 pub mod input;
+pub mod man;
 pub mod project;
 pub mod query;
 pub mod run;
@@ -75,6 +78,10 @@ pub enum FormatArg {
     Csv,
     /// A JSON array of objects.
     Json,
+    /// A Parquet file (needs -o FILE).
+    Parquet,
+    /// An Arrow IPC file (needs -o FILE).
+    Arrow,
 }
 
 impl From<FormatArg> for OutputFormat {
@@ -83,6 +90,8 @@ impl From<FormatArg> for OutputFormat {
             FormatArg::Table => OutputFormat::Table,
             FormatArg::Csv => OutputFormat::Csv,
             FormatArg::Json => OutputFormat::Json,
+            FormatArg::Parquet => OutputFormat::Parquet,
+            FormatArg::Arrow => OutputFormat::Arrow,
         }
     }
 }

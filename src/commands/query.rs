@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::config::ProjectConfig;
 use crate::sql::queries::{parse_params, QueryFile};
-use crate::sql::{register_output, run_sql, session, write_batches};
+use crate::sql::{register_output, run_sql, session, write_batches, OutputFormat};
 use crate::{Error, Result};
 
 /// Arguments of `eventfold query`.
@@ -28,13 +28,21 @@ pub struct Args {
     pub params: Vec<String>,
     #[command(flatten)]
     pub output: super::OutputArg,
-    /// How to print the rows.
+    /// How to print the rows; parquet and arrow (an Arrow IPC file) are
+    /// binary and need -o FILE.
     #[arg(long, value_enum, default_value_t = super::FormatArg::Table)]
     pub format: super::FormatArg,
 }
 
 /// Runs the query and prints its rows to stdout.
 pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
+    let format: OutputFormat = args.format.into();
+    if format.is_binary() && args.output.output.is_none() {
+        return Err(Error::usage(format!(
+            "--format {} writes a binary file, not text for stdout\n  hint: name the file with -o FILE",
+            format.name()
+        )));
+    }
     let out = config.out(args.out.out.as_deref());
     let params = parse_params(&args.params)?;
     let query = match (&args.sql, &args.file) {
@@ -50,7 +58,7 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
         run_sql(&ctx, &sql).await
     })?;
     let mut writer = args.output.writer()?;
-    write_batches(&batches, args.format.into(), &mut writer)?;
+    write_batches(&batches, format, &mut writer)?;
     writer
         .flush()
         .map_err(|e| Error::io(args.output.name(), e))?;

@@ -1,10 +1,14 @@
 //! `eventfold shell`: interactive SQL over an output folder, with line editing and
 //! history (rustyline), multi-line statements ended by `;`, and dot commands.
-//! No error ends the shell but a closed stdout.
+//! No error ends the shell but a closed stdout. `.output FILE` sends the
+//! results to a file (text formats appended one after another, as sqlite3
+//! does; a Parquet or Arrow file holds one table, so each result replaces it),
+//! `.output` alone back to stdout.
 
 use std::io::Write;
 use std::path::PathBuf;
 
+use arrow::array::RecordBatch;
 use datafusion::prelude::SessionContext;
 use rustyline::error::ReadlineError;
 
@@ -27,7 +31,8 @@ pub struct Args {
 const HELP: &str = "Statements end with ';' and may span lines.
 .tables            the registered tables
 .schema NAME       the columns of a table
-.format FORMAT     table, csv or json
+.format FORMAT     table, csv, json, parquet or arrow (the last two need .output)
+.output FILE       write the results to FILE (emptied first); .output alone: stdout
 .help              this text
 .quit              leave (also Ctrl-D)";
 
@@ -35,6 +40,7 @@ const HELP: &str = "Statements end with ';' and may span lines.
 enum Dot {
     Schema(String),
     Format(OutputFormat),
+    Output(Option<PathBuf>),
     Print(String),
     Quit,
 }
@@ -44,9 +50,14 @@ fn dot_command(line: &str, tables: &[String]) -> Dot {
     match (words.next().unwrap_or_default(), words.next()) {
         (".tables", _) => Dot::Print(tables.join("\n")),
         (".schema", Some(name)) => Dot::Schema(name.to_owned()),
-        (".format", Some("table")) => Dot::Format(OutputFormat::Table),
-        (".format", Some("csv")) => Dot::Format(OutputFormat::Csv),
-        (".format", Some("json")) => Dot::Format(OutputFormat::Json),
+        (".format", Some(name)) => match OutputFormat::parse(name) {
+            Some(format) => Dot::Format(format),
+            None => Dot::Print(format!(
+                "unknown format {name}; the formats: {}",
+                OutputFormat::ALL.map(OutputFormat::name).join(", ")
+            )),
+        },
+        (".output", file) => Dot::Output(file.map(PathBuf::from)),
         (".quit" | ".exit", _) => Dot::Quit,
         (".help", _) => Dot::Print(HELP.into()),
         (other, _) => Dot::Print(format!("unknown or incomplete command {other}; try .help")),
@@ -66,6 +77,44 @@ fn schema_sql(ctx: &SessionContext, name: &str) -> Result<String> {
          WHERE table_name = '{}' ORDER BY ordinal_position",
         name.replace('\'', "''")
     ))
+}
+
+/// Where results go: stdout, or the file of `.output FILE`.
+enum Destination {
+    Stdout(std::io::Stdout),
+    File(PathBuf, std::fs::File),
+}
+
+impl Destination {
+    /// Opens `path` emptied, or stdout for `None`.
+    fn open(path: Option<PathBuf>) -> Result<Self> {
+        Ok(match path {
+            Some(path) => {
+                let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+                Self::File(path, file)
+            }
+            None => Self::Stdout(std::io::stdout()),
+        })
+    }
+
+    /// Writes one result: text appended, a binary file replacing the last.
+    fn write(&mut self, batches: &[RecordBatch], format: OutputFormat) -> Result<()> {
+        match self {
+            Self::Stdout(_) if format.is_binary() => Err(Error::usage(format!(
+                ".format {} writes a binary file, not text for the terminal\n  hint: .output FILE first",
+                format.name()
+            ))),
+            Self::Stdout(stdout) => write_batches(batches, format, stdout),
+            Self::File(path, file) => {
+                if format.is_binary() {
+                    *file = std::fs::File::create(&*path).map_err(|e| Error::io(&*path, e))?;
+                }
+                let mut buffered = std::io::BufWriter::new(&*file);
+                write_batches(batches, format, &mut buffered)?;
+                buffered.flush().map_err(|e| Error::io(&*path, e))
+            }
+        }
+    }
 }
 
 /// Prints an error of one statement and goes on; a closed stdout ends the
@@ -98,6 +147,7 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     let mut format: OutputFormat = args.format.into();
     let mut buffer = String::new();
     let mut stdout = std::io::stdout();
+    let mut destination = Destination::open(None)?;
     eprintln!(
         "eventfold shell on {} ({} tables); .help for help",
         out.display(),
@@ -136,6 +186,13 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
                     format = chosen;
                     continue;
                 }
+                Dot::Output(path) => {
+                    match Destination::open(path) {
+                        Ok(opened) => destination = opened,
+                        Err(e) => report(e)?,
+                    }
+                    continue;
+                }
                 Dot::Print(text) => {
                     if let Err(e) = writeln!(stdout, "{text}") {
                         report(Error::io("stdout", e))?;
@@ -156,7 +213,7 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
         };
         let shown = runtime
             .block_on(run_sql(&ctx, &sql))
-            .and_then(|batches| write_batches(&batches, format, &mut stdout));
+            .and_then(|batches| destination.write(&batches, format));
         if let Err(e) = shown {
             report(e)?;
         }

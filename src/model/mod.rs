@@ -161,6 +161,17 @@ pub struct Lifecycle {
     pub terminal: Vec<String>,
 }
 
+/// A state field whose value names another aggregate (`[aggregates.T.references]`):
+/// the stream id of an object of type `target` (each element, for a list).
+/// The exports relate the two objects with the field's name as qualifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    /// Indexes [`AggregateModel::fields`].
+    pub field: usize,
+    /// The aggregate type the value names.
+    pub target: String,
+}
+
 /// The model of one aggregate type.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AggregateModel {
@@ -168,6 +179,8 @@ pub struct AggregateModel {
     pub fields: Vec<FieldDef>,
     pub lifecycle: Option<Lifecycle>,
     pub handlers: HashMap<String, Handler>,
+    /// The fields that name other aggregates, in the order written.
+    pub references: Vec<Reference>,
 }
 
 impl AggregateModel {
@@ -248,6 +261,8 @@ struct RawAggregate {
     lifecycle: Option<Spanned<RawLifecycle>>,
     #[serde(default)]
     events: IndexMap<String, Spanned<RawHandler>>,
+    #[serde(default)]
+    references: IndexMap<String, Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -320,10 +335,11 @@ pub fn parse_model(file: &str, text: &str) -> Result<Model> {
             Some("add a table like [aggregates.task]".into()),
         ));
     }
+    let declared: Vec<&str> = raw.aggregates.keys().map(String::as_str).collect();
     let aggregates = raw
         .aggregates
         .iter()
-        .map(|(name, aggregate)| validate_aggregate(&locator, name, aggregate))
+        .map(|(name, aggregate)| validate_aggregate(&locator, name, aggregate, &declared))
         .collect::<Result<Vec<_>>>()?;
     let upcasters = upcast::validate(&locator, &raw.upcasters)?;
     let projections = projection::validate(&locator, &raw.projections, &aggregates)?;
@@ -344,6 +360,7 @@ fn validate_aggregate(
     locator: &Locator,
     name: &str,
     raw: &Spanned<RawAggregate>,
+    declared: &[&str],
 ) -> Result<AggregateModel> {
     let aggregate = raw.get_ref();
     let mut fields = Vec::new();
@@ -391,11 +408,70 @@ fn validate_aggregate(
     for (event_type, handler) in &aggregate.events {
         handlers.insert(event_type.clone(), context.handler(event_type, handler)?);
     }
+    let references = aggregate
+        .references
+        .iter()
+        .map(|(field, target)| validate_reference(locator, name, &fields, field, target, declared))
+        .collect::<Result<Vec<_>>>()?;
     Ok(AggregateModel {
         name: name.to_owned(),
         fields,
         lifecycle,
         handlers,
+        references,
+    })
+}
+
+/// One line of `[aggregates.NAME.references]`: `field = "type"`, a declared
+/// string or list field naming an object of a declared aggregate type.
+fn validate_reference(
+    locator: &Locator,
+    aggregate: &str,
+    fields: &[FieldDef],
+    field: &str,
+    target: &Spanned<String>,
+    declared: &[&str],
+) -> Result<Reference> {
+    let index = fields.iter().position(|f| f.name == field).ok_or_else(|| {
+        locator.error(
+            &target.span(),
+            format!("reference \"{field}\" of aggregate \"{aggregate}\" is not one of its fields"),
+            Some(format!(
+                "declare it under [aggregates.{aggregate}.fields]; the fields: {}",
+                fields
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        )
+    })?;
+    if !matches!(
+        fields[index].field_type,
+        FieldType::String | FieldType::List
+    ) {
+        return Err(locator.error(
+            &target.span(),
+            format!(
+                "reference \"{field}\" of aggregate \"{aggregate}\" is of type {}; it must hold stream ids",
+                fields[index].field_type.name()
+            ),
+            Some("a reference is a string field (one id) or a list field (several)".into()),
+        ));
+    }
+    if !declared.contains(&target.get_ref().as_str()) {
+        return Err(locator.error(
+            &target.span(),
+            format!(
+                "reference \"{field}\" of aggregate \"{aggregate}\" names undeclared aggregate type \"{}\"",
+                target.get_ref()
+            ),
+            Some(format!("the aggregate types: {}", declared.join(", "))),
+        ));
+    }
+    Ok(Reference {
+        field: index,
+        target: target.get_ref().clone(),
     })
 }
 
@@ -632,6 +708,29 @@ mod tests {
         assert!(task.handlers["TaskCreated"].creates);
         assert!(task.is_terminal("done"));
         assert_eq!(model.aggregate("project").unwrap().handlers.len(), 5);
+        assert_eq!(
+            task.references,
+            vec![Reference {
+                field: 1,
+                target: "project".into()
+            }]
+        );
+        assert_eq!(task.fields[1].name, "project_id");
+    }
+
+    #[test]
+    fn references_name_a_string_field_and_a_declared_type() {
+        let head = "[aggregates.p]\n[aggregates.task]\nfields = { n = \"int\", p = \"string\" }\n[aggregates.task.references]\n";
+        assert!(parse_model("m.toml", &format!("{head}p = \"p\"\n")).is_ok());
+        assert_eq!(
+            error_of(&format!("{head}q = \"p\"\n")),
+            "m.toml:5: reference \"q\" of aggregate \"task\" is not one of its fields\n  hint: declare it under [aggregates.task.fields]; the fields: n, p"
+        );
+        assert!(error_of(&format!("{head}n = \"p\"\n"))
+            .starts_with("m.toml:5: reference \"n\" of aggregate \"task\" is of type int"));
+        assert!(error_of(&format!("{head}p = \"nope\"\n")).starts_with(
+            "m.toml:5: reference \"p\" of aggregate \"task\" names undeclared aggregate type \"nope\""
+        ));
     }
 
     #[test]

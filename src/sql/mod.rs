@@ -95,7 +95,14 @@ pub fn session(options: &SessionOptions) -> Result<SessionContext> {
     if let Some(rows) = options.batch_rows {
         config = config.with_batch_size(rows.max(1));
     }
-    // (Under the fair spill pool, DataFusion's own sort settings: they suit it.)
+    if let (Some(limit), true) = (options.memory_limit, options.fair_spill_pool) {
+        // DataFusion's own sort settings suit its pool, but for the merge
+        // reservation: 10 MB, more than a small pool holds (at 8 MB every
+        // sort failed); at most a quarter of the pool.
+        let execution = &mut config.options_mut().execution;
+        execution.sort_spill_reservation_bytes =
+            (execution.sort_spill_reservation_bytes).min(limit / 4);
+    }
     if let Some(limit) = options.memory_limit.filter(|_| !options.fair_spill_pool) {
         // A sort that must spill sorts what it holds in place instead of
         // merging it as many small runs: that merge holds every run's keys in
@@ -382,11 +389,50 @@ pub enum OutputFormat {
     Csv,
     /// A JSON array of objects.
     Json,
+    /// A Parquet file (zstd); binary, so to a file only.
+    Parquet,
+    /// An Arrow IPC file; binary, so to a file only.
+    Arrow,
+}
+
+impl OutputFormat {
+    /// Whether the format is binary: written to a file, never to a terminal.
+    pub fn is_binary(self) -> bool {
+        matches!(self, Self::Parquet | Self::Arrow)
+    }
+
+    /// Every format, in the order help texts list them.
+    pub const ALL: [Self; 5] = [
+        Self::Table,
+        Self::Csv,
+        Self::Json,
+        Self::Parquet,
+        Self::Arrow,
+    ];
+
+    /// The format's name, as `--format` and `.format` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Table => "table",
+            Self::Csv => "csv",
+            Self::Json => "json",
+            Self::Parquet => "parquet",
+            Self::Arrow => "arrow",
+        }
+    }
+
+    /// The format named `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|format| format.name() == name)
+    }
 }
 
 /// Writes `batches` to `out` in `format`. In the table and CSV, nested values
 /// (lists, structs, maps) and the values of the JSON functions (`payload->'k'`)
-/// are written as JSON text; in JSON, as JSON.
+/// are written as JSON text; in JSON, as JSON. Parquet and Arrow keep every
+/// column's type but the JSON functions' values (a union, which Parquet
+/// cannot hold), which they write as JSON text; both files are made in
+/// memory (the rows are there already) and then written to `out`.
 ///
 /// A write that fails is an [`Error::Io`] on `stdout` with the io error's
 /// kind and message, whichever writer met it (arrow's CSV writer keeps only
@@ -412,7 +458,7 @@ fn write_formatted(batches: &[RecordBatch], format: OutputFormat, out: &mut Watc
         OutputFormat::Table => {
             let texts = batches
                 .iter()
-                .map(nested_as_json_text)
+                .map(|batch| as_json_text(batch, is_nested))
                 .collect::<Result<Vec<_>>>()?;
             let table = arrow::util::pretty::pretty_format_batches(&texts)?;
             writeln!(out, "{table}").map_err(|e| Error::io("stdout", e))?;
@@ -422,8 +468,12 @@ fn write_formatted(batches: &[RecordBatch], format: OutputFormat, out: &mut Watc
                 .with_header(true)
                 .build(&mut *out);
             for batch in batches {
-                writer.write(&nested_as_json_text(batch)?)?;
+                writer.write(&as_json_text(batch, is_nested)?)?;
             }
+        }
+        OutputFormat::Parquet | OutputFormat::Arrow => {
+            let bytes = binary_file(batches, format)?;
+            out.write_all(&bytes).map_err(|e| Error::io("stdout", e))?;
         }
         OutputFormat::Json => {
             let mut writer = arrow::json::WriterBuilder::new()
@@ -487,17 +537,55 @@ fn is_nested(data_type: &DataType) -> bool {
     )
 }
 
-/// `batch` with each nested column replaced by a text column of its values as
-/// JSON (a JSON null, as the JSON functions give for a missing key, is empty).
-fn nested_as_json_text(batch: &RecordBatch) -> Result<RecordBatch> {
+/// Whether values of `data_type` are the JSON functions' union.
+fn is_union(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::Union(..))
+}
+
+/// The bytes of a Parquet or Arrow IPC file of `batches` (at least one, as
+/// [`run_sql`] gives), the unions as JSON text.
+fn binary_file(batches: &[RecordBatch], format: OutputFormat) -> Result<Vec<u8>> {
+    let batches = batches
+        .iter()
+        .map(|batch| as_json_text(batch, is_union))
+        .collect::<Result<Vec<_>>>()?;
+    let schema = batches
+        .first()
+        .map(RecordBatch::schema)
+        .unwrap_or_else(|| Arc::new(Schema::empty()));
+    let mut bytes = Vec::new();
+    if format == OutputFormat::Parquet {
+        let properties = parquet::file::properties::WriterProperties::builder()
+            .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+            .build();
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(&mut bytes, schema, Some(properties))?;
+        for batch in &batches {
+            writer.write(batch)?;
+        }
+        writer.close()?;
+    } else {
+        let mut writer = arrow::ipc::writer::FileWriter::try_new(&mut bytes, &schema)?;
+        for batch in &batches {
+            writer.write(batch)?;
+        }
+        writer.finish()?;
+    }
+    Ok(bytes)
+}
+
+/// `batch` with each column whose type `which` picks replaced by a text
+/// column of its values as JSON (a JSON null, as the JSON functions give for
+/// a missing key, is empty).
+fn as_json_text(batch: &RecordBatch, which: fn(&DataType) -> bool) -> Result<RecordBatch> {
     let schema = batch.schema();
-    if !schema.fields().iter().any(|f| is_nested(f.data_type())) {
+    if !schema.fields().iter().any(|f| which(f.data_type())) {
         return Ok(batch.clone());
     }
     let mut fields = Vec::with_capacity(batch.num_columns());
     let mut columns = Vec::with_capacity(batch.num_columns());
     for (field, column) in schema.fields().iter().zip(batch.columns()) {
-        if is_nested(field.data_type()) {
+        if which(field.data_type()) {
             columns.push(json_text(field, column)?);
             fields.push(Field::new(field.name(), DataType::Utf8, true));
         } else {

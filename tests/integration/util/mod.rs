@@ -139,7 +139,7 @@ impl Dir {
     }
 }
 
-/// A Python 3 that has pyarrow and DuckDB, for the tests that open our outputs
+/// A Python 3 that has pyarrow, DuckDB and PM4Py, for the tests that open our outputs
 /// with them: `EVENTFOLD_PYTHON` when set, else `python3` when it has both,
 /// else a virtual environment made once under the target folder from
 /// `scripts/requirements.txt` (so `cargo test` needs nothing installed by
@@ -152,7 +152,7 @@ pub fn python() -> PathBuf {
         }
         let has_packages = |python: &Path| {
             Command::new(python)
-                .args(["-c", "import pyarrow, duckdb"])
+                .args(["-c", "import pyarrow, duckdb, pm4py"])
                 .output()
                 .is_ok_and(|o| o.status.success())
         };
@@ -181,7 +181,7 @@ pub fn python() -> PathBuf {
             }
         };
         eprintln!(
-            "note: python3 lacks pyarrow or duckdb; making {} from scripts/requirements.txt (once)",
+            "note: python3 lacks pyarrow, duckdb or pm4py; making {} from scripts/requirements.txt (once)",
             venv.display()
         );
         run(&system, &["-m".as_ref(), "venv".as_ref(), venv.as_os_str()])?;
@@ -202,7 +202,7 @@ pub fn python() -> PathBuf {
             Ok(python)
         } else {
             Err(format!(
-                "{} still cannot import pyarrow and duckdb",
+                "{} still cannot import pyarrow, duckdb and pm4py",
                 python.display()
             ))
         }
@@ -213,4 +213,22 @@ pub fn python() -> PathBuf {
             "no Python with pyarrow and DuckDB for this test: {why}\n  hint: install Python 3 with its venv module (Debian: python3-venv), or set EVENTFOLD_PYTHON to a python that has scripts/requirements.txt"
         ),
     }
+}
+
+/// Runs the Python program `code` (from [`python()`]) with `args` and
+/// returns its stdout; panics with its stderr when it fails.
+pub fn run_python(code: &str, args: &[&std::ffi::OsStr]) -> String {
+    let output = Command::new(python())
+        .arg("-c")
+        .arg(code)
+        .args(args)
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "python failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
 }
