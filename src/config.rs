@@ -38,6 +38,7 @@ struct RawRun {
     incremental: Option<bool>,
     with_history: Option<bool>,
     projections: Option<PathBuf>,
+    roles: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -65,6 +66,8 @@ pub struct ProjectConfig {
     /// `[run] projections`: the folder of SQL projections; else
     /// `projections/` beside the file when it exists.
     pub projections: Option<PathBuf>,
+    /// `[run] roles`: the roles file the model's authorisation rules read.
+    pub roles: Option<PathBuf>,
     /// `[input]`: the mapping file's keys.
     pub input: InputSpec,
     /// `[check] queries`.
@@ -95,6 +98,7 @@ impl ProjectConfig {
         config.model = config.model.map(resolve);
         config.out = config.out.map(resolve);
         config.queries = config.queries.map(resolve);
+        config.roles = config.roles.map(resolve);
         config.projections = config.projections.map(resolve).or_else(|| {
             let beside = base.join("projections");
             beside.is_dir().then_some(beside)
@@ -136,6 +140,7 @@ impl ProjectConfig {
             incremental: raw.run.incremental.unwrap_or(false),
             with_history: raw.run.with_history.unwrap_or(false),
             projections: raw.run.projections,
+            roles: raw.run.roles,
             input,
             queries: raw.check.queries,
             fail_on: raw.check.fail_on.map(toml::Spanned::into_inner),
@@ -185,6 +190,8 @@ out = "out"
 # The SQL projections built into out/projections/ (default: projections/
 # beside this file).
 # projections = "projections"
+# Who holds which role, for the model's authorisation rules (README, "Roles").
+# roles = "roles.toml"
 
 # How to read and map the inputs: the keys of a mapping file.
 [input]

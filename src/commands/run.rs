@@ -80,6 +80,10 @@ pub struct Args {
     /// beside it, else the task domain's when the model is the task model).
     #[arg(long, value_name = "DIR")]
     pub projections: Option<PathBuf>,
+    /// The roles file the model's authorisation rules read: TOML or CSV
+    /// (default: `[run] roles` of eventfold.toml, else nobody holds a role).
+    #[arg(long, value_name = "FILE")]
+    pub roles: Option<PathBuf>,
 }
 
 /// The SQL projections a run (or `project`) builds: the folder `flag` names,
@@ -135,7 +139,12 @@ impl Args {
             .or(project.memory_limit.as_deref())
             .map(crate::support::byte_size::parse_byte_size)
             .transpose()?;
+        let roles = match self.roles.as_ref().or(project.roles.as_ref()) {
+            Some(path) => crate::model::roles::Roles::load(path)?,
+            None => Default::default(),
+        };
         Ok(RunConfig {
+            roles,
             inputs,
             model,
             out: project.out(out),

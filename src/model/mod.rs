@@ -16,12 +16,15 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::support::json_path::JsonPath;
+pub mod authorisation;
 pub mod projection;
+pub mod roles;
 pub mod upcast;
 mod value;
 
 pub use crate::support::toml_lines::Locator;
 use crate::{Error, Result};
+pub use authorisation::{Allowed, Permit};
 pub use projection::KeyedProjection;
 pub use value::StateValue;
 
@@ -141,6 +144,8 @@ pub struct Handler {
     /// stream the event moves holds it.
     pub to: Option<Arc<str>>,
     pub effects: Vec<Effect>,
+    /// Who may cause the event (`allowed = [...]`), when the model says.
+    pub allowed: Option<Allowed>,
 }
 
 /// One typed state field.
@@ -224,12 +229,37 @@ pub struct Model {
     pub upcasters: Vec<upcast::Upcaster>,
     /// The keyed folds (`[projections.NAME]`), in the order written.
     pub projections: Vec<KeyedProjection>,
+    /// The severity of `unauthorised_action` findings (`[authorisation] severity`).
+    pub unauthorised_severity: &'static str,
 }
 
 impl Model {
     /// The model of `aggregate_type`, if the model declares it.
     pub fn aggregate(&self, aggregate_type: &str) -> Option<&AggregateModel> {
         self.aggregates.iter().find(|a| a.name == aggregate_type)
+    }
+
+    /// The severity of `rule`'s findings under this model.
+    pub fn severity(&self, rule: crate::replay::Rule) -> &'static str {
+        match rule {
+            crate::replay::Rule::UnauthorisedAction => self.unauthorised_severity,
+            _ => rule.severity(),
+        }
+    }
+
+    /// Whether any `allowed` rule reads a related stream (`@project_id.owner`).
+    pub fn has_related_permits(&self) -> bool {
+        self.aggregates
+            .iter()
+            .flat_map(|a| a.handlers.values())
+            .any(|h| h.allowed.as_ref().is_some_and(Allowed::has_related))
+    }
+
+    /// Whether any event type has an `allowed` rule.
+    pub fn has_authorisation(&self) -> bool {
+        self.aggregates
+            .iter()
+            .any(|a| a.handlers.values().any(|h| h.allowed.is_some()))
     }
 }
 
@@ -251,6 +281,7 @@ struct RawModel {
     upcasters: Vec<Spanned<upcast::RawUpcaster>>,
     #[serde(default)]
     projections: IndexMap<String, Spanned<projection::RawProjection>>,
+    authorisation: Option<authorisation::RawAuthorisation>,
 }
 
 #[derive(Deserialize)]
@@ -298,6 +329,7 @@ struct RawHandler {
     add: IndexMap<String, Spanned<String>>,
     #[serde(default)]
     remove: IndexMap<String, Spanned<String>>,
+    allowed: Option<Vec<Spanned<String>>>,
 }
 
 /// A model file's name (for messages) and text.
@@ -336,18 +368,59 @@ pub fn parse_model(file: &str, text: &str) -> Result<Model> {
         ));
     }
     let declared: Vec<&str> = raw.aggregates.keys().map(String::as_str).collect();
-    let aggregates = raw
+    let mut aggregates = raw
         .aggregates
         .iter()
         .map(|(name, aggregate)| validate_aggregate(&locator, name, aggregate, &declared))
         .collect::<Result<Vec<_>>>()?;
+    let permits = validate_permits(&locator, &raw, &aggregates)?;
+    for (aggregate, allowed) in aggregates.iter_mut().zip(permits) {
+        for (event_type, allowed) in allowed {
+            if let Some(handler) = aggregate.handlers.get_mut(&event_type) {
+                handler.allowed = Some(allowed);
+            }
+        }
+    }
+    let unauthorised_severity = authorisation::severity(&locator, raw.authorisation.as_ref())?;
     let upcasters = upcast::validate(&locator, &raw.upcasters)?;
     let projections = projection::validate(&locator, &raw.projections, &aggregates)?;
     Ok(Model {
         aggregates,
         upcasters,
         projections,
+        unauthorised_severity,
     })
+}
+
+/// The `allowed` rules of every aggregate's event types, checked once all
+/// aggregates' fields are known (a rule may read a related aggregate's).
+fn validate_permits(
+    locator: &Locator,
+    raw: &RawModel,
+    aggregates: &[AggregateModel],
+) -> Result<Vec<Vec<(String, Allowed)>>> {
+    raw.aggregates
+        .iter()
+        .zip(aggregates)
+        .map(|((name, raw_aggregate), aggregate)| {
+            let context = authorisation::PermitContext {
+                locator,
+                aggregate,
+                aggregates,
+            };
+            let mut rules = Vec::new();
+            for (event_type, handler) in &raw_aggregate.get_ref().events {
+                if let Some(allowed) = &handler.get_ref().allowed {
+                    let what = format!("event \"{event_type}\"");
+                    let section = format!("aggregates.{name}.events.{event_type}");
+                    let creates = handler.get_ref().creates;
+                    let rule = context.allowed(&what, &section, allowed, creates)?;
+                    rules.push((event_type.clone(), rule));
+                }
+            }
+            Ok(rules)
+        })
+        .collect()
 }
 
 /// Reads and validates a model file.
@@ -589,6 +662,7 @@ impl AggregateContext<'_> {
             from,
             to,
             effects,
+            allowed: None,
         })
     }
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::ingest::{IngestOptions, InputSource};
+use crate::model::roles::Roles;
 use crate::model::ModelSource;
 use crate::projection::ProjectionSource;
 use crate::sink::manifest::{Manifest, Selection};
@@ -34,6 +35,8 @@ pub struct RunConfig {
     /// The SQL projections to build into `projections/` (files of a
     /// projections folder, or the embedded task domain's).
     pub projections: Vec<ProjectionSource>,
+    /// Who holds which role, for the model's authorisation rules.
+    pub roles: Roles,
     /// Told the run's progress and notes: the command draws them on stderr
     /// (bars only when it is a terminal); [`crate::support::progress::Silent`]
     /// takes nothing.

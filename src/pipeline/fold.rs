@@ -15,7 +15,9 @@ use super::duplicates::{duplicate_id_findings, occurrences, EVENTS_OCCURRENCE};
 use super::sorted::SortedEvents;
 use super::RunReport;
 use crate::envelope::events_schema;
+use crate::model::roles::Roles;
 use crate::model::Model;
+use crate::replay::authorise::Authoriser;
 use crate::replay::keyed::KeyedFolds;
 use crate::replay::{Finding, Replayer, Seeds};
 use crate::sink::projection::write_projections;
@@ -49,6 +51,8 @@ pub(super) struct Replay<'a> {
     pub output_root: &'a Path,
     /// The model file's name, for the error about events without their key.
     pub model_file: &'a str,
+    /// Who holds which role, for the model's authorisation rules.
+    pub roles: &'a Roles,
 }
 
 /// Where the pass's time goes: waiting for the sorted stream, the fold (with
@@ -79,6 +83,7 @@ pub(super) async fn sort_and_replay(
         folds,
         output_root,
         model_file,
+        roles,
     } = replay;
     let mut repeated = Vec::new();
     let mut folded = 0;
@@ -87,6 +92,9 @@ pub(super) async fn sort_and_replay(
     let mut replayer = Replayer::with_seeds(model, seeds);
     if let Some(folds) = folds {
         replayer = replayer.with_keyed_folds(folds);
+    }
+    if model.has_authorisation() {
+        replayer = replayer.with_authoriser(Authoriser::new(model, roles));
     }
     let mut clocks = Clocks::default();
     loop {

@@ -76,6 +76,13 @@ pub fn run(config: &RunConfig) -> Result<RunReport> {
     let projections =
         crate::projection::prepare_for(&config.projections, &model, config.with_history)?;
     guard_full_output(config)?;
+    if config.incremental && model.has_related_permits() {
+        // The related streams' states before the new events are not read
+        // back from the previous output yet: the rules would be misjudged.
+        return Err(Error::usage(
+            "the model's authorisation rules read related streams (@REFERENCE.FIELD), which an incremental run cannot check yet\n  hint: run with --full",
+        ));
+    }
     tracing::info!(
         out = %config.out.display(),
         inputs = config.inputs.len(),
@@ -370,6 +377,7 @@ async fn replay_phase(
         folds: keyed_folds(plan)?,
         output_root: &output_root,
         model_file: &config.model.name,
+        roles: &config.roles,
     };
     // A partial run folds an unknown share of the events.
     let total = (!config.selection.is_partial()).then_some(report.ingest.events);
@@ -524,7 +532,7 @@ fn write_phase(
 ) -> Result<()> {
     let dir = plan.dir;
     let phase = Phase::start();
-    write_findings(dir, findings, report)?;
+    write_findings(dir, plan.model, findings, report)?;
     // The model travels with its outputs, so `history` replays with the same
     // one (and the projections read it as the model tables).
     let model_copy = dir.path(crate::sink::manifest::MODEL_FILE);
@@ -580,6 +588,7 @@ fn projection_phase(plan: &Plan, report: &mut RunReport) -> Result<()> {
 /// per rule into `report.findings`.
 fn write_findings(
     dir: &OutputDir,
+    model: &Model,
     mut findings: Vec<Finding>,
     report: &mut RunReport,
 ) -> Result<()> {
@@ -608,7 +617,7 @@ fn write_findings(
     write_table(
         &dir.path("findings.parquet"),
         findings_schema(),
-        &[findings_batch(&findings)?],
+        &[findings_batch(&findings, model)?],
     )?;
     Ok(())
 }
@@ -667,6 +676,7 @@ mod tests {
             with_history: false,
             incremental: true,
             projections: Vec::new(),
+            roles: Default::default(),
             observer: recorder.clone(),
         };
         let report = run(&config).unwrap();

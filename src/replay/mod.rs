@@ -6,6 +6,7 @@
 //! [`ReplaySink`]. The per-event logic is the pure [`fold::evolve`]. The
 //! duplicate-event-id rule spans streams and is checked in SQL by the run command.
 
+pub mod authorise;
 pub mod fold;
 pub mod keyed;
 
@@ -20,6 +21,7 @@ use arrow::datatypes::{TimestampMicrosecondType, UInt32Type, UInt64Type};
 use crate::envelope::{col, Event};
 use crate::model::{AggregateModel, Model};
 use crate::Result;
+use authorise::Authoriser;
 use keyed::KeyedFolds;
 
 pub use crate::model::StateValue;
@@ -121,11 +123,12 @@ pub enum Rule {
     UnknownAggregateType,
     PayloadFieldMissing,
     PayloadFieldType,
+    UnauthorisedAction,
 }
 
 impl Rule {
     /// Every rule, in report order.
-    pub const ALL: [Rule; 10] = [
+    pub const ALL: [Rule; 11] = [
         Rule::VersionGap,
         Rule::DuplicateVersion,
         Rule::DuplicateEventId,
@@ -136,6 +139,7 @@ impl Rule {
         Rule::UnknownAggregateType,
         Rule::PayloadFieldMissing,
         Rule::PayloadFieldType,
+        Rule::UnauthorisedAction,
     ];
 
     /// The rule named `name` (as in `findings.rule`).
@@ -155,11 +159,13 @@ impl Rule {
             Rule::UnknownAggregateType => "unknown_aggregate_type",
             Rule::PayloadFieldMissing => "payload_field_missing",
             Rule::PayloadFieldType => "payload_field_type",
+            Rule::UnauthorisedAction => "unauthorised_action",
         }
     }
 
-    /// `error` for broken streams and forbidden transitions, `warning` for what
-    /// the model does not cover.
+    /// `error` for broken streams, forbidden transitions and unauthorised
+    /// actions (the model may lower that one: [`Model::severity`]), `warning`
+    /// for what the model does not cover.
     pub fn severity(self) -> &'static str {
         match self {
             Rule::UnknownEventType
@@ -322,6 +328,8 @@ pub struct Replayer<'m> {
     event_types: EventTypes,
     /// The model's keyed folds, when asked for ([`Replayer::with_keyed_folds`]).
     folds: Option<KeyedFolds<'m>>,
+    /// The model's authorisation rules, when asked for ([`Replayer::with_authoriser`]).
+    authoriser: Option<Authoriser<'m>>,
 }
 
 /// Event types shared, not copied, by the states and transitions that name
@@ -360,7 +368,15 @@ impl<'m> Replayer<'m> {
             outcome: ReplayOutcome::default(),
             event_types: EventTypes::default(),
             folds: None,
+            authoriser: None,
         }
+    }
+
+    /// Checks every applied event against the model's authorisation rules;
+    /// the `unauthorised_action` findings join the outcome's.
+    pub fn with_authoriser(mut self, authoriser: Authoriser<'m>) -> Self {
+        self.authoriser = Some(authoriser);
+        self
     }
 
     /// Folds the keyed folds `folds` (empty, or seeded with a previous
@@ -398,6 +414,11 @@ impl<'m> Replayer<'m> {
         }
         if let Some((state, model)) = self.current.as_mut() {
             let event_type = self.event_types.get(event.event_type);
+            if let (Some(authoriser), Some(model)) = (self.authoriser.as_mut(), *model) {
+                if fold::will_apply(Some(model), state, event) {
+                    authoriser.before(model, state, event);
+                }
+            }
             let mut folding = self.folds.as_mut();
             if let Some(folds) = folding.as_mut() {
                 if !folds.before(*model, state, event) {
@@ -408,6 +429,9 @@ impl<'m> Replayer<'m> {
                 fold::evolve(*model, state, event, event_type, &mut self.outcome.findings);
             if let Some(folds) = folding {
                 folds.after(state, event);
+            }
+            if let Some(authoriser) = self.authoriser.as_mut() {
+                authoriser.after(state, event);
             }
             sink.transition(event, transition)?;
             if let Some(model) = model {
@@ -448,6 +472,9 @@ impl<'m> Replayer<'m> {
         sink: &mut dyn ReplaySink,
     ) -> Result<(ReplayOutcome, Option<KeyedFolds<'m>>)> {
         self.flush(sink)?;
+        if let Some(authoriser) = self.authoriser {
+            self.outcome.findings.extend(authoriser.finish());
+        }
         Ok((self.outcome, self.folds))
     }
 }

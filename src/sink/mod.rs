@@ -672,7 +672,7 @@ pub fn findings_schema() -> SchemaRef {
 }
 
 /// Builds the findings batch.
-pub fn findings_batch(findings: &[Finding]) -> Result<RecordBatch> {
+pub fn findings_batch(findings: &[Finding], model: &crate::model::Model) -> Result<RecordBatch> {
     let mut columns = FINDINGS.columns();
     for finding in findings {
         let mut row = columns.row();
@@ -682,7 +682,7 @@ pub fn findings_batch(findings: &[Finding]) -> Result<RecordBatch> {
         row.text("event_id", &finding.event_id);
         row.uint64("position", finding.position);
         row.text("rule", finding.rule.name());
-        row.text("severity", finding.rule.severity());
+        row.text("severity", model.severity(finding.rule));
         row.text("message", &finding.message);
     }
     columns.finish()

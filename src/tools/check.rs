@@ -46,8 +46,8 @@ pub struct CheckOutcome {
 pub async fn replay_outcomes(ctx: &SessionContext) -> Result<Vec<CheckOutcome>> {
     let batches = run_sql(
         ctx,
-        "SELECT rule, stream_id, version, message, n FROM (
-           SELECT rule, stream_id, version, message, count(*) OVER (PARTITION BY rule) AS n,
+        "SELECT rule, stream_id, version, message, n, severity FROM (
+           SELECT rule, stream_id, version, message, severity, count(*) OVER (PARTITION BY rule) AS n,
                   row_number() OVER (PARTITION BY rule ORDER BY aggregate_type, stream_id, version, position) AS rn
            FROM findings) WHERE rn <= 3 ORDER BY rule, rn",
     )
@@ -72,6 +72,9 @@ pub async fn replay_outcomes(ctx: &SessionContext) -> Result<Vec<CheckOutcome>> 
             let rule = rules.as_string::<i32>().value(row);
             if let Some(outcome) = outcomes.iter_mut().find(|o| o.name == rule) {
                 outcome.rows = counts.value(row).max(0) as u64;
+                // The model may set a rule's severity (`unauthorised_action`).
+                let severity = array_value_to_string(batch.column(5), row)?;
+                outcome.severity = Severity::parse(&severity).unwrap_or(outcome.severity);
                 outcome.examples.push(format!(
                     "{} v{}: {}",
                     array_value_to_string(batch.column(1), row)?,

@@ -32,7 +32,7 @@ fn check_on_the_sample_fails_and_names_every_planted_anomaly() {
     assert!(
         outcome
             .stdout
-            .ends_with("29 checks, 12 failed at --fail-on error\n"),
+            .ends_with("30 checks, 12 failed at --fail-on error\n"),
         "{}",
         outcome.stdout
     );
@@ -41,11 +41,11 @@ fn check_on_the_sample_fails_and_names_every_planted_anomaly() {
     let junit = std::fs::read_to_string(dir.join("report.xml")).unwrap();
     assert!(
         junit.contains(
-            "<testsuites name=\"eventfold check\" tests=\"29\" failures=\"12\" skipped=\"0\">"
+            "<testsuites name=\"eventfold check\" tests=\"30\" failures=\"12\" skipped=\"0\">"
         ),
         "{junit}"
     );
-    assert_eq!(junit.matches("<testcase ").count(), 29);
+    assert_eq!(junit.matches("<testcase ").count(), 30);
     assert_eq!(junit.matches("<failure ").count(), 12);
     let mut reader = quick_xml::Reader::from_str(&junit);
     loop {
@@ -109,7 +109,7 @@ fn check_on_a_clean_generated_log_passes() {
     assert!(
         outcome
             .stdout
-            .ends_with("29 checks, 0 failed at --fail-on error\n"),
+            .ends_with("30 checks, 0 failed at --fail-on error\n"),
         "{}",
         outcome.stdout
     );

@@ -5,6 +5,7 @@
 
 mod util;
 
+mod authorisation;
 mod census;
 mod check;
 mod cli;

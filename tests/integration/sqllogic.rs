@@ -159,6 +159,7 @@ fn build_with(
         with_history: false,
         incremental: false,
         projections,
+        roles: Default::default(),
         observer: std::sync::Arc::new(eventfold::support::progress::Silent),
     };
     run(&config).expect("pipeline runs");

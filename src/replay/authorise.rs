@@ -1,0 +1,312 @@
+//! The model's authorisation rules checked on every event of the log: the
+//! `unauthorised_action` findings.
+//!
+//! An event whose type has an `allowed` rule, and which the replay applies,
+//! is checked against its stream's state before it. A permit reading a
+//! related stream (`@project_id.owner`) is answered after the replay, since the
+//! replay goes stream by stream: the replay keeps, for every field such a
+//! permit reads, each value a stream held and the position of the event that
+//! set it, and the check reads the related stream's value as of the last of
+//! its events positioned before the checked event (its state when the event
+//! happened, positions following versions within a stream). A related stream
+//! with no event before it has no state then, and the permit fails. In an
+//! incremental run the previous output's state would stand for the related
+//! streams' events before the new ones ([`Authoriser::earlier`]); until it is
+//! read back, `run --incremental` refuses a model with related permits.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::model::roles::Roles;
+use crate::model::{AggregateModel, Allowed, Model, Permit, StateValue};
+
+use super::{EventRef, Finding, Rule, StreamState};
+
+/// Whether `actor` is the value of a string field or in a list field.
+pub fn actor_is(value: &StateValue, actor: &str) -> bool {
+    match value {
+        StateValue::Str(s) => s == actor,
+        StateValue::List(items) => items.iter().any(|i| i == actor),
+        _ => false,
+    }
+}
+
+/// A value for a message: quoted text, a list, or `unset`.
+fn shown(value: Option<&StateValue>) -> String {
+    match value {
+        Some(StateValue::Str(s)) => format!("\"{s}\""),
+        Some(StateValue::List(items)) => format!("{items:?}"),
+        _ => "unset".into(),
+    }
+}
+
+/// A permit that reads a related stream, once the stream's id is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelatedPermit<'m> {
+    /// The related aggregate type.
+    pub aggregate: &'m str,
+    /// The related stream's id, `None` when the reference field is unset.
+    pub stream_id: Option<String>,
+    /// The index of the field read in the related aggregate.
+    pub field: usize,
+    /// The reference and field as written, for messages (`project.owner`).
+    pub name: &'m str,
+}
+
+/// What the stream's own state and the roles say of an actor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict<'m> {
+    Allowed,
+    /// Not allowed so far: why not, per permit, and the related permits still
+    /// to be asked.
+    Open {
+        reasons: Vec<String>,
+        related: Vec<RelatedPermit<'m>>,
+    },
+}
+
+/// Checks `actor` at `at` against `allowed`'s permits that need only the
+/// stream's own state `fields` (of `model`) and the roles.
+pub fn check_own<'m>(
+    model: &AggregateModel,
+    allowed: &'m Allowed,
+    fields: &[StateValue],
+    actor: Option<&str>,
+    at: i64,
+    roles: &Roles,
+) -> Verdict<'m> {
+    let mut reasons = Vec::new();
+    let mut related = Vec::new();
+    for permit in &allowed.permits {
+        match (permit, actor) {
+            (Permit::Anyone, _) => return Verdict::Allowed,
+            (_, None) => {}
+            (Permit::Field(index), Some(actor)) => {
+                let value = fields.get(*index);
+                if value.is_some_and(|v| actor_is(v, actor)) {
+                    return Verdict::Allowed;
+                }
+                reasons.push(format!("{} is {}", model.fields[*index].name, shown(value)));
+            }
+            (Permit::Role(role), Some(actor)) => {
+                if roles.holds(actor, role, at) {
+                    return Verdict::Allowed;
+                }
+                reasons.push(format!("no role {role} then"));
+            }
+            (
+                Permit::Related {
+                    reference,
+                    aggregate,
+                    field,
+                    name,
+                },
+                Some(_),
+            ) => {
+                let stream_id = match fields.get(*reference) {
+                    Some(StateValue::Str(id)) => Some(id.clone()),
+                    _ => None,
+                };
+                related.push(RelatedPermit {
+                    aggregate,
+                    stream_id,
+                    field: *field,
+                    name,
+                });
+            }
+        }
+    }
+    if actor.is_none() {
+        reasons.push("no actor recorded".into());
+    }
+    Verdict::Open { reasons, related }
+}
+
+/// Whether a related permit allows `actor`, given the related stream's
+/// fields then (`None`: it had no state); adds why not to `reasons`.
+pub fn check_related(
+    permit: &RelatedPermit,
+    fields: Option<&[StateValue]>,
+    actor: &str,
+    reasons: &mut Vec<String>,
+) -> bool {
+    let Some(stream_id) = &permit.stream_id else {
+        reasons.push(format!("{} unknown (no reference)", permit.name));
+        return false;
+    };
+    let Some(fields) = fields else {
+        reasons.push(format!(
+            "{} unknown ({stream_id} has no state then)",
+            permit.name
+        ));
+        return false;
+    };
+    let value = fields.get(permit.field);
+    if value.is_some_and(|v| actor_is(v, actor)) {
+        return true;
+    }
+    reasons.push(format!("{} ({stream_id}) is {}", permit.name, shown(value)));
+    false
+}
+
+/// The finding for `actor`'s event that `allowed` does not allow.
+pub fn unauthorised(event: &EventRef, allowed: &Allowed, reasons: &[String]) -> Finding {
+    let by = match event.actor {
+        Some(actor) => format!("by \"{actor}\""),
+        None => "with no actor".into(),
+    };
+    let message = format!(
+        "{} {by} is not allowed by {}: {}",
+        event.event_type,
+        allowed.rule,
+        reasons.join("; ")
+    );
+    Finding::new(event, Rule::UnauthorisedAction, message)
+}
+
+/// An event whose related permits are answered after the replay.
+struct Pending<'m> {
+    finding: Finding,
+    actor: String,
+    reasons: Vec<String>,
+    related: Vec<RelatedPermit<'m>>,
+}
+
+/// Tracked fields' values of one stream: each change, with the position of
+/// the event that made it, in version order.
+type Timeline = Vec<(u64, Vec<StateValue>)>;
+
+/// Checks the events of a replay against the model's rules.
+pub struct Authoriser<'m> {
+    model: &'m Model,
+    roles: &'m Roles,
+    /// Per aggregate type: the fields some related permit reads.
+    tracked: HashMap<&'m str, Vec<usize>>,
+    timelines: HashMap<(String, String), Timeline>,
+    pending: Vec<Pending<'m>>,
+    /// States of related streams before the replayed events (an incremental
+    /// run's previous output), by (aggregate_type, stream_id).
+    earlier: HashMap<(String, String), Vec<StateValue>>,
+    findings: Vec<Finding>,
+}
+
+impl<'m> Authoriser<'m> {
+    pub fn new(model: &'m Model, roles: &'m Roles) -> Self {
+        let mut tracked: HashMap<&str, Vec<usize>> = HashMap::new();
+        for handler in model.aggregates.iter().flat_map(|a| a.handlers.values()) {
+            for permit in handler.allowed.iter().flat_map(|a| &a.permits) {
+                if let Permit::Related {
+                    aggregate, field, ..
+                } = permit
+                {
+                    let fields = tracked.entry(aggregate.as_str()).or_default();
+                    if !fields.contains(field) {
+                        fields.push(*field);
+                    }
+                }
+            }
+        }
+        Self {
+            model,
+            roles,
+            tracked,
+            timelines: HashMap::new(),
+            pending: Vec::new(),
+            earlier: HashMap::new(),
+            findings: Vec::new(),
+        }
+    }
+
+    /// The related streams' states from before the replayed events.
+    pub fn earlier(mut self, states: HashMap<(String, String), Vec<StateValue>>) -> Self {
+        self.earlier = states;
+        self
+    }
+
+    /// The aggregate types some related permit reads.
+    pub fn related_aggregates(&self) -> HashSet<&'m str> {
+        self.tracked.keys().copied().collect()
+    }
+
+    /// Checks `event` (about to be applied) against its state before it.
+    pub fn before(&mut self, model: &'m AggregateModel, state: &StreamState, event: &EventRef) {
+        let Some(allowed) = model
+            .handlers
+            .get(event.event_type)
+            .and_then(|h| h.allowed.as_ref())
+        else {
+            return;
+        };
+        let verdict = check_own(
+            model,
+            allowed,
+            &state.fields,
+            event.actor,
+            event.occurred_at,
+            self.roles,
+        );
+        match verdict {
+            Verdict::Allowed => {}
+            Verdict::Open { reasons, related } => match event.actor {
+                Some(actor) if !related.is_empty() => self.pending.push(Pending {
+                    finding: unauthorised(event, allowed, &[]),
+                    actor: actor.to_owned(),
+                    reasons,
+                    related,
+                }),
+                _ => self.findings.push(unauthorised(event, allowed, &reasons)),
+            },
+        }
+    }
+
+    /// Records the tracked fields of `state` once `event` is applied.
+    pub fn after(&mut self, state: &StreamState, event: &EventRef) {
+        let Some(fields) = self.tracked.get(state.aggregate_type.as_str()) else {
+            return;
+        };
+        let values: Vec<StateValue> = fields.iter().map(|f| state.fields[*f].clone()).collect();
+        let key = (state.aggregate_type.clone(), state.stream_id.clone());
+        let timeline = self.timelines.entry(key).or_default();
+        if timeline.last().is_none_or(|(_, last)| *last != values) {
+            timeline.push((event.position, values));
+        }
+    }
+
+    /// The value the related stream of `permit` held before `position`.
+    fn related_fields(&self, permit: &RelatedPermit, position: u64) -> Option<Vec<StateValue>> {
+        let key = (permit.aggregate.to_owned(), permit.stream_id.clone()?);
+        let tracked = &self.tracked[permit.aggregate];
+        let then = self
+            .timelines
+            .get(&key)
+            .and_then(|timeline| timeline.iter().rev().find(|(at, _)| *at < position));
+        // The related aggregate's full field vector, with only the tracked fields filled.
+        let mut fields =
+            vec![StateValue::Null; self.model.aggregate(permit.aggregate)?.fields.len()];
+        match then {
+            Some((_, values)) => {
+                for (index, value) in tracked.iter().zip(values) {
+                    fields[*index] = value.clone();
+                }
+                Some(fields)
+            }
+            None => self.earlier.get(&key).cloned(),
+        }
+    }
+
+    /// Answers the related permits; returns every finding.
+    pub fn finish(mut self) -> Vec<Finding> {
+        let pending = std::mem::take(&mut self.pending);
+        for mut event in pending {
+            let position = event.finding.position;
+            let allowed = event.related.iter().any(|permit| {
+                let fields = self.related_fields(permit, position);
+                check_related(permit, fields.as_deref(), &event.actor, &mut event.reasons)
+            });
+            if !allowed {
+                event.finding.message.push_str(&event.reasons.join("; "));
+                self.findings.push(event.finding);
+            }
+        }
+        self.findings
+    }
+}
