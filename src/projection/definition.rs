@@ -232,6 +232,13 @@ impl SqlProjection {
                 continue;
             };
             let (word, value) = (word.trim(), value.trim());
+            let lower = word.to_ascii_lowercase();
+            if lower != word && KEYS.contains(&lower.as_str()) {
+                return Err(at(
+                    line,
+                    format!("header key \"{word}\" is written \"{lower}\" (keys are lowercase)"),
+                ));
+            }
             if !is_plain_name(word) || word.contains(' ') {
                 continue;
             }
@@ -410,6 +417,11 @@ mod tests {
                 "p.sql",
                 "-- projection: P\n-- keys: a\nSELECT 1",
                 "p.sql:2: unknown header key \"keys\"",
+            ),
+            (
+                "p.sql",
+                "-- projection: P\n-- Key: a\nSELECT 1",
+                "p.sql:2: header key \"Key\" is written \"key\"",
             ),
             (
                 "p.sql",
