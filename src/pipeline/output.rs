@@ -1,6 +1,7 @@
 //! The end of a run: the SHA-256 of every output file and `manifest.json`.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use super::{RunConfig, RunReport};
 use crate::sink::manifest::{Counts, Increment, Manifest, ModelEntry, Watermark, FORMAT_VERSION};
@@ -9,7 +10,7 @@ use crate::support::digest::{sha256_hex, sha256_hex_of, PendingHash};
 use crate::{Error, Result};
 
 /// The SHA-256 (hex) of the file at `path`.
-pub(super) fn file_sha256(path: &std::path::Path) -> Result<String> {
+pub(super) fn file_sha256(path: &Path) -> Result<String> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     sha256_hex_of(file).map_err(|e| Error::io(path, e))
 }
@@ -27,42 +28,25 @@ pub(super) fn output_hashes(
 ) -> Result<(BTreeMap<String, String>, String)> {
     use rayon::prelude::*;
     let root = dir.path("");
-    let mut paths = Vec::new();
-    let mut folders = vec![root.clone()];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).map_err(|e| Error::io(&folder, e))? {
-            let path = entry.map_err(|e| Error::io(&folder, e))?.path();
-            if path.is_dir() {
-                folders.push(path);
-            } else if path
-                .extension()
+    let mut paths: Vec<(String, PathBuf)> = files_under(&root)?
+        .into_iter()
+        .filter(|(_, path)| {
+            path.extension()
                 .is_some_and(|e| e == "parquet" || e == "toml")
-            {
-                paths.push(path);
-            }
-        }
-    }
-    let name_of = |path: &std::path::Path| {
-        path.strip_prefix(&root)
-            .unwrap_or(path)
-            .to_string_lossy()
-            .replace('\\', "/")
-    };
+        })
+        .collect();
     let mut kept = BTreeMap::new();
-    paths.retain(|path| {
-        let name = name_of(path);
-        match known.get(&name) {
-            Some(hash) => {
-                kept.insert(name, hash.clone());
-                false
-            }
-            None => !ready.contains_key(&name),
+    paths.retain(|(name, _)| match known.get(name) {
+        Some(hash) => {
+            kept.insert(name.clone(), hash.clone());
+            false
         }
+        None => !ready.contains_key(name),
     });
     // One file a core (the largest, events.parquet, is usually hashed already).
     let mut files = paths
         .into_par_iter()
-        .map(|path| Ok((name_of(&path), file_sha256(&path)?)))
+        .map(|(name, path)| Ok((name, file_sha256(&path)?)))
         .collect::<Result<BTreeMap<_, _>>>()?;
     files.extend(kept);
     for (name, hash) in ready {
@@ -71,6 +55,24 @@ pub(super) fn output_hashes(
     }
     let all: String = files.iter().map(|(n, h)| format!("{n} {h}\n")).collect();
     Ok((files, sha256_hex(all.as_bytes())))
+}
+
+/// Every file under `root`, with its path relative to it (with `/`).
+pub(super) fn files_under(root: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut files = Vec::new();
+    let mut folders = vec![root.to_owned()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).map_err(|e| Error::io(&folder, e))? {
+            let path = entry.map_err(|e| Error::io(&folder, e))?.path();
+            if path.is_dir() {
+                folders.push(path);
+                continue;
+            }
+            let relative = path.strip_prefix(root).unwrap_or(&path);
+            files.push((relative.to_string_lossy().replace('\\', "/"), path));
+        }
+    }
+    Ok(files)
 }
 
 /// Writes `manifest.json`; `hashes` are [`output_hashes`] of the files it lists.

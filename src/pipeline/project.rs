@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::output::output_hashes;
+use super::output::{files_under, output_hashes};
 use crate::model::{parse_model, Model, ModelSource};
 use crate::projection::{prepare_for, ProjectionSource, PROJECTIONS_DIR};
 use crate::sink::manifest::{Manifest, MANIFEST_FILE, MODEL_FILE};
@@ -188,31 +188,18 @@ pub fn project(config: &ProjectConfig) -> Result<ProjectReport> {
 /// same place under `to`; returns the relative paths linked.
 fn link_tree(from: &Path, to: &Path, keep: &dyn Fn(&str) -> bool) -> Result<BTreeSet<String>> {
     let mut linked = BTreeSet::new();
-    let mut folders = vec![from.to_owned()];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).map_err(|e| Error::io(&folder, e))? {
-            let path = entry.map_err(|e| Error::io(&folder, e))?.path();
-            if path.is_dir() {
-                folders.push(path);
-                continue;
-            }
-            let relative = path
-                .strip_prefix(from)
-                .unwrap_or(&path)
-                .to_string_lossy()
-                .replace('\\', "/");
-            if !keep(&relative) {
-                continue;
-            }
-            let target = to.join(&relative);
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-            }
-            if std::fs::hard_link(&path, &target).is_err() {
-                std::fs::copy(&path, &target).map_err(|e| Error::io(&target, e))?;
-            }
-            linked.insert(relative);
+    for (relative, path) in files_under(from)? {
+        if !keep(&relative) {
+            continue;
         }
+        let target = to.join(&relative);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        if std::fs::hard_link(&path, &target).is_err() {
+            std::fs::copy(&path, &target).map_err(|e| Error::io(&target, e))?;
+        }
+        linked.insert(relative);
     }
     Ok(linked)
 }

@@ -91,7 +91,7 @@ impl Contract {
     /// The SQL whose rows are the violations of this contract by the
     /// projection table `table`: none when it holds.
     pub fn violations_sql(&self, table: &str) -> String {
-        let quote = crate::projection::materialise::ident;
+        let quote = crate::sql::ident;
         let table = quote(table);
         let list =
             |columns: &[String]| -> Vec<String> { columns.iter().map(|c| quote(c)).collect() };
@@ -115,10 +115,7 @@ impl Contract {
                 format!("SELECT * FROM {table} WHERE {}", any_null(columns))
             }
             Rule::AcceptedValues { column, values } => {
-                let values: Vec<String> = values
-                    .iter()
-                    .map(|v| format!("'{}'", v.replace('\'', "''")))
-                    .collect();
+                let values: Vec<String> = values.iter().map(|v| crate::sql::literal(v)).collect();
                 let c = quote(column);
                 format!(
                     "SELECT {c}, count(*) AS rows FROM {table} \

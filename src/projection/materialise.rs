@@ -24,16 +24,11 @@ use futures::StreamExt;
 use super::definition::SqlProjection;
 use super::plan::Ordered;
 use crate::sink::{zstd, TableWriter};
-use crate::sql::{describe_row, register_file, run_sql};
+use crate::sql::{describe_row, ident, register_file, run_sql};
 use crate::{Error, Result};
 
 /// The folder of the projection tables inside an output folder.
 pub const PROJECTIONS_DIR: &str = "projections";
-
-/// `name` quoted as an SQL identifier.
-pub fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
 
 /// Builds the projections of `ordered` (those in `only`, when given) into
 /// `root/projections/`, reading the tables registered in `ctx`; each one

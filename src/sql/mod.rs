@@ -306,6 +306,16 @@ pub fn describe_row(batch: &RecordBatch, row: usize) -> String {
         .join(", ")
 }
 
+/// `name` quoted as an SQL identifier.
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `text` quoted as an SQL string.
+pub fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
 /// Runs every statement of `sql` in order and returns the last one's rows.
 pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
     let statements = DFParser::parse_sql(sql).map_err(Error::sql)?;

@@ -16,7 +16,7 @@ use arrow::array::{AsArray, RecordBatch};
 use datafusion::prelude::SessionContext;
 
 use crate::sink::manifest::Manifest;
-use crate::sql::{projection_tables, register_file, run_sql, state_tables};
+use crate::sql::{ident, literal, projection_tables, register_file, run_sql, state_tables};
 use crate::{Error, Result};
 
 /// The comparison of one table.
@@ -66,14 +66,6 @@ pub fn details_schema() -> arrow::datatypes::SchemaRef {
         text("old_value", true),
         text("new_value", true),
     ]))
-}
-
-fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 async fn columns(ctx: &SessionContext, table: &str) -> Result<Vec<String>> {

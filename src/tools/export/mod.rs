@@ -206,16 +206,6 @@ pub async fn for_each_batch(
     Ok(())
 }
 
-/// `name` quoted as an SQL identifier.
-pub fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// `text` quoted as an SQL string.
-pub fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
 /// Whether the session has table `name`.
 pub fn has_table(ctx: &SessionContext, name: &str) -> bool {
     matches!(ctx.table_exist(name), Ok(true))

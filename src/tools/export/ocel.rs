@@ -28,8 +28,9 @@ use arrow::array::RecordBatch;
 use datafusion::prelude::SessionContext;
 use indexmap::IndexMap;
 
-use super::{for_each_batch, has_table, ident, literal, payload_attributes, Column, Value};
+use super::{for_each_batch, has_table, payload_attributes, Column, Value};
 use crate::model::{AggregateModel, Model};
+use crate::sql::{ident, literal};
 use crate::{Error, Result};
 
 /// The two forms of OCEL 2.0.

@@ -18,7 +18,8 @@ use datafusion::prelude::SessionContext;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, Event};
 use quick_xml::Writer;
 
-use super::{for_each_batch, has_table, literal, payload_attributes, Column, Value};
+use super::{for_each_batch, has_table, payload_attributes, Column, Value};
+use crate::sql::literal;
 use crate::{Error, Result};
 
 /// What an XES export wrote.
