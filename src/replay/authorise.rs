@@ -10,9 +10,9 @@
 //! its events positioned before the checked event (its state when the event
 //! happened, positions following versions within a stream). A related stream
 //! with no event before it has no state then, and the permit fails. In an
-//! incremental run the previous output's state would stand for the related
-//! streams' events before the new ones ([`Authoriser::earlier`]); until it is
-//! read back, `run --incremental` refuses a model with related permits.
+//! incremental run the previous output's state stands for the related
+//! streams' events before the new ones ([`Authoriser::earlier`]): every new
+//! event comes after every old one.
 
 use std::collections::{HashMap, HashSet};
 
@@ -192,17 +192,10 @@ pub struct Authoriser<'m> {
 impl<'m> Authoriser<'m> {
     pub fn new(model: &'m Model, roles: &'m Roles) -> Self {
         let mut tracked: HashMap<&str, Vec<usize>> = HashMap::new();
-        for handler in model.aggregates.iter().flat_map(|a| a.handlers.values()) {
-            for permit in handler.allowed.iter().flat_map(|a| &a.permits) {
-                if let Permit::Related {
-                    aggregate, field, ..
-                } = permit
-                {
-                    let fields = tracked.entry(aggregate.as_str()).or_default();
-                    if !fields.contains(field) {
-                        fields.push(*field);
-                    }
-                }
+        for (aggregate, field) in model.related_reads() {
+            let fields = tracked.entry(aggregate).or_default();
+            if !fields.contains(&field) {
+                fields.push(field);
             }
         }
         Self {
