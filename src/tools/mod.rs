@@ -15,5 +15,7 @@ pub mod diff;
 pub mod export;
 pub mod flow;
 pub mod generate;
+pub mod geometry;
 #[cfg(feature = "sql")]
 pub mod history;
+pub mod layered;

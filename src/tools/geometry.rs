@@ -1,0 +1,638 @@
+//! The geometry of a picture and the checker of what makes it honest.
+//!
+//! A drawing is boxes (the nodes, or a chart's bars), paths (edges, polylines
+//! through the points a reader's eye follows) and text boxes (labels, the
+//! title), on a canvas of a given size. [`check`] asserts what a picture must
+//! not do to its reader: draw an edge through a box it does not join (the reader
+//! sees two edges meeting there), put a label on a box, on another label or
+//! under a line (the text cannot be read, or is read as the other's), and leave
+//! large empty margins. It is pure geometry with no knowledge of flows, so the
+//! report's charts can describe themselves as a [`Drawing`] and be checked the
+//! same way.
+
+use std::fmt;
+
+/// An axis-aligned rectangle: top-left corner and size, in SVG user units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rect {
+    pub x: f64,
+    pub y: f64,
+    pub width: f64,
+    pub height: f64,
+}
+
+impl Rect {
+    /// The rectangle with top-left corner (x, y) and this size.
+    pub fn new(x: f64, y: f64, width: f64, height: f64) -> Self {
+        Self {
+            x,
+            y,
+            width,
+            height,
+        }
+    }
+
+    /// The right edge.
+    pub fn right(&self) -> f64 {
+        self.x + self.width
+    }
+
+    /// The bottom edge.
+    pub fn bottom(&self) -> f64 {
+        self.y + self.height
+    }
+
+    /// Whether the interiors of the two rectangles share any area.
+    pub fn overlaps(&self, other: &Rect) -> bool {
+        self.x < other.right()
+            && other.x < self.right()
+            && self.y < other.bottom()
+            && other.y < self.bottom()
+    }
+
+    /// Whether the segment from `a` to `b` passes through the interior.
+    /// Liang–Barsky clipping: touching the border does not count.
+    pub fn crossed_by(&self, a: (f64, f64), b: (f64, f64)) -> bool {
+        let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+        let (mut low, mut high) = (0.0f64, 1.0f64);
+        for (p, q) in [
+            (-dx, a.0 - self.x),
+            (dx, self.right() - a.0),
+            (-dy, a.1 - self.y),
+            (dy, self.bottom() - a.1),
+        ] {
+            if p == 0.0 {
+                if q <= 0.0 {
+                    return false;
+                }
+            } else {
+                let t = q / p;
+                if p < 0.0 {
+                    low = low.max(t);
+                } else {
+                    high = high.min(t);
+                }
+            }
+        }
+        // A positive length inside, not a graze of a corner.
+        (high - low) * dx.hypot(dy) > 1e-6
+    }
+
+    /// The smallest rectangle holding both.
+    pub fn union(&self, other: &Rect) -> Rect {
+        let (x, y) = (self.x.min(other.x), self.y.min(other.y));
+        Rect::new(
+            x,
+            y,
+            self.right().max(other.right()) - x,
+            self.bottom().max(other.bottom()) - y,
+        )
+    }
+}
+
+/// A box the reader reads as one thing: a node of a graph, a bar of a chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shape {
+    pub name: String,
+    pub rect: Rect,
+}
+
+/// A line the eye follows between two shapes (or from/to nothing, `None`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Path {
+    /// Index into [`Drawing::shapes`] of the shape the path starts at.
+    pub from: Option<usize>,
+    /// Index into [`Drawing::shapes`] of the shape the path ends at.
+    pub to: Option<usize>,
+    /// The drawn line as a polyline (curves flattened finely enough that the
+    /// polyline stays within a pixel of the curve).
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A piece of text and the box it takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Label {
+    pub text: String,
+    pub rect: Rect,
+}
+
+/// Everything a picture draws, as geometry.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Drawing {
+    pub width: f64,
+    pub height: f64,
+    pub shapes: Vec<Shape>,
+    pub paths: Vec<Path>,
+    pub labels: Vec<Label>,
+}
+
+impl Drawing {
+    /// The box around everything drawn, or `None` for an empty drawing.
+    pub fn content(&self) -> Option<Rect> {
+        let shapes = self.shapes.iter().map(|s| s.rect);
+        let labels = self.labels.iter().map(|l| l.rect);
+        let points = self
+            .paths
+            .iter()
+            .flat_map(|p| p.points.iter())
+            .map(|(x, y)| Rect::new(*x, *y, 0.0, 0.0));
+        shapes
+            .chain(labels)
+            .chain(points)
+            .reduce(|a, b| a.union(&b))
+    }
+}
+
+/// The bounds a drawing must keep.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// The widest empty band allowed between the content and each side of the
+    /// canvas.
+    pub max_margin: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_margin: 40.0 }
+    }
+}
+
+/// One way a drawing misleads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Problem {
+    /// A path runs through a shape that is neither of its ends.
+    PathThroughShape { path: usize, shape: String },
+    /// A path runs through a label.
+    PathThroughLabel { path: usize, label: String },
+    /// A label covers part of a shape.
+    LabelOnShape { label: String, shape: String },
+    /// Two labels cover each other.
+    LabelOnLabel { first: String, second: String },
+    /// Two shapes cover each other.
+    ShapeOnShape { first: String, second: String },
+    /// Something is drawn outside the canvas.
+    OutsideCanvas { what: String },
+    /// An empty band wider than allowed along one side.
+    Margin { side: &'static str, width: f64 },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::PathThroughShape { path, shape } => {
+                write!(
+                    f,
+                    "path {path} runs through \"{shape}\", which it does not join"
+                )
+            }
+            Problem::PathThroughLabel { path, label } => {
+                write!(f, "path {path} runs through the label \"{label}\"")
+            }
+            Problem::LabelOnShape { label, shape } => {
+                write!(f, "label \"{label}\" lies on \"{shape}\"")
+            }
+            Problem::LabelOnLabel { first, second } => {
+                write!(f, "labels \"{first}\" and \"{second}\" overlap")
+            }
+            Problem::ShapeOnShape { first, second } => {
+                write!(f, "\"{first}\" and \"{second}\" overlap")
+            }
+            Problem::OutsideCanvas { what } => write!(f, "\"{what}\" lies outside the canvas"),
+            Problem::Margin { side, width } => {
+                write!(f, "{width:.0} units of empty margin at the {side}")
+            }
+        }
+    }
+}
+
+/// Every problem of the drawing, in a stable order; empty when it is honest.
+pub fn check(drawing: &Drawing, limits: &Limits) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let shapes = &drawing.shapes;
+    for (index, path) in drawing.paths.iter().enumerate() {
+        let segments: Vec<_> = path.points.windows(2).map(|w| (w[0], w[1])).collect();
+        for (shape_index, shape) in shapes.iter().enumerate() {
+            if path.from == Some(shape_index) || path.to == Some(shape_index) {
+                continue;
+            }
+            if segments.iter().any(|(a, b)| shape.rect.crossed_by(*a, *b)) {
+                problems.push(Problem::PathThroughShape {
+                    path: index,
+                    shape: shape.name.clone(),
+                });
+            }
+        }
+        for label in &drawing.labels {
+            if segments.iter().any(|(a, b)| label.rect.crossed_by(*a, *b)) {
+                problems.push(Problem::PathThroughLabel {
+                    path: index,
+                    label: label.text.clone(),
+                });
+            }
+        }
+    }
+    for (index, label) in drawing.labels.iter().enumerate() {
+        for shape in shapes {
+            if label.rect.overlaps(&shape.rect) {
+                problems.push(Problem::LabelOnShape {
+                    label: label.text.clone(),
+                    shape: shape.name.clone(),
+                });
+            }
+        }
+        for other in &drawing.labels[index + 1..] {
+            if label.rect.overlaps(&other.rect) {
+                problems.push(Problem::LabelOnLabel {
+                    first: label.text.clone(),
+                    second: other.text.clone(),
+                });
+            }
+        }
+    }
+    for (index, shape) in shapes.iter().enumerate() {
+        for other in &shapes[index + 1..] {
+            if shape.rect.overlaps(&other.rect) {
+                problems.push(Problem::ShapeOnShape {
+                    first: shape.name.clone(),
+                    second: other.name.clone(),
+                });
+            }
+        }
+    }
+    let canvas = Rect::new(0.0, 0.0, drawing.width, drawing.height);
+    let inside = |r: &Rect| {
+        r.x >= -0.5
+            && r.y >= -0.5
+            && r.right() <= canvas.width + 0.5
+            && r.bottom() <= canvas.height + 0.5
+    };
+    let named = shapes
+        .iter()
+        .map(|s| (s.name.as_str(), s.rect))
+        .chain(drawing.labels.iter().map(|l| (l.text.as_str(), l.rect)));
+    for (name, rect) in named {
+        if !inside(&rect) {
+            problems.push(Problem::OutsideCanvas {
+                what: name.to_owned(),
+            });
+        }
+    }
+    for (index, path) in drawing.paths.iter().enumerate() {
+        if path
+            .points
+            .iter()
+            .any(|(x, y)| !inside(&Rect::new(*x, *y, 0.0, 0.0)))
+        {
+            problems.push(Problem::OutsideCanvas {
+                what: format!("path {index}"),
+            });
+        }
+    }
+    if let Some(content) = drawing.content() {
+        for (side, width) in [
+            ("left", content.x),
+            ("top", content.y),
+            ("right", canvas.width - content.right()),
+            ("bottom", canvas.height - content.bottom()),
+        ] {
+            if width > limits.max_margin {
+                problems.push(Problem::Margin { side, width });
+            }
+        }
+    }
+    problems
+}
+
+/// The width of `text` in Helvetica (or a metric twin: Arial, Liberation Sans)
+/// at `font_size`, from the font's advance widths; characters outside ASCII
+/// count as wide ones, so the estimate errs on the large side.
+pub fn text_width(text: &str, font_size: f64) -> f64 {
+    const ASCII: [u16; 95] = [
+        278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278,
+        278, // ' '../
+        556, 556, 556, 556, 556, 556, 556, 556, 556, 556, 278, 278, 584, 584, 584,
+        556, // 0..?
+        1015, 667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833, 722,
+        778, // @..O
+        667, 778, 722, 667, 611, 722, 667, 944, 667, 667, 611, 278, 278, 278, 469,
+        556, // P.._
+        333, 556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500, 222, 833, 556,
+        556, // `..o
+        556, 556, 333, 500, 278, 556, 500, 722, 500, 500, 500, 334, 260, 334, 584, // p..~
+    ];
+    let units: u32 = text
+        .chars()
+        .map(|c| match c {
+            ' '..='~' => u32::from(ASCII[c as usize - 32]),
+            '·' => 278,
+            _ => 1000,
+        })
+        .sum();
+    f64::from(units) * font_size / 1000.0
+}
+
+/// Reads the geometry back from an SVG as eventfold draws them: `<rect>`s with
+/// a position are shapes, `<path>`s (absolute `M`, `L`, `C`, `S`, outside `<defs>`)
+/// are paths, joined to the shapes their ends touch, and `<text>`s are labels
+/// sized from the font (`font-size`, `text-anchor`, bold), except the text
+/// centred inside a shape, which is its caption. The canvas is the root's
+/// `width` and `height`. Good enough to check a picture from what was written,
+/// including one drawn by an older layout or another program of the same kind.
+pub fn from_svg(svg: &str) -> Result<Drawing, String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(svg);
+    let mut drawing = Drawing::default();
+    let mut texts: Vec<(f64, f64, f64, String, bool, String)> = Vec::new();
+    let mut path_data: Vec<String> = Vec::new();
+    let (mut in_defs, mut in_text) = (0usize, None::<usize>);
+    loop {
+        let event = reader.read_event().map_err(|e| e.to_string())?;
+        match &event {
+            Event::Start(element) | Event::Empty(element) => {
+                let get = |name: &str| -> Option<String> {
+                    let attr = element.try_get_attribute(name).ok()??;
+                    attr.unescape_value().ok().map(|v| v.into_owned())
+                };
+                let number = |name: &str| get(name).and_then(|v| v.parse::<f64>().ok());
+                let empty = matches!(event, Event::Empty(_));
+                match element.local_name().as_ref() {
+                    b"svg" => {
+                        drawing.width = number("width").unwrap_or(0.0);
+                        drawing.height = number("height").unwrap_or(0.0);
+                    }
+                    b"defs" if !empty => in_defs += 1,
+                    b"rect" if in_defs == 0 => {
+                        if let (Some(x), Some(y), Some(width), Some(height)) =
+                            (number("x"), number("y"), number("width"), number("height"))
+                        {
+                            drawing.shapes.push(Shape {
+                                name: format!("rect {}", drawing.shapes.len()),
+                                rect: Rect::new(x, y, width, height),
+                            });
+                        }
+                    }
+                    b"path" if in_defs == 0 => path_data.extend(get("d")),
+                    b"text" if !empty => {
+                        let size = number("font-size").unwrap_or(12.0);
+                        let bold = get("font-weight").is_some_and(|w| w == "bold");
+                        let anchor = get("text-anchor").unwrap_or_default();
+                        let (x, y) = (number("x").unwrap_or(0.0), number("y").unwrap_or(0.0));
+                        texts.push((x, y, size, String::new(), bold, anchor));
+                        in_text = Some(texts.len() - 1);
+                    }
+                    _ => {}
+                }
+            }
+            Event::Text(text) => {
+                if let Some(index) = in_text {
+                    texts[index]
+                        .3
+                        .push_str(&text.decode().map_err(|e| e.to_string())?);
+                }
+            }
+            Event::GeneralRef(entity) => {
+                if let Some(index) = in_text {
+                    let name = entity.decode().map_err(|e| e.to_string())?;
+                    texts[index].3.push(match name.as_ref() {
+                        "lt" => '<',
+                        "gt" => '>',
+                        "quot" => '"',
+                        "apos" => '\'',
+                        _ => '&',
+                    });
+                }
+            }
+            Event::End(element) => match element.local_name().as_ref() {
+                b"defs" => in_defs = in_defs.saturating_sub(1),
+                b"text" => in_text = None,
+                _ => {}
+            },
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    for (x, baseline, size, text, bold, anchor) in texts {
+        let width = text_width(&text, size) * if bold { 1.1 } else { 1.0 };
+        let left = match anchor.as_str() {
+            "middle" => x - width / 2.0,
+            "end" => x - width,
+            _ => x,
+        };
+        let rect = Rect::new(left, baseline - 0.95 * size, width, 1.2 * size);
+        let centre = (rect.x + rect.width / 2.0, rect.y + rect.height / 2.0);
+        let caption = drawing.shapes.iter_mut().find(|s| {
+            s.rect.x <= centre.0
+                && centre.0 <= s.rect.right()
+                && s.rect.y <= centre.1
+                && centre.1 <= s.rect.bottom()
+        });
+        match caption {
+            Some(shape) => shape.name = text,
+            None => drawing.labels.push(Label { text, rect }),
+        }
+    }
+    for d in path_data {
+        let points = flatten_path(&d)?;
+        let touching = |point: Option<&(f64, f64)>| -> Option<usize> {
+            let (x, y) = *point?;
+            let distance = |r: &Rect| {
+                let dx = (r.x - x).max(x - r.right()).max(0.0);
+                let dy = (r.y - y).max(y - r.bottom()).max(0.0);
+                dx.hypot(dy)
+            };
+            (0..drawing.shapes.len())
+                .filter(|i| distance(&drawing.shapes[*i].rect) <= 2.0)
+                .min_by(|a, b| {
+                    distance(&drawing.shapes[*a].rect)
+                        .total_cmp(&distance(&drawing.shapes[*b].rect))
+                })
+        };
+        let (from, to) = (touching(points.first()), touching(points.last()));
+        drawing.paths.push(Path { from, to, points });
+    }
+    Ok(drawing)
+}
+
+/// SVG path data with absolute `M`, `L`, `C` and `S` as a polyline, each curve in
+/// 16 steps.
+fn flatten_path(d: &str) -> Result<Vec<(f64, f64)>, String> {
+    let spaced = d.replace(',', " ");
+    let mut tokens = spaced.split_whitespace().peekable();
+    let mut points: Vec<(f64, f64)> = Vec::new();
+    let mut command = 'M';
+    let mut last_control = (0.0, 0.0);
+    let next_number =
+        |tokens: &mut std::iter::Peekable<std::str::SplitWhitespace>| -> Result<f64, String> {
+            let token = tokens
+                .next()
+                .ok_or_else(|| format!("path \"{d}\" ends early"))?;
+            token
+                .parse::<f64>()
+                .map_err(|_| format!("path \"{d}\": \"{token}\" is not a number"))
+        };
+    while let Some(token) = tokens.peek() {
+        if let Some(letter) = token.chars().next().filter(|c| c.is_ascii_alphabetic()) {
+            command = letter;
+            tokens.next();
+            continue;
+        }
+        match command {
+            'M' | 'L' => {
+                let point = (next_number(&mut tokens)?, next_number(&mut tokens)?);
+                points.push(point);
+                last_control = point;
+            }
+            'C' | 'S' => {
+                let at = *points
+                    .last()
+                    .ok_or_else(|| format!("path \"{d}\" starts with a curve"))?;
+                let mut control = [(0.0, 0.0); 3];
+                // S: the first control point mirrors the last curve's second.
+                let first = if command == 'S' { 1 } else { 0 };
+                control[0] = (2.0 * at.0 - last_control.0, 2.0 * at.1 - last_control.1);
+                for slot in &mut control[first..] {
+                    *slot = (next_number(&mut tokens)?, next_number(&mut tokens)?);
+                }
+                last_control = control[1];
+                for step in 1..=16 {
+                    let t = f64::from(step) / 16.0;
+                    let u = 1.0 - t;
+                    let mix = |a: f64, b: f64, c: f64, e: f64| {
+                        u * u * u * a + 3.0 * u * u * t * b + 3.0 * u * t * t * c + t * t * t * e
+                    };
+                    points.push((
+                        mix(at.0, control[0].0, control[1].0, control[2].0),
+                        mix(at.1, control[0].1, control[1].1, control[2].1),
+                    ));
+                }
+            }
+            other => return Err(format!("path \"{d}\": command {other} is not read")),
+        }
+    }
+    Ok(points)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(name: &str, x: f64, y: f64) -> Shape {
+        Shape {
+            name: name.into(),
+            rect: Rect::new(x, y, 50.0, 20.0),
+        }
+    }
+
+    #[test]
+    fn a_path_through_a_box_it_does_not_join_is_caught() {
+        let mut drawing = Drawing {
+            width: 230.0,
+            height: 60.0,
+            shapes: vec![
+                shape("a", 10.0, 20.0),
+                shape("b", 90.0, 20.0),
+                shape("c", 170.0, 20.0),
+            ],
+            paths: vec![Path {
+                from: Some(0),
+                to: Some(2),
+                points: vec![(60.0, 30.0), (170.0, 30.0)],
+            }],
+            labels: vec![Label {
+                text: "3".into(),
+                rect: Rect::new(100.0, 0.0, 10.0, 12.0),
+            }],
+        };
+        assert_eq!(
+            check(&drawing, &Limits::default()),
+            vec![Problem::PathThroughShape {
+                path: 0,
+                shape: "b".into()
+            }]
+        );
+        // Around b, the path is fine; a label on b is not.
+        drawing.paths[0].points = vec![(60.0, 30.0), (75.0, 50.0), (155.0, 50.0), (170.0, 30.0)];
+        drawing.labels[0].rect.y = 25.0;
+        let problems = check(&drawing, &Limits::default());
+        assert_eq!(
+            problems,
+            vec![Problem::LabelOnShape {
+                label: "3".into(),
+                shape: "b".into()
+            }]
+        );
+        assert_eq!(problems[0].to_string(), "label \"3\" lies on \"b\"");
+    }
+
+    #[test]
+    fn touching_is_not_crossing_and_margins_are_bounded() {
+        let rect = Rect::new(0.0, 0.0, 10.0, 10.0);
+        assert!(!rect.crossed_by((10.0, -5.0), (10.0, 15.0)));
+        assert!(!rect.crossed_by((-5.0, -5.0), (0.0, 0.0)));
+        assert!(rect.crossed_by((-5.0, 5.0), (15.0, 5.0)));
+        assert!(rect.crossed_by((5.0, 5.0), (5.0, 6.0)));
+        let drawing = Drawing {
+            width: 500.0,
+            height: 100.0,
+            shapes: vec![shape("a", 10.0, 10.0)],
+            ..Drawing::default()
+        };
+        assert_eq!(
+            check(&drawing, &Limits::default()),
+            vec![
+                Problem::Margin {
+                    side: "right",
+                    width: 440.0
+                },
+                Problem::Margin {
+                    side: "bottom",
+                    width: 70.0
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn text_width_follows_the_font() {
+        assert_eq!(text_width("il", 10.0), 4.44);
+        assert!(text_width("WM", 10.0) > text_width("il", 10.0) * 3.0);
+        assert_eq!(text_width("→", 10.0), 10.0);
+    }
+
+    /// Issue 21.6: the hand-laid drawing of the sample's status graph before the
+    /// fix. done → archived ran behind cancelled and read as done → cancelled →
+    /// archived; "260 · 8.2h" sat on "46 · 7.4h"; half the canvas was empty.
+    #[test]
+    fn the_old_status_drawing_is_caught_lying() {
+        let svg = include_str!("../../testdata/pictures/task-status-before-issue-21.svg");
+        let drawing = from_svg(svg).unwrap();
+        assert_eq!((drawing.shapes.len(), drawing.paths.len()), (7, 14));
+        let problems = check(&drawing, &Limits::default());
+        let archived = drawing
+            .paths
+            .iter()
+            .position(|p| {
+                p.from.map(|i| drawing.shapes[i].name.as_str()) == Some("done")
+                    && p.to.map(|i| drawing.shapes[i].name.as_str()) == Some("archived")
+            })
+            .unwrap();
+        for expected in [
+            Problem::PathThroughShape {
+                path: archived,
+                shape: "cancelled".into(),
+            },
+            Problem::LabelOnLabel {
+                first: "260 · 8.2h".into(),
+                second: "46 · 7.4h".into(),
+            },
+        ] {
+            assert!(problems.contains(&expected), "{expected}: {problems:?}");
+        }
+        assert!(
+            problems
+                .iter()
+                .any(|p| matches!(p, Problem::Margin { side: "bottom", width } if *width > 250.0)),
+            "{problems:?}"
+        );
+    }
+}
