@@ -150,7 +150,7 @@ pub fn picture(title: &str, edges: &[Edge]) -> Picture {
         .map(|edge| EdgeSpec {
             from: index(&edge.from),
             to: index(&edge.to),
-            weight: (edge.count.max(1) as f64).sqrt(),
+            weight: edge.count.max(1) as f64,
             label: NodeSize {
                 width: text_width(&edge_label(edge), LABEL_FONT) + 4.0,
                 height: LABEL_HEIGHT,

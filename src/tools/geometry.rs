@@ -210,12 +210,12 @@ pub fn check(drawing: &Drawing, limits: &Limits) -> Vec<Problem> {
     let mut problems = Vec::new();
     let shapes = &drawing.shapes;
     for (index, path) in drawing.paths.iter().enumerate() {
-        let segments: Vec<_> = path.points.windows(2).map(|w| (w[0], w[1])).collect();
+        let runs = runs_of(&path.points);
         for (shape_index, shape) in shapes.iter().enumerate() {
             if path.from == Some(shape_index) || path.to == Some(shape_index) {
                 continue;
             }
-            if segments.iter().any(|(a, b)| shape.rect.crossed_by(*a, *b)) {
+            if crosses(&path.points, &runs, &shape.rect) {
                 problems.push(Problem::PathThroughShape {
                     path: index,
                     shape: shape.name.clone(),
@@ -223,7 +223,7 @@ pub fn check(drawing: &Drawing, limits: &Limits) -> Vec<Problem> {
             }
         }
         for label in &drawing.labels {
-            if segments.iter().any(|(a, b)| label.rect.crossed_by(*a, *b)) {
+            if crosses(&path.points, &runs, &label.rect) {
                 problems.push(Problem::PathThroughLabel {
                     path: index,
                     label: label.text.clone(),
@@ -301,6 +301,37 @@ pub fn check(drawing: &Drawing, limits: &Limits) -> Vec<Problem> {
         }
     }
     problems
+}
+
+/// Segments per run in [`runs_of`].
+const RUN: usize = 16;
+
+/// The box around each run of [`RUN`] segments of a polyline, so that a box
+/// far from a run costs one comparison, not sixteen.
+fn runs_of(points: &[(f64, f64)]) -> Vec<Rect> {
+    (0..points.len().saturating_sub(1))
+        .step_by(RUN)
+        .map(|start| {
+            points[start..(start + RUN + 1).min(points.len())]
+                .iter()
+                .map(|(x, y)| Rect::new(*x, *y, 0.0, 0.0))
+                .reduce(|a, b| a.union(&b))
+                .expect("a run has points")
+        })
+        .collect()
+}
+
+/// Whether the polyline passes through the interior of `rect`.
+fn crosses(points: &[(f64, f64)], runs: &[Rect], rect: &Rect) -> bool {
+    runs.iter().enumerate().any(|(run, around)| {
+        let near = around.x <= rect.right()
+            && rect.x <= around.right()
+            && around.y <= rect.bottom()
+            && rect.y <= around.bottom();
+        near && points[run * RUN..(run * RUN + RUN + 1).min(points.len())]
+            .windows(2)
+            .any(|w| rect.crossed_by(w[0], w[1]))
+    })
 }
 
 /// The width of `text` in Helvetica (or a metric twin: Arial, Liberation Sans)
