@@ -125,8 +125,8 @@ const LABEL_HEIGHT: f64 = 12.0;
 
 /// A flow laid out: the geometry the SVG draws, in the order it draws it.
 /// `drawing.shapes` are the nodes (first-seen order), `drawing.paths` the
-/// edges (the given order), `drawing.labels` the edges' labels and then the
-/// title. Checked by [`crate::tools::geometry::check`] in the tests.
+/// edges (the given order), `drawing.labels` the title and then the edges'
+/// labels. Checked by [`crate::tools::geometry::check`] in the tests.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Picture {
     pub drawing: Drawing,
@@ -209,10 +209,19 @@ pub fn picture(title: &str, edges: &[Edge]) -> Picture {
             })
             .collect(),
     };
-    drawing.labels.push(Label {
-        text: title.to_owned(),
-        rect: Rect::new(MARGIN, MARGIN, title_width, TITLE_SIZE + 4.0),
-    });
+    drawing.labels.insert(
+        0,
+        Label {
+            text: title.to_owned(),
+            // Baseline at MARGIN + TITLE_SIZE; ascent 0.95 em, descent 0.25 em.
+            rect: Rect::new(
+                MARGIN,
+                MARGIN + 0.05 * TITLE_SIZE,
+                title_width,
+                1.2 * TITLE_SIZE,
+            ),
+        },
+    );
     Picture {
         drawing,
         title: title.to_owned(),
@@ -286,7 +295,7 @@ pub fn to_svg(title: &str, edges: &[Edge]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tools::geometry::{check, Limits};
+    use crate::tools::geometry::{check, from_svg, Limits};
 
     fn edge(from: &str, to: &str, count: u64) -> Edge {
         Edge {
@@ -313,9 +322,48 @@ mod tests {
         let problems = check(&picture.drawing, &Limits::default());
         assert!(problems.is_empty(), "{problems:?}");
         let svg = picture.svg();
+        // The SVG draws what the geometry says: read back, the same boxes.
+        let read = from_svg(&svg).unwrap();
+        assert_eq!(read.shapes.len(), picture.drawing.shapes.len());
+        assert_eq!(read.labels.len(), picture.drawing.labels.len());
+        for (back, drawn) in read.shapes.iter().zip(&picture.drawing.shapes) {
+            assert_eq!(back.name, drawn.name);
+            assert!(
+                (back.rect.x - drawn.rect.x).abs() < 0.1,
+                "{back:?} {drawn:?}"
+            );
+        }
+        for (back, drawn) in read.labels.iter().zip(&picture.drawing.labels) {
+            assert_eq!(back.text, drawn.text);
+            // The text as drawn lies within the box the layout kept for it.
+            let (b, d) = (back.rect, drawn.rect);
+            assert!(
+                b.x >= d.x - 0.1
+                    && b.right() <= d.right() + 0.1
+                    && b.y >= d.y - 0.1
+                    && b.bottom() <= d.bottom() + 0.1,
+                "{back:?} {drawn:?}"
+            );
+        }
+        assert_eq!(read.paths.len(), 6);
+        assert!(check(&read, &Limits::default()).is_empty());
         assert_eq!(svg.matches("<rect x=").count(), 4);
         assert_eq!(svg.matches("marker-end=").count(), 6);
         assert!(svg.contains(">10 · 1.5h</text>"));
+    }
+
+    #[test]
+    fn loops_two_cycles_and_parts_apart_are_laid_out_too() {
+        for edges in [
+            vec![edge("a", "a", 3)],
+            vec![edge("a", "b", 3), edge("b", "a", 2)],
+            vec![edge("a", "b", 3), edge("c", "d", 2), edge("d", "c", 1)],
+        ] {
+            let picture = picture("a title wider than the graph", &edges);
+            let problems = check(&picture.drawing, &Limits::default());
+            assert!(problems.is_empty(), "{edges:?}: {problems:?}");
+            assert_eq!(picture.drawing.paths.len(), edges.len());
+        }
     }
 
     #[test]
