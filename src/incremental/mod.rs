@@ -135,11 +135,6 @@ impl Previous {
         }))
     }
 
-    /// The previous output's folder.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Read-order positions of this run start after the previous run's.
     pub fn position_base(&self) -> u64 {
         self.manifest.watermark.read_positions.unwrap_or_default()

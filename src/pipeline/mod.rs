@@ -37,7 +37,7 @@ use crate::envelope::events_schema;
 use crate::incremental::{stream_counts, Previous, INCREMENT};
 use crate::ingest::{ingest, InputSource};
 use crate::model::{parse_model, Model, StateValue};
-use crate::projection::{Night, Ordered};
+use crate::projection::Ordered;
 use crate::replay::keyed::KeyedFolds;
 use crate::replay::{Finding, Seeds};
 pub use crate::sink::manifest::{Selection, Timings};
@@ -581,14 +581,10 @@ fn projection_phase(plan: &Plan, report: &mut RunReport) -> Result<()> {
     let started = Instant::now();
     let root = plan.dir.path("");
     let options = crate::projection::session_options(replay_session_options(plan)?);
-    let increment = plan.dir.path(INCREMENT);
-    // An incremental run rebuilds the partitioned projections by partitions.
-    let night = (plan.previous.as_ref())
-        .map(|previous| Night::new(&increment, previous.dir(), &root, &options));
     let rows = crate::sql::runtime()?.block_on(async {
         let ctx = session(&options)?;
         crate::sql::register_tables(&ctx, &root, plan.config.observer.as_ref()).await?;
-        crate::projection::materialise(&ctx, &root, plan.projections, None, night.as_ref()).await
+        crate::projection::materialise(&ctx, &root, plan.projections, None).await
     })?;
     report.projections.extend(rows);
     report.projection_entries.extend(plan.projections.entries());

@@ -4,16 +4,12 @@
 //! ```sql
 //! -- projection: Project progress
 //! -- key: project_id
-//! -- partition: project_id
 //! -- param: stale_days = 14
 //! -- not_null: tasks
 //! -- accepted_values: health = ok|at_risk
 //! -- references: project_id -> project.stream_id
 //! SELECT …
 //! ```
-//!
-//! A partition (one of the key columns) lets an incremental run rebuild only
-//! the partitions the night's rows fall in ([`super::materialise`]).
 //!
 //! The header is the leading `--` block. A line `-- word: …` whose word is
 //! not one of the keys above (or `tables`, as in the query library) is an
@@ -170,10 +166,6 @@ pub struct SqlProjection {
     pub title: String,
     /// The key columns, in the order the rows are sorted by.
     pub key: Vec<String>,
-    /// The `-- partition:` key column: a night's events change no row
-    /// outside the partitions (values of this column) of the rows the
-    /// projection gives over the night's own tables.
-    pub partition: Option<String>,
     /// The key contract first, then the others in header order.
     pub contracts: Vec<Contract>,
     /// The body with every parameter given its default, without a trailing `;`.
@@ -183,10 +175,9 @@ pub struct SqlProjection {
 }
 
 /// Header keys a projection file may use.
-const KEYS: [&str; 8] = [
+const KEYS: [&str; 7] = [
     "projection",
     "key",
-    "partition",
     "param",
     "not_null",
     "accepted_values",
@@ -228,7 +219,6 @@ impl SqlProjection {
         }
         let mut title = None;
         let mut key = None;
-        let mut partition = None;
         let mut contracts = Vec::new();
         for (index, line) in source.text.lines().enumerate() {
             let Some(comment) = line.trim().strip_prefix("--") else {
@@ -269,10 +259,6 @@ impl SqlProjection {
                         return Err(at(line, "`-- key:` names no column".into()));
                     }
                     key = Some((line, columns));
-                    continue;
-                }
-                "partition" => {
-                    partition = Some((line, value.to_owned()));
                     continue;
                 }
                 "not_null" => Rule::NotNull(columns(value)),
@@ -321,17 +307,6 @@ impl SqlProjection {
                 "the header has no `-- key: COLUMN, …` line (a projection's rows are unique on their key)".into(),
             ));
         };
-        if let Some((line, column)) = &partition {
-            if !key.contains(column) {
-                return Err(at(
-                    *line,
-                    format!(
-                        "`-- partition: {column}` is not a key column; the key is {}",
-                        key.join(", ")
-                    ),
-                ));
-            }
-        }
         contracts.insert(
             0,
             Contract {
@@ -347,7 +322,6 @@ impl SqlProjection {
             origin: origin.to_owned(),
             title,
             key,
-            partition: partition.map(|(_, column)| column),
             contracts,
             sql,
             text: source.text.clone(),
@@ -394,7 +368,6 @@ mod tests {
         assert_eq!(p.name, "progress");
         assert_eq!(p.title, "Progress per project");
         assert_eq!(p.key, ["project_id", "week"]);
-        assert_eq!(p.partition, None);
         assert_eq!(p.sql, "-- projection: Progress per project\n-- Some words: not a key.\n-- key: project_id, week\n-- param: days = 14\n-- not_null: tasks\n-- accepted_values: health = ok | at_risk\n-- references: project_id -> project.stream_id\nSELECT 1 AS project_id, 14 AS week");
         let kinds: Vec<(&str, usize)> = p.contracts.iter().map(|c| (c.kind(), c.line)).collect();
         assert_eq!(
@@ -456,11 +429,6 @@ mod tests {
                 "p.sql",
                 "-- projection: P\n-- key: a\n-- accepted_values: a\nSELECT 1",
                 "p.sql:3: \"a\" is not `accepted_values",
-            ),
-            (
-                "p.sql",
-                "-- projection: P\n-- key: a, week\n-- partition: day\nSELECT 1",
-                "p.sql:3: `-- partition: day` is not a key column; the key is a, week",
             ),
             (
                 "p.sql",

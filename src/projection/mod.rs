@@ -16,7 +16,7 @@ pub mod plan;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use definition::{Contract, ProjectionSource, Rule, SqlProjection};
-pub use materialise::{materialise, Night, PROJECTIONS_DIR};
+pub use materialise::{materialise, PROJECTIONS_DIR};
 pub use plan::Ordered;
 
 use arrow::datatypes::SchemaRef;

@@ -2,8 +2,7 @@
 //! what `content_sha256` covers, bad definitions (exit 2, the previous output
 //! untouched), `project` (rebuild one and what reads it, equal to a full run,
 //! refusals), `diff` and `check` on projections, one on a real incident log,
-//! the starter projection of `init`, and a partitioned projection rebuilt by
-//! the weeks a night touched.
+//! and the starter projection of `init`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -766,56 +765,4 @@ fn init_writes_a_starter_projection_that_run_builds() {
     dir.ok(&["init", "--force"]);
     let text = std::fs::read_to_string(dir.join("projections/events_per_type.sql")).unwrap();
     assert!(text.starts_with("-- projection: "), "{text}");
-}
-
-/// A night rebuilds a partitioned projection's touched weeks only (as many
-/// as the night's events fall in), and its rows are a full run's.
-#[test]
-fn an_incremental_night_rebuilds_the_weeks_it_touched() {
-    let dir = Dir::new();
-    let log = std::fs::read(repo().join("testdata/tasks/events.ndjson")).unwrap();
-    let lines: Vec<&[u8]> = log.split_inclusive(|b| *b == b'\n').collect();
-    dir.write("night-1.ndjson", lines[..2000].concat());
-    dir.write("night-2.ndjson", lines[2000..3000].concat());
-    dir.ok(&[
-        "run",
-        "-i",
-        "night-1.ndjson",
-        "-i",
-        "night-2.ndjson",
-        "--out",
-        "full",
-    ]);
-    dir.ok(&["run", "-i", "night-1.ndjson", "--out", "inc"]);
-    let night = dir.eventfold(&[
-        "--log-format",
-        "text",
-        "run",
-        "--incremental",
-        "-i",
-        "night-2.ndjson",
-        "--out",
-        "inc",
-    ]);
-    assert_eq!(night.code, 0, "{night:?}");
-    let weeks = dir.query_json(
-        "inc",
-        "SELECT count(DISTINCT date_trunc('week', occurred_at)) AS n FROM events WHERE position > 2000 AND actor IS NOT NULL",
-    );
-    let weeks = weeks[0]["n"].as_u64().unwrap();
-    assert!(weeks > 0);
-    assert!(
-        night.stderr.contains(&format!(
-            "rebuilt by partitions projection=actor_workload partitions={weeks}"
-        )),
-        "{}",
-        night.stderr
-    );
-    for table in ["actor_workload", "project_throughput"] {
-        assert_eq!(
-            rows(&dir, "inc", table),
-            rows(&dir, "full", table),
-            "{table}"
-        );
-    }
 }

@@ -1,12 +1,9 @@
 -- projection: Each actor's workload per week: the events they caused, the streams they touched, the tasks they completed and the comments they wrote
 -- key: actor, week
--- partition: week
 -- not_null: events, streams_touched
 -- A week starts on Monday (UTC). Events without an actor are left out. (Counted per stream
 -- first, then per week: a grouping that spills to disk under a memory limit, where a
 -- count(DISTINCT …) could not.)
--- A night's events add to the weeks they happened in, and change no other week: an incremental run
--- rebuilds only those weeks (`-- partition: week`).
 -- tables: events
 WITH per_stream AS (
     SELECT

@@ -1,13 +1,10 @@
 -- projection: Weekly throughput and lead time per project: the tasks completed each week, and the hours from their creation to that completion
 -- key: project_id, week
--- partition: week
 -- not_null: completed, lead_time_p50_hours
 -- A completion is a transition into `done` (a task reopened and completed again counts each
 -- time). Its week (Monday, UTC) is the completion's; its lead time runs from the stream's first
 -- event. The project is the one the task's state names; tasks without one are left out.
 -- Percentiles are exact (percentile_cont, linear interpolation).
--- A night's completions fall in their own weeks and change no other (a task's project and
--- creation never change): an incremental run rebuilds only those weeks (`-- partition: week`).
 -- tables: transitions, streams, task
 WITH completions AS (
     SELECT
