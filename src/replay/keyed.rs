@@ -203,7 +203,7 @@ pub struct MissingKeys {
 #[derive(Debug)]
 pub struct FoldTable<'m> {
     pub projection: &'m KeyedProjection,
-    rows: foldhash::HashMap<Vec<KeyValue>, Vec<Cell>>,
+    rows: HashMap<Vec<KeyValue>, Vec<Cell>>,
     /// Per rule, the events without their key.
     missing: Vec<MissingKeys>,
 }
@@ -212,7 +212,7 @@ impl<'m> FoldTable<'m> {
     fn new(projection: &'m KeyedProjection) -> Self {
         Self {
             projection,
-            rows: foldhash::HashMap::default(),
+            rows: HashMap::new(),
             missing: vec![MissingKeys::default(); projection.rules.len()],
         }
     }
@@ -278,7 +278,7 @@ fn before_refs(rule: &KeyedRule) -> Vec<StateRef> {
 pub struct KeyedFolds<'m> {
     tables: Vec<FoldTable<'m>>,
     /// The rules naming each event type: (table, rule).
-    by_event: foldhash::HashMap<&'m str, Vec<(usize, usize)>>,
+    by_event: HashMap<&'m str, Vec<(usize, usize)>>,
     /// Per table and rule, the before-values it reads.
     reads_before: Vec<Vec<Vec<StateRef>>>,
     /// The rules the current event matched ([`KeyedFolds::before`]).
@@ -291,8 +291,7 @@ impl<'m> KeyedFolds<'m> {
     /// Empty tables for `projections`.
     pub fn new(projections: impl IntoIterator<Item = &'m KeyedProjection>) -> Self {
         let tables: Vec<FoldTable> = projections.into_iter().map(FoldTable::new).collect();
-        let mut by_event: foldhash::HashMap<&str, Vec<(usize, usize)>> =
-            foldhash::HashMap::default();
+        let mut by_event: HashMap<&str, Vec<(usize, usize)>> = HashMap::new();
         for (t, table) in tables.iter().enumerate() {
             for (r, rule) in table.projection.rules.iter().enumerate() {
                 for event_type in &rule.events {
