@@ -18,6 +18,7 @@
 pub mod commands;
 #[cfg(feature = "sql")]
 pub mod config;
+pub mod decide;
 pub mod embedded;
 pub mod envelope;
 pub mod error;

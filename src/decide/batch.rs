@@ -1,0 +1,568 @@
+//! `eventfold decide` as a batch: read the commands, read the snapshot of the
+//! streams they touch, decide every stream (in parallel: streams are
+//! independent), and write the decision folder at once.
+//!
+//! The commands are read by ingest, with a mapping of their own onto the
+//! envelope (command id → event_id, command type → event_type, issued_at →
+//! occurred_at, …), so NDJSON, CSV, gzip and every format option work as for
+//! logs, and a record that cannot be a command is rejected as `malformed`
+//! with its line. Of the output only the row groups of `streams.parquet` and
+//! the state tables that hold the touched streams are read, and of
+//! `events.parquet` only the `causation_id` column (a command id found there
+//! was decided before: idempotency). A related permit
+//! (`@project_id.owner`) reads the related stream's snapshot state: its
+//! commands in the same batch are not seen, since streams are decided apart.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+use rayon::prelude::*;
+use serde_json::Value;
+
+use super::{target_stream, Command, Decider, Reason, Rejection, RelatedStates, StreamDecision};
+use crate::envelope::{timestamp_type, Event, Reject};
+use crate::ingest::mapping::{parse_field, EnvelopeField as F, Mapping};
+use crate::ingest::{ingest, IngestOptions, IngestSink, InputSource};
+use crate::model::roles::Roles;
+use crate::model::{Model, Permit};
+use crate::replay::{events_in_batch, Seeds};
+use crate::sink::manifest::Manifest;
+use crate::sink::snapshot::{read_snapshot, stream_keys};
+use crate::sink::{write_table, OutputDir};
+use crate::support::time::format_micros;
+use crate::{Error, Result};
+
+/// `expected_version` travels in the envelope's `position`; a record without
+/// one gets its read order, counted from here, which no version reaches.
+pub const NO_EXPECTED_VERSION: u64 = 1 << 62;
+
+/// The stream id of a command that names none (its model derives it).
+const NO_STREAM: &str = "-";
+
+/// A command's fields, the names `--map` takes, and the envelope field each
+/// travels in through ingest, with where each is looked for by default.
+const COMMAND_FIELDS: [(&str, F, &[&str]); 8] = [
+    ("command_id", F::EventId, &["command_id", "id"]),
+    (
+        "command_type",
+        F::EventType,
+        &["command_type", "command", "type"],
+    ),
+    ("stream_id", F::StreamId, &["stream_id"]),
+    ("actor", F::Actor, &["actor", "metadata.actor"]),
+    ("issued_at", F::OccurredAt, &["issued_at"]),
+    ("expected_version", F::Position, &["expected_version"]),
+    (
+        "correlation_id",
+        F::CorrelationId,
+        &["correlation_id", "metadata.correlation_id"],
+    ),
+    ("payload", F::Payload, &["payload"]),
+];
+
+/// The mapping of command records onto the envelope, with `overrides`
+/// (`command_id=id`, `issued_at=time`, …) applied.
+pub fn command_mapping(overrides: &[String]) -> Result<Mapping> {
+    let mut mapping = Mapping::from_specs(&[(F::AggregateType, &["=-"]), (F::Version, &["=1"])])?;
+    let stream_fallback = format!("={NO_STREAM}");
+    let set = |mapping: &mut Mapping, field: F, specs: &[&str]| {
+        let mut specs = specs.to_vec();
+        if field == F::StreamId {
+            specs.push(&stream_fallback);
+        }
+        mapping.set(field, &specs)
+    };
+    for (_, field, specs) in COMMAND_FIELDS {
+        set(&mut mapping, field, specs)?;
+    }
+    for spec in overrides {
+        let (name, source) = crate::ingest::mapping::split_override(spec)?;
+        let Some((_, field, _)) = COMMAND_FIELDS.iter().find(|(n, _, _)| *n == name) else {
+            // An envelope name is refused with the command names listed.
+            let _ = parse_field(name);
+            let names: Vec<&str> = COMMAND_FIELDS.iter().map(|(n, _, _)| *n).collect();
+            return Err(Error::usage(format!(
+                "--map \"{spec}\": \"{name}\" is not a command field; expected one of {}",
+                names.join(", ")
+            )));
+        };
+        set(&mut mapping, *field, &[source])?;
+    }
+    Ok(mapping)
+}
+
+/// What `decide` reads and where it writes.
+pub struct DecideOptions {
+    /// The output whose state is the snapshot.
+    pub out: PathBuf,
+    /// The decision folder to write.
+    pub decision: PathBuf,
+    pub inputs: Vec<InputSource>,
+    /// How to read the inputs; its mapping is [`command_mapping`]'s.
+    pub ingest: IngestOptions,
+    pub roles: Roles,
+}
+
+/// What a decision folder holds, in counts (its `manifest.json`).
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct DecideSummary {
+    pub kind: &'static str,
+    pub output: String,
+    pub commands: u64,
+    pub accepted: u64,
+    pub events: u64,
+    pub rejected: u64,
+    /// Rejections per reason.
+    pub reasons: BTreeMap<&'static str, u64>,
+    /// Streams the batch touched, and whose snapshot was read.
+    pub streams: u64,
+}
+
+/// Collects what ingest reads as commands and rejections.
+#[derive(Default)]
+struct Commands {
+    commands: Vec<Command>,
+    rejected: Vec<Rejection>,
+}
+
+impl IngestSink for Commands {
+    fn events(&mut self, batch: RecordBatch) -> Result<()> {
+        let sources = batch
+            .column(batch.schema().index_of("source")?)
+            .as_string::<i32>();
+        for (row, event) in events_in_batch(&batch).into_iter().enumerate() {
+            let seq = self.commands.len() as u64;
+            self.commands.push(Command {
+                seq,
+                command_id: event.event_id.to_owned(),
+                command_type: event.event_type.to_owned(),
+                stream_id: Some(event.stream_id)
+                    .filter(|id| *id != NO_STREAM)
+                    .map(str::to_owned),
+                actor: event.actor.map(str::to_owned),
+                issued_at: event.occurred_at,
+                expected_version: Some(event.position).filter(|v| *v < NO_EXPECTED_VERSION),
+                correlation_id: event.correlation_id.map(str::to_owned),
+                payload: event.payload.map(str::to_owned),
+                source: sources.value(row).to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    fn rejects(&mut self, rejects: Vec<Reject>) -> Result<()> {
+        for reject in rejects {
+            let field = reject.field.as_deref().map(command_field_name);
+            let reason = match field {
+                Some(field) => reject.reason.replace(
+                    &format!("\"{}\"", envelope_name(field)),
+                    &format!("\"{field}\""),
+                ),
+                None => reject.reason,
+            };
+            self.rejected.push(Rejection {
+                command_id: None,
+                command_type: None,
+                stream_id: None,
+                actor: None,
+                issued_at: None,
+                source: format!("{}:{}", reject.source_file, reject.line),
+                reason: Reason::Malformed,
+                message: reason,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The command field an envelope field (by name) carries.
+fn command_field_name(envelope: &str) -> &'static str {
+    COMMAND_FIELDS
+        .iter()
+        .find(|(_, field, _)| field.name() == envelope)
+        .map_or("record", |(name, _, _)| *name)
+}
+
+fn envelope_name(command_field: &str) -> &'static str {
+    COMMAND_FIELDS
+        .iter()
+        .find(|(name, _, _)| *name == command_field)
+        .map_or("", |(_, field, _)| field.name())
+}
+
+/// The line a `file:line` source names, for ordering.
+fn source_order(source: &str) -> (&str, u64) {
+    match source.rsplit_once(':') {
+        Some((file, line)) => (file, line.parse().unwrap_or(0)),
+        None => (source, 0),
+    }
+}
+
+/// The command ids of `ids` that some event of `events.parquet` has as its
+/// causation id: only that column is read.
+fn decided_before(events: &Path, ids: &HashSet<&str>) -> Result<HashSet<String>> {
+    let file = std::fs::File::open(events).map_err(|e| Error::io(events, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    let Some(index) = (builder.schema().fields().iter()).position(|f| f.name() == "causation_id")
+    else {
+        return Ok(HashSet::new());
+    };
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [index]);
+    let mut found = HashSet::new();
+    for batch in builder.with_projection(mask).build()? {
+        let batch = batch?;
+        let column = batch.column(0);
+        let Some(texts) = column.as_string_opt::<i32>() else {
+            continue;
+        };
+        for row in 0..texts.len() {
+            if texts.is_valid(row) && ids.contains(texts.value(row)) {
+                found.insert(texts.value(row).to_owned());
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// For each aggregate type, the reference fields some permit of its commands
+/// reads through (`@project_id.owner`), with the related aggregate type.
+fn related_references(model: &Model) -> HashMap<&str, Vec<(usize, &str)>> {
+    let mut references: HashMap<&str, Vec<(usize, &str)>> = HashMap::new();
+    for command in model.commands.values() {
+        let Some(aggregate) = model.aggregate(&command.aggregate) else {
+            continue;
+        };
+        let rules = command.allowed.iter().chain(
+            command
+                .emits
+                .iter()
+                .filter_map(|e| aggregate.handlers.get(&e.event_type)?.allowed.as_ref()),
+        );
+        for permit in rules.flat_map(|rule| &rule.permits) {
+            if let Permit::Related {
+                reference,
+                aggregate: target,
+                ..
+            } = permit
+            {
+                let list = references.entry(aggregate.name.as_str()).or_default();
+                if !list.contains(&(*reference, target.as_str())) {
+                    list.push((*reference, target.as_str()));
+                }
+            }
+        }
+    }
+    references
+}
+
+/// Looks up `keys` in the snapshot and adds them to `related` (`None` for
+/// those it does not hold).
+fn load_related(
+    out: &Path,
+    model: &Model,
+    keys: &HashSet<(String, String)>,
+    related: &mut RelatedStates,
+) -> Result<()> {
+    let wanted: Vec<(&str, &str)> = keys
+        .iter()
+        .filter(|k| !related.contains_key(*k))
+        .map(|(a, s)| (a.as_str(), s.as_str()))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let mut found = read_snapshot(out, model, &stream_keys(wanted)?)?;
+    for key in keys {
+        let state = found.remove(key).map(|s| s.fields);
+        related.entry(key.clone()).or_insert(state);
+    }
+    Ok(())
+}
+
+/// Decides the batch and writes the decision folder.
+pub fn decide(options: &DecideOptions) -> Result<DecideSummary> {
+    let out = &options.out;
+    let manifest = Manifest::read(out)?.ok_or_else(|| {
+        Error::usage(format!(
+            "{} holds no manifest.json, so it is not an eventfold output\n  hint: give --out the folder of a run",
+            out.display()
+        ))
+    })?;
+    if !manifest.is_whole_log() {
+        return Err(Error::usage(format!(
+            "{} was written by a partial or as-of run: its states are not the current ones\n  hint: decide against the output of a full run",
+            out.display()
+        )));
+    }
+    let model_path = out.join("model.toml");
+    let model = crate::model::load_model(&model_path)?;
+
+    let mut read = Commands::default();
+    let summary = ingest(&options.inputs, &options.ingest, &mut read)?;
+    let Commands {
+        mut commands,
+        mut rejected,
+    } = read;
+    let total = summary.records;
+    commands.sort_by_key(|c| (c.issued_at, c.seq));
+
+    // Unknown commands, targets, ids seen twice: before any stream is decided.
+    let ids: HashSet<&str> = commands.iter().map(|c| c.command_id.as_str()).collect();
+    let before = decided_before(&out.join("events.parquet"), &ids)?;
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut groups: BTreeMap<(String, String), Vec<Command>> = BTreeMap::new();
+    for mut command in commands {
+        if !seen.insert(command.command_id.clone()) {
+            rejected.push(Rejection::of(
+                &command,
+                Reason::DuplicateCommandId,
+                format!(
+                    "command id \"{}\" comes earlier in this batch",
+                    command.command_id
+                ),
+            ));
+            continue;
+        }
+        if before.contains(&command.command_id) {
+            rejected.push(Rejection::of(
+                &command,
+                Reason::DuplicateCommandId,
+                format!(
+                    "command id \"{}\" was decided before: an event of the log has it as causation_id",
+                    command.command_id
+                ),
+            ));
+            continue;
+        }
+        let Some(command_model) = model.commands.get(&command.command_type) else {
+            let mut names: Vec<&str> = model.commands.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            rejected.push(Rejection::of(
+                &command,
+                Reason::UnknownCommand,
+                format!(
+                    "no command \"{}\" in the model (declared: {})",
+                    command.command_type,
+                    if names.is_empty() {
+                        "none".into()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            ));
+            continue;
+        };
+        match target_stream(command_model, &command) {
+            Ok(stream) => {
+                command.stream_id = Some(stream.clone());
+                groups
+                    .entry((command_model.aggregate.clone(), stream))
+                    .or_default()
+                    .push(command);
+            }
+            Err(message) => rejected.push(Rejection::of(&command, Reason::Malformed, message)),
+        }
+    }
+
+    let touched = stream_keys(groups.keys().map(|(a, s)| (a.as_str(), s.as_str())))?;
+    let seeds: Seeds = read_snapshot(out, &model, &touched)?;
+    let references = related_references(&model);
+    let mut wanted = HashSet::new();
+    for ((aggregate, _), state) in &seeds {
+        for (field, target) in references.get(aggregate.as_str()).into_iter().flatten() {
+            if let Some(crate::model::StateValue::Str(id)) = state.fields.get(*field) {
+                wanted.insert(((*target).to_owned(), id.clone()));
+            }
+        }
+    }
+    let mut related = RelatedStates::new();
+    load_related(out, &model, &wanted, &mut related)?;
+
+    let mut pending: Vec<&(String, String)> = groups.keys().collect();
+    let mut decisions: BTreeMap<&(String, String), StreamDecision> = BTreeMap::new();
+    // A stream whose permit met a related stream not loaded is decided again
+    // once it is; each round loads at least one more, so this ends.
+    while !pending.is_empty() {
+        let decider = Decider {
+            model: &model,
+            roles: &options.roles,
+            related: &related,
+        };
+        let decided: Vec<(&(String, String), StreamDecision)> = pending
+            .par_iter()
+            .map(|key| {
+                let aggregate = model.aggregate(&key.0);
+                let decision = match aggregate {
+                    Some(aggregate) => decider.decide_stream(
+                        aggregate,
+                        &key.1,
+                        seeds.get(*key).cloned(),
+                        &groups[*key],
+                    ),
+                    None => StreamDecision::default(),
+                };
+                (*key, decision)
+            })
+            .collect();
+        let mut missing = HashSet::new();
+        pending = Vec::new();
+        for (key, decision) in decided {
+            if decision.missing.is_empty() {
+                decisions.insert(key, decision);
+            } else {
+                missing.extend(decision.missing.iter().cloned());
+                pending.push(key);
+            }
+        }
+        load_related(out, &model, &missing, &mut related)?;
+    }
+
+    let mut accepted: Vec<Event> = Vec::new();
+    let mut accepted_commands = 0;
+    for decision in decisions.into_values() {
+        let commands: HashSet<&str> = (decision.accepted.iter())
+            .filter_map(|e| e.causation_id.as_deref())
+            .collect();
+        accepted_commands += commands.len() as u64;
+        accepted.extend(decision.accepted);
+        rejected.extend(decision.rejected);
+    }
+    // Positions after the output's: in issued_at order across streams.
+    accepted.sort_by(|a, b| {
+        (a.occurred_at, &a.aggregate_type, &a.stream_id, a.version).cmp(&(
+            b.occurred_at,
+            &b.aggregate_type,
+            &b.stream_id,
+            b.version,
+        ))
+    });
+    let base = manifest
+        .watermark
+        .position
+        .max(manifest.watermark.read_positions)
+        .unwrap_or(0);
+    for (index, event) in accepted.iter_mut().enumerate() {
+        event.position = base + 1 + index as u64;
+    }
+    rejected.sort_by(|a, b| source_order(&a.source).cmp(&source_order(&b.source)));
+
+    let mut reasons = BTreeMap::new();
+    for rejection in &rejected {
+        *reasons.entry(rejection.reason.name()).or_insert(0) += 1;
+    }
+    let result = DecideSummary {
+        kind: "decision",
+        output: out.display().to_string(),
+        commands: total,
+        accepted: accepted_commands,
+        events: accepted.len() as u64,
+        rejected: rejected.len() as u64,
+        reasons,
+        streams: groups.len() as u64,
+    };
+    let dir = OutputDir::create(&options.decision)?;
+    let written = write_decision(&dir, &accepted, &rejected, &result);
+    match written {
+        Ok(()) => {
+            dir.commit()?;
+            Ok(result)
+        }
+        Err(e) => {
+            dir.abandon();
+            Err(e)
+        }
+    }
+}
+
+/// The columns of `rejected.parquet`.
+pub fn rejected_schema() -> SchemaRef {
+    let text = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
+    Arc::new(Schema::new(vec![
+        text("command_id", true),
+        text("command_type", true),
+        text("stream_id", true),
+        text("actor", true),
+        Field::new("issued_at", timestamp_type(), true),
+        text("source", false),
+        text("reason", false),
+        text("message", false),
+    ]))
+}
+
+fn rejected_batch(rejected: &[Rejection]) -> Result<RecordBatch> {
+    let mut texts: Vec<StringBuilder> = (0..7).map(|_| StringBuilder::new()).collect();
+    let mut issued = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    for r in rejected {
+        texts[0].append_option(r.command_id.as_deref());
+        texts[1].append_option(r.command_type.as_deref());
+        texts[2].append_option(r.stream_id.as_deref());
+        texts[3].append_option(r.actor.as_deref());
+        issued.append_option(r.issued_at);
+        texts[4].append_value(&r.source);
+        texts[5].append_value(r.reason.name());
+        texts[6].append_value(&r.message);
+    }
+    let mut columns: Vec<arrow::array::ArrayRef> = Vec::new();
+    for builder in texts.iter_mut().take(4) {
+        columns.push(Arc::new(builder.finish()));
+    }
+    columns.push(Arc::new(issued.finish()));
+    for builder in texts.iter_mut().skip(4) {
+        columns.push(Arc::new(builder.finish()));
+    }
+    Ok(RecordBatch::try_new(rejected_schema(), columns)?)
+}
+
+/// One accepted event as a line of the generic envelope.
+fn event_line(event: &Event) -> Value {
+    let json = |text: &Option<String>| {
+        text.as_deref()
+            .and_then(|t| serde_json::from_str::<Value>(t).ok())
+            .unwrap_or(Value::Null)
+    };
+    serde_json::json!({
+        "position": event.position,
+        "event_id": event.event_id,
+        "stream_id": event.stream_id,
+        "aggregate_type": event.aggregate_type,
+        "version": event.version,
+        "event_type": event.event_type,
+        "occurred_at": format_micros(event.occurred_at),
+        "actor": event.actor,
+        "correlation_id": event.correlation_id,
+        "causation_id": event.causation_id,
+        "payload": json(&event.payload),
+        "metadata": json(&event.metadata),
+    })
+}
+
+fn write_decision(
+    dir: &OutputDir,
+    accepted: &[Event],
+    rejected: &[Rejection],
+    summary: &DecideSummary,
+) -> Result<()> {
+    use std::io::Write;
+    let path = dir.path("events.ndjson");
+    let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+    let mut writer = std::io::BufWriter::new(file);
+    for event in accepted {
+        serde_json::to_writer(&mut writer, &event_line(event))?;
+        writer.write_all(b"\n").map_err(|e| Error::io(&path, e))?;
+    }
+    writer.flush().map_err(|e| Error::io(&path, e))?;
+    write_table(
+        &dir.path("rejected.parquet"),
+        rejected_schema(),
+        &[rejected_batch(rejected)?],
+    )?;
+    let path = dir.path("manifest.json");
+    let text = serde_json::to_string_pretty(summary)?;
+    std::fs::write(&path, text + "\n").map_err(|e| Error::io(&path, e))?;
+    Ok(())
+}
