@@ -132,3 +132,89 @@ fn shown(value: &StateValue) -> String {
         StateValue::List(items) => format!("{items:?}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::parse_model;
+
+    /// Each condition of `require` on a task with `fields`, as pass or the reason.
+    fn check(require: &str, fields: &[(&str, StateValue)], payload: &str) -> Result<(), String> {
+        let text = format!(
+            "[aggregates.t]\nfields = {{ who = \"string\", n = \"float\", tags = \"list\", at = \"timestamp\" }}\n\
+             [aggregates.t.events.E]\n[aggregates.t.commands.C]\nemits = \"E\"\nrequire = [{require:?}]\n"
+        );
+        let model = parse_model("m.toml", &text).unwrap();
+        let aggregate = model.aggregate("t").unwrap();
+        let mut state = StreamState::new("t-1", "t", Some(aggregate));
+        for (name, value) in fields {
+            let index = aggregate
+                .fields
+                .iter()
+                .position(|f| f.name == *name)
+                .unwrap();
+            state.fields[index] = value.clone();
+        }
+        let command = Command {
+            seq: 0,
+            command_id: "c".into(),
+            command_type: "C".into(),
+            stream_id: Some("t-1".into()),
+            actor: Some("ann".into()),
+            issued_at: 1_000_000,
+            expected_version: None,
+            correlation_id: None,
+            payload: Some(payload.into()),
+            source: "c:1".into(),
+        };
+        let payload: Value = serde_json::from_str(payload).unwrap();
+        holds(
+            aggregate,
+            &model.commands["C"].preconditions[0],
+            &state,
+            &command,
+            Some(&payload),
+        )
+    }
+
+    #[test]
+    fn conditions_compare_by_type_and_an_unset_field_fails_but_not_equal() {
+        let n = |x: f64| vec![("n", StateValue::Float(x))];
+        assert_eq!(check("n < 40", &n(39.5), "{}"), Ok(()));
+        assert_eq!(
+            check("n < 40", &n(40.0), "{}"),
+            Err("n is 40, compared with 40".into())
+        );
+        assert_eq!(
+            check("n < 40", &[], "{}"),
+            Err("n is unset, compared with 40".into())
+        );
+        assert_eq!(check("n != 40", &[], "{}"), Ok(()));
+        assert_eq!(check("n >= payload.min", &n(3.0), r#"{"min":3}"#), Ok(()));
+        assert_eq!(
+            check("n >= payload.min", &n(3.0), "{}"),
+            Err("the payload has no \"min\"".into())
+        );
+        let who = vec![("who", StateValue::Str("ann".into()))];
+        assert_eq!(check("who = @actor", &who, "{}"), Ok(()));
+        assert!(check("who != @actor", &who, "{}").is_err());
+        assert_eq!(
+            check("who = 'bob'", &who, "{}"),
+            Err("who is \"ann\", compared with \"bob\"".into())
+        );
+        let tags = vec![("tags", StateValue::List(vec!["x".into()]))];
+        assert_eq!(
+            check("tags contains payload.tag", &tags, r#"{"tag":"x"}"#),
+            Ok(())
+        );
+        assert!(check("tags contains 'y'", &tags, "{}").is_err());
+        assert_eq!(check("tags is set", &tags, "{}"), Ok(()));
+        assert_eq!(check("tags is not set", &[], "{}"), Ok(()));
+        let at = vec![("at", StateValue::Timestamp(0))];
+        assert_eq!(check("at < @issued_at", &at, "{}"), Ok(()));
+        assert_eq!(
+            check("at < '1970-01-01T00:00:00Z'", &at, "{}"),
+            Err("at is 1970-01-01T00:00:00Z, compared with 1970-01-01T00:00:00Z".into())
+        );
+    }
+}

@@ -337,3 +337,125 @@ fn a_batch_decided_against_the_sample_round_trips_through_an_incremental_run() {
     );
     assert!(!dir.join("d2").exists());
 }
+
+/// The task model with the rule the generator's batch expects on completions
+/// (unless the shipped model has one by now).
+fn model_with_completion_rule() -> String {
+    let model = model();
+    let header = "[aggregates.task.events.TaskCompleted]\n";
+    let start = model.find(header).expect("TaskCompleted in the model") + header.len();
+    let section = &model[start..];
+    let section = &section[..section.find("\n[").unwrap_or(section.len())];
+    if section.contains("allowed") {
+        return model;
+    }
+    model.replacen(
+        header,
+        &format!("{header}allowed = [\"@assignee\", \"@project_id.owner\", \"role:lead\"]\n"),
+        1,
+    )
+}
+
+/// `generate --commands` plants rejections and counts them: deciding the
+/// batch rejects exactly those, reason by reason, and what it accepts folds
+/// into the log without a finding (not even an unauthorised action).
+#[test]
+fn a_generated_batch_is_rejected_exactly_as_planted() {
+    let dir = Dir::new();
+    dir.generate(4000, 11, "log.ndjson");
+    dir.write("model.toml", model_with_completion_rule());
+    dir.ok(&[
+        "run",
+        "--model",
+        "model.toml",
+        "-i",
+        "log.ndjson",
+        "--out",
+        "out",
+    ]);
+    let findings = dir.query_json("out", "SELECT count(*) AS n FROM findings")[0]["n"].clone();
+    let generated = dir.eventfold(&[
+        "generate",
+        "--commands",
+        "1500",
+        "--seed",
+        "4",
+        "--against",
+        "out",
+        "--touch",
+        "0.3",
+        "--reject-rate",
+        "0.2",
+        "-o",
+        "commands.ndjson",
+    ]);
+    assert_eq!(generated.code, 0, "{generated:?}");
+    // "…; N must be rejected (reason n, reason n)"
+    let planted = generated
+        .stderr
+        .split(" must be rejected (")
+        .nth(1)
+        .expect("the counts")
+        .trim_end()
+        .trim_end_matches(')')
+        .to_owned();
+    let planted: BTreeMap<String, usize> = planted
+        .split(", ")
+        .map(|pair| {
+            let (reason, n) = pair.rsplit_once(' ').unwrap();
+            (reason.to_owned(), n.parse().unwrap())
+        })
+        .collect();
+    assert!(
+        planted.len() >= 8,
+        "every kind of rejection is planted: {planted:?}"
+    );
+    assert!(planted.contains_key("unauthorised"), "{planted:?}");
+    let again = dir.eventfold(&[
+        "generate",
+        "--commands",
+        "1500",
+        "--seed",
+        "4",
+        "--against",
+        "out",
+        "--touch",
+        "0.3",
+        "--reject-rate",
+        "0.2",
+    ]);
+    assert_eq!(
+        again.stdout.as_bytes(),
+        std::fs::read(dir.join("commands.ndjson")).unwrap(),
+        "deterministic"
+    );
+
+    dir.ok(&[
+        "decide",
+        "commands.ndjson",
+        "--out",
+        "out",
+        "--decision",
+        "decision",
+    ]);
+    let mut decided: BTreeMap<String, usize> = BTreeMap::new();
+    for (reason, _) in rejected(&dir, "decision") {
+        *decided.entry(reason).or_default() += 1;
+    }
+    assert_eq!(decided, planted);
+    dir.ok(&[
+        "run",
+        "--model",
+        "model.toml",
+        "-i",
+        "log.ndjson",
+        "-i",
+        "decision/events.ndjson",
+        "--out",
+        "out",
+    ]);
+    assert_eq!(
+        dir.query_json("out", "SELECT count(*) AS n FROM findings")[0]["n"],
+        findings
+    );
+}
