@@ -18,19 +18,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType, UInt64Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 use rayon::prelude::*;
 use serde_json::Value;
 
 use super::{target_stream, Command, Decider, Reason, Rejection, RelatedStates, StreamDecision};
-use crate::envelope::{timestamp_type, Event, Reject};
+use crate::envelope::{col, timestamp_type, Reject};
 use crate::ingest::mapping::{parse_field, EnvelopeField as F, Mapping};
 use crate::ingest::{ingest, IngestOptions, IngestSink, InputSource};
 use crate::model::roles::Roles;
 use crate::model::{Model, Permit};
-use crate::replay::{events_in_batch, Seeds};
+use crate::replay::Seeds;
 use crate::sink::manifest::Manifest;
 use crate::sink::snapshot::{read_snapshot, stream_keys};
 use crate::sink::{write_table, OutputDir};
@@ -123,35 +123,63 @@ pub struct DecideSummary {
     pub streams: u64,
 }
 
-/// Collects what ingest reads as commands and rejections.
+/// What ingest read: the commands, kept in its batches (columnar: a command
+/// costs its bytes, not a struct of strings, and a million fit in little
+/// memory), and the records that are no commands.
 #[derive(Default)]
 struct Commands {
-    commands: Vec<Command>,
+    batches: Vec<RecordBatch>,
     rejected: Vec<Rejection>,
+}
+
+/// Where a command is in [`Commands`]: its batch and row.
+#[derive(Debug, Clone, Copy)]
+struct At {
+    batch: u32,
+    row: u32,
+}
+
+impl Commands {
+    /// The text in `column` of the command `at`.
+    fn text(&self, at: At, column: usize) -> Option<&str> {
+        let array = self.batches[at.batch as usize]
+            .column(column)
+            .as_string::<i32>();
+        let row = at.row as usize;
+        array.is_valid(row).then(|| array.value(row))
+    }
+
+    fn id(&self, at: At) -> &str {
+        self.text(at, col::EVENT_ID).unwrap_or("")
+    }
+
+    /// The command `at`, the `seq`th read.
+    fn command(&self, at: At, seq: u64) -> Command {
+        let batch = &self.batches[at.batch as usize];
+        let row = at.row as usize;
+        let owned = |column| self.text(at, column).map(str::to_owned);
+        let number = |column: usize| batch.column(column).as_primitive::<UInt64Type>().value(row);
+        Command {
+            seq,
+            command_id: self.id(at).to_owned(),
+            command_type: owned(col::EVENT_TYPE).unwrap_or_default(),
+            stream_id: owned(col::STREAM_ID).filter(|id| id != NO_STREAM),
+            actor: owned(col::ACTOR),
+            issued_at: batch
+                .column(col::OCCURRED_AT)
+                .as_primitive::<TimestampMicrosecondType>()
+                .value(row),
+            expected_version: Some(number(col::POSITION)).filter(|v| *v < NO_EXPECTED_VERSION),
+            correlation_id: owned(col::CORRELATION_ID),
+            payload: owned(col::PAYLOAD),
+            source: owned(col::SOURCE).unwrap_or_default(),
+        }
+    }
 }
 
 impl IngestSink for Commands {
     fn events(&mut self, batch: RecordBatch) -> Result<()> {
-        let sources = batch
-            .column(batch.schema().index_of("source")?)
-            .as_string::<i32>();
-        for (row, event) in events_in_batch(&batch).into_iter().enumerate() {
-            let seq = self.commands.len() as u64;
-            self.commands.push(Command {
-                seq,
-                command_id: event.event_id.to_owned(),
-                command_type: event.event_type.to_owned(),
-                stream_id: Some(event.stream_id)
-                    .filter(|id| *id != NO_STREAM)
-                    .map(str::to_owned),
-                actor: event.actor.map(str::to_owned),
-                issued_at: event.occurred_at,
-                expected_version: Some(event.position).filter(|v| *v < NO_EXPECTED_VERSION),
-                correlation_id: event.correlation_id.map(str::to_owned),
-                payload: event.payload.map(str::to_owned),
-                source: sources.value(row).to_owned(),
-            });
-        }
+        self.batches.push(batch);
         Ok(())
     }
 
@@ -304,37 +332,48 @@ pub fn decide(options: &DecideOptions) -> Result<DecideSummary> {
 
     let mut read = Commands::default();
     let summary = ingest(&options.inputs, &options.ingest, &mut read)?;
-    let Commands {
-        mut commands,
-        mut rejected,
-    } = read;
+    let mut rejected = std::mem::take(&mut read.rejected);
     let total = summary.records;
-    commands.sort_by_key(|c| (c.issued_at, c.seq));
+    // Every command in issued_at order, then read order: (issued_at, seq, where).
+    let mut order: Vec<(i64, u64, At)> = Vec::new();
+    for (batch_index, batch) in read.batches.iter().enumerate() {
+        let times = batch
+            .column(col::OCCURRED_AT)
+            .as_primitive::<TimestampMicrosecondType>();
+        for row in 0..batch.num_rows() {
+            let at = At {
+                batch: batch_index as u32,
+                row: row as u32,
+            };
+            order.push((times.value(row), order.len() as u64, at));
+        }
+    }
+    order.sort_unstable_by_key(|(time, seq, _)| (*time, *seq));
 
     // Unknown commands, targets, ids seen twice: before any stream is decided.
-    let ids: HashSet<&str> = commands.iter().map(|c| c.command_id.as_str()).collect();
+    let ids: HashSet<&str> = order.iter().map(|(_, _, at)| read.id(*at)).collect();
     let before = decided_before(&out.join("events.parquet"), &ids)?;
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut groups: BTreeMap<(String, String), Vec<Command>> = BTreeMap::new();
-    for mut command in commands {
-        if !seen.insert(command.command_id.clone()) {
+    drop(ids);
+    let mut seen: HashSet<&str> = HashSet::new();
+    // Per stream, the indices into `order` of its commands.
+    let mut streams: BTreeMap<(String, String), Vec<u32>> = BTreeMap::new();
+    for (index, (_, seq, at)) in order.iter().enumerate() {
+        let id = read.id(*at);
+        let command = read.command(*at, *seq);
+        if !seen.insert(id) {
             rejected.push(Rejection::of(
                 &command,
                 Reason::DuplicateCommandId,
-                format!(
-                    "command id \"{}\" comes earlier in this batch",
-                    command.command_id
-                ),
+                format!("command id \"{id}\" comes earlier in this batch"),
             ));
             continue;
         }
-        if before.contains(&command.command_id) {
+        if before.contains(id) {
             rejected.push(Rejection::of(
                 &command,
                 Reason::DuplicateCommandId,
                 format!(
-                    "command id \"{}\" was decided before: an event of the log has it as causation_id",
-                    command.command_id
+                    "command id \"{id}\" was decided before: an event of the log has it as causation_id"
                 ),
             ));
             continue;
@@ -358,19 +397,19 @@ pub fn decide(options: &DecideOptions) -> Result<DecideSummary> {
             continue;
         };
         match target_stream(command_model, &command) {
-            Ok(stream) => {
-                command.stream_id = Some(stream.clone());
-                groups
-                    .entry((command_model.aggregate.clone(), stream))
-                    .or_default()
-                    .push(command);
-            }
+            Ok(stream) => streams
+                .entry((command_model.aggregate.clone(), stream))
+                .or_default()
+                .push(index as u32),
             Err(message) => rejected.push(Rejection::of(&command, Reason::Malformed, message)),
         }
     }
+    drop(seen);
+    let streams: Vec<((String, String), Vec<u32>)> = streams.into_iter().collect();
 
-    let touched = stream_keys(groups.keys().map(|(a, s)| (a.as_str(), s.as_str())))?;
+    let touched = stream_keys(streams.iter().map(|((a, s), _)| (a.as_str(), s.as_str())))?;
     let seeds: Seeds = read_snapshot(out, &model, &touched)?;
+    drop(touched);
     let references = related_references(&model);
     let mut wanted = HashSet::new();
     for ((aggregate, _), state) in &seeds {
@@ -383,8 +422,9 @@ pub fn decide(options: &DecideOptions) -> Result<DecideSummary> {
     let mut related = RelatedStates::new();
     load_related(out, &model, &wanted, &mut related)?;
 
-    let mut pending: Vec<&(String, String)> = groups.keys().collect();
-    let mut decisions: BTreeMap<&(String, String), StreamDecision> = BTreeMap::new();
+    let mut pending: Vec<u32> = (0..streams.len() as u32).collect();
+    let mut accepted: Vec<Accepted> = Vec::new();
+    let mut accepted_commands = 0;
     // A stream whose permit met a related stream not loaded is decided again
     // once it is; each round loads at least one more, so this ends.
     while !pending.is_empty() {
@@ -393,62 +433,47 @@ pub fn decide(options: &DecideOptions) -> Result<DecideSummary> {
             roles: &options.roles,
             related: &related,
         };
-        let decided: Vec<(&(String, String), StreamDecision)> = pending
+        let decided: Vec<(u32, Decided)> = pending
             .par_iter()
-            .map(|key| {
-                let aggregate = model.aggregate(&key.0);
-                let decision = match aggregate {
-                    Some(aggregate) => decider.decide_stream(
-                        aggregate,
-                        &key.1,
-                        seeds.get(*key).cloned(),
-                        &groups[*key],
+            .map(|group| {
+                let ((aggregate, stream), indices) = &streams[*group as usize];
+                let commands: Vec<Command> = (indices.iter())
+                    .map(|index| {
+                        let (_, seq, at) = order[*index as usize];
+                        let mut command = read.command(at, seq);
+                        command.stream_id = Some(stream.clone());
+                        command
+                    })
+                    .collect();
+                let decision = match model.aggregate(aggregate) {
+                    Some(model) => decider.decide_stream(
+                        model,
+                        stream,
+                        seeds.get(&(aggregate.clone(), stream.clone())).cloned(),
+                        &commands,
                     ),
                     None => StreamDecision::default(),
                 };
-                (*key, decision)
+                (*group, Decided::of(decision, *group, indices, &commands))
             })
             .collect();
         let mut missing = HashSet::new();
         pending = Vec::new();
-        for (key, decision) in decided {
-            if decision.missing.is_empty() {
-                decisions.insert(key, decision);
+        for (group, decided) in decided {
+            if decided.missing.is_empty() {
+                accepted_commands += decided.commands;
+                accepted.extend(decided.accepted);
+                rejected.extend(decided.rejected);
             } else {
-                missing.extend(decision.missing.iter().cloned());
-                pending.push(key);
+                missing.extend(decided.missing);
+                pending.push(group);
             }
         }
         load_related(out, &model, &missing, &mut related)?;
     }
-
-    let mut accepted: Vec<Event> = Vec::new();
-    let mut accepted_commands = 0;
-    for decision in decisions.into_values() {
-        let commands: HashSet<&str> = (decision.accepted.iter())
-            .filter_map(|e| e.causation_id.as_deref())
-            .collect();
-        accepted_commands += commands.len() as u64;
-        accepted.extend(decision.accepted);
-        rejected.extend(decision.rejected);
-    }
+    drop(seeds);
     // Positions after the output's: in issued_at order across streams.
-    accepted.sort_by(|a, b| {
-        (a.occurred_at, &a.aggregate_type, &a.stream_id, a.version).cmp(&(
-            b.occurred_at,
-            &b.aggregate_type,
-            &b.stream_id,
-            b.version,
-        ))
-    });
-    let base = manifest
-        .watermark
-        .position
-        .max(manifest.watermark.read_positions)
-        .unwrap_or(0);
-    for (index, event) in accepted.iter_mut().enumerate() {
-        event.position = base + 1 + index as u64;
-    }
+    accepted.sort_unstable_by_key(|a| (a.occurred_at, a.group, a.version));
     rejected.sort_by(|a, b| source_order(&a.source).cmp(&source_order(&b.source)));
 
     let mut reasons = BTreeMap::new();
@@ -463,10 +488,22 @@ pub fn decide(options: &DecideOptions) -> Result<DecideSummary> {
         events: accepted.len() as u64,
         rejected: rejected.len() as u64,
         reasons,
-        streams: groups.len() as u64,
+        streams: streams.len() as u64,
+    };
+    let base = manifest
+        .watermark
+        .position
+        .max(manifest.watermark.read_positions)
+        .unwrap_or(0);
+    let events = EventLines {
+        model: &model,
+        read: &read,
+        order: &order,
+        streams: &streams,
+        base,
     };
     let dir = OutputDir::create(&options.decision)?;
-    let written = write_decision(&dir, &accepted, &rejected, &result);
+    let written = write_decision(&dir, &events, &accepted, &rejected, &result);
     match written {
         Ok(()) => {
             dir.commit()?;
@@ -518,32 +555,112 @@ fn rejected_batch(rejected: &[Rejection]) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(rejected_schema(), columns)?)
 }
 
-/// One accepted event as a line of the generic envelope.
-fn event_line(event: &Event) -> Value {
-    let json = |text: &Option<String>| {
-        text.as_deref()
-            .and_then(|t| serde_json::from_str::<Value>(t).ok())
-            .unwrap_or(Value::Null)
-    };
-    serde_json::json!({
-        "position": event.position,
-        "event_id": event.event_id,
-        "stream_id": event.stream_id,
-        "aggregate_type": event.aggregate_type,
-        "version": event.version,
-        "event_type": event.event_type,
-        "occurred_at": format_micros(event.occurred_at),
-        "actor": event.actor,
-        "correlation_id": event.correlation_id,
-        "causation_id": event.causation_id,
-        "payload": json(&event.payload),
-        "metadata": json(&event.metadata),
-    })
+/// An accepted event, kept small until it is written: what its command
+/// does not say.
+struct Accepted {
+    occurred_at: i64,
+    /// Its stream: an index into the streams decided.
+    group: u32,
+    version: u64,
+    /// Its command: an index into the commands in order.
+    command: u32,
+    /// Which of the command's events it is.
+    emit: u32,
+    payload: Box<str>,
+}
+
+/// What deciding one stream gave, kept small.
+struct Decided {
+    accepted: Vec<Accepted>,
+    /// Commands accepted.
+    commands: u64,
+    rejected: Vec<Rejection>,
+    missing: Vec<(String, String)>,
+}
+
+impl Decided {
+    /// `decision`'s events for the stream `group`, whose `commands` are
+    /// those of `indices` (into the commands in order).
+    fn of(decision: StreamDecision, group: u32, indices: &[u32], commands: &[Command]) -> Self {
+        let mut accepted = Vec::with_capacity(decision.accepted.len());
+        let mut accepted_commands = 0;
+        // Events come in command order; a command's id is unique in its stream.
+        let mut next = 0;
+        let mut current = 0;
+        let mut emit = 0;
+        for (index, event) in decision.accepted.into_iter().enumerate() {
+            let cause = event.causation_id.as_deref().unwrap_or("");
+            if index > 0 && commands[current].command_id == cause {
+                emit += 1;
+            } else {
+                while next + 1 < commands.len() && commands[next].command_id != cause {
+                    next += 1;
+                }
+                current = next;
+                next += 1;
+                emit = 0;
+                accepted_commands += 1;
+            }
+            accepted.push(Accepted {
+                occurred_at: event.occurred_at,
+                group,
+                version: event.version,
+                command: indices[current],
+                emit,
+                payload: event.payload.unwrap_or_default().into_boxed_str(),
+            });
+        }
+        Self {
+            accepted,
+            commands: accepted_commands,
+            rejected: decision.rejected,
+            missing: decision.missing,
+        }
+    }
+}
+
+/// What writing the accepted events needs besides them: each is rebuilt
+/// from its command.
+struct EventLines<'a> {
+    model: &'a Model,
+    read: &'a Commands,
+    order: &'a [(i64, u64, At)],
+    streams: &'a [((String, String), Vec<u32>)],
+    /// Positions start after this one.
+    base: u64,
+}
+
+impl EventLines<'_> {
+    /// The `index`th accepted event as a line of the generic envelope.
+    fn line(&self, index: usize, event: &Accepted) -> Value {
+        let (_, seq, at) = self.order[event.command as usize];
+        let command = self.read.command(at, seq);
+        let ((aggregate, stream), _) = &self.streams[event.group as usize];
+        let event_type = (self.model.commands.get(&command.command_type))
+            .and_then(|c| c.emits.get(event.emit as usize))
+            .map_or("", |e| e.event_type.as_str());
+        let payload: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
+        serde_json::json!({
+            "position": self.base + 1 + index as u64,
+            "event_id": super::event_id(&command.command_id, event.emit as usize),
+            "stream_id": stream,
+            "aggregate_type": aggregate,
+            "version": event.version,
+            "event_type": event_type,
+            "occurred_at": format_micros(event.occurred_at),
+            "actor": command.actor,
+            "correlation_id": command.correlation_id,
+            "causation_id": command.command_id,
+            "payload": payload,
+            "metadata": { "command": command.command_type },
+        })
+    }
 }
 
 fn write_decision(
     dir: &OutputDir,
-    accepted: &[Event],
+    events: &EventLines,
+    accepted: &[Accepted],
     rejected: &[Rejection],
     summary: &DecideSummary,
 ) -> Result<()> {
@@ -551,8 +668,8 @@ fn write_decision(
     let path = dir.path("events.ndjson");
     let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
     let mut writer = std::io::BufWriter::new(file);
-    for event in accepted {
-        serde_json::to_writer(&mut writer, &event_line(event))?;
+    for (index, event) in accepted.iter().enumerate() {
+        serde_json::to_writer(&mut writer, &events.line(index, event))?;
         writer.write_all(b"\n").map_err(|e| Error::io(&path, e))?;
     }
     writer.flush().map_err(|e| Error::io(&path, e))?;

@@ -297,6 +297,7 @@ pub fn generate_commands(
         last_id: None,
     };
     let mut created = 0u64;
+    let mut alive: Vec<usize> = (0..sims.len()).collect();
     while writer.stats.commands < config.commands {
         if writer.rng.gen_bool(config.reject_rate.clamp(0.0, 1.0)) {
             plant(&mut writer, &sims, rules)?;
@@ -319,6 +320,7 @@ pub fn generate_commands(
                     json!({"title": title, "project_id": project, "priority": 2}),
                 ))?;
                 let owner = owners.get(&project).cloned().flatten();
+                alive.push(sims.len());
                 sims.push(Sim {
                     stream_id: stream,
                     task: true,
@@ -332,14 +334,18 @@ pub fn generate_commands(
                 continue;
             }
         }
-        // A touched stream with something to do; when none has (every one
-        // is archived), a planted rejection instead.
-        let from = writer.rng.gen_range(0..sims.len());
-        let index = (from..sims.len()).chain(0..from).find(|i| live(&sims[*i]));
-        let stepped = match index {
-            Some(index) => step(&mut writer, &mut sims[index])?,
-            None => false,
-        };
+        // A touched stream with something to do (`alive` holds those that
+        // may have: a stream that has none leaves it); when none has, a
+        // planted rejection instead.
+        let mut stepped = false;
+        while !stepped && !alive.is_empty() {
+            let at = writer.rng.gen_range(0..alive.len());
+            let index = alive[at];
+            stepped = live(&sims[index]) && step(&mut writer, &mut sims[index])?;
+            if !stepped {
+                alive.swap_remove(at);
+            }
+        }
         if !stepped {
             plant(&mut writer, &sims, rules)?;
         }
@@ -453,14 +459,17 @@ fn step(writer: &mut Writer, sim: &mut Sim) -> Result<bool> {
     Ok(true)
 }
 
-/// The first of `sims`, from a random place on, that `wanted` accepts.
+/// One of `sims` that `wanted` accepts, drawn at random (a few tries: a
+/// batch against a large output finds one at once, and a miss costs nothing
+/// but a planted rejection of another kind).
 fn find<'s>(
     writer: &mut Writer,
     sims: &'s [Sim],
     wanted: impl Fn(&Sim) -> bool,
 ) -> Option<&'s Sim> {
-    let from = writer.rng.gen_range(0..sims.len());
-    sims[from..].iter().chain(&sims[..from]).find(|s| wanted(s))
+    (0..32)
+        .map(|_| &sims[writer.rng.gen_range(0..sims.len())])
+        .find(|s| wanted(s))
 }
 
 /// Whether a stream has a command that can pass.

@@ -18,6 +18,8 @@ fn model() -> String {
         std::fs::read_to_string(crate::util::repo().join("testdata/tasks/model.toml")).unwrap();
     model
         + "\n[aggregates.task.commands.CompleteAsOwner]\nemits = \"TaskCompleted\"\nallowed = [\"@project_id.owner\"]\n"
+        + "\n[[aggregates.task.commands.AssignAndStart.emit]]\nevent = \"TaskAssigned\"\npayload = { assignee = \"assignee\" }\n\
+           [[aggregates.task.commands.AssignAndStart.emit]]\nevent = \"TaskStarted\"\n"
 }
 
 /// (reason, command_id) of every row of a decision's `rejected.parquet`.
@@ -65,9 +67,10 @@ fn a_batch_decided_against_the_sample_round_trips_through_an_incremental_run() {
     let open = dir.query_json(
         "out",
         "SELECT t.stream_id, t.version, t.comment_count, p.owner FROM task t JOIN project p ON p.stream_id = t.project_id \
-         WHERE t.status = 'open' AND t.assignee IS NULL AND p.owner IS NOT NULL ORDER BY t.stream_id LIMIT 3",
+         WHERE t.status = 'open' AND t.assignee IS NULL AND p.owner IS NOT NULL ORDER BY t.stream_id LIMIT 4",
     );
-    assert_eq!(open.len(), 3, "the sample has open unassigned tasks");
+    assert_eq!(open.len(), 4, "the sample has open unassigned tasks");
+    let u4 = text(&open[3], "stream_id");
     let (u1, u2, u3) = (
         text(&open[0], "stream_id"),
         text(&open[1], "stream_id"),
@@ -122,6 +125,14 @@ fn a_batch_decided_against_the_sample_round_trips_through_an_incremental_run() {
         &format!(r#"{{"title":"Decided","project_id":"{}"}}"#, "project-1"),
     );
     batch += &line("ok-owner", "CompleteAsOwner", &u3, &owner3, 1, "{}");
+    batch += &line(
+        "ok-both",
+        "AssignAndStart",
+        &u4,
+        "ann",
+        1,
+        r#"{"assignee":"cy"}"#,
+    );
     // One per rejection reason.
     batch += &line("no-such", "FlyToTheMoon", &u1, "ann", 1, "{}");
     batch += &line("no-stream", "StartTask", "task-987654", "ann", 1, "{}");
@@ -175,7 +186,7 @@ fn a_batch_decided_against_the_sample_round_trips_through_an_incremental_run() {
         "decision",
     ]);
     assert!(
-        stdout.contains("decided 16 commands against out: 6 accepted (6 events), 10 rejected"),
+        stdout.contains("decided 17 commands against out: 7 accepted (8 events), 10 rejected"),
         "{stdout}"
     );
     let mut reasons: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -225,6 +236,33 @@ fn a_batch_decided_against_the_sample_round_trips_through_an_incremental_run() {
         .iter()
         .all(|e| e["correlation_id"] == "batch-1"
             && e["event_id"].as_str().unwrap().starts_with("d-")));
+    // A command of two events: consecutive versions, an id each.
+    let both: Vec<(String, u64, String)> = (events.iter())
+        .filter(|e| e["causation_id"] == "ok-both")
+        .map(|e| {
+            (
+                text(e, "event_type"),
+                e["version"].as_u64().unwrap(),
+                text(e, "event_id"),
+            )
+        })
+        .collect();
+    let u4_version = open[3]["version"].as_u64().unwrap();
+    assert_eq!(
+        both.iter()
+            .map(|(t, v, _)| (t.as_str(), *v))
+            .collect::<Vec<_>>(),
+        vec![
+            ("TaskAssigned", u4_version + 1),
+            ("TaskStarted", u4_version + 2)
+        ]
+    );
+    assert_ne!(both[0].2, both[1].2);
+    let positions: Vec<u64> = events
+        .iter()
+        .map(|e| e["position"].as_u64().unwrap())
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
     let again = dir.ok(&[
         "decide",
         "commands.ndjson",
@@ -274,6 +312,11 @@ fn a_batch_decided_against_the_sample_round_trips_through_an_incremental_run() {
     );
     assert_eq!(text(&state("task-900001"), "title"), "Decided");
     assert_eq!(text(&state(&u2), "title"), "Renamed");
+    let started = state(&u4);
+    assert_eq!(
+        (text(&started, "status"), text(&started, "assignee")),
+        ("in_progress".into(), "cy".into())
+    );
     assert_eq!(
         dir.query_json("out", "SELECT count(*) AS n FROM findings")[0]["n"],
         findings
@@ -293,14 +336,14 @@ fn a_batch_decided_against_the_sample_round_trips_through_an_incremental_run() {
     assert!(
         outcome
             .stdout
-            .contains(": 0 accepted (0 events), 16 rejected"),
+            .contains(": 0 accepted (0 events), 17 rejected"),
         "{outcome:?}"
     );
     let duplicates = rejected(&dir, "decision")
         .iter()
         .filter(|(r, _)| r == "duplicate_command_id")
         .count();
-    assert_eq!(duplicates, 2 + 6);
+    assert_eq!(duplicates, 2 + 7);
 
     // CSV commands, through the same mapping (payload as a JSON cell).
     dir.write(
