@@ -2,6 +2,7 @@
 //! written as a decision folder (the accepted events, ready for
 //! `run --incremental`, and the rejected commands with their reasons).
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use crate::config::ProjectConfig;
@@ -75,14 +76,20 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
         ingest,
         roles,
     })?;
-    println!(
-        "decided {} commands against {}: {} accepted ({} events), {} rejected",
+    // Written, not println!: a closed stdout is an error main ends quietly on.
+    let mut stdout = std::io::stdout().lock();
+    let mut text = format!(
+        "decided {} commands against {}: {} accepted ({} events), {} rejected\n",
         summary.commands, summary.output, summary.accepted, summary.events, summary.rejected
     );
     for (reason, count) in &summary.reasons {
-        println!("  {reason}: {count}");
+        text.push_str(&format!("  {reason}: {count}\n"));
     }
-    println!("wrote {}", args.decision.display());
+    text.push_str(&format!("wrote {}\n", args.decision.display()));
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| crate::Error::io("stdout", e))?;
     Ok(if args.fail_on_reject && summary.rejected > 0 {
         super::exit::VIOLATIONS
     } else {

@@ -683,3 +683,27 @@ fn write_decision(
     std::fs::write(&path, text + "\n").map_err(|e| Error::io(&path, e))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_mapping_takes_command_field_names_only() {
+        assert!(command_mapping(&["command_id=id".into(), "issued_at=/meta/time".into()]).is_ok());
+        let error = command_mapping(&["event_id=x".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("--map \"event_id=x\": \"event_id\" is not a command field; expected one of command_id,"),
+            "{error}"
+        );
+        assert!(command_mapping(&["stream_id".into()]).is_err());
+    }
+
+    #[test]
+    fn rejections_sort_by_file_then_line_as_numbers() {
+        assert!(source_order("c.ndjson:9") < source_order("c.ndjson:10"));
+        assert_eq!(source_order("no-line"), ("no-line", 0));
+    }
+}

@@ -281,6 +281,12 @@ pub fn generate_commands(
             }
         })
         .collect();
+    if sims.is_empty() {
+        return Err(Error::usage(format!(
+            "{}: none of the streams drawn has a state to decide against",
+            out.display()
+        )));
+    }
     let rules = model
         .aggregate("task")
         .and_then(|t| t.handlers.get("TaskCompleted"))
