@@ -15,86 +15,28 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType, UInt64Type};
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::TimestampMicrosecondType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 use rayon::prelude::*;
-use serde_json::Value;
 
+use super::read::{source_order, At, Commands};
+use super::write::{write_decision, Accepted, Decided, EventLines};
 use super::{target_stream, Command, Decider, Reason, Rejection, RelatedStates, StreamDecision};
-use crate::envelope::{col, timestamp_type, Reject};
-use crate::ingest::mapping::{parse_field, EnvelopeField as F, Mapping};
-use crate::ingest::{ingest, IngestOptions, IngestSink, InputSource};
+use crate::envelope::col;
+use crate::ingest::{ingest, IngestOptions, InputSource};
 use crate::model::roles::Roles;
 use crate::model::{Model, Permit};
 use crate::replay::Seeds;
 use crate::sink::manifest::Manifest;
 use crate::sink::snapshot::{read_snapshot, stream_keys};
-use crate::sink::{write_table, OutputDir};
-use crate::support::time::format_micros;
+use crate::sink::OutputDir;
 use crate::{Error, Result};
 
-/// `expected_version` travels in the envelope's `position`; a record without
-/// one gets its read order, counted from here, which no version reaches.
-pub const NO_EXPECTED_VERSION: u64 = 1 << 62;
-
-/// The stream id of a command that names none (its model derives it).
-const NO_STREAM: &str = "-";
-
-/// A command's fields, the names `--map` takes, and the envelope field each
-/// travels in through ingest, with where each is looked for by default.
-const COMMAND_FIELDS: [(&str, F, &[&str]); 8] = [
-    ("command_id", F::EventId, &["command_id", "id"]),
-    (
-        "command_type",
-        F::EventType,
-        &["command_type", "command", "type"],
-    ),
-    ("stream_id", F::StreamId, &["stream_id"]),
-    ("actor", F::Actor, &["actor", "metadata.actor"]),
-    ("issued_at", F::OccurredAt, &["issued_at"]),
-    ("expected_version", F::Position, &["expected_version"]),
-    (
-        "correlation_id",
-        F::CorrelationId,
-        &["correlation_id", "metadata.correlation_id"],
-    ),
-    ("payload", F::Payload, &["payload"]),
-];
-
-/// The mapping of command records onto the envelope, with `overrides`
-/// (`command_id=id`, `issued_at=time`, …) applied.
-pub fn command_mapping(overrides: &[String]) -> Result<Mapping> {
-    let mut mapping = Mapping::from_specs(&[(F::AggregateType, &["=-"]), (F::Version, &["=1"])])?;
-    let stream_fallback = format!("={NO_STREAM}");
-    let set = |mapping: &mut Mapping, field: F, specs: &[&str]| {
-        let mut specs = specs.to_vec();
-        if field == F::StreamId {
-            specs.push(&stream_fallback);
-        }
-        mapping.set(field, &specs)
-    };
-    for (_, field, specs) in COMMAND_FIELDS {
-        set(&mut mapping, field, specs)?;
-    }
-    for spec in overrides {
-        let (name, source) = crate::ingest::mapping::split_override(spec)?;
-        let Some((_, field, _)) = COMMAND_FIELDS.iter().find(|(n, _, _)| *n == name) else {
-            // An envelope name is refused with the command names listed.
-            let _ = parse_field(name);
-            let names: Vec<&str> = COMMAND_FIELDS.iter().map(|(n, _, _)| *n).collect();
-            return Err(Error::usage(format!(
-                "--map \"{spec}\": \"{name}\" is not a command field; expected one of {}",
-                names.join(", ")
-            )));
-        };
-        set(&mut mapping, *field, &[source])?;
-    }
-    Ok(mapping)
-}
+pub use super::read::{command_mapping, NO_EXPECTED_VERSION};
+pub use super::write::rejected_schema;
 
 /// What `decide` reads and where it writes.
 pub struct DecideOptions {
@@ -121,114 +63,6 @@ pub struct DecideSummary {
     pub reasons: BTreeMap<&'static str, u64>,
     /// Streams the batch touched, and whose snapshot was read.
     pub streams: u64,
-}
-
-/// What ingest read: the commands, kept in its batches (columnar: a command
-/// costs its bytes, not a struct of strings, and a million fit in little
-/// memory), and the records that are no commands.
-#[derive(Default)]
-struct Commands {
-    batches: Vec<RecordBatch>,
-    rejected: Vec<Rejection>,
-}
-
-/// Where a command is in [`Commands`]: its batch and row.
-#[derive(Debug, Clone, Copy)]
-struct At {
-    batch: u32,
-    row: u32,
-}
-
-impl Commands {
-    /// The text in `column` of the command `at`.
-    fn text(&self, at: At, column: usize) -> Option<&str> {
-        let array = self.batches[at.batch as usize]
-            .column(column)
-            .as_string::<i32>();
-        let row = at.row as usize;
-        array.is_valid(row).then(|| array.value(row))
-    }
-
-    fn id(&self, at: At) -> &str {
-        self.text(at, col::EVENT_ID).unwrap_or("")
-    }
-
-    /// The command `at`, the `seq`th read.
-    fn command(&self, at: At, seq: u64) -> Command {
-        let batch = &self.batches[at.batch as usize];
-        let row = at.row as usize;
-        let owned = |column| self.text(at, column).map(str::to_owned);
-        let number = |column: usize| batch.column(column).as_primitive::<UInt64Type>().value(row);
-        Command {
-            seq,
-            command_id: self.id(at).to_owned(),
-            command_type: owned(col::EVENT_TYPE).unwrap_or_default(),
-            stream_id: owned(col::STREAM_ID).filter(|id| id != NO_STREAM),
-            actor: owned(col::ACTOR),
-            issued_at: batch
-                .column(col::OCCURRED_AT)
-                .as_primitive::<TimestampMicrosecondType>()
-                .value(row),
-            expected_version: Some(number(col::POSITION)).filter(|v| *v < NO_EXPECTED_VERSION),
-            correlation_id: owned(col::CORRELATION_ID),
-            payload: owned(col::PAYLOAD),
-            source: owned(col::SOURCE).unwrap_or_default(),
-        }
-    }
-}
-
-impl IngestSink for Commands {
-    fn events(&mut self, batch: RecordBatch) -> Result<()> {
-        self.batches.push(batch);
-        Ok(())
-    }
-
-    fn rejects(&mut self, rejects: Vec<Reject>) -> Result<()> {
-        for reject in rejects {
-            let field = reject.field.as_deref().map(command_field_name);
-            let reason = match field {
-                Some(field) => reject.reason.replace(
-                    &format!("\"{}\"", envelope_name(field)),
-                    &format!("\"{field}\""),
-                ),
-                None => reject.reason,
-            };
-            self.rejected.push(Rejection {
-                command_id: None,
-                command_type: None,
-                stream_id: None,
-                actor: None,
-                issued_at: None,
-                source: format!("{}:{}", reject.source_file, reject.line),
-                reason: Reason::Malformed,
-                message: reason,
-            });
-        }
-        Ok(())
-    }
-}
-
-/// The command field an envelope field (by name) carries.
-fn command_field_name(envelope: &str) -> &'static str {
-    COMMAND_FIELDS
-        .iter()
-        .find(|(_, field, _)| field.name() == envelope)
-        .map_or("record", |(name, _, _)| *name)
-}
-
-fn envelope_name(command_field: &str) -> &'static str {
-    COMMAND_FIELDS
-        .iter()
-        .find(|(name, _, _)| *name == command_field)
-        .map_or("", |(_, field, _)| field.name())
-}
-
-/// The line a `file:line` source names, for ordering.
-fn source_order(source: &str) -> (&str, u64) {
-    match source.rsplit_once(':') {
-        Some((file, line)) => (file, line.parse().unwrap_or(0)),
-        None => (source, 0),
-    }
 }
 
 /// The command ids of `ids` that some event of `events.parquet` has as its
@@ -513,197 +347,5 @@ pub fn decide(options: &DecideOptions) -> Result<DecideSummary> {
             dir.abandon();
             Err(e)
         }
-    }
-}
-
-/// The columns of `rejected.parquet`.
-pub fn rejected_schema() -> SchemaRef {
-    let text = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
-    Arc::new(Schema::new(vec![
-        text("command_id", true),
-        text("command_type", true),
-        text("stream_id", true),
-        text("actor", true),
-        Field::new("issued_at", timestamp_type(), true),
-        text("source", false),
-        text("reason", false),
-        text("message", false),
-    ]))
-}
-
-fn rejected_batch(rejected: &[Rejection]) -> Result<RecordBatch> {
-    let mut texts: Vec<StringBuilder> = (0..7).map(|_| StringBuilder::new()).collect();
-    let mut issued = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-    for r in rejected {
-        texts[0].append_option(r.command_id.as_deref());
-        texts[1].append_option(r.command_type.as_deref());
-        texts[2].append_option(r.stream_id.as_deref());
-        texts[3].append_option(r.actor.as_deref());
-        issued.append_option(r.issued_at);
-        texts[4].append_value(&r.source);
-        texts[5].append_value(r.reason.name());
-        texts[6].append_value(&r.message);
-    }
-    let mut columns: Vec<arrow::array::ArrayRef> = Vec::new();
-    for builder in texts.iter_mut().take(4) {
-        columns.push(Arc::new(builder.finish()));
-    }
-    columns.push(Arc::new(issued.finish()));
-    for builder in texts.iter_mut().skip(4) {
-        columns.push(Arc::new(builder.finish()));
-    }
-    Ok(RecordBatch::try_new(rejected_schema(), columns)?)
-}
-
-/// An accepted event, kept small until it is written: what its command
-/// does not say.
-struct Accepted {
-    occurred_at: i64,
-    /// Its stream: an index into the streams decided.
-    group: u32,
-    version: u64,
-    /// Its command: an index into the commands in order.
-    command: u32,
-    /// Which of the command's events it is.
-    emit: u32,
-    payload: Box<str>,
-}
-
-/// What deciding one stream gave, kept small.
-struct Decided {
-    accepted: Vec<Accepted>,
-    /// Commands accepted.
-    commands: u64,
-    rejected: Vec<Rejection>,
-    missing: Vec<(String, String)>,
-}
-
-impl Decided {
-    /// `decision`'s events for the stream `group`, whose `commands` are
-    /// those of `indices` (into the commands in order).
-    fn of(decision: StreamDecision, group: u32, indices: &[u32], commands: &[Command]) -> Self {
-        let mut accepted = Vec::with_capacity(decision.accepted.len());
-        let mut accepted_commands = 0;
-        // Events come in command order; a command's id is unique in its stream.
-        let mut next = 0;
-        let mut current = 0;
-        let mut emit = 0;
-        for (index, event) in decision.accepted.into_iter().enumerate() {
-            let cause = event.causation_id.as_deref().unwrap_or("");
-            if index > 0 && commands[current].command_id == cause {
-                emit += 1;
-            } else {
-                while next + 1 < commands.len() && commands[next].command_id != cause {
-                    next += 1;
-                }
-                current = next;
-                next += 1;
-                emit = 0;
-                accepted_commands += 1;
-            }
-            accepted.push(Accepted {
-                occurred_at: event.occurred_at,
-                group,
-                version: event.version,
-                command: indices[current],
-                emit,
-                payload: event.payload.unwrap_or_default().into_boxed_str(),
-            });
-        }
-        Self {
-            accepted,
-            commands: accepted_commands,
-            rejected: decision.rejected,
-            missing: decision.missing,
-        }
-    }
-}
-
-/// What writing the accepted events needs besides them: each is rebuilt
-/// from its command.
-struct EventLines<'a> {
-    model: &'a Model,
-    read: &'a Commands,
-    order: &'a [(i64, u64, At)],
-    streams: &'a [((String, String), Vec<u32>)],
-    /// Positions start after this one.
-    base: u64,
-}
-
-impl EventLines<'_> {
-    /// The `index`th accepted event as a line of the generic envelope.
-    fn line(&self, index: usize, event: &Accepted) -> Value {
-        let (_, seq, at) = self.order[event.command as usize];
-        let command = self.read.command(at, seq);
-        let ((aggregate, stream), _) = &self.streams[event.group as usize];
-        let event_type = (self.model.commands.get(&command.command_type))
-            .and_then(|c| c.emits.get(event.emit as usize))
-            .map_or("", |e| e.event_type.as_str());
-        let payload: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
-        serde_json::json!({
-            "position": self.base + 1 + index as u64,
-            "event_id": super::event_id(&command.command_id, event.emit as usize),
-            "stream_id": stream,
-            "aggregate_type": aggregate,
-            "version": event.version,
-            "event_type": event_type,
-            "occurred_at": format_micros(event.occurred_at),
-            "actor": command.actor,
-            "correlation_id": command.correlation_id,
-            "causation_id": command.command_id,
-            "payload": payload,
-            "metadata": { "command": command.command_type },
-        })
-    }
-}
-
-fn write_decision(
-    dir: &OutputDir,
-    events: &EventLines,
-    accepted: &[Accepted],
-    rejected: &[Rejection],
-    summary: &DecideSummary,
-) -> Result<()> {
-    use std::io::Write;
-    let path = dir.path("events.ndjson");
-    let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-    let mut writer = std::io::BufWriter::new(file);
-    for (index, event) in accepted.iter().enumerate() {
-        serde_json::to_writer(&mut writer, &events.line(index, event))?;
-        writer.write_all(b"\n").map_err(|e| Error::io(&path, e))?;
-    }
-    writer.flush().map_err(|e| Error::io(&path, e))?;
-    write_table(
-        &dir.path("rejected.parquet"),
-        rejected_schema(),
-        &[rejected_batch(rejected)?],
-    )?;
-    let path = dir.path("manifest.json");
-    let text = serde_json::to_string_pretty(summary)?;
-    std::fs::write(&path, text + "\n").map_err(|e| Error::io(&path, e))?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_command_mapping_takes_command_field_names_only() {
-        assert!(command_mapping(&["command_id=id".into(), "issued_at=/meta/time".into()]).is_ok());
-        let error = command_mapping(&["event_id=x".into()])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            error.starts_with("--map \"event_id=x\": \"event_id\" is not a command field; expected one of command_id,"),
-            "{error}"
-        );
-        assert!(command_mapping(&["stream_id".into()]).is_err());
-    }
-
-    #[test]
-    fn rejections_sort_by_file_then_line_as_numbers() {
-        assert!(source_order("c.ndjson:9") < source_order("c.ndjson:10"));
-        assert_eq!(source_order("no-line"), ("no-line", 0));
     }
 }

@@ -14,10 +14,12 @@
 //! streams at once. The emitted events are folded with the replay's own
 //! [`evolve`], so a decided event never makes a finding when the log is folded
 //! again. Reading the batch and the snapshot and writing the decision folder
-//! live in [`batch`].
+//! live in [`batch`] (with `read.rs` and `write.rs`).
 
 pub mod batch;
 mod conditions;
+mod read;
+mod write;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -416,24 +416,21 @@ fn step(writer: &mut Writer, sim: &mut Sim) -> Result<bool> {
                 ),
                 _ => ("CompleteTask", assignee.clone(), json!({}), Some("done")),
             },
-            ("in_progress", _) => match pick {
-                0..=4 => (
-                    "CompleteTask",
-                    sim.assignee
-                        .clone()
-                        .or_else(|| sim.owner.clone())
-                        .unwrap_or(doer),
-                    json!({}),
-                    Some("done"),
-                ),
-                5..=6 => (
-                    "BlockTask",
-                    doer,
-                    json!({"reason": "waiting"}),
-                    Some("blocked"),
-                ),
-                _ => ("CommentOnTask", doer, json!({"text": "progress"}), None),
-            },
+            ("in_progress", _) => {
+                match (pick, sim.assignee.clone().or_else(|| sim.owner.clone())) {
+                    // Completed by the assignee, else the project's owner: whom the rules allow.
+                    (0..=4, Some(completer)) => {
+                        ("CompleteTask", completer, json!({}), Some("done"))
+                    }
+                    (5..=6, _) => (
+                        "BlockTask",
+                        doer,
+                        json!({"reason": "waiting"}),
+                        Some("blocked"),
+                    ),
+                    _ => ("CommentOnTask", doer, json!({"text": "progress"}), None),
+                }
+            }
             ("blocked", _) => match (pick, &sim.owner) {
                 (0..=1, Some(owner)) => ("CancelTask", owner.clone(), json!({}), Some("cancelled")),
                 _ => ("UnblockTask", doer, json!({}), Some("in_progress")),
