@@ -2,9 +2,10 @@
 //! answers one question. [`census`] says what a log holds before a rebuild,
 //! [`diff`] compares two rebuilds, [`history`] replays one stream's audit
 //! trail, [`flow`] draws the directly-follows graph, [`generate`] writes the
-//! synthetic task log and [`command_batch`] a batch of commands against its output, [`check`] turns findings and check queries into
+//! synthetic task log, [`check`] turns findings and check queries into
 //! pass or fail, and [`export`] writes an output as XES or OCEL 2.0 for
-//! process-mining tools.
+//! process-mining tools. [`command_batch`] writes a batch of commands for
+//! `decide` against the output of a generated log.
 
 pub mod census;
 #[cfg(feature = "sql")]
