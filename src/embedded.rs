@@ -11,6 +11,10 @@ pub const SAMPLE_EVENTS: &[u8] = include_bytes!("../testdata/tasks/events.ndjson
 /// The task-tracking model, `testdata/tasks/model.toml`.
 pub const SAMPLE_MODEL: &str = include_str!("../testdata/tasks/model.toml");
 
+/// Who holds which role in the task domain, `testdata/tasks/roles.toml`: the
+/// roles the task model's rules read when no roles file is given.
+pub const SAMPLE_ROLES: &str = include_str!("../testdata/tasks/roles.toml");
+
 /// The sample log as an input; named as in the repository.
 pub fn sample_input() -> InputSource {
     InputSource::Memory {

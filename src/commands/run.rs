@@ -81,7 +81,8 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub projections: Option<PathBuf>,
     /// The roles file the model's authorisation rules read: TOML or CSV
-    /// (default: `[run] roles` of eventfold.toml, else nobody holds a role).
+    /// (default: `[run] roles` of eventfold.toml, else the task domain's
+    /// roles with the task model, else nobody holds a role).
     #[arg(long, value_name = "FILE")]
     pub roles: Option<PathBuf>,
 }
@@ -141,6 +142,11 @@ impl Args {
             .transpose()?;
         let roles = match self.roles.as_ref().or(project.roles.as_ref()) {
             Some(path) => crate::model::roles::Roles::load(path)?,
+            // The task domain's leads go with the task model, like its projections.
+            None if task_model => crate::model::roles::Roles::parse_toml(
+                "testdata/tasks/roles.toml",
+                embedded::SAMPLE_ROLES,
+            )?,
             None => Default::default(),
         };
         Ok(RunConfig {

@@ -10,10 +10,17 @@ use crate::replay::replay_events;
 /// model will have them: only the assignee, the project's owner or a lead
 /// completes; only the project's owner cancels (a command's own rule).
 fn model() -> Model {
-    let text = SAMPLE_MODEL.replace(
-        "[aggregates.task.events.TaskCompleted]\n",
-        "[aggregates.task.events.TaskCompleted]\nallowed = [\"@assignee\", \"@project_id.owner\", \"role:lead\"]\n",
-    ) + "\n[aggregates.task.commands.CancelAsOwner]\nemits = \"TaskCancelled\"\nallowed = [\"@project_id.owner\"]\n\
+    let rule = "allowed = [\"@assignee\", \"@project_id.owner\", \"role:lead\"]\n";
+    let header = "[aggregates.task.events.TaskCompleted]\n";
+    let start = SAMPLE_MODEL.find(header).unwrap() + header.len();
+    let section = &SAMPLE_MODEL[start..];
+    let section = &section[..section.find("\n[").unwrap_or(section.len())];
+    // The shipped model has the rule by now; added when it has not.
+    let text = if section.contains(rule) {
+        SAMPLE_MODEL.to_owned()
+    } else {
+        SAMPLE_MODEL.replace(header, &format!("{header}{rule}"))
+    } + "\n[aggregates.task.commands.CancelAsOwner]\nemits = \"TaskCancelled\"\nallowed = [\"@project_id.owner\"]\n\
          \n[[aggregates.task.commands.AssignAndStart.emit]]\nevent = \"TaskAssigned\"\npayload = { assignee = \"assignee\" }\n\
          [[aggregates.task.commands.AssignAndStart.emit]]\nevent = \"TaskStarted\"\n";
     parse_model("model.toml", &text).unwrap()

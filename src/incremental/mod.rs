@@ -16,7 +16,7 @@
 //! start from the previous `projections/` tables whole
 //! ([`Previous::keyed_folds`]) and are written complete by the replay.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -27,14 +27,14 @@ use futures::StreamExt;
 
 use crate::envelope::{events_schema, rejects_schema};
 use crate::ingest::{IngestSummary, InputSource, InputSummary};
-use crate::model::Model;
+use crate::model::{Model, StateValue};
 use crate::replay::keyed::KeyedFolds;
-use crate::replay::{Finding, Rule, Seeds};
+use crate::replay::{Finding, Rule, Seeds, StreamState};
 use crate::sink::manifest::{Counts, Manifest, FORMAT_VERSION};
 use crate::sink::projection::{projection_path, projection_schema, read_projection};
 use crate::sink::snapshot::read_snapshot;
 use crate::sink::splice::{merge_sorted, Merged, SortedMerge};
-use crate::sink::state::state_schema;
+use crate::sink::state::{read_state, state_schema};
 use crate::sink::{
     findings_schema, streams_schema, transitions_schema, zstd, OutputDir, TableWriter,
     ROW_GROUP_ROWS,
@@ -309,6 +309,41 @@ impl Previous {
             }
         }
         read_snapshot(&self.dir, model, &touched)
+    }
+
+    /// The declared fields of every stream of `aggregates` (the types an
+    /// authorisation rule reads through a reference, `@project_id.owner`),
+    /// by (aggregate_type, stream_id): what a new event's related stream
+    /// held before the night's events. Those tables are read whole (the
+    /// rule may name any of their streams), so their size bounds the memory.
+    pub fn related_states(
+        &self,
+        model: &Model,
+        aggregates: &HashSet<&str>,
+    ) -> Result<HashMap<(String, String), Vec<StateValue>>> {
+        let mut states = HashMap::new();
+        let related = model.aggregates.iter();
+        for aggregate in related.filter(|a| aggregates.contains(a.name.as_str())) {
+            let path = self.dir.join(format!("state/{}.parquet", aggregate.name));
+            if !path.is_file() {
+                continue;
+            }
+            self.check_schema(&path, &state_schema(aggregate))?;
+            let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?
+                    .build()?;
+            for batch in reader {
+                let batch = batch?;
+                for row in 0..batch.num_rows() {
+                    let stream_id = text(&batch, 0, row);
+                    let mut state = StreamState::new(stream_id, &aggregate.name, Some(aggregate));
+                    read_state(&batch, row, &mut state);
+                    states.insert((aggregate.name.clone(), state.stream_id), state.fields);
+                }
+            }
+        }
+        Ok(states)
     }
 
     /// The model's keyed folds, starting from the previous output's rows

@@ -49,15 +49,6 @@ pub struct Allowed {
     pub rule: String,
 }
 
-impl Allowed {
-    /// Whether any permit reads a related stream.
-    pub fn has_related(&self) -> bool {
-        self.permits
-            .iter()
-            .any(|p| matches!(p, Permit::Related { .. }))
-    }
-}
-
 /// `[authorisation]`: settings of the rules' findings.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -624,7 +624,8 @@ mod tests {
         let finish = &model.commands["Finish"];
         assert_eq!(finish.aggregate, "t");
         assert_eq!(finish.preconditions.len(), 5);
-        assert!(finish.allowed.as_ref().unwrap().has_related());
+        let permits = &finish.allowed.as_ref().unwrap().permits;
+        assert!(matches!(permits[0], crate::model::Permit::Related { .. }));
         assert!(model.commands["Make"].creates);
         assert_eq!(model.commands["Make"].emits[0].payload.len(), 3);
     }

@@ -252,12 +252,18 @@ impl Model {
         }
     }
 
-    /// Whether any `allowed` rule reads a related stream (`@project_id.owner`).
-    pub fn has_related_permits(&self) -> bool {
-        self.aggregates
-            .iter()
+    /// What the `allowed` rules read of related streams (`@project_id.owner`):
+    /// each (related aggregate type, field index), once per permit.
+    pub fn related_reads(&self) -> impl Iterator<Item = (&str, usize)> {
+        (self.aggregates.iter())
             .flat_map(|a| a.handlers.values())
-            .any(|h| h.allowed.as_ref().is_some_and(Allowed::has_related))
+            .flat_map(|h| h.allowed.iter().flat_map(|a| &a.permits))
+            .filter_map(|permit| match permit {
+                Permit::Related {
+                    aggregate, field, ..
+                } => Some((aggregate.as_str(), *field)),
+                _ => None,
+            })
     }
 
     /// Whether any event type has an `allowed` rule.

@@ -5,7 +5,7 @@
 //! waiting for the sort, the fold, the events' write and the tables'
 //! (`report.timings`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
@@ -16,7 +16,7 @@ use super::sorted::SortedEvents;
 use super::RunReport;
 use crate::envelope::events_schema;
 use crate::model::roles::Roles;
-use crate::model::Model;
+use crate::model::{Model, StateValue};
 use crate::replay::authorise::Authoriser;
 use crate::replay::keyed::KeyedFolds;
 use crate::replay::{Finding, Replayer, Seeds};
@@ -53,6 +53,9 @@ pub(super) struct Replay<'a> {
     pub model_file: &'a str,
     /// Who holds which role, for the model's authorisation rules.
     pub roles: &'a Roles,
+    /// An incremental run's previous states of the streams the rules read
+    /// through a reference ([`Authoriser::earlier`]).
+    pub related_states: HashMap<(String, String), Vec<StateValue>>,
 }
 
 /// Where the pass's time goes: waiting for the sorted stream, the fold (with
@@ -84,6 +87,7 @@ pub(super) async fn sort_and_replay(
         output_root,
         model_file,
         roles,
+        related_states,
     } = replay;
     let mut repeated = Vec::new();
     let mut folded = 0;
@@ -94,7 +98,7 @@ pub(super) async fn sort_and_replay(
         replayer = replayer.with_keyed_folds(folds);
     }
     if model.has_authorisation() {
-        replayer = replayer.with_authoriser(Authoriser::new(model, roles));
+        replayer = replayer.with_authoriser(Authoriser::new(model, roles).earlier(related_states));
     }
     let mut clocks = Clocks::default();
     loop {

@@ -26,7 +26,7 @@
 //! `replay_phase`, `merge_phase`, `duplicate_ids_phase`, `write_phase`), each
 //! timed on its own, all reading the run's `Plan`, decided before ingest.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -36,7 +36,7 @@ use datafusion::prelude::SessionContext;
 use crate::envelope::events_schema;
 use crate::incremental::{stream_counts, Previous, INCREMENT};
 use crate::ingest::{ingest, InputSource};
-use crate::model::{parse_model, Model};
+use crate::model::{parse_model, Model, StateValue};
 use crate::projection::Ordered;
 use crate::replay::keyed::KeyedFolds;
 use crate::replay::{Finding, Seeds};
@@ -76,13 +76,6 @@ pub fn run(config: &RunConfig) -> Result<RunReport> {
     let projections =
         crate::projection::prepare_for(&config.projections, &model, config.with_history)?;
     guard_full_output(config)?;
-    if config.incremental && model.has_related_permits() {
-        // The related streams' states before the new events are not read
-        // back from the previous output yet: the rules would be misjudged.
-        return Err(Error::usage(
-            "the model's authorisation rules read related streams (@REFERENCE.FIELD), which an incremental run cannot check yet\n  hint: run with --full",
-        ));
-    }
     tracing::info!(
         out = %config.out.display(),
         inputs = config.inputs.len(),
@@ -378,6 +371,7 @@ async fn replay_phase(
         output_root: &output_root,
         model_file: &config.model.name,
         roles: &config.roles,
+        related_states: related_states(plan)?,
     };
     // A partial run folds an unknown share of the events.
     let total = (!config.selection.is_partial()).then_some(report.ingest.events);
@@ -410,6 +404,20 @@ async fn seeds(plan: &Plan<'_>, ctx: &SessionContext) -> Result<Seeds> {
     let seeds = previous.seeds(ctx, plan.model).await?;
     previous.check_new_events(ctx, &seeds).await?;
     Ok(seeds)
+}
+
+/// For the authorisation rules that read a related stream: an incremental
+/// run's previous states of the streams they can read (the new events' related
+/// streams as they were before the night), else nothing.
+fn related_states(plan: &Plan<'_>) -> Result<HashMap<(String, String), Vec<StateValue>>> {
+    let Some(previous) = plan.previous.as_ref() else {
+        return Ok(HashMap::new());
+    };
+    let aggregates: HashSet<&str> = plan.model.related_reads().map(|(a, _)| a).collect();
+    if aggregates.is_empty() {
+        return Ok(HashMap::new());
+    }
+    previous.related_states(plan.model, &aggregates)
 }
 
 /// The model's keyed folds, if it declares any: empty, or an incremental

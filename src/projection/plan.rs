@@ -25,7 +25,8 @@ use crate::{Error, Result};
 #[derive(Debug, Clone, Default)]
 pub struct Ordered {
     pub projections: Vec<SqlProjection>,
-    /// Per projection, the projections (SQL or keyed) it reads.
+    /// Per projection, the tables it reads (the output's, the keyed folds'
+    /// and other projections).
     pub reads: BTreeMap<String, BTreeSet<String>>,
 }
 

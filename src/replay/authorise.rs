@@ -8,11 +8,15 @@
 //! permit reads, each value a stream held and the position of the event that
 //! set it, and the check reads the related stream's value as of the last of
 //! its events positioned before the checked event (its state when the event
-//! happened, positions following versions within a stream). A related stream
+//! happened, positions following versions within a stream). Streams come in
+//! aggregate-type order, so when the related type sorts first (a task's
+//! `project`) its streams are folded whole before the checked event and it is
+//! answered at once; otherwise it is held to the end of the pass (memory: the
+//! held events). A related stream
 //! with no event before it has no state then, and the permit fails. In an
-//! incremental run the previous output's state would stand for the related
-//! streams' events before the new ones ([`Authoriser::earlier`]); until it is
-//! read back, `run --incremental` refuses a model with related permits.
+//! incremental run the previous output's state stands for the related
+//! streams' events before the new ones ([`Authoriser::earlier`]): every new
+//! event comes after every old one.
 
 use std::collections::{HashMap, HashSet};
 
@@ -192,17 +196,10 @@ pub struct Authoriser<'m> {
 impl<'m> Authoriser<'m> {
     pub fn new(model: &'m Model, roles: &'m Roles) -> Self {
         let mut tracked: HashMap<&str, Vec<usize>> = HashMap::new();
-        for handler in model.aggregates.iter().flat_map(|a| a.handlers.values()) {
-            for permit in handler.allowed.iter().flat_map(|a| &a.permits) {
-                if let Permit::Related {
-                    aggregate, field, ..
-                } = permit
-                {
-                    let fields = tracked.entry(aggregate.as_str()).or_default();
-                    if !fields.contains(field) {
-                        fields.push(*field);
-                    }
-                }
+        for (aggregate, field) in model.related_reads() {
+            let fields = tracked.entry(aggregate).or_default();
+            if !fields.contains(&field) {
+                fields.push(field);
             }
         }
         Self {
@@ -246,7 +243,21 @@ impl<'m> Authoriser<'m> {
         );
         match verdict {
             Verdict::Allowed => {}
-            Verdict::Open { reasons, related } => match event.actor {
+            Verdict::Open {
+                mut reasons,
+                related,
+            } => match event.actor {
+                // Streams are replayed in aggregate-type order: a related type
+                // that sorts before this one is folded whole already, and its
+                // permits are answered now rather than held to the end.
+                Some(actor)
+                    if !related.is_empty()
+                        && related.iter().all(|p| p.aggregate < event.aggregate_type) =>
+                {
+                    if !self.answer(&related, actor, event.position, &mut reasons) {
+                        self.findings.push(unauthorised(event, allowed, &reasons));
+                    }
+                }
                 Some(actor) if !related.is_empty() => self.pending.push(Pending {
                     finding: unauthorised(event, allowed, &[]),
                     actor: actor.to_owned(),
@@ -293,20 +304,133 @@ impl<'m> Authoriser<'m> {
         }
     }
 
-    /// Answers the related permits; returns every finding.
+    /// Whether a related permit allows `actor` at `position`; adds why not to `reasons`.
+    fn answer(
+        &self,
+        related: &[RelatedPermit],
+        actor: &str,
+        position: u64,
+        reasons: &mut Vec<String>,
+    ) -> bool {
+        related.iter().any(|permit| {
+            let fields = self.related_fields(permit, position);
+            check_related(permit, fields.as_deref(), actor, reasons)
+        })
+    }
+
+    /// Answers the related permits still held; returns every finding.
     pub fn finish(mut self) -> Vec<Finding> {
         let pending = std::mem::take(&mut self.pending);
         for mut event in pending {
             let position = event.finding.position;
-            let allowed = event.related.iter().any(|permit| {
-                let fields = self.related_fields(permit, position);
-                check_related(permit, fields.as_deref(), &event.actor, &mut event.reasons)
-            });
-            if !allowed {
+            if !self.answer(&event.related, &event.actor, position, &mut event.reasons) {
                 event.finding.message.push_str(&event.reasons.join("; "));
                 self.findings.push(event.finding);
             }
         }
         self.findings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::Event;
+    use crate::model::parse_model;
+    use crate::replay::{Replayed, Replayer};
+
+    /// A card's move is allowed to its board's owner (`board` sorts before
+    /// `card`: answered at once) or its zone's keeper (`zone` sorts after:
+    /// held to the end of the pass).
+    const MODEL: &str = r#"
+[aggregates.board]
+fields = { owner = "string" }
+[aggregates.board.events.BoardOpened]
+creates = true
+set = { owner = "owner" }
+
+[aggregates.zone]
+fields = { keeper = "string" }
+[aggregates.zone.events.ZoneOpened]
+creates = true
+set = { keeper = "keeper" }
+
+[aggregates.card]
+fields = { board_id = "string", zone_id = "string" }
+[aggregates.card.references]
+board_id = "board"
+zone_id = "zone"
+[aggregates.card.events.CardAdded]
+creates = true
+set = { board_id = "board", zone_id = "zone" }
+[aggregates.card.events.CardMoved]
+allowed = ["@board_id.owner", "@zone_id.keeper"]
+"#;
+
+    fn event(
+        stream: &str,
+        position: u64,
+        version: u64,
+        kind: &str,
+        payload: &str,
+        actor: &str,
+    ) -> Event {
+        Event {
+            position,
+            event_id: format!("e{position}"),
+            stream_id: stream.to_owned(),
+            aggregate_type: stream.split('-').next().unwrap_or_default().to_owned(),
+            version,
+            event_type: kind.to_owned(),
+            schema_version: 1,
+            occurred_at: 1_767_600_000_000_000 + position as i64 * 1_000_000,
+            actor: Some(actor.to_owned()),
+            correlation_id: None,
+            causation_id: None,
+            tenant: None,
+            payload: Some(payload.to_owned()),
+            metadata: None,
+            source: String::new(),
+        }
+    }
+
+    #[test]
+    fn related_streams_before_and_after_in_the_pass_are_judged_alike() {
+        let model = parse_model("m.toml", MODEL).unwrap();
+        let roles = Roles::default();
+        // In the replay's order: boards, cards, zones (by type, then stream).
+        let events = [
+            event("board-1", 1, 1, "BoardOpened", r#"{"owner":"ann"}"#, "ann"),
+            event(
+                "card-1",
+                3,
+                1,
+                "CardAdded",
+                r#"{"board":"board-1","zone":"zone-1"}"#,
+                "ann",
+            ),
+            event("card-1", 4, 2, "CardMoved", "{}", "ann"), // the board's owner
+            event("card-1", 5, 3, "CardMoved", "{}", "zed"), // the zone's keeper
+            event("card-1", 6, 4, "CardMoved", "{}", "bob"), // neither
+            event("zone-1", 2, 1, "ZoneOpened", r#"{"keeper":"zed"}"#, "zed"),
+        ];
+        let mut replayer = Replayer::new(&model).with_authoriser(Authoriser::new(&model, &roles));
+        let mut sink = Replayed::default();
+        for event in &events {
+            replayer.push(&EventRef::from(event), &mut sink).unwrap();
+        }
+        let findings: Vec<(u64, String)> = (replayer.finish(&mut sink).unwrap().findings)
+            .into_iter()
+            .map(|f| (f.position, f.message))
+            .collect();
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].0, 6);
+        assert!(
+            findings[0]
+                .1
+                .contains("board_id.owner (board-1) is \"ann\"")
+                && findings[0].1.contains("zone_id.keeper (zone-1) is \"zed\""),
+            "{findings:?}"
+        );
     }
 }

@@ -4,13 +4,15 @@
 //!
 //! The edges come from SQL: `queries/analysis/directly_follows.sql` for event
 //! types (the same file the analysis ships), and a transitions query for
-//! statuses. The SVG layout is our own small layered layout, because no pure-Rust
-//! crate lays out directed graphs without Graphviz: nodes are ranked left to right
-//! by their breadth-first distance from the graph's entry nodes, stacked by
-//! traffic within a rank, and edges are drawn as curves (back edges arc below).
+//! statuses. The SVG is laid out by [`crate::tools::layered`] (ranks left to
+//! right, each edge's label in a slot of its own, long edges routed around the
+//! nodes between their ends) and its geometry, [`Picture::drawing`], is what
+//! the tests check with [`crate::tools::geometry::check`].
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
+
+use crate::tools::geometry::{text_width, Drawing, Label, Path, Rect, Shape};
+use crate::tools::layered::{layout, EdgeSpec, NodeSize, Piece, RoutedEdge};
 
 /// One edge of the graph.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,205 +111,191 @@ pub fn to_mermaid(title: &str, edges: &[Edge]) -> String {
     out
 }
 
-/// Ranks nodes left to right: a depth-first walk from the entry nodes (those
-/// nobody points to, or else the node whose outgoing traffic most exceeds its
-/// incoming), busiest edges first, marks the edges that close a cycle; the rank of
-/// a node is then its longest path from an entry over the remaining edges.
-fn ranks(nodes: &[String], edges: &[Edge]) -> Vec<usize> {
-    let index = |name: &str| nodes.iter().position(|n| n == name).unwrap_or(0);
-    let links: Vec<(usize, usize)> = edges
-        .iter()
-        .map(|e| (index(&e.from), index(&e.to)))
-        .collect();
-    let mut balance = vec![0i64; nodes.len()];
-    let mut has_incoming = vec![false; nodes.len()];
-    for (edge, (from, to)) in edges.iter().zip(&links) {
-        balance[*from] += edge.count as i64;
-        balance[*to] -= edge.count as i64;
-        has_incoming[*to] |= from != to;
-    }
-    let mut entries: Vec<usize> = (0..nodes.len()).filter(|i| !has_incoming[*i]).collect();
-    if entries.is_empty() {
-        entries.extend((0..nodes.len()).max_by_key(|i| (balance[*i], std::cmp::Reverse(*i))));
-    }
-    // Iterative depth-first walk; edges are already sorted busiest first.
-    let (mut state, mut back) = (vec![0u8; nodes.len()], vec![false; links.len()]);
-    let starts: Vec<usize> = entries.iter().copied().chain(0..nodes.len()).collect();
-    for start in starts {
-        if state[start] != 0 {
-            continue;
-        }
-        let mut stack = vec![(start, 0usize)];
-        state[start] = 1;
-        while let Some((node, next)) = stack.pop() {
-            match (next..links.len()).find(|e| links[*e].0 == node) {
-                Some(edge) => {
-                    stack.push((node, edge + 1));
-                    let target = links[edge].1;
-                    match state[target] {
-                        0 => {
-                            state[target] = 1;
-                            stack.push((target, 0));
-                        }
-                        1 => back[edge] = true,
-                        _ => {}
-                    }
-                }
-                None => state[node] = 2,
-            }
-        }
-    }
-    // Longest path over the forward edges (a DAG): relax until stable.
-    let mut rank = vec![0usize; nodes.len()];
-    for _ in 0..nodes.len() {
-        let mut changed = false;
-        for (edge, (from, to)) in links.iter().enumerate() {
-            if !back[edge] && from != to && rank[*to] < rank[*from] + 1 {
-                rank[*to] = rank[*from] + 1;
-                changed = true;
-            }
-        }
-        if !changed {
-            break;
-        }
-    }
-    rank
-}
-
 fn xml(text: &str) -> String {
     quick_xml::escape::escape(text).into_owned()
 }
 
-const NODE_WIDTH: f64 = 170.0;
-const NODE_HEIGHT: f64 = 34.0;
-const RANK_GAP: f64 = 250.0;
-const ROW_GAP: f64 = 70.0;
-const MARGIN: f64 = 40.0;
+/// Empty space around the content.
+const MARGIN: f64 = 16.0;
+const TITLE_SIZE: f64 = 16.0;
+const NODE_FONT: f64 = 12.0;
+const LABEL_FONT: f64 = 10.0;
+const NODE_HEIGHT: f64 = 30.0;
+const LABEL_HEIGHT: f64 = 12.0;
 
-/// A standalone SVG of the graph.
-pub fn to_svg(title: &str, edges: &[Edge]) -> String {
-    let nodes = nodes(edges);
-    let rank = ranks(&nodes, edges);
-    let mut rows: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for (node, r) in rank.iter().enumerate() {
-        rows.entry(*r).or_default().push(node);
+/// A flow laid out: the geometry the SVG draws, in the order it draws it.
+/// `drawing.shapes` are the nodes (first-seen order), `drawing.paths` the
+/// edges (the given order), `drawing.labels` the title and then the edges'
+/// labels. Checked by [`crate::tools::geometry::check`] in the tests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Picture {
+    pub drawing: Drawing,
+    title: String,
+    edges: Vec<(Edge, RoutedEdge)>,
+}
+
+/// Lays the graph out (see [`crate::tools::layered`]).
+pub fn picture(title: &str, edges: &[Edge]) -> Picture {
+    let names = nodes(edges);
+    let index = |name: &str| names.iter().position(|n| n == name).unwrap_or(0);
+    let sizes: Vec<NodeSize> = names
+        .iter()
+        .map(|name| NodeSize {
+            width: (text_width(name, NODE_FONT) + 20.0).max(48.0),
+            height: NODE_HEIGHT,
+        })
+        .collect();
+    let specs: Vec<EdgeSpec> = edges
+        .iter()
+        .map(|edge| EdgeSpec {
+            from: index(&edge.from),
+            to: index(&edge.to),
+            weight: edge.count.max(1) as f64,
+            label: NodeSize {
+                width: text_width(&edge_label(edge), LABEL_FONT) + 4.0,
+                height: LABEL_HEIGHT,
+            },
+        })
+        .collect();
+    let placed = layout(&sizes, &specs);
+    let title_width = text_width(title, TITLE_SIZE) * 1.1;
+    let (dx, dy) = (MARGIN, MARGIN + TITLE_SIZE + 4.0 + 14.0);
+    let shift = |r: Rect| Rect::new(r.x + dx, r.y + dy, r.width, r.height);
+    let moved: Vec<RoutedEdge> = placed
+        .edges
+        .iter()
+        .map(|routed| {
+            let at = |(x, y): (f64, f64)| (x + dx, y + dy);
+            RoutedEdge {
+                start: at(routed.start),
+                pieces: routed
+                    .pieces
+                    .iter()
+                    .map(|piece| match *piece {
+                        Piece::Line(to) => Piece::Line(at(to)),
+                        Piece::Cubic(a, b, to) => Piece::Cubic(at(a), at(b), at(to)),
+                    })
+                    .collect(),
+                label: shift(routed.label),
+            }
+        })
+        .collect();
+    let mut drawing = Drawing {
+        width: (placed.width.max(title_width) + 2.0 * MARGIN).ceil(),
+        height: (dy + placed.height + MARGIN).ceil(),
+        shapes: names
+            .iter()
+            .zip(&placed.nodes)
+            .map(|(name, rect)| Shape {
+                name: name.clone(),
+                rect: shift(*rect),
+            })
+            .collect(),
+        paths: specs
+            .iter()
+            .zip(&moved)
+            .map(|(spec, routed)| Path {
+                from: Some(spec.from),
+                to: Some(spec.to),
+                points: routed.polyline(),
+            })
+            .collect(),
+        labels: edges
+            .iter()
+            .zip(&moved)
+            .map(|(edge, routed)| Label {
+                text: edge_label(edge),
+                rect: routed.label,
+            })
+            .collect(),
+    };
+    drawing.labels.insert(
+        0,
+        Label {
+            text: title.to_owned(),
+            // Baseline at MARGIN + TITLE_SIZE; ascent 0.95 em, descent 0.25 em.
+            rect: Rect::new(
+                MARGIN,
+                MARGIN + 0.05 * TITLE_SIZE,
+                title_width,
+                1.2 * TITLE_SIZE,
+            ),
+        },
+    );
+    Picture {
+        drawing,
+        title: title.to_owned(),
+        edges: edges.iter().cloned().zip(moved).collect(),
     }
-    let mut position = vec![(0.0, 0.0); nodes.len()];
-    for (r, members) in &rows {
-        for (row, node) in members.iter().enumerate() {
-            position[*node] = (
-                MARGIN + *r as f64 * RANK_GAP,
-                MARGIN + 70.0 + row as f64 * ROW_GAP,
+}
+
+impl Picture {
+    /// The standalone SVG.
+    pub fn svg(&self) -> String {
+        let (width, height) = (self.drawing.width, self.drawing.height);
+        let max = self
+            .edges
+            .iter()
+            .map(|(e, _)| e.count)
+            .max()
+            .unwrap_or(1)
+            .max(1) as f64;
+        let mut svg = format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" viewBox=\"0 0 {width:.0} {height:.0}\" font-family=\"Helvetica, Arial, sans-serif\">\n\
+             <defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"9\" markerHeight=\"9\" markerUnits=\"userSpaceOnUse\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#555\"/></marker></defs>\n\
+             <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{MARGIN}\" y=\"{:.1}\" font-size=\"{TITLE_SIZE}\" font-weight=\"bold\">{}</text>\n",
+            MARGIN + TITLE_SIZE,
+            xml(&self.title)
+        );
+        for (edge, routed) in &self.edges {
+            let stroke = 0.8 + 5.0 * (edge.count as f64 / max);
+            let label = xml(&edge_label(edge));
+            let _ = writeln!(
+                svg,
+                "<path d=\"{}\" fill=\"none\" stroke=\"#555\" stroke-opacity=\"0.7\" stroke-width=\"{stroke:.1}\" marker-end=\"url(#arrow)\"><title>{} → {}: {label}</title></path>",
+                routed.svg_path(),
+                xml(&edge.from),
+                xml(&edge.to),
             );
         }
+        for (edge, routed) in &self.edges {
+            let rect = routed.label;
+            let _ = writeln!(
+                svg,
+                "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"{LABEL_FONT}\" fill=\"#333\" text-anchor=\"middle\">{}</text>",
+                rect.x + rect.width / 2.0,
+                rect.y + 9.5,
+                xml(&edge_label(edge)),
+            );
+        }
+        for shape in &self.drawing.shapes {
+            let rect = shape.rect;
+            let _ = writeln!(
+                svg,
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" rx=\"8\" fill=\"#e8f0fe\" stroke=\"#3b6fd4\"/>\n<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"{NODE_FONT}\" text-anchor=\"middle\">{}</text>",
+                rect.x,
+                rect.y,
+                rect.width,
+                rect.height,
+                rect.x + rect.width / 2.0,
+                rect.y + rect.height / 2.0 + 4.0,
+                xml(&shape.name)
+            );
+        }
+        svg.push_str("</svg>\n");
+        svg
     }
-    let tallest = rows.values().map(Vec::len).max().unwrap_or(1) as f64;
-    let width = MARGIN * 2.0 + rows.len().max(1) as f64 * RANK_GAP;
-    let height = MARGIN * 2.0 + 70.0 + tallest * ROW_GAP + 60.0 + width * 0.15;
-    let max = edges.iter().map(|e| e.count).max().unwrap_or(1).max(1) as f64;
-    let index = |name: &str| nodes.iter().position(|n| n == name).unwrap_or(0);
+}
 
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" viewBox=\"0 0 {width:.0} {height:.0}\" font-family=\"Helvetica, Arial, sans-serif\">\n\
-         <defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"9\" markerHeight=\"9\" markerUnits=\"userSpaceOnUse\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#555\"/></marker></defs>\n\
-         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{MARGIN}\" y=\"{}\" font-size=\"16\" font-weight=\"bold\">{}</text>\n",
-        MARGIN - 10.0,
-        xml(title)
-    );
-    for edge in edges {
-        let (from, to) = (index(&edge.from), index(&edge.to));
-        let (fx, fy) = position[from];
-        let (tx, ty) = position[to];
-        let stroke = 0.8 + 5.0 * (edge.count as f64 / max);
-        let (path, label_x, label_y) = if from == to {
-            let (x, y) = (fx + NODE_WIDTH * 0.5, fy);
-            (
-                format!(
-                    "M {:.1} {y:.1} C {:.1} {:.1}, {:.1} {:.1}, {:.1} {y:.1}",
-                    x - 20.0,
-                    x - 40.0,
-                    y - 45.0,
-                    x + 40.0,
-                    y - 45.0,
-                    x + 20.0
-                ),
-                x,
-                y - 40.0,
-            )
-        } else if rank[to] > rank[from] {
-            let (x1, y1, x2, y2) = (
-                fx + NODE_WIDTH,
-                fy + NODE_HEIGHT / 2.0,
-                tx,
-                ty + NODE_HEIGHT / 2.0,
-            );
-            let bend = (x2 - x1) / 2.0;
-            (
-                format!(
-                    "M {x1:.1} {y1:.1} C {:.1} {y1:.1}, {:.1} {y2:.1}, {x2:.1} {y2:.1}",
-                    x1 + bend,
-                    x2 - bend
-                ),
-                (x1 + x2) / 2.0,
-                (y1 + y2) / 2.0 - 4.0,
-            )
-        } else if rank[to] == rank[from] {
-            // Same rank: arc out of the right side (downwards) or the left (upwards).
-            let (side, bulge) = if ty > fy {
-                (NODE_WIDTH, 45.0)
-            } else {
-                (0.0, -45.0)
-            };
-            let (x, y1, y2) = (fx + side, fy + NODE_HEIGHT / 2.0, ty + NODE_HEIGHT / 2.0);
-            (
-                format!(
-                    "M {x:.1} {y1:.1} C {:.1} {y1:.1}, {:.1} {y2:.1}, {x:.1} {y2:.1}",
-                    x + bulge,
-                    x + bulge
-                ),
-                x + bulge * 0.8,
-                (y1 + y2) / 2.0,
-            )
-        } else {
-            let (x1, y1, x2, y2) = (
-                fx + NODE_WIDTH / 2.0 + 10.0,
-                fy + NODE_HEIGHT,
-                tx + NODE_WIDTH / 2.0 - 10.0,
-                ty + NODE_HEIGHT,
-            );
-            let dip = y1.max(y2) + 40.0 + (x1 - x2).abs() * 0.15;
-            (
-                format!("M {x1:.1} {y1:.1} C {x1:.1} {dip:.1}, {x2:.1} {dip:.1}, {x2:.1} {y2:.1}"),
-                (x1 + x2) / 2.0,
-                dip - 6.0,
-            )
-        };
-        let _ = writeln!(
-            svg,
-            "<path d=\"{path}\" fill=\"none\" stroke=\"#555\" stroke-opacity=\"0.7\" stroke-width=\"{stroke:.1}\" marker-end=\"url(#arrow)\"><title>{} → {}: {}</title></path>\n<text x=\"{label_x:.1}\" y=\"{label_y:.1}\" font-size=\"10\" fill=\"#333\" text-anchor=\"middle\">{}</text>",
-            xml(&edge.from),
-            xml(&edge.to),
-            xml(&edge_label(edge)),
-            xml(&edge_label(edge))
-        );
-    }
-    for (node, name) in nodes.iter().enumerate() {
-        let (x, y) = position[node];
-        let _ = writeln!(
-            svg,
-            "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{NODE_WIDTH}\" height=\"{NODE_HEIGHT}\" rx=\"8\" fill=\"#e8f0fe\" stroke=\"#3b6fd4\"/>\n<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" text-anchor=\"middle\">{}</text>",
-            x + NODE_WIDTH / 2.0,
-            y + NODE_HEIGHT / 2.0 + 4.0,
-            xml(name)
-        );
-    }
-    svg.push_str("</svg>\n");
-    svg
+/// A standalone SVG of the graph, laid out by [`picture`].
+pub fn to_svg(title: &str, edges: &[Edge]) -> String {
+    picture(title, edges).svg()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tools::geometry::{check, from_svg, Limits};
 
     fn edge(from: &str, to: &str, count: u64) -> Edge {
         Edge {
@@ -319,19 +307,63 @@ mod tests {
     }
 
     #[test]
-    fn ranks_follow_the_flow_and_back_edges_do_not_move_nodes() {
+    fn the_flow_runs_left_to_right_and_the_picture_is_honest() {
         let edges = [
             edge("Created", "Started", 10),
             edge("Started", "Completed", 8),
             edge("Completed", "Reopened", 2),
             edge("Reopened", "Started", 2),
+            edge("Created", "Completed", 1),
+            edge("Started", "Started", 1),
         ];
-        let names = nodes(&edges);
-        assert_eq!(ranks(&names, &edges), vec![0, 1, 2, 3]);
-        let svg = to_svg("t", &edges);
+        let picture = picture("t", &edges);
+        let x = |i: usize| picture.drawing.shapes[i].rect.x;
+        assert!(x(0) < x(1) && x(1) < x(2) && x(2) < x(3), "{picture:?}");
+        let problems = check(&picture.drawing, &Limits::default());
+        assert!(problems.is_empty(), "{problems:?}");
+        let svg = picture.svg();
+        // The SVG draws what the geometry says: read back, the same boxes.
+        let read = from_svg(&svg).unwrap();
+        assert_eq!(read.shapes.len(), picture.drawing.shapes.len());
+        assert_eq!(read.labels.len(), picture.drawing.labels.len());
+        for (back, drawn) in read.shapes.iter().zip(&picture.drawing.shapes) {
+            assert_eq!(back.name, drawn.name);
+            assert!(
+                (back.rect.x - drawn.rect.x).abs() < 0.1,
+                "{back:?} {drawn:?}"
+            );
+        }
+        for (back, drawn) in read.labels.iter().zip(&picture.drawing.labels) {
+            assert_eq!(back.text, drawn.text);
+            // The text as drawn lies within the box the layout kept for it.
+            let (b, d) = (back.rect, drawn.rect);
+            assert!(
+                b.x >= d.x - 0.1
+                    && b.right() <= d.right() + 0.1
+                    && b.y >= d.y - 0.1
+                    && b.bottom() <= d.bottom() + 0.1,
+                "{back:?} {drawn:?}"
+            );
+        }
+        assert_eq!(read.paths.len(), 6);
+        assert!(check(&read, &Limits::default()).is_empty());
         assert_eq!(svg.matches("<rect x=").count(), 4);
-        assert_eq!(svg.matches("marker-end=").count(), 4);
+        assert_eq!(svg.matches("marker-end=").count(), 6);
         assert!(svg.contains(">10 · 1.5h</text>"));
+    }
+
+    #[test]
+    fn loops_two_cycles_and_parts_apart_are_laid_out_too() {
+        for edges in [
+            vec![edge("a", "a", 3)],
+            vec![edge("a", "b", 3), edge("b", "a", 2)],
+            vec![edge("a", "b", 3), edge("c", "d", 2), edge("d", "c", 1)],
+        ] {
+            let picture = picture("a title wider than the graph", &edges);
+            let problems = check(&picture.drawing, &Limits::default());
+            assert!(problems.is_empty(), "{edges:?}: {problems:?}");
+            assert_eq!(picture.drawing.paths.len(), edges.len());
+        }
     }
 
     #[test]

@@ -8,7 +8,13 @@
 //! the wall clock, so a seed names one log exactly. Memory is bounded by the
 //! number of open tasks (capped), not by the number of events, so it streams
 //! 10M-event logs. With an anomaly rate, that share of records are anomalies:
-//! broken streams the replay must report and malformed records ingest must reject.
+//! broken streams the replay must report and malformed records ingest must reject;
+//! and that share of completions and cancellations is done by anyone, which
+//! the model's authorisation rules flag. Otherwise the actors are whom the
+//! rules allow: a task's assignee or its project's owner completes it, the owner
+//! or the lead cancels it. Who acts is drawn from a second stream, so a seed
+//! stream of its own: the events, times and payloads of a seed do not depend
+//! on who does them.
 
 use std::io::Write;
 
@@ -118,6 +124,12 @@ const REASONS: [&str; 4] = [
     "needs design",
     "missing access",
 ];
+/// The lead of `testdata/tasks/roles.toml`, who may do anything, and the share
+/// of completions and cancellations (in percent) the lead does.
+const LEAD: &str = "grace";
+const LEAD_PERCENT: u32 = 5;
+/// Mixed into the seed for the stream that picks who does what.
+const CREW_SEED: u64 = 0x6372_6577;
 /// Open tasks kept at most; bounds the generator's memory.
 const MAX_OPEN_TASKS: usize = 2000;
 
@@ -135,7 +147,9 @@ struct TaskSim {
     number: u64,
     version: u64,
     status: Status,
-    assigned: bool,
+    assignee: Option<&'static str>,
+    /// Its project's owner, once created.
+    owner: Option<&'static str>,
     labels: Vec<&'static str>,
     last_event_id: String,
 }
@@ -155,10 +169,17 @@ struct Line<'a> {
     event_type: &'a str,
     payload: String,
     causation: Option<String>,
+    /// Who does it ([`Generator::task_actor`]); `None`: anyone.
+    actor: Option<&'static str>,
 }
 
 struct Generator<'w> {
     rng: ChaCha8Rng,
+    /// Who does what, drawn apart from `rng` so that the log's events, times
+    /// and payloads stay those of the seed whatever the actors.
+    crew: ChaCha8Rng,
+    /// The anomaly rate: the share of completions and cancellations by anyone.
+    unruly: f64,
     now: i64,
     time_scale: f64,
     out: &'w mut dyn Write,
@@ -216,6 +237,40 @@ impl Generator<'_> {
         ACTORS[self.rng.gen_range(0..ACTORS.len())]
     }
 
+    /// Who does `event_type` to a task whose assignee before it was
+    /// `assignee`: whom the model's rules allow (its assignee or its project's
+    /// owner completes it, the owner cancels it; a lead now and then), except
+    /// for the anomaly rate's share of completions and cancellations, done by
+    /// anyone at all (the planted `unauthorised_action`s); an assignment by
+    /// the owner or the new assignee; other work mostly by the assignee.
+    /// `None`: anyone.
+    fn task_actor(
+        &mut self,
+        event_type: &str,
+        assignee: Option<&'static str>,
+        task: &TaskSim,
+    ) -> Option<&'static str> {
+        let roll = self.crew.gen_range(0..100);
+        let unruly = self.unruly > 0.0 && self.crew.gen_bool(self.unruly);
+        match event_type {
+            "TaskCompleted" | "TaskCancelled" if unruly => None,
+            "TaskCompleted" | "TaskCancelled" if roll < LEAD_PERCENT => Some(LEAD),
+            "TaskCompleted" => assignee.filter(|_| roll < 80).or(task.owner),
+            "TaskCancelled" => task.owner,
+            "TaskCreated" if roll < 50 => task.owner,
+            "TaskCreated" => {
+                let project = self
+                    .projects
+                    .iter()
+                    .find(|p| Some(p.members[0]) == task.owner);
+                project.map(|p| p.members[self.crew.gen_range(0..p.members.len())])
+            }
+            "TaskAssigned" if roll < 50 => task.owner,
+            "TaskAssigned" => task.assignee,
+            _ => assignee.filter(|_| roll < 75),
+        }
+    }
+
     fn timestamp(&self, offset_hours: i32) -> String {
         let offset = FixedOffset::east_opt(offset_hours * 3600).unwrap_or_else(|| Utc.fix());
         DateTime::<Utc>::from_timestamp_micros(self.now)
@@ -234,7 +289,14 @@ impl Generator<'_> {
         occurred_at: Option<String>,
     ) -> std::io::Result<String> {
         let event_id = event_id.unwrap_or_else(|| self.hex_id());
-        let (actor, offset) = self.actor();
+        let (anyone, offset) = self.actor();
+        let (actor, offset) = match line.actor {
+            Some(actor) => *ACTORS
+                .iter()
+                .find(|(a, _)| *a == actor)
+                .unwrap_or(&(actor, 0)),
+            None => (anyone, offset),
+        };
         let occurred_at = occurred_at.unwrap_or_else(|| quote(&self.timestamp(offset)));
         let correlation = self.hex_id();
         let causation = line.causation.map_or("null".to_owned(), |c| quote(&c));
@@ -265,6 +327,7 @@ impl Generator<'_> {
                 event_type: "ProjectCreated",
                 payload,
                 causation: None,
+                actor: Some(owner),
             },
             None,
             None,
@@ -304,6 +367,7 @@ impl Generator<'_> {
             event_type,
             payload,
             causation: Some(project.last_event_id.clone()),
+            actor: Some(project.members[0]).filter(|_| self.crew.gen_range(0..100) < 70),
         };
         let id = self.emit(line, None, None)?;
         let project = &mut self.projects[index];
@@ -327,29 +391,36 @@ impl Generator<'_> {
             number: self.next_task_number,
             version: 0,
             status: Status::Uncreated,
-            assigned: false,
+            assignee: None,
+            owner: None,
             labels: Vec::new(),
             last_event_id: String::new(),
         }
     }
 
-    fn created_payload(&mut self) -> String {
-        let project = self.projects[self.rng.gen_range(0..self.projects.len())].number;
+    /// A new task's payload, and its project's owner.
+    fn created_payload(&mut self) -> (String, &'static str) {
+        let project = &self.projects[self.rng.gen_range(0..self.projects.len())];
+        let (project, owner) = (project.number, project.members[0]);
         let title = format!(
             "{} {}",
             VERBS[self.rng.gen_range(0..VERBS.len())],
             WORDS[self.rng.gen_range(0..WORDS.len())]
         );
-        format!(
+        let payload = format!(
             r#"{{"title":{},"project_id":"project-{project}","priority":{},"urgent":{}}}"#,
             quote(&title),
             self.rng.gen_range(1..=4),
             self.rng.gen_bool(0.1)
-        )
+        );
+        (payload, owner)
     }
 
-    fn assignee(&mut self) -> String {
-        format!(r#"{{"assignee":"{}"}}"#, self.actor().0)
+    /// Picks a new assignee for `task`; returns the payload.
+    fn assign(&mut self, task: &mut TaskSim) -> String {
+        let assignee = self.actor().0;
+        task.assignee = Some(assignee);
+        format!(r#"{{"assignee":"{assignee}"}}"#)
     }
 
     fn hours(&mut self) -> String {
@@ -385,10 +456,19 @@ impl Generator<'_> {
         let roll = self.rng.gen_range(0..100);
         let label = LABELS[self.rng.gen_range(0..LABELS.len())];
         let (event_type, payload, status) = match task.status {
-            Status::Uncreated => ("TaskCreated", self.created_payload(), Status::Open),
+            Status::Uncreated => {
+                let (payload, owner) = self.created_payload();
+                task.owner = Some(owner);
+                ("TaskCreated", payload, Status::Open)
+            }
             Status::Open => match roll {
-                0..=29 if !task.assigned => ("TaskAssigned", self.assignee(), Status::Open),
-                30..=31 if task.assigned => ("TaskUnassigned", "{}".into(), Status::Open),
+                0..=29 if task.assignee.is_none() => {
+                    ("TaskAssigned", self.assign(task), Status::Open)
+                }
+                30..=31 if task.assignee.is_some() => {
+                    task.assignee = None;
+                    ("TaskUnassigned", "{}".into(), Status::Open)
+                }
                 30..=41 => (
                     "TaskCommented",
                     format!(r#"{{"text":"note {}"}}"#, task.version),
@@ -416,7 +496,7 @@ impl Generator<'_> {
                 38..=59 => ("TaskCompleted", "{}".into(), Status::Done),
                 60..=67 => self.label_event(task, label),
                 68..=75 => ("TaskEstimated", self.hours(), Status::InProgress),
-                76..=79 => ("TaskAssigned", self.assignee(), Status::InProgress),
+                76..=79 => ("TaskAssigned", self.assign(task), Status::InProgress),
                 80..=81 => ("TaskCancelled", "{}".into(), Status::Cancelled),
                 _ => (
                     "TaskCommented",
@@ -439,8 +519,6 @@ impl Generator<'_> {
             },
         };
         match event_type {
-            "TaskAssigned" => task.assigned = true,
-            "TaskUnassigned" => task.assigned = false,
             "TaskLabelled" => task.labels.push(label),
             "TaskUnlabelled" => task.labels.retain(|l| *l != label),
             _ => {}
@@ -466,7 +544,9 @@ impl Generator<'_> {
             index = self.rng.gen_range(0..self.tasks.len());
         }
         let mut task = self.tasks.swap_remove(index);
+        let assignee = task.assignee;
         let (event_type, payload) = self.next_task_event(&mut task);
+        let actor = self.task_actor(event_type, assignee, &task);
         task.version += 1;
         let causation = (!task.last_event_id.is_empty()).then(|| task.last_event_id.clone());
         task.last_event_id = self.emit(
@@ -477,6 +557,7 @@ impl Generator<'_> {
                 event_type,
                 payload,
                 causation,
+                actor,
             },
             None,
             None,
@@ -534,6 +615,7 @@ impl Generator<'_> {
             event_type,
             payload,
             causation: None,
+            actor: None,
         };
         self.emit(line, event_id, None)?;
         let task = &mut self.tasks[index];
@@ -575,6 +657,8 @@ pub fn generate_with_progress(
 ) -> std::io::Result<GenerateStats> {
     let mut generator = Generator {
         rng: ChaCha8Rng::seed_from_u64(config.seed),
+        crew: ChaCha8Rng::seed_from_u64(config.seed ^ CREW_SEED),
+        unruly: config.anomaly_rate.clamp(0.0, 1.0),
         now: config.start_micros,
         time_scale: config.time_scale,
         out,

@@ -1,31 +1,21 @@
-//! Authorisation rules checked on the whole history: the task model with
+//! Authorisation rules checked on the whole history: the task model's
 //! `allowed` rules (own fields, the related project's owner, a dated role)
 //! over the sample, its `unauthorised_action` findings counted exactly and
 //! recounted in SQL from the events, `check` listing them at the model's
-//! severity, and a model mistake in a rule named with its line.
+//! severity, a model mistake in a rule named with its line, and an
+//! incremental night judging a new event by the related stream's state in the
+//! previous output.
 
 use crate::util::{repo, Dir};
 
-/// The shipped task model with rules on completion, cancellation and
-/// archiving, and the reference from a task to its project.
+/// The shipped task model (its rules on completion, cancellation and a
+/// project's archiving; the reference from a task to its project), with the
+/// rules' findings at `severity`.
 fn model_with_rules(severity: &str) -> String {
-    let model = std::fs::read_to_string(repo().join("testdata/tasks/model.toml")).unwrap();
+    let mut model = std::fs::read_to_string(repo().join("testdata/tasks/model.toml")).unwrap();
     // The task model's own `[aggregates.task.references] project_id = "project"`
     // is the reference the project owner's permit reads.
     assert!(model.contains("[aggregates.task.references]\nproject_id = \"project\""));
-    let mut model = model
-        .replace(
-            "set = { completed_at = \"@occurred_at\", completed_by = \"@actor\" }\n",
-            "set = { completed_at = \"@occurred_at\", completed_by = \"@actor\" }\nallowed = [\"@assignee\", \"@project_id.owner\", \"role:lead\"]\n",
-        )
-        .replace(
-            "to = \"cancelled\"\n",
-            "to = \"cancelled\"\nallowed = [\"@project_id.owner\", \"role:lead\"]\n",
-        )
-        .replace(
-            "set = { archived_at = \"@occurred_at\" }\n",
-            "set = { archived_at = \"@occurred_at\" }\nallowed = [\"@owner\", \"role:lead\"]\n",
-        );
     assert_eq!(model.matches("allowed = ").count(), 3, "the model changed");
     model.push_str(&format!("\n[authorisation]\nseverity = \"{severity}\"\n"));
     model
@@ -104,12 +94,13 @@ fn the_rules_flag_each_unauthorised_event_of_the_sample_exactly() {
     );
 }
 
-/// The sample's unauthorised cancellations and completions under the rules above.
-const CANCELLED: u64 = 69;
-const COMPLETED: u64 = 231;
+/// The sample's unauthorised cancellations and completions under the rules
+/// above: the hand-placed `task-9021` and `task-9020` (testdata/tasks/README.md).
+const CANCELLED: u64 = 1;
+const COMPLETED: u64 = 1;
 
 #[test]
-fn rules_without_the_roles_flag_and_rule_mistakes_are_reported() {
+fn a_rule_mistake_is_reported_with_its_line() {
     let dir = Dir::new();
     let broken = model_with_rules("error").replace(
         "\"@project_id.owner\", \"role:lead\"]",
@@ -129,16 +120,49 @@ fn rules_without_the_roles_flag_and_rule_mistakes_are_reported() {
         outcome.stderr
     );
     assert!(!dir.join("out").exists());
-    // An incremental run cannot read related streams' earlier states yet.
-    dir.write("model.toml", model_with_rules("error"));
+}
+
+/// A night's completion by the owner of a project created on an earlier night
+/// is allowed only if the owner is read back from the previous output (the
+/// project has no event that night); one by a stranger still is not.
+#[test]
+fn an_incremental_night_reads_the_related_owner_from_the_previous_output() {
+    let dir = Dir::new();
+    let log = std::fs::read(repo().join("testdata/tasks/events.ndjson")).unwrap();
+    // The sample up to the hand-placed actions against the rules (task-9020 on).
+    let start = br#"{"event_id":"hp-41""#;
+    let cut = log.windows(start.len()).position(|w| w == start).unwrap();
+    dir.write("night-1.ndjson", &log[..cut]);
+    let mut night = String::from_utf8(log[cut..].to_vec()).unwrap();
+    night.push_str(concat!(
+        r#"{"event_id":"hp-46","stream_id":"task-9022","version":1,"event_type":"TaskCreated","occurred_at":"2026-03-02T15:00:00+01:00","payload":{"title":"Done by its owner","project_id":"project-900"},"metadata":{"actor":"bob"}}"#,
+        "\n",
+        r#"{"event_id":"hp-47","stream_id":"task-9022","version":2,"event_type":"TaskCompleted","occurred_at":"2026-03-02T15:10:00+01:00","payload":{},"metadata":{"actor":"ann"}}"#,
+        "\n"
+    ));
+    dir.write("night-2.ndjson", &night);
+    dir.ok(&["run", "--input", "night-1.ndjson", "--out", "out"]);
+    let first = dir.query_json(
+        "out",
+        "SELECT count(*) AS n FROM findings WHERE rule = 'unauthorised_action'",
+    );
+    assert_eq!(first[0]["n"].as_u64(), Some(0));
     let outcome = dir.eventfold(&[
         "run",
-        "--model",
-        "model.toml",
+        "--incremental",
+        "--input",
+        "night-2.ndjson",
         "--out",
         "out",
-        "--incremental",
     ]);
-    assert_eq!(outcome.code, 2, "{outcome:?}");
-    assert!(outcome.stderr.contains("--full"), "{}", outcome.stderr);
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    let flagged: Vec<String> = dir
+        .query_json(
+            "out",
+            "SELECT stream_id FROM findings WHERE rule = 'unauthorised_action' ORDER BY position",
+        )
+        .iter()
+        .map(|r| r["stream_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(flagged, ["task-9020", "task-9021"]);
 }

@@ -2,7 +2,7 @@
 
 use crate::util::{repo, Dir};
 
-const PLANTED: [&str; 11] = [
+const PLANTED: [&str; 13] = [
     "task-9002 v4: expected version 3",
     "task-9003 v2: version 2 appears more than once",
     "task-9005 v1: event id \"dup-0001\"",
@@ -14,6 +14,8 @@ const PLANTED: [&str; 11] = [
     "task-9010 v2: TaskAssigned payload has no \"assignee\"",
     "task-9011 v2: TaskEstimated payload \"hours\" is \"three\"",
     "stream_id=task-9001, aggregate_type=task, version=4",
+    "task-9020 v3: TaskCompleted by \"mallory\" is not allowed",
+    "task-9021 v2: TaskCancelled by \"heidi\" is not allowed",
 ];
 
 #[test]
@@ -32,7 +34,7 @@ fn check_on_the_sample_fails_and_names_every_planted_anomaly() {
     assert!(
         outcome
             .stdout
-            .ends_with("30 checks, 12 failed at --fail-on error\n"),
+            .ends_with("30 checks, 13 failed at --fail-on error\n"),
         "{}",
         outcome.stdout
     );
@@ -41,12 +43,12 @@ fn check_on_the_sample_fails_and_names_every_planted_anomaly() {
     let junit = std::fs::read_to_string(dir.join("report.xml")).unwrap();
     assert!(
         junit.contains(
-            "<testsuites name=\"eventfold check\" tests=\"30\" failures=\"12\" skipped=\"0\">"
+            "<testsuites name=\"eventfold check\" tests=\"30\" failures=\"13\" skipped=\"0\">"
         ),
         "{junit}"
     );
     assert_eq!(junit.matches("<testcase ").count(), 30);
-    assert_eq!(junit.matches("<failure ").count(), 12);
+    assert_eq!(junit.matches("<failure ").count(), 13);
     let mut reader = quick_xml::Reader::from_str(&junit);
     loop {
         match reader.read_event() {
@@ -187,7 +189,7 @@ fn flow_draws_the_task_lifecycle_in_three_formats() {
         "{mermaid}"
     );
     assert!(
-        mermaid.contains("  n0 -->|\"376 · "),
+        mermaid.contains("  n0 -->|\"378 · "),
         "every task starts open: {mermaid}"
     );
     let dot = dir.ok(&["flow", "--format", "dot", "--min-count", "100"]);
@@ -232,7 +234,7 @@ fn shell_runs_multi_line_statements_and_dot_commands() {
         "{}",
         outcome.stdout
     );
-    assert!(outcome.stdout.contains("| 20 |"), "{}", outcome.stdout);
+    assert!(outcome.stdout.contains("| 21 |"), "{}", outcome.stdout);
     assert!(
         outcome.stdout.ends_with("stream_id\ntask-9001\n"),
         "{}",
@@ -298,7 +300,7 @@ fn a_query_over_an_older_output_names_the_columns_it_lacks() {
     // What the older table has still answers, with the same note.
     let counted = dir.eventfold(&["query", "SELECT count(*) AS n FROM transitions"]);
     assert_eq!(counted.code, 0, "{counted:?}");
-    assert!(counted.stdout.contains("3031"), "{}", counted.stdout);
+    assert!(counted.stdout.contains("3036"), "{}", counted.stdout);
     assert!(counted.stderr.contains("has no previous_event_type"));
     // A current output has no note.
     dir.ok(&["run"]);

@@ -171,7 +171,7 @@ fn the_sample_folded_in_three_nights_gives_the_rows_of_one_full_run() {
     assert!(manifest["counts"]["rejects"].as_u64().unwrap() > 0);
     assert_eq!(
         manifest["counts"]["findings"].as_object().unwrap().len(),
-        10
+        11
     );
     assert!(manifest["increment"]["events"].as_u64().unwrap() > 0);
     let upcasted = dir.query_json(

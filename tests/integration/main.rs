@@ -16,6 +16,7 @@ mod ingest;
 mod keyed_folds;
 mod layers;
 mod nightly;
+mod pictures;
 mod projections;
 mod results;
 mod sample;

@@ -288,7 +288,7 @@ fn diff_names_what_a_model_change_changed() {
         outcome.stdout.contains(&format!(
             "state       task                              0          0 {:>10} {:>10}\n  completed_by                       changed in {}\n",
             completed.len(),
-            376 - completed.len(),
+            378 - completed.len(),
             completed.len()
         )),
         "{}",
@@ -353,7 +353,7 @@ fn diff_names_what_a_model_change_changed() {
     );
     assert!(
         partial.contains(
-            "state       task                            375          0          0          1\n"
+            "state       task                            377          0          0          1\n"
         ),
         "{partial}"
     );
@@ -414,7 +414,7 @@ fn init_writes_a_config_that_run_and_check_read_and_flags_override() {
     dir.ok(&["run", "--out", "elsewhere"]);
     assert!(dir.join("elsewhere/manifest.json").is_file());
     let rows = dir.query_json("lake", "SELECT count(*) AS n FROM task");
-    assert_eq!(rows, [serde_json::json!({"n": 376})]);
+    assert_eq!(rows, [serde_json::json!({"n": 378})]);
     let check = dir.eventfold(&["check"]);
     assert!(check.stdout.contains("at --fail-on warning"), "{check:?}");
 
@@ -479,7 +479,7 @@ fn with_history_writes_the_state_after_every_event() {
         ]
     );
     let manifest = dir.manifest("out");
-    assert_eq!(manifest["counts"]["state_history"]["task"], 2946);
+    assert_eq!(manifest["counts"]["state_history"]["task"], 2951);
 }
 
 #[test]
@@ -589,7 +589,7 @@ fn json_logs_are_one_object_a_line_on_stderr() {
     let committed = &lines[3]["fields"];
     assert_eq!(
         (committed["events"].as_u64(), committed["rejects"].as_u64()),
-        (Some(3031), Some(9))
+        (Some(3036), Some(9))
     );
     let failed = dir.eventfold(&["run", "-i", "missing.ndjson", "--log-format", "json"]);
     let first: serde_json::Value =
@@ -684,7 +684,7 @@ fn assert_counts_match_tables(dir: &Dir, out: &str) -> serde_json::Value {
 }
 
 /// Issue 18: after `--as-of` (and the other selections) the manifest's
-/// `counts.events` was the whole log's (3031 on the sample) while the output
+/// `counts.events` was the whole log's (3036 on the sample) while the output
 /// held the selected events (1240). Each count must be the rows of the output.
 #[test]
 fn every_manifest_count_is_the_rows_the_output_holds() {

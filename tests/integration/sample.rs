@@ -79,13 +79,13 @@ fn run_on_the_embedded_default_gives_the_documented_counts() {
     assert!(
         outcome
             .stdout
-            .starts_with("records: 3040 read = 3031 events + 9 rejects (ok)\n"),
+            .starts_with("records: 3045 read = 3036 events + 9 rejects (ok)\n"),
         "{}",
         outcome.stdout
     );
     assert!(outcome
         .stdout
-        .contains("aggregates: invoice 1, project 8, task 376\n"));
+        .contains("aggregates: invoice 1, project 8, task 378\n"));
     // The task domain's projections, with the rows each holds.
     assert!(
         outcome.stdout.contains(
@@ -138,7 +138,7 @@ fn named_tasks_have_their_exact_state() {
     let expected = json!([
         {"stream_id": "task-2", "status": "archived", "version": 17, "event_count": 17, "title": "Test cache",
          "assignee": null, "labels": ["security"], "comment_count": 7, "estimate_hours": 8.5, "urgent": false,
-         "completed_by": "walter", "created_at": "2026-01-05T08:08:49Z", "completed_at": "2026-01-05T11:38:00Z"},
+         "completed_by": "victor", "created_at": "2026-01-05T08:08:49Z", "completed_at": "2026-01-05T11:38:00Z"},
         {"stream_id": "task-9001", "status": "done", "version": 7, "event_count": 7, "title": "A clean story",
          "assignee": "ann", "labels": ["bug"], "comment_count": 1, "estimate_hours": 3.5, "urgent": true,
          "completed_by": "ann", "created_at": "2026-03-02T08:05:00Z", "completed_at": "2026-03-02T09:30:00Z"},
@@ -182,6 +182,8 @@ fn named_tasks_have_their_exact_state() {
             "task-9009 2 unknown_event_type",
             "task-9010 2 payload_field_missing",
             "task-9011 2 payload_field_type",
+            "task-9020 3 unauthorised_action",
+            "task-9021 2 unauthorised_action",
         ]
     );
 }
@@ -201,8 +203,8 @@ fn outputs_open_in_pyarrow_and_duckdb_with_the_documented_types() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains("ok events: 3031 rows"), "{stdout}");
-    assert!(stdout.contains("ok state/task: 376 rows"), "{stdout}");
+    assert!(stdout.contains("ok events: 3036 rows"), "{stdout}");
+    assert!(stdout.contains("ok state/task: 378 rows"), "{stdout}");
 }
 
 #[test]
