@@ -6,7 +6,8 @@
 //! [`sort`] orders them by stream in bounded memory; [`replay`] folds each
 //! stream with the [`model`] (which holds the upcasters too) into its state;
 //! [`sink`] writes Parquet and the manifest; [`pipeline`] wires the stages into
-//! `run`, and [`incremental`] continues a previous output; [`sql`] is the
+//! `run`, and [`incremental`] continues a previous output; [`decide`] is the
+//! write side, commands decided against an output's snapshot; [`sql`] is the
 //! DataFusion session and the query library. [`tools`] holds the side tools
 //! (census, diff, history, flow, generate, check) and [`commands`] the CLI's
 //! subcommands; `main.rs` only parses arguments and maps errors to exit codes.
@@ -18,6 +19,7 @@
 pub mod commands;
 #[cfg(feature = "sql")]
 pub mod config;
+pub mod decide;
 pub mod embedded;
 pub mod envelope;
 pub mod error;

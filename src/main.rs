@@ -46,6 +46,8 @@ fn init_logs(format: LogFormat) {
 enum Command {
     /// Ingest logs, replay every stream, write Parquet and a manifest.
     Run(commands::run::Args),
+    /// Decide a batch of commands against an output's state: accepted events and rejections.
+    Decide(commands::decide::Args),
     /// Rebuild the projections of an output from its tables, without the log.
     Project(commands::project::Args),
     /// Run SQL over an output folder.
@@ -127,6 +129,7 @@ fn main() -> ExitCode {
                 Command::Query(args) => commands::query::execute(args, &config),
                 Command::Project(args) => commands::project::execute(args, &config),
                 Command::Check(args) => commands::check::execute(args, &config),
+                Command::Decide(args) => commands::decide::execute(args, &config),
                 Command::History(args) => commands::history::execute(args, &config),
                 Command::Flow(args) => commands::flow::execute(args, &config),
                 Command::Shell(args) => commands::shell::execute(args, &config),

@@ -5,6 +5,7 @@
 pub mod census;
 pub mod check;
 pub mod completions;
+pub mod decide;
 pub mod diff;
 pub mod export;
 pub mod flow;

@@ -20,8 +20,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType, UInt64Type};
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
@@ -32,7 +32,8 @@ use crate::replay::keyed::KeyedFolds;
 use crate::replay::{Finding, Rule, Seeds, StreamState};
 use crate::sink::manifest::{Counts, Manifest, FORMAT_VERSION};
 use crate::sink::projection::{projection_path, projection_schema, read_projection};
-use crate::sink::splice::{merge_sorted, rows_with_keys, Merged, SortedMerge};
+use crate::sink::snapshot::read_snapshot;
+use crate::sink::splice::{merge_sorted, Merged, SortedMerge};
 use crate::sink::state::{read_state, state_schema};
 use crate::sink::{
     findings_schema, streams_schema, transitions_schema, zstd, OutputDir, TableWriter,
@@ -301,66 +302,13 @@ impl Previous {
             .map(|batch| RecordBatch::try_new(schema.clone(), batch.columns().to_vec()))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let touched = arrow::compute::concat_batches(&schema, &touched)?;
-        let mut seeds = Seeds::new();
-        let path = self.dir.join("streams.parquet");
-        for batch in rows_with_keys(&path, &["aggregate_type", "stream_id"], &touched)? {
-            let column = |name: &str| -> Result<&ArrayRef> {
-                Ok(batch.column(batch.schema().index_of(name)?))
-            };
-            let (created, version, count) = (
-                column("created")?,
-                column("version")?,
-                column("event_count")?,
-            );
-            let (created_at, updated_at) = (column("created_at")?, column("updated_at")?);
-            let last_event_type = column("last_event_type")?.as_string::<i32>();
-            let (types, streams) = (
-                column("aggregate_type")?.as_string::<i32>(),
-                column("stream_id")?.as_string::<i32>(),
-            );
-            for row in 0..batch.num_rows() {
-                let aggregate = types.value(row);
-                let mut state =
-                    StreamState::new(streams.value(row), aggregate, model.aggregate(aggregate));
-                state.created = created.as_boolean().value(row);
-                state.version = version.as_primitive::<UInt64Type>().value(row);
-                state.event_count = count.as_primitive::<UInt64Type>().value(row);
-                let time =
-                    |array: &ArrayRef| array.as_primitive::<TimestampMicrosecondType>().value(row);
-                state.created_at = Some(time(created_at));
-                state.updated_at = Some(time(updated_at));
-                state.last_event_type = Some(Arc::from(last_event_type.value(row)));
-                seeds.insert((aggregate.to_owned(), state.stream_id.clone()), state);
-            }
-        }
         for aggregate in &model.aggregates {
             let path = self.dir.join(format!("state/{}.parquet", aggregate.name));
-            if !path.is_file() {
-                continue;
-            }
-            self.check_schema(&path, &state_schema(aggregate))?;
-            // This aggregate type's touched streams.
-            let mine = arrow::compute::filter_record_batch(
-                &touched,
-                &arrow::compute::kernels::cmp::eq(
-                    touched.column(0),
-                    &arrow::array::StringArray::new_scalar(aggregate.name.as_str()),
-                )?,
-            )?;
-            if mine.num_rows() == 0 {
-                continue;
-            }
-            for batch in rows_with_keys(&path, &["stream_id"], &mine)? {
-                for row in 0..batch.num_rows() {
-                    let key = (aggregate.name.clone(), text(&batch, 0, row).to_owned());
-                    let Some(state) = seeds.get_mut(&key) else {
-                        continue;
-                    };
-                    read_state(&batch, row, state);
-                }
+            if path.is_file() {
+                self.check_schema(&path, &state_schema(aggregate))?;
             }
         }
-        Ok(seeds)
+        read_snapshot(&self.dir, model, &touched)
     }
 
     /// The declared fields of every stream of `aggregates` (the types an

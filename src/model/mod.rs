@@ -17,6 +17,7 @@ use toml::Spanned;
 
 use crate::support::json_path::JsonPath;
 pub mod authorisation;
+pub mod command;
 pub mod projection;
 pub mod roles;
 pub mod upcast;
@@ -25,6 +26,7 @@ mod value;
 pub use crate::support::toml_lines::Locator;
 use crate::{Error, Result};
 pub use authorisation::{Allowed, Permit};
+pub use command::CommandModel;
 pub use projection::KeyedProjection;
 pub use value::StateValue;
 
@@ -231,6 +233,9 @@ pub struct Model {
     pub projections: Vec<KeyedProjection>,
     /// The severity of `unauthorised_action` findings (`[authorisation] severity`).
     pub unauthorised_severity: &'static str,
+    /// The commands (`[aggregates.T.commands.NAME]`) by name: a name is
+    /// unique across aggregate types, since a command says only its name.
+    pub commands: IndexMap<String, CommandModel>,
 }
 
 impl Model {
@@ -300,6 +305,8 @@ struct RawAggregate {
     events: IndexMap<String, Spanned<RawHandler>>,
     #[serde(default)]
     references: IndexMap<String, Spanned<String>>,
+    #[serde(default)]
+    commands: IndexMap<String, Spanned<command::RawCommand>>,
 }
 
 #[derive(Deserialize)]
@@ -388,6 +395,26 @@ pub fn parse_model(file: &str, text: &str) -> Result<Model> {
         }
     }
     let unauthorised_severity = authorisation::severity(&locator, raw.authorisation.as_ref())?;
+    let mut commands: IndexMap<String, CommandModel> = IndexMap::new();
+    for (raw_aggregate, aggregate) in raw.aggregates.values().zip(&aggregates) {
+        let raw_commands = &raw_aggregate.get_ref().commands;
+        let validated = command::validate(&locator, aggregate, &aggregates, raw_commands)?;
+        for (command, raw_command) in validated.into_iter().zip(raw_commands.values()) {
+            if let Some(other) = commands.get(&command.name) {
+                return Err(locator.error(
+                    &raw_command.span(),
+                    format!(
+                        "command \"{}\" is declared for aggregate \"{}\" and again for \"{}\"",
+                        command.name, other.aggregate, command.aggregate
+                    ),
+                    Some(
+                        "a command is known by its name alone; give each a name of its own".into(),
+                    ),
+                ));
+            }
+            commands.insert(command.name.clone(), command);
+        }
+    }
     let upcasters = upcast::validate(&locator, &raw.upcasters)?;
     let projections = projection::validate(&locator, &raw.projections, &aggregates)?;
     Ok(Model {
@@ -395,6 +422,7 @@ pub fn parse_model(file: &str, text: &str) -> Result<Model> {
         upcasters,
         projections,
         unauthorised_severity,
+        commands,
     })
 }
 

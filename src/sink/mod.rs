@@ -10,6 +10,7 @@
 pub mod columns;
 pub mod manifest;
 pub mod projection;
+pub mod snapshot;
 pub mod splice;
 pub mod state;
 

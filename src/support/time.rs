@@ -136,6 +136,14 @@ impl TimeOptions {
     }
 }
 
+/// Microseconds since the epoch as RFC 3339 text in UTC (`2026-01-05T08:05:19Z`,
+/// fractions only when there are some); the epoch for a time out of range.
+pub fn format_micros(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
 /// Parses a timestamp the default way (RFC 3339 with any offset, or epoch
 /// milliseconds), for payload fields; microseconds since the epoch, UTC.
 pub fn parse_timestamp(value: &Value) -> Option<i64> {

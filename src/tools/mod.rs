@@ -5,11 +5,13 @@
 //! checked by [`geometry`]), [`generate`] writes the
 //! synthetic task log, [`check`] turns findings and check queries into
 //! pass or fail, and [`export`] writes an output as XES or OCEL 2.0 for
-//! process-mining tools.
+//! process-mining tools. [`command_batch`] writes a batch of commands for
+//! `decide` against the output of a generated log.
 
 pub mod census;
 #[cfg(feature = "sql")]
 pub mod check;
+pub mod command_batch;
 #[cfg(feature = "sql")]
 pub mod diff;
 #[cfg(feature = "sql")]

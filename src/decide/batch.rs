@@ -1,0 +1,351 @@
+//! `eventfold decide` as a batch: read the commands, read the snapshot of the
+//! streams they touch, decide every stream (in parallel: streams are
+//! independent), and write the decision folder at once.
+//!
+//! The commands are read by ingest, with a mapping of their own onto the
+//! envelope (command id → event_id, command type → event_type, issued_at →
+//! occurred_at, …), so NDJSON, CSV, gzip and every format option work as for
+//! logs, and a record that cannot be a command is rejected as `malformed`
+//! with its line. Of the output only the row groups of `streams.parquet` and
+//! the state tables that hold the touched streams are read, and of
+//! `events.parquet` only the `causation_id` column (a command id found there
+//! was decided before: idempotency). A related permit
+//! (`@project_id.owner`) reads the related stream's snapshot state: its
+//! commands in the same batch are not seen, since streams are decided apart.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::TimestampMicrosecondType;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+use rayon::prelude::*;
+
+use super::read::{source_order, At, Commands};
+use super::write::{write_decision, Accepted, Decided, EventLines};
+use super::{target_stream, Command, Decider, Reason, Rejection, RelatedStates, StreamDecision};
+use crate::envelope::col;
+use crate::ingest::{ingest, IngestOptions, InputSource};
+use crate::model::roles::Roles;
+use crate::model::{Model, Permit};
+use crate::replay::Seeds;
+use crate::sink::manifest::Manifest;
+use crate::sink::snapshot::{read_snapshot, stream_keys};
+use crate::sink::OutputDir;
+use crate::{Error, Result};
+
+pub use super::read::{command_mapping, NO_EXPECTED_VERSION};
+pub use super::write::rejected_schema;
+
+/// What `decide` reads and where it writes.
+pub struct DecideOptions {
+    /// The output whose state is the snapshot.
+    pub out: PathBuf,
+    /// The decision folder to write.
+    pub decision: PathBuf,
+    pub inputs: Vec<InputSource>,
+    /// How to read the inputs; its mapping is [`command_mapping`]'s.
+    pub ingest: IngestOptions,
+    pub roles: Roles,
+}
+
+/// What a decision folder holds, in counts (its `manifest.json`).
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct DecideSummary {
+    pub kind: &'static str,
+    pub output: String,
+    pub commands: u64,
+    pub accepted: u64,
+    pub events: u64,
+    pub rejected: u64,
+    /// Rejections per reason.
+    pub reasons: BTreeMap<&'static str, u64>,
+    /// Streams the batch touched, and whose snapshot was read.
+    pub streams: u64,
+}
+
+/// The command ids of `ids` that some event of `events.parquet` has as its
+/// causation id: only that column is read.
+fn decided_before(events: &Path, ids: &HashSet<&str>) -> Result<HashSet<String>> {
+    let file = std::fs::File::open(events).map_err(|e| Error::io(events, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    let Some(index) = (builder.schema().fields().iter()).position(|f| f.name() == "causation_id")
+    else {
+        return Ok(HashSet::new());
+    };
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [index]);
+    let mut found = HashSet::new();
+    for batch in builder.with_projection(mask).build()? {
+        let batch = batch?;
+        let column = batch.column(0);
+        let Some(texts) = column.as_string_opt::<i32>() else {
+            continue;
+        };
+        for row in 0..texts.len() {
+            if texts.is_valid(row) && ids.contains(texts.value(row)) {
+                found.insert(texts.value(row).to_owned());
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// For each aggregate type, the reference fields some permit of its commands
+/// reads through (`@project_id.owner`), with the related aggregate type.
+fn related_references(model: &Model) -> HashMap<&str, Vec<(usize, &str)>> {
+    let mut references: HashMap<&str, Vec<(usize, &str)>> = HashMap::new();
+    for command in model.commands.values() {
+        let Some(aggregate) = model.aggregate(&command.aggregate) else {
+            continue;
+        };
+        let rules = command.allowed.iter().chain(
+            command
+                .emits
+                .iter()
+                .filter_map(|e| aggregate.handlers.get(&e.event_type)?.allowed.as_ref()),
+        );
+        for permit in rules.flat_map(|rule| &rule.permits) {
+            if let Permit::Related {
+                reference,
+                aggregate: target,
+                ..
+            } = permit
+            {
+                let list = references.entry(aggregate.name.as_str()).or_default();
+                if !list.contains(&(*reference, target.as_str())) {
+                    list.push((*reference, target.as_str()));
+                }
+            }
+        }
+    }
+    references
+}
+
+/// Looks up `keys` in the snapshot and adds them to `related` (`None` for
+/// those it does not hold).
+fn load_related(
+    out: &Path,
+    model: &Model,
+    keys: &HashSet<(String, String)>,
+    related: &mut RelatedStates,
+) -> Result<()> {
+    let wanted: Vec<(&str, &str)> = keys
+        .iter()
+        .filter(|k| !related.contains_key(*k))
+        .map(|(a, s)| (a.as_str(), s.as_str()))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let mut found = read_snapshot(out, model, &stream_keys(wanted)?)?;
+    for key in keys {
+        let state = found.remove(key).map(|s| s.fields);
+        related.entry(key.clone()).or_insert(state);
+    }
+    Ok(())
+}
+
+/// Decides the batch and writes the decision folder.
+pub fn decide(options: &DecideOptions) -> Result<DecideSummary> {
+    let out = &options.out;
+    let manifest = Manifest::read(out)?.ok_or_else(|| {
+        Error::usage(format!(
+            "{} holds no manifest.json, so it is not an eventfold output\n  hint: give --out the folder of a run",
+            out.display()
+        ))
+    })?;
+    if !manifest.is_whole_log() {
+        return Err(Error::usage(format!(
+            "{} was written by a partial or as-of run: its states are not the current ones\n  hint: decide against the output of a full run",
+            out.display()
+        )));
+    }
+    let model_path = out.join("model.toml");
+    let model = crate::model::load_model(&model_path)?;
+
+    let mut read = Commands::default();
+    let summary = ingest(&options.inputs, &options.ingest, &mut read)?;
+    let mut rejected = std::mem::take(&mut read.rejected);
+    let total = summary.records;
+    // Every command in issued_at order, then read order: (issued_at, seq, where).
+    let mut order: Vec<(i64, u64, At)> = Vec::new();
+    for (batch_index, batch) in read.batches.iter().enumerate() {
+        let times = batch
+            .column(col::OCCURRED_AT)
+            .as_primitive::<TimestampMicrosecondType>();
+        for row in 0..batch.num_rows() {
+            let at = At {
+                batch: batch_index as u32,
+                row: row as u32,
+            };
+            order.push((times.value(row), order.len() as u64, at));
+        }
+    }
+    order.sort_unstable_by_key(|(time, seq, _)| (*time, *seq));
+
+    // Unknown commands, targets, ids seen twice: before any stream is decided.
+    let ids: HashSet<&str> = order.iter().map(|(_, _, at)| read.id(*at)).collect();
+    let before = decided_before(&out.join("events.parquet"), &ids)?;
+    drop(ids);
+    let mut seen: HashSet<&str> = HashSet::new();
+    // Per stream, the indices into `order` of its commands.
+    let mut streams: BTreeMap<(String, String), Vec<u32>> = BTreeMap::new();
+    for (index, (_, seq, at)) in order.iter().enumerate() {
+        let id = read.id(*at);
+        let command = read.command(*at, *seq);
+        if !seen.insert(id) {
+            rejected.push(Rejection::of(
+                &command,
+                Reason::DuplicateCommandId,
+                format!("command id \"{id}\" comes earlier in this batch"),
+            ));
+            continue;
+        }
+        if before.contains(id) {
+            rejected.push(Rejection::of(
+                &command,
+                Reason::DuplicateCommandId,
+                format!(
+                    "command id \"{id}\" was decided before: an event of the log has it as causation_id"
+                ),
+            ));
+            continue;
+        }
+        let Some(command_model) = model.commands.get(&command.command_type) else {
+            let mut names: Vec<&str> = model.commands.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            rejected.push(Rejection::of(
+                &command,
+                Reason::UnknownCommand,
+                format!(
+                    "no command \"{}\" in the model (declared: {})",
+                    command.command_type,
+                    if names.is_empty() {
+                        "none".into()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            ));
+            continue;
+        };
+        match target_stream(command_model, &command) {
+            Ok(stream) => streams
+                .entry((command_model.aggregate.clone(), stream))
+                .or_default()
+                .push(index as u32),
+            Err(message) => rejected.push(Rejection::of(&command, Reason::Malformed, message)),
+        }
+    }
+    drop(seen);
+    let streams: Vec<((String, String), Vec<u32>)> = streams.into_iter().collect();
+
+    let touched = stream_keys(streams.iter().map(|((a, s), _)| (a.as_str(), s.as_str())))?;
+    let seeds: Seeds = read_snapshot(out, &model, &touched)?;
+    drop(touched);
+    let references = related_references(&model);
+    let mut wanted = HashSet::new();
+    for ((aggregate, _), state) in &seeds {
+        for (field, target) in references.get(aggregate.as_str()).into_iter().flatten() {
+            if let Some(crate::model::StateValue::Str(id)) = state.fields.get(*field) {
+                wanted.insert(((*target).to_owned(), id.clone()));
+            }
+        }
+    }
+    let mut related = RelatedStates::new();
+    load_related(out, &model, &wanted, &mut related)?;
+
+    let mut pending: Vec<u32> = (0..streams.len() as u32).collect();
+    let mut accepted: Vec<Accepted> = Vec::new();
+    let mut accepted_commands = 0;
+    // A stream whose permit met a related stream not loaded is decided again
+    // once it is; each round loads at least one more, so this ends.
+    while !pending.is_empty() {
+        let decider = Decider {
+            model: &model,
+            roles: &options.roles,
+            related: &related,
+        };
+        let decided: Vec<(u32, Decided)> = pending
+            .par_iter()
+            .map(|group| {
+                let ((aggregate, stream), indices) = &streams[*group as usize];
+                let commands: Vec<Command> = (indices.iter())
+                    .map(|index| {
+                        let (_, seq, at) = order[*index as usize];
+                        let mut command = read.command(at, seq);
+                        command.stream_id = Some(stream.clone());
+                        command
+                    })
+                    .collect();
+                let decision = match model.aggregate(aggregate) {
+                    Some(model) => decider.decide_stream(
+                        model,
+                        stream,
+                        seeds.get(&(aggregate.clone(), stream.clone())).cloned(),
+                        &commands,
+                    ),
+                    None => StreamDecision::default(),
+                };
+                (*group, Decided::of(decision, *group, indices, &commands))
+            })
+            .collect();
+        let mut missing = HashSet::new();
+        pending = Vec::new();
+        for (group, decided) in decided {
+            if decided.missing.is_empty() {
+                accepted_commands += decided.commands;
+                accepted.extend(decided.accepted);
+                rejected.extend(decided.rejected);
+            } else {
+                missing.extend(decided.missing);
+                pending.push(group);
+            }
+        }
+        load_related(out, &model, &missing, &mut related)?;
+    }
+    drop(seeds);
+    // Positions after the output's: in issued_at order across streams.
+    accepted.sort_unstable_by_key(|a| (a.occurred_at, a.group, a.version));
+    rejected.sort_by(|a, b| source_order(&a.source).cmp(&source_order(&b.source)));
+
+    let mut reasons = BTreeMap::new();
+    for rejection in &rejected {
+        *reasons.entry(rejection.reason.name()).or_insert(0) += 1;
+    }
+    let result = DecideSummary {
+        kind: "decision",
+        output: out.display().to_string(),
+        commands: total,
+        accepted: accepted_commands,
+        events: accepted.len() as u64,
+        rejected: rejected.len() as u64,
+        reasons,
+        streams: streams.len() as u64,
+    };
+    let base = manifest
+        .watermark
+        .position
+        .max(manifest.watermark.read_positions)
+        .unwrap_or(0);
+    let events = EventLines {
+        model: &model,
+        read: &read,
+        order: &order,
+        streams: &streams,
+        base,
+    };
+    let dir = OutputDir::create(&options.decision)?;
+    let written = write_decision(&dir, &events, &accepted, &rejected, &result);
+    match written {
+        Ok(()) => {
+            dir.commit()?;
+            Ok(result)
+        }
+        Err(e) => {
+            dir.abandon();
+            Err(e)
+        }
+    }
+}
