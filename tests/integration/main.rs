@@ -16,6 +16,7 @@ mod keyed_folds;
 mod layers;
 mod nightly;
 mod projections;
+mod report;
 mod results;
 mod sample;
 mod scale;
