@@ -85,7 +85,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub roles: Option<PathBuf>,
     /// Also write report.html into the output: one self-contained page of
-    /// the run, its findings and rejects, flows and charts (as `eventfold report`).
+    /// the run, its findings and rejects, flows and charts (as `eventfold report`;
+    /// also on with `[run] report = true` in eventfold.toml).
     #[arg(long)]
     pub report: bool,
 }
@@ -149,7 +150,7 @@ impl Args {
         };
         Ok(RunConfig {
             roles,
-            report: self.report,
+            report: self.report || project.report,
             inputs,
             model,
             out: project.out(out),

@@ -56,6 +56,8 @@ pub struct ReportData {
     pub aggregates_left_out: Vec<String>,
     pub actors: Vec<Actor>,
     pub projections: Vec<Projection>,
+    /// The parts that could not be read, and why.
+    pub notes: Vec<String>,
 }
 
 /// Findings of one rule at one severity.
@@ -198,6 +200,10 @@ impl Rows {
     }
 
     fn column(&self, name: &str, to: &DataType) -> Result<ArrayRef> {
+        if self.batch.num_rows() == 0 {
+            // No rows may come as no batch at all, without a schema.
+            return Ok(arrow::array::new_empty_array(to));
+        }
         let column = self.batch.column_by_name(name).ok_or_else(|| {
             Error::sql(datafusion::error::DataFusionError::Plan(format!(
                 "report query has no column {name}"
@@ -278,11 +284,33 @@ pub async fn gather(ctx: &SessionContext, dir: &Path, name: &str) -> Result<Repo
         .skip(MAX_AGGREGATES)
         .map(|(name, _)| (*name).clone())
         .collect();
-    states(ctx, dir, &mut aggregates).await?;
-    flows(ctx, &mut aggregates).await?;
-    lead_times(ctx, &mut aggregates).await?;
-    time_in_status(ctx, &mut aggregates).await?;
-    variants(ctx, &mut aggregates).await?;
+    // A part that cannot be read (an output of an older eventfold without
+    // its model.toml, a query over the memory limit) is a note on the page,
+    // not a page lost: the rest is still worth a look.
+    let mut notes = Vec::new();
+    let mut note = |part: &str, result: Result<()>| {
+        if let Err(e) = result {
+            notes.push(format!("{part}: not shown: {e}"));
+        }
+    };
+    note(
+        "state distribution",
+        states(ctx, dir, &mut aggregates).await,
+    );
+    note("lifecycle flow", flows(ctx, &mut aggregates).await);
+    note("lead time", lead_times(ctx, &mut aggregates).await);
+    note("time in status", time_in_status(ctx, &mut aggregates).await);
+    note("variants", variants(ctx, &mut aggregates).await);
+    let (mut rejects_shown, mut timeline_shown, mut actors_shown) = (Vec::new(), None, Vec::new());
+    note("rejects", rejects(ctx).await.map(|r| rejects_shown = r));
+    note(
+        "events over time",
+        timeline(ctx).await.map(|t| timeline_shown = t),
+    );
+    note(
+        "busiest actors",
+        actors(ctx).await.map(|a| actors_shown = a),
+    );
     let projections = manifest
         .projections
         .iter()
@@ -298,13 +326,14 @@ pub async fn gather(ctx: &SessionContext, dir: &Path, name: &str) -> Result<Repo
         name,
         findings,
         finding_examples,
-        rejects: rejects(ctx).await?,
-        timeline: timeline(ctx).await?,
+        rejects: rejects_shown,
+        timeline: timeline_shown,
         aggregates,
         aggregates_left_out,
-        actors: actors(ctx).await?,
+        actors: actors_shown,
         projections,
         manifest,
+        notes,
     })
 }
 

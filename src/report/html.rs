@@ -54,6 +54,9 @@ pub fn render(data: &ReportData) -> Page {
         escape(&title)
     );
     lede(&mut page, data);
+    for note in &data.notes {
+        let _ = writeln!(page.html, "<p class=\"bad note\">{}</p>", escape(note));
+    }
     run(&mut page, &data.manifest);
     findings(&mut page, data);
     rejects(&mut page, data);

@@ -33,8 +33,17 @@ pub fn build(
     options: &SessionOptions,
     observer: &dyn Observer,
 ) -> Result<html::Page> {
+    // One partition: the report's queries are small aggregates over tables
+    // already in stream order, and split in two they cost more than they
+    // gain. Measured at 1M events (BENCHMARKS.md): the variants' string_agg
+    // and the flows' median then failed in 384 MiB ("Resources exhausted":
+    // ordered aggregates cannot spill, and each partition held its share),
+    // and the whole page took 12–15 s at 530–670 MB; in one partition it
+    // fits, in 4–6 s at 170–215 MB.
+    let mut options = options.clone();
+    options.target_partitions = Some(1);
     let data = crate::sql::runtime()?.block_on(async {
-        let ctx = session(options)?;
+        let ctx = session(&options)?;
         register_tables(&ctx, dir, observer).await?;
         data::gather(&ctx, dir, name).await
     })?;

@@ -353,6 +353,18 @@ fn the_sample_report_shows_the_numbers_of_its_tables() {
         std::fs::read_to_string(dir.join("again.html")).unwrap(),
         html
     );
+
+    // An output of an older eventfold, without model.toml: the page is still
+    // written, and says which part it could not show.
+    std::fs::remove_file(dir.join("out/model.toml")).unwrap();
+    let outcome = dir.eventfold(&["report", "--out", "out", "-o", "older.html"]);
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    let older = std::fs::read_to_string(dir.join("older.html")).unwrap();
+    assert!(
+        older.contains("<p class=\"bad note\">lead time: not shown: "),
+        "{older}"
+    );
+    assert!(section(&older, "aggregate-task").contains("task: streams per status"));
 }
 
 #[test]
@@ -396,6 +408,18 @@ fn a_report_of_an_empty_log_says_so_in_every_section() {
         !html.contains("class=\"aggregate\""),
         "no aggregate type, no section"
     );
+    // `[run] report = true` asks for the page as --report does.
+    dir.write("eventfold.toml", "[run]\nreport = true\n");
+    dir.ok(&[
+        "run",
+        "-i",
+        "empty.ndjson",
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        "by-config",
+    ]);
+    assert!(dir.join("by-config/report.html").is_file());
     let missing = dir.eventfold(&["report", "--out", "nowhere"]);
     assert_eq!(missing.code, 2);
     assert!(
@@ -466,4 +490,28 @@ fn the_browser_check_sees_errors_requests_and_overlaps() {
         serde_json::json!(["http://127.0.0.1:9/x.png"])
     );
     assert!(seen["overlaps"].to_string().contains("overlaps"), "{seen}");
+}
+
+/// An incremental run with nothing new keeps its output, but still writes
+/// the page asked for: of the output as it stands.
+#[test]
+fn an_incremental_run_with_nothing_new_writes_the_page_of_its_output() {
+    let dir = Dir::new();
+    dir.generate(2000, 3, "log.ndjson");
+    dir.ok(&["run", "-i", "log.ndjson", "--out", "out", "--incremental"]);
+    assert!(!dir.join("out/report.html").exists());
+    let stdout = dir.ok(&[
+        "run",
+        "-i",
+        "log.ndjson",
+        "--out",
+        "out",
+        "--incremental",
+        "--report",
+    ]);
+    assert!(stdout.contains("incremental: nothing new"), "{stdout}");
+    assert!(stdout.contains("report: out/report.html ("), "{stdout}");
+    let html = std::fs::read_to_string(dir.join("out/report.html")).unwrap();
+    let events = dir.manifest("out")["counts"]["events"].as_u64().unwrap();
+    assert!(html.contains(&format!("{} events", thousands(events))));
 }
