@@ -4,14 +4,15 @@
 //! aggregate type its states, lifecycle graphs, lead time, time in status and
 //! variants; the busiest actors; the projections).
 //!
-//! Three steps, each testable alone: [`data::gather`] runs SQL over the
+//! Three steps, each testable alone: [`gather::gather`] runs SQL over the
 //! output's Parquet in one DataFusion session (the command's memory limit
-//! applies), [`html::render`] writes the page with [`charts`] drawn as
+//! applies) into [`data::ReportData`], [`html::render`] writes the page with [`charts`] drawn as
 //! inline SVG, and [`write`] puts it in place atomically (a temporary file
 //! renamed), so `run --report` and `eventfold report` never leave half a page.
 
 pub mod charts;
 pub mod data;
+pub mod gather;
 pub mod html;
 
 use std::path::{Path, PathBuf};
@@ -45,7 +46,7 @@ pub fn build(
     let data = crate::sql::runtime()?.block_on(async {
         let ctx = session(&options)?;
         register_tables(&ctx, dir, observer).await?;
-        data::gather(&ctx, dir, name).await
+        gather::gather(&ctx, dir, name).await
     })?;
     Ok(html::render(&data))
 }

@@ -13,9 +13,11 @@ use std::fmt::Write;
 use super::charts::{
     bar_chart, column_chart, escape, BarRow, Chart, Column, LabelPlace, BAR, BAR_WARN,
 };
-use super::data::{AggregateData, ReportData};
+use super::data::ReportData;
 use crate::sink::manifest::Manifest;
-use crate::tools::flow::{short_duration, to_svg, Edge};
+use crate::tools::flow::short_duration;
+
+mod aggregate;
 
 /// The written page and the charts on it.
 #[derive(Debug, Clone, Default)]
@@ -23,7 +25,7 @@ pub struct Page {
     pub html: String,
     pub charts: Vec<Chart>,
     /// Flow pictures drawn, for unique marker ids.
-    flows: usize,
+    pub(super) flows: usize,
 }
 
 const STYLE: &str = "
@@ -36,7 +38,7 @@ nav a{margin-right:12px;color:#2a5db0;text-decoration:none}
 table{border-collapse:collapse;margin:6px 0;font-size:13px}
 th,td{padding:3px 10px 3px 0;text-align:left;vertical-align:top;border-bottom:1px solid #eee}
 th{color:#555;font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
-code{font:12px/1.3 ui-monospace,'DejaVu Sans Mono',Menlo,monospace;word-break:break-all}
+code{font:12px/1.3 ui-monospace,'DejaVu Sans Mono',Menlo,monospace;word-break:break-all}code.id{white-space:nowrap;word-break:normal}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:6px 0}dt{color:#555}dd{margin:0}
 svg.chart{display:block;max-width:100%;height:auto;font-family:Helvetica,Arial,sans-serif;margin:4px 0}
 figure{margin:6px 0;overflow-x:auto}figure svg{display:block}figcaption{color:#666;font-size:12px}
@@ -62,7 +64,7 @@ pub fn render(data: &ReportData) -> Page {
     rejects(&mut page, data);
     timeline(&mut page, data);
     for aggregate in &data.aggregates {
-        aggregate_section(&mut page, aggregate);
+        aggregate::section(&mut page, aggregate);
     }
     if !data.aggregates_left_out.is_empty() {
         let _ = writeln!(
@@ -106,19 +108,19 @@ fn bytes(n: u64) -> String {
     }
 }
 
-fn hours(h: f64) -> String {
+pub(super) fn hours(h: f64) -> String {
     short_duration(h * 3600.0)
 }
 
-fn plural(n: u64, one: &str, many: &str) -> String {
+pub(super) fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{} {}", thousands(n), if n == 1 { one } else { many })
 }
 
-fn none(page: &mut Page, sentence: &str) {
+pub(super) fn none(page: &mut Page, sentence: &str) {
     let _ = writeln!(page.html, "<p class=\"none\">{}</p>", escape(sentence));
 }
 
-fn chart(page: &mut Page, chart: Chart) {
+pub(super) fn chart(page: &mut Page, chart: Chart) {
     page.html.push_str(&chart.to_svg());
     page.html.push('\n');
     page.charts.push(chart);
@@ -392,7 +394,7 @@ fn findings(page: &mut Page, data: &ReportData) {
         .map(|e| {
             vec![
                 escape(&e.rule),
-                format!("<code>{}</code>", escape(&e.stream_id)),
+                format!("<code class=\"id\">{}</code>", escape(&e.stream_id)),
                 thousands(e.version),
                 escape(&e.message),
             ]
@@ -466,188 +468,6 @@ fn timeline(page: &mut Page, data: &ReportData) {
             );
         }
         _ => none(page, "No events."),
-    }
-    page.html.push_str("</section>\n");
-}
-
-fn flow(page: &mut Page, title: &str, edges: &[Edge], total: usize, empty: &str) {
-    if edges.is_empty() {
-        none(page, empty);
-        return;
-    }
-    page.flows += 1;
-    // Several pictures on one page: each its own arrow marker id.
-    let marker = format!("arrow-{}", page.flows);
-    let svg = to_svg(title, edges)
-        .replace("id=\"arrow\"", &format!("id=\"{marker}\""))
-        .replace("url(#arrow)", &format!("url(#{marker})"));
-    let caption = if total > edges.len() {
-        format!(
-            "<figcaption>The {} busiest of {} edges.</figcaption>",
-            edges.len(),
-            thousands(total as u64)
-        )
-    } else {
-        String::new()
-    };
-    let _ = writeln!(
-        page.html,
-        "<figure class=\"flow\">{}{caption}</figure>",
-        svg.trim_end()
-    );
-}
-
-fn aggregate_section(page: &mut Page, aggregate: &AggregateData) {
-    let name = &aggregate.name;
-    let _ = writeln!(
-        page.html,
-        "<section id=\"{}\" class=\"aggregate\"><h2>{}: {}</h2>",
-        anchor(name),
-        escape(name),
-        plural(aggregate.streams, "stream", "streams")
-    );
-    page.html.push_str("<h3>State distribution</h3>\n");
-    match &aggregate.states {
-        Some(states) if !states.is_empty() => {
-            let rows: Vec<BarRow> = (states.iter())
-                .map(|(status, n)| BarRow {
-                    label: status.clone(),
-                    value: *n as f64,
-                    value_text: thousands(*n),
-                })
-                .collect();
-            chart(
-                page,
-                bar_chart(
-                    &format!("{name}: streams per status"),
-                    &rows,
-                    LabelPlace::Left,
-                    BAR,
-                ),
-            );
-        }
-        Some(_) => none(page, &format!("The state table of {name} is empty.")),
-        None if aggregate.declared => none(
-            page,
-            &format!("The model declares no lifecycle for {name}: its states have no status."),
-        ),
-        None => none(
-            page,
-            &format!("{name} is not declared in the model: its streams have no state."),
-        ),
-    }
-    page.html.push_str("<h3>Lifecycle flow</h3>\n");
-    flow(
-        page,
-        &format!("{name}: status changes (count · median time)"),
-        &aggregate.status_edges,
-        aggregate.status_edges_total,
-        &format!("No status changes in {name}."),
-    );
-    flow(
-        page,
-        &format!("{name}: event types, directly follows (count · median time)"),
-        &aggregate.event_edges,
-        aggregate.event_edges_total,
-        &format!("No event of {name} follows another in its stream."),
-    );
-    page.html.push_str("<h3>Lead time</h3>\n");
-    match &aggregate.lead_time {
-        Some(lead) if lead.streams_finished > 0 => {
-            let figure = |h: Option<f64>| h.map_or("–".to_owned(), hours);
-            let _ = writeln!(
-                page.html,
-                "<p class=\"lead-time\">From creation to the first terminal status: median <b>{}</b>, p90 <b>{}</b>, max {}, over <span data-finished=\"{}\">{}</span> of {} that got there.</p>",
-                figure(lead.p50_hours),
-                figure(lead.p90_hours),
-                figure(lead.max_hours),
-                lead.streams_finished,
-                thousands(lead.streams_finished),
-                plural(lead.streams_created, "stream created", "streams created")
-            );
-            let columns: Vec<Column> = (lead.bins.iter())
-                .map(|(label, n)| Column {
-                    label: label.clone(),
-                    value: *n as f64,
-                })
-                .collect();
-            chart(
-                page,
-                column_chart(&format!("{name}: lead time"), &columns, "streams"),
-            );
-        }
-        Some(lead) => none(
-            page,
-            &format!(
-                "No stream of {name} reached a terminal status ({} created).",
-                thousands(lead.streams_created)
-            ),
-        ),
-        None => none(
-            page,
-            &format!("No stream of {name} entered a status: no lead time."),
-        ),
-    }
-    page.html.push_str("<h3>Time in status</h3>\n");
-    if aggregate.time_in_status.is_empty() {
-        none(
-            page,
-            &format!("No stream of {name} spent time in a status."),
-        );
-    } else {
-        let _ = writeln!(page.html, "<p>Median time a stream spent in each status (before its next event), and how many streams did:</p>");
-        let rows: Vec<BarRow> = (aggregate.time_in_status.iter())
-            .map(|s| BarRow {
-                label: s.status.clone(),
-                value: s.median_hours,
-                value_text: format!(
-                    "{} · {}",
-                    hours(s.median_hours),
-                    plural(s.streams, "stream", "streams")
-                ),
-            })
-            .collect();
-        chart(
-            page,
-            bar_chart(
-                &format!("{name}: median time in status"),
-                &rows,
-                LabelPlace::Left,
-                BAR,
-            ),
-        );
-    }
-    page.html.push_str("<h3>Top variants</h3>\n");
-    if aggregate.variants.is_empty() {
-        none(page, &format!("No variants: {name} has no events."));
-    } else {
-        let _ = writeln!(
-            page.html,
-            "<p>The most common sequences of event types of a whole stream ({} of {}{} variants):</p>",
-            aggregate.variants.len(),
-            aggregate.variants_ranked,
-            if aggregate.variants_ranked >= 20 { " or more" } else { "" }
-        );
-        let rows: Vec<BarRow> = (aggregate.variants.iter())
-            .map(|v| BarRow {
-                label: format!("{}. {}", v.rank, v.variant),
-                value: v.streams as f64,
-                value_text: format!(
-                    "{} · {:.0}%",
-                    plural(v.streams, "stream", "streams"),
-                    v.share * 100.0
-                ),
-            })
-            .collect();
-        chart(
-            page,
-            bar_chart(
-                &format!("{name}: top variants"),
-                &rows,
-                LabelPlace::Above,
-                BAR,
-            ),
-        );
     }
     page.html.push_str("</section>\n");
 }
