@@ -5,12 +5,15 @@
 
 use std::fmt::Write;
 
-use super::{anchor, chart, hours, none, plural, thousands, Page};
+use super::{anchor, chart, hours, none, plural, table, thousands, Page};
 use crate::report::charts::{bar_chart, column_chart, escape, BarRow, Column, LabelPlace, BAR};
 use crate::report::data::AggregateData;
-use crate::tools::flow::{to_svg, Edge};
+use crate::tools::flow::{short_duration, to_svg, Edge};
 
-fn flow(page: &mut Page, title: &str, edges: &[Edge], total: usize, empty: &str) {
+/// A flow graph as `flow` draws it, and its edges as a table under a
+/// disclosure (exact numbers, whatever the picture's layout); `class` names
+/// the table.
+fn flow(page: &mut Page, title: &str, class: &str, edges: &[Edge], total: usize, empty: &str) {
     if edges.is_empty() {
         none(page, empty);
         return;
@@ -35,6 +38,23 @@ fn flow(page: &mut Page, title: &str, edges: &[Edge], total: usize, empty: &str)
         "<figure class=\"flow\">{}{caption}</figure>",
         svg.trim_end()
     );
+    let _ = writeln!(
+        page.html,
+        "<details><summary>{} as a table</summary>",
+        plural(edges.len() as u64, "edge", "edges")
+    );
+    let rows: Vec<Vec<String>> = (edges.iter())
+        .map(|e| {
+            vec![
+                escape(&e.from),
+                escape(&e.to),
+                thousands(e.count),
+                e.median_seconds.map_or("–".to_owned(), short_duration),
+            ]
+        })
+        .collect();
+    table(page, class, &["from", "to", "#count", "median time"], &rows);
+    page.html.push_str("</details>\n");
 }
 
 /// The section of one aggregate type.
@@ -81,6 +101,7 @@ pub(super) fn section(page: &mut Page, aggregate: &AggregateData) {
     flow(
         page,
         &format!("{name}: status changes (count · median time)"),
+        "status-edges",
         &aggregate.status_edges,
         aggregate.status_edges_total,
         &format!("No status changes in {name}."),
@@ -88,6 +109,7 @@ pub(super) fn section(page: &mut Page, aggregate: &AggregateData) {
     flow(
         page,
         &format!("{name}: event types, directly follows (count · median time)"),
+        "event-edges",
         &aggregate.event_edges,
         aggregate.event_edges_total,
         &format!("No event of {name} follows another in its stream."),

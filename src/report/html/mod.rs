@@ -128,7 +128,7 @@ pub(super) fn chart(page: &mut Page, chart: Chart) {
 
 /// A table: a header row and body rows of cells already escaped; columns
 /// whose header starts with `#` are numbers (right-aligned, `#` dropped).
-fn table(page: &mut Page, class: &str, header: &[&str], rows: &[Vec<String>]) {
+pub(super) fn table(page: &mut Page, class: &str, header: &[&str], rows: &[Vec<String>]) {
     let numeric: Vec<bool> = header.iter().map(|h| h.starts_with('#')).collect();
     let _ = write!(page.html, "<table class=\"{class}\"><thead><tr>");
     for (h, n) in header.iter().zip(&numeric) {
