@@ -40,8 +40,12 @@ pub fn build(
     // and the flows' median then failed in 384 MiB ("Resources exhausted":
     // ordered aggregates cannot spill, and each partition held its share),
     // and the whole page took 12–15 s at 530–670 MB; in one partition it
-    // fits, in 4–6 s at 170–215 MB.
-    let mut options = options.clone();
+    // fits, in 4–6 s at 170–215 MB. And one query at a time, as the
+    // projections are built: DataFusion's fair pool, where an aggregate or
+    // a join that cannot spill may take what the pool has (at 10M events
+    // the flows' median and the lead time's join failed under the run's
+    // pool, which keeps half of it for spilling operators).
+    let mut options = crate::projection::session_options(options.clone());
     options.target_partitions = Some(1);
     let data = crate::sql::runtime()?.block_on(async {
         let ctx = session(&options)?;
