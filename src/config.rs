@@ -37,6 +37,7 @@ struct RawRun {
     threads: Option<usize>,
     incremental: Option<bool>,
     with_history: Option<bool>,
+    report: Option<bool>,
     projections: Option<PathBuf>,
     roles: Option<PathBuf>,
 }
@@ -63,6 +64,8 @@ pub struct ProjectConfig {
     pub incremental: bool,
     /// `[run] with_history`: `run` also writes `state_history/`.
     pub with_history: bool,
+    /// `[run] report`: `run` also writes `report.html` (see `run --report`).
+    pub report: bool,
     /// `[run] projections`: the folder of SQL projections; else
     /// `projections/` beside the file when it exists.
     pub projections: Option<PathBuf>,
@@ -139,6 +142,7 @@ impl ProjectConfig {
             threads: raw.run.threads,
             incremental: raw.run.incremental.unwrap_or(false),
             with_history: raw.run.with_history.unwrap_or(false),
+            report: raw.run.report.unwrap_or(false),
             projections: raw.run.projections,
             roles: raw.run.roles,
             input,
@@ -187,6 +191,8 @@ out = "out"
 # (`run --full` rebuilds everything anyway).
 # incremental = true
 # with_history = false
+# Also write report.html, the page of the run, into the output.
+# report = true
 # The SQL projections built into out/projections/ (default: projections/
 # beside this file).
 # projections = "projections"

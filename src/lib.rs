@@ -8,7 +8,8 @@
 //! [`sink`] writes Parquet and the manifest; [`pipeline`] wires the stages into
 //! `run`, and [`incremental`] continues a previous output; [`decide`] is the
 //! write side, commands decided against an output's snapshot; [`sql`] is the
-//! DataFusion session and the query library. [`tools`] holds the side tools
+//! DataFusion session and the query library; [`report`] draws an output as
+//! one HTML page. [`tools`] holds the side tools
 //! (census, diff, history, flow, generate, check) and [`commands`] the CLI's
 //! subcommands; `main.rs` only parses arguments and maps errors to exit codes.
 //! [`support`] is what every layer shares (JSON paths, times, hashes, memory
@@ -32,6 +33,8 @@ pub mod pipeline;
 #[cfg(feature = "sql")]
 pub mod projection;
 pub mod replay;
+#[cfg(feature = "sql")]
+pub mod report;
 pub mod sink;
 pub mod sort;
 #[cfg(feature = "sql")]

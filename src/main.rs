@@ -58,6 +58,8 @@ enum Command {
     Shell(commands::shell::Args),
     /// Draw the directly-follows graph (DOT, Mermaid or SVG).
     Flow(commands::flow::Args),
+    /// One self-contained HTML page of an output: the run, findings, flows, charts.
+    Report(commands::report::Args),
     /// The audit trail of one aggregate: each event and the state after it.
     History(commands::history::Args),
     /// What the log holds: event shapes, payload fields, and what the model misses.
@@ -132,6 +134,7 @@ fn main() -> ExitCode {
                 Command::Decide(args) => commands::decide::execute(args, &config),
                 Command::History(args) => commands::history::execute(args, &config),
                 Command::Flow(args) => commands::flow::execute(args, &config),
+                Command::Report(args) => commands::report::execute(args, &config),
                 Command::Shell(args) => commands::shell::execute(args, &config),
                 Command::Export(args) => commands::export::execute(args, &config),
                 Command::Init(_)

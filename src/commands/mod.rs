@@ -16,6 +16,7 @@ pub mod input;
 pub mod man;
 pub mod project;
 pub mod query;
+pub mod report;
 pub mod run;
 pub mod shell;
 pub mod terminal;

@@ -85,6 +85,11 @@ pub struct Args {
     /// roles with the task model, else nobody holds a role).
     #[arg(long, value_name = "FILE")]
     pub roles: Option<PathBuf>,
+    /// Also write report.html into the output: one self-contained page of
+    /// the run, its findings and rejects, flows and charts (as `eventfold report`;
+    /// also on with `[run] report = true` in eventfold.toml).
+    #[arg(long)]
+    pub report: bool,
 }
 
 /// The SQL projections a run (or `project`) builds: the folder `flag` names,
@@ -151,6 +156,7 @@ impl Args {
         };
         Ok(RunConfig {
             roles,
+            report: self.report || project.report,
             inputs,
             model,
             out: project.out(out),
@@ -231,6 +237,7 @@ pub fn execute(args: &Args, project: &ProjectConfig) -> Result<u8> {
 /// The run summary: counts, the events + rejects invariant, findings per rule.
 pub fn print_summary(report: &RunReport, out: &mut dyn Write) -> std::io::Result<()> {
     if report.unchanged {
+        print_report_file(report, out)?;
         return writeln!(
             out,
             "incremental: nothing new; every input was already folded into {}: {}",
@@ -297,10 +304,24 @@ pub fn print_summary(report: &RunReport, out: &mut dyn Write) -> std::io::Result
     for (rule, count) in &report.findings {
         writeln!(out, "  {rule:<24} {count}")?;
     }
+    print_report_file(report, out)?;
     writeln!(
         out,
         "output: {} ({} ms)",
         report.out.display(),
         report.timings.total_ms
     )
+}
+
+/// The line naming `report.html`, when the run wrote it.
+fn print_report_file(report: &RunReport, out: &mut dyn Write) -> std::io::Result<()> {
+    match report.report_bytes {
+        Some(bytes) => writeln!(
+            out,
+            "report: {} ({} KB)",
+            report.out.join(crate::report::REPORT_FILE).display(),
+            bytes.div_ceil(1024)
+        ),
+        None => Ok(()),
+    }
 }

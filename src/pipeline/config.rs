@@ -37,6 +37,9 @@ pub struct RunConfig {
     pub projections: Vec<ProjectionSource>,
     /// Who holds which role, for the model's authorisation rules.
     pub roles: Roles,
+    /// Also write `report.html`, the page of [`crate::report`], inside the
+    /// output before it is committed.
+    pub report: bool,
     /// Told the run's progress and notes: the command draws them on stderr
     /// (bars only when it is a terminal); [`crate::support::progress::Silent`]
     /// takes nothing.

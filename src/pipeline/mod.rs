@@ -88,6 +88,11 @@ pub fn run(config: &RunConfig) -> Result<RunReport> {
         Ok(mut report) if report.unchanged => {
             dir.abandon();
             report.out = config.out.clone();
+            if config.report {
+                // Nothing new to fold, but the page is asked for: of the
+                // output as it stands (written beside it, then renamed).
+                report.report_bytes = Some(write_report(config, &config.out)?);
+            }
             tracing::info!(out = %report.out.display(), "nothing new to fold");
             Ok(report)
         }
@@ -568,7 +573,26 @@ fn write_phase(
     .into_iter()
     .flatten()
     .max();
-    write_manifest(plan.config, dir, report, hashes)
+    write_manifest(plan.config, dir, report, hashes)?;
+    if plan.config.report {
+        // The page reads the manifest: written last, inside the same commit.
+        report.report_bytes = Some(write_report(plan.config, &dir.path(""))?);
+    }
+    Ok(())
+}
+
+/// Writes `report.html` into the output folder `root` (`run --report`), its
+/// SQL under the run's memory limit.
+fn write_report(config: &RunConfig, root: &Path) -> Result<u64> {
+    let mut options = config.session.clone();
+    options.memory_limit.get_or_insert(DEFAULT_RUN_MEMORY_LIMIT);
+    crate::report::write(
+        root,
+        &crate::report::output_name(&config.out),
+        &root.join(crate::report::REPORT_FILE),
+        &options,
+        config.observer.as_ref(),
+    )
 }
 
 /// The SQL projections, built over the output's finished tables (in the
@@ -685,6 +709,7 @@ mod tests {
             incremental: true,
             projections: Vec::new(),
             roles: Default::default(),
+            report: false,
             observer: recorder.clone(),
         };
         let report = run(&config).unwrap();

@@ -19,6 +19,8 @@ pub struct RunReport {
     pub skipped_inputs: Vec<String>,
     /// An incremental run found nothing new: the previous output was kept as it was.
     pub unchanged: bool,
+    /// The size of `report.html` when the run wrote it (`run --report`).
+    pub report_bytes: Option<u64>,
     /// Streams per aggregate type, declared in the model or not.
     pub streams: BTreeMap<String, u64>,
     /// Rows per state table.

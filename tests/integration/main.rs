@@ -18,6 +18,7 @@ mod layers;
 mod nightly;
 mod pictures;
 mod projections;
+mod report;
 mod results;
 mod sample;
 mod scale;

@@ -160,6 +160,7 @@ fn build_with(
         incremental: false,
         projections,
         roles: Default::default(),
+        report: false,
         observer: std::sync::Arc::new(eventfold::support::progress::Silent),
     };
     run(&config).expect("pipeline runs");
