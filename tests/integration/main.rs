@@ -9,6 +9,7 @@ mod authorisation;
 mod census;
 mod check;
 mod cli;
+mod cluster;
 mod export;
 mod incremental;
 mod ingest;
