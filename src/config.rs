@@ -24,6 +24,14 @@ struct RawConfig {
     input: Option<RawFile>,
     #[serde(default)]
     check: RawCheck,
+    #[serde(default)]
+    cluster: RawCluster,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    scheduler: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -77,6 +85,9 @@ pub struct ProjectConfig {
     pub queries: Option<PathBuf>,
     /// `[check] fail_on`: `error` or `warning`.
     pub fail_on: Option<String>,
+    /// `[cluster] scheduler`: the cluster (`df://HOST:PORT`) the SQL commands
+    /// run on when `--cluster` is not given.
+    pub cluster: Option<String>,
 }
 
 impl ProjectConfig {
@@ -148,6 +159,7 @@ impl ProjectConfig {
             input,
             queries: raw.check.queries,
             fail_on: raw.check.fail_on.map(toml::Spanned::into_inner),
+            cluster: raw.cluster.scheduler,
         })
     }
 
@@ -164,7 +176,21 @@ impl ProjectConfig {
             spill_dir: None,
             batch_rows: None,
             fair_spill_pool: false,
+            cluster: None,
         })
+    }
+
+    /// The options of a session for a command that can run on a cluster:
+    /// [`Self::session`]'s, on the cluster the `--cluster` flag names, else
+    /// `[cluster] scheduler`, else none (this process).
+    pub fn cluster_session(
+        &self,
+        memory_limit: Option<&str>,
+        cluster: Option<&str>,
+    ) -> Result<crate::sql::SessionOptions> {
+        let mut options = self.session(memory_limit)?;
+        options.cluster = cluster.map(str::to_owned).or_else(|| self.cluster.clone());
+        Ok(options)
     }
 
     /// The output folder: the flag's, else the file's, else `out`.

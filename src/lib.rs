@@ -8,14 +8,18 @@
 //! [`sink`] writes Parquet and the manifest; [`pipeline`] wires the stages into
 //! `run`, and [`incremental`] continues a previous output; [`decide`] is the
 //! write side, commands decided against an output's snapshot; [`sql`] is the
-//! DataFusion session and the query library; [`report`] draws an output as
-//! one HTML page. [`tools`] holds the side tools
+//! DataFusion session and the query library (and, with the `cluster`
+//! feature, its client side on a Ballista cluster, whose scheduler and
+//! executor roles are [`cluster`]); [`report`] draws an output as one HTML
+//! page. [`tools`] holds the side tools
 //! (census, diff, history, flow, generate, check) and [`commands`] the CLI's
 //! subcommands; `main.rs` only parses arguments and maps errors to exit codes.
 //! [`support`] is what every layer shares (JSON paths, times, hashes, memory
 //! readings); it imports nothing of the others. Everything that needs
 //! DataFusion sits behind the default feature `sql`.
 
+#[cfg(feature = "cluster")]
+pub mod cluster;
 #[cfg(feature = "sql")]
 pub mod commands;
 #[cfg(feature = "sql")]

@@ -72,6 +72,9 @@ enum Command {
     Generate(commands::generate::Args),
     /// Export an output for process-mining tools: XES or OCEL 2.0.
     Export(commands::export::Args),
+    /// Run a cluster role: a scheduler, or an executor that joins one.
+    #[cfg(feature = "cluster")]
+    Cluster(commands::cluster::Args),
     /// Print the shell completion script (bash, zsh, fish, …).
     Completions(commands::completions::Args),
     /// Print the manual page (roff).
@@ -83,6 +86,8 @@ enum Command {
 fn config_not_read(command: &Command) -> eventfold::Error {
     let (name, why) = match command {
         Command::Init(_) => ("init", "it writes a starter eventfold.toml; it reads none"),
+        #[cfg(feature = "cluster")]
+        Command::Cluster(_) => ("cluster", "its role is set by its flags"),
         Command::Generate(_) => ("generate", "its log depends only on its flags"),
         Command::Completions(_) => ("completions", "it describes the command line itself"),
         Command::Man(_) => ("man", "it describes the command line itself"),
@@ -119,6 +124,10 @@ fn main() -> ExitCode {
         {
             Err(config_not_read(&cli.command))
         }
+        #[cfg(feature = "cluster")]
+        Command::Cluster(_) if cli.config.is_some() => Err(config_not_read(&cli.command)),
+        #[cfg(feature = "cluster")]
+        Command::Cluster(args) => commands::cluster::execute(args),
         Command::Init(args) => commands::init::execute(args),
         Command::Generate(args) => commands::generate::execute(args),
         Command::Diff(args) => commands::diff::execute(args),
@@ -142,6 +151,8 @@ fn main() -> ExitCode {
                 | Command::Diff(_)
                 | Command::Completions(_)
                 | Command::Man(_) => Ok(exit::OK),
+                #[cfg(feature = "cluster")]
+                Command::Cluster(_) => Ok(exit::OK),
             })
         }
     };

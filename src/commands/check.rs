@@ -19,6 +19,8 @@ pub struct Args {
     pub out: super::OutArg,
     #[command(flatten)]
     pub memory: super::MemoryArg,
+    #[command(flatten)]
+    pub cluster: super::ClusterArg,
     /// Folder of check queries (`-- severity:` headers). Default: `[check]
     /// queries` of eventfold.toml, else `queries/checks` when it exists here,
     /// else the checks compiled into the binary.
@@ -87,7 +89,10 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     };
     let runtime = crate::sql::runtime()?;
     let outcomes = runtime.block_on(async {
-        let ctx = session(&config.session(args.memory.memory_limit.as_deref())?)?;
+        let ctx = session(&config.cluster_session(
+            args.memory.memory_limit.as_deref(),
+            args.cluster.cluster.as_deref(),
+        )?)?;
         register_output(&ctx, &out, &super::terminal::Terminal::stderr()).await?;
         let mut outcomes = replay_outcomes(&ctx).await?;
         for query in &queries {

@@ -4,6 +4,8 @@
 
 pub mod census;
 pub mod check;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod completions;
 pub mod decide;
 pub mod diff;
@@ -41,6 +43,16 @@ pub struct MemoryArg {
     /// `[run] memory_limit` of eventfold.toml, else unbounded).
     #[arg(long, value_name = "SIZE")]
     pub memory_limit: Option<String>,
+}
+
+/// `--cluster df://HOST:PORT`, for the commands whose SQL can run on a cluster.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ClusterArg {
+    /// Run the SQL on the eventfold cluster whose scheduler is at
+    /// df://HOST:PORT (default: `[cluster] scheduler` of eventfold.toml,
+    /// else here); the output must be at the same path on every executor.
+    #[arg(long, value_name = "URL")]
+    pub cluster: Option<String>,
 }
 
 /// `-o, --output FILE`, for the commands that print a result: write it to

@@ -20,6 +20,8 @@ pub struct Args {
     pub out: super::OutArg,
     #[command(flatten)]
     pub memory: super::MemoryArg,
+    #[command(flatten)]
+    pub cluster: super::ClusterArg,
     /// The folder of SQL projections (default: `[run] projections` of
     /// eventfold.toml, else `projections/` beside it, else the task domain's
     /// when the output was folded by the embedded model).
@@ -81,7 +83,10 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
         model,
         projections,
         names: args.names.clone(),
-        session: config.session(args.memory.memory_limit.as_deref())?,
+        session: config.cluster_session(
+            args.memory.memory_limit.as_deref(),
+            args.cluster.cluster.as_deref(),
+        )?,
     })?;
     let mut stdout = std::io::stdout().lock();
     let mut print = || -> std::io::Result<()> {

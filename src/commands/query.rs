@@ -22,6 +22,8 @@ pub struct Args {
     pub out: super::OutArg,
     #[command(flatten)]
     pub memory: super::MemoryArg,
+    #[command(flatten)]
+    pub cluster: super::ClusterArg,
     /// Set a query parameter: NAME=VALUE for a `${NAME}` placeholder declared
     /// with `-- param: NAME = DEFAULT` in the file. Repeatable.
     #[arg(long = "param", value_name = "NAME=VALUE")]
@@ -53,7 +55,10 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     let sql = query.render(&params)?;
     let runtime = crate::sql::runtime()?;
     let batches = runtime.block_on(async {
-        let ctx = session(&config.session(args.memory.memory_limit.as_deref())?)?;
+        let ctx = session(&config.cluster_session(
+            args.memory.memory_limit.as_deref(),
+            args.cluster.cluster.as_deref(),
+        )?)?;
         register_output(&ctx, &out, &super::terminal::Terminal::stderr()).await?;
         run_sql(&ctx, &sql).await
     })?;

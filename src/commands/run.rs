@@ -171,6 +171,7 @@ impl Args {
                 spill_dir: None,
                 batch_rows: None,
                 fair_spill_pool: false,
+                cluster: None,
             },
             observer: std::sync::Arc::new(super::terminal::Terminal::stderr()),
         })

@@ -23,6 +23,8 @@ pub struct Args {
     pub out: super::OutArg,
     #[command(flatten)]
     pub memory: super::MemoryArg,
+    #[command(flatten)]
+    pub cluster: super::ClusterArg,
     /// How to print results (change it with `.format`).
     #[arg(long, value_enum, default_value_t = super::FormatArg::Table)]
     pub format: super::FormatArg,
@@ -131,7 +133,10 @@ fn report(error: Error) -> Result<()> {
 pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
     let out = config.out(args.out.out.as_deref());
     let runtime = crate::sql::runtime()?;
-    let ctx = session(&config.session(args.memory.memory_limit.as_deref())?)?;
+    let ctx = session(&config.cluster_session(
+        args.memory.memory_limit.as_deref(),
+        args.cluster.cluster.as_deref(),
+    )?)?;
     let tables = runtime.block_on(register_output(
         &ctx,
         &out,

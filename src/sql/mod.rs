@@ -24,6 +24,8 @@ use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
 use datafusion_functions_json::{JsonUnionEncoder, JsonUnionValue};
 
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod memory_pool;
 pub mod model_tables;
 pub mod queries;
@@ -53,6 +55,10 @@ pub struct SessionOptions {
     /// consumer is too small for a hash join's build side (at 10M events a
     /// join over the task table failed with 37 MB of 384 MB).
     pub fair_spill_pool: bool,
+    /// The cluster (`df://HOST:PORT`) the session's queries run on, instead
+    /// of this process; the memory limit and spill folder are then the
+    /// executors' own.
+    pub cluster: Option<String>,
 }
 
 impl SessionOptions {
@@ -117,8 +123,34 @@ pub fn session(options: &SessionOptions) -> Result<SessionContext> {
         execution.sort_spill_reservation_bytes = 0;
     }
     let mut ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
-    datafusion_functions_json::register_all(&mut ctx)?;
+    if let Some(url) = &options.cluster {
+        return cluster_session(ctx, url);
+    }
+    register_functions(&mut ctx)?;
     Ok(ctx)
+}
+
+/// Installs the SQL functions eventfold adds to DataFusion's (the JSON
+/// functions and operators) in `registry`: every session's, and on a cluster
+/// the scheduler's and executors' too.
+pub fn register_functions(
+    registry: &mut dyn datafusion::execution::FunctionRegistry,
+) -> datafusion::common::Result<()> {
+    datafusion_functions_json::register_all(registry)
+}
+
+/// `ctx` made a client of the cluster at `url`.
+#[cfg(feature = "cluster")]
+fn cluster_session(ctx: SessionContext, url: &str) -> Result<SessionContext> {
+    cluster::client_context(ctx, &cluster::ClusterUrl::parse(url)?)
+}
+
+/// Without the `cluster` feature, `--cluster` is refused.
+#[cfg(not(feature = "cluster"))]
+fn cluster_session(_ctx: SessionContext, url: &str) -> Result<SessionContext> {
+    Err(Error::usage(format!(
+        "--cluster {url}: this eventfold was built without cluster support\n  hint: build it with the default features (`cargo build`), or leave out --cluster"
+    )))
 }
 
 /// Registers the tables of the output folder `dir`: `events`, `transitions`,

@@ -9,6 +9,7 @@ mod authorisation;
 mod census;
 mod check;
 mod cli;
+mod cluster;
 mod decide;
 mod export;
 mod incremental;

@@ -1,0 +1,341 @@
+//! Cluster mode on loopback: a scheduler and two executors, each a child
+//! process of the test running the real `eventfold cluster …`, and the SQL
+//! commands pointed at them with `--cluster`. The shipped queries must give
+//! the same rows there as here, but those [`NOT_YET_ON_A_CLUSTER`] names; a
+//! scheduler that is not running is exit 2 at once; SIGTERM stops every role
+//! with exit 0.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::util::{repo, Dir};
+
+/// A port nothing listens on now (the OS's pick, released).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// One role's process, and what it has printed to stderr so far.
+struct Role {
+    name: String,
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Role {
+    /// Starts `eventfold cluster ARGS`; waits until its first stderr line
+    /// (it prints one once it listens) and returns it with the role.
+    fn start(name: &str, args: &[&str], work: &Path) -> (Self, String) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_eventfold"))
+            .arg("cluster")
+            .args(args)
+            .current_dir(work)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start an eventfold cluster role");
+        let mut reader = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut first = String::new();
+        reader
+            .read_line(&mut first)
+            .expect("read the role's stderr");
+        let stderr = Arc::new(Mutex::new(first.clone()));
+        let rest = stderr.clone();
+        // Keep draining, so that the role never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = reader.read_to_string(&mut text);
+            rest.lock().unwrap().push_str(&text);
+        });
+        let role = Self {
+            name: name.to_owned(),
+            child,
+            stderr,
+        };
+        (role, first)
+    }
+
+    /// Sends SIGTERM and returns the exit code (`None`: killed by a signal
+    /// or not stopped within 30 s, then killed).
+    fn terminate(&mut self) -> Option<i32> {
+        // SAFETY: kill(2) on the pid of a child this test started and has not reaped.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        None
+    }
+}
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A scheduler and `executors` executors on loopback.
+struct Cluster {
+    url: String,
+    scheduler: Role,
+    executors: Vec<Role>,
+}
+
+impl Cluster {
+    fn start(executors: usize, dir: &Dir) -> Self {
+        let (scheduler, line) = Role::start(
+            "scheduler",
+            &["scheduler", "--bind", "127.0.0.1:0"],
+            dir.path(),
+        );
+        let address = line
+            .trim()
+            .strip_prefix("eventfold cluster scheduler listening on ")
+            .unwrap_or_else(|| panic!("the scheduler said {line:?}"))
+            .to_owned();
+        let executors = (0..executors)
+            .map(|n| {
+                let work = dir.join(&format!("executor-{n}"));
+                let bind = format!("127.0.0.1:{}", free_port());
+                let (executor, line) = Role::start(
+                    &format!("executor {n}"),
+                    &[
+                        "executor",
+                        "--scheduler",
+                        &address,
+                        "--bind",
+                        &bind,
+                        "--work-dir",
+                        work.to_str().expect("UTF-8 temp path"),
+                        "--concurrent-tasks",
+                        "2",
+                    ],
+                    dir.path(),
+                );
+                assert!(
+                    line.contains("executor serving on"),
+                    "executor {n} said {line:?}"
+                );
+                executor
+            })
+            .collect();
+        Self {
+            url: format!("df://{address}"),
+            scheduler,
+            executors,
+        }
+    }
+
+    /// Stops every role with SIGTERM, executors first; each must exit 0.
+    fn stop(mut self) {
+        let mut roles: Vec<&mut Role> = self.executors.iter_mut().collect();
+        roles.push(&mut self.scheduler);
+        for role in roles {
+            let code = role.terminate();
+            let stderr = role.stderr.lock().unwrap().clone();
+            assert_eq!(code, Some(0), "{} on SIGTERM: {stderr}", role.name);
+            assert!(stderr.contains("stopped"), "{}: {stderr}", role.name);
+        }
+    }
+}
+
+/// The shipped queries that do not yet give the local rows on Ballista 55:
+/// each hung (no result within minutes) or gave other rows on the loopback
+/// cluster, and a hung job keeps its executors' task slots, so they are not
+/// run here (README, "Running on a cluster"). `check` runs
+/// `duplicate_versions` and so is not yet tested on a cluster either.
+const NOT_YET_ON_A_CLUSTER: [&str; 4] = [
+    "stream_trail.sql",
+    "duplicate_versions.sql",
+    "missing_project_references.sql",
+    "events_after_terminal.sql",
+];
+
+/// Runs `eventfold ARGS` in `dir`, failing the test (not hanging it) when it
+/// has not finished within a minute.
+fn eventfold_within_a_minute(dir: &Dir, args: &[&str]) -> crate::util::Outcome {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eventfold"))
+        .args(args)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run eventfold");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("eventfold {args:?} did not finish within a minute");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    crate::util::Outcome {
+        code: status.code().unwrap_or(-1),
+        stdout: reader.join().unwrap_or_default(),
+        stderr,
+    }
+}
+
+/// The lines of a CSV result, header first and the rows sorted: a query
+/// without ORDER BY may give its rows in any order, on a cluster more so.
+fn rows(csv: &str) -> Vec<String> {
+    let mut lines: Vec<String> = csv.lines().map(str::to_owned).collect();
+    if lines.len() > 1 {
+        lines[1..].sort();
+    }
+    lines
+}
+
+/// The shipped queries: `queries/**/*.sql`, sorted.
+fn shipped_queries() -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for folder in ["analysis", "audit", "checks"] {
+        let folder = repo().join("queries").join(folder);
+        for entry in std::fs::read_dir(&folder).expect("queries folder") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|x| x == "sql") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn the_shipped_queries_give_the_same_rows_on_a_cluster() {
+    let dir = Dir::new();
+    // The sample holds the planted anomalies every check finds.
+    dir.ok(&["run", "--out", "out"]);
+    let cluster = Cluster::start(2, &dir);
+    let on_cluster = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--cluster", cluster.url.as_str()]);
+        eventfold_within_a_minute(&dir, &all)
+    };
+    let queries = shipped_queries();
+    assert!(queries.len() >= 20, "{queries:?}");
+    for query in &queries {
+        let name = query
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if NOT_YET_ON_A_CLUSTER.contains(&name) {
+            continue;
+        }
+        let file = query.to_str().expect("UTF-8 path");
+        let args = ["query", "--out", "out", "--format", "csv", "-f", file];
+        let here = dir.eventfold(&args);
+        assert_eq!(here.code, 0, "{file} here: {here:?}");
+        let there = on_cluster(&args);
+        assert_eq!(there.code, 0, "{file} on the cluster: {there:?}");
+        assert_eq!(rows(&there.stdout), rows(&here.stdout), "{file}");
+    }
+    // The model tables (in memory on the client, shipped by the codec) and
+    // the JSON functions (installed on every role), joined with a table.
+    let sql = "SELECT s.status, json_get_str(e.payload, 'assignee') AS assignee, count(*) AS n \
+               FROM events e JOIN model_statuses s ON s.aggregate_type = e.aggregate_type \
+               GROUP BY 1, 2";
+    let args = ["query", "--out", "out", "--format", "csv", sql];
+    let here = dir.ok(&args);
+    let there = on_cluster(&args);
+    assert_eq!(there.code, 0, "{there:?}");
+    assert_eq!(rows(&there.stdout), rows(&here));
+    assert!(rows(&here).len() > 2, "{here}");
+    // `shell`: statements from stdin run there too.
+    let shell = dir.eventfold_with_input(
+        &["shell", "--out", "out", "--cluster", &cluster.url],
+        "SELECT count(*) AS events FROM events;\n",
+    );
+    let count = dir.ok(&[
+        "query",
+        "--out",
+        "out",
+        "SELECT count(*) AS events FROM events",
+    ]);
+    assert_eq!(shell.code, 0, "{shell:?}");
+    assert!(
+        shell.stdout.contains(count.lines().nth(3).expect("a row")),
+        "{shell:?}\n{count}"
+    );
+    cluster.stop();
+}
+
+#[test]
+fn a_scheduler_that_is_not_running_is_exit_2_at_once() {
+    let dir = Dir::new();
+    dir.ok(&["run", "--out", "out"]);
+    let port = free_port();
+    let url = format!("df://127.0.0.1:{port}");
+    let started = Instant::now();
+    for args in [
+        vec!["query", "--out", "out", "SELECT 1", "--cluster", &url],
+        vec!["check", "--out", "out", "--cluster", &url],
+    ] {
+        let outcome = dir.eventfold(&args);
+        assert_eq!(outcome.code, 2, "{args:?}: {outcome:?}");
+        assert!(
+            outcome.stderr.contains(&format!(
+                "cannot reach the eventfold cluster scheduler at {url}"
+            )),
+            "{outcome:?}"
+        );
+    }
+    let executor_port = free_port().to_string();
+    let outcome = dir.eventfold(&[
+        "cluster",
+        "executor",
+        "--scheduler",
+        &format!("127.0.0.1:{port}"),
+        "--bind",
+        &format!("127.0.0.1:{executor_port}"),
+    ]);
+    assert_eq!(outcome.code, 2, "{outcome:?}");
+    assert!(
+        outcome
+            .stderr
+            .contains("cannot reach the eventfold cluster scheduler"),
+        "{outcome:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    // The config file's scheduler is used when no flag is given.
+    dir.write(
+        "eventfold.toml",
+        format!("[cluster]\nscheduler = \"{url}\"\n"),
+    );
+    let outcome = dir.eventfold(&["query", "--out", "out", "SELECT 1"]);
+    assert_eq!(outcome.code, 2, "{outcome:?}");
+    assert!(outcome.stderr.contains(&url), "{outcome:?}");
+}
