@@ -367,6 +367,7 @@ set = { board_id = "board", zone_id = "zone" }
 allowed = ["@board_id.owner", "@zone_id.keeper"]
 "#;
 
+    /// `replay::tests::event`, done by `actor`.
     fn event(
         stream: &str,
         position: u64,
@@ -376,21 +377,8 @@ allowed = ["@board_id.owner", "@zone_id.keeper"]
         actor: &str,
     ) -> Event {
         Event {
-            position,
-            event_id: format!("e{position}"),
-            stream_id: stream.to_owned(),
-            aggregate_type: stream.split('-').next().unwrap_or_default().to_owned(),
-            version,
-            event_type: kind.to_owned(),
-            schema_version: 1,
-            occurred_at: 1_767_600_000_000_000 + position as i64 * 1_000_000,
             actor: Some(actor.to_owned()),
-            correlation_id: None,
-            causation_id: None,
-            tenant: None,
-            payload: Some(payload.to_owned()),
-            metadata: None,
-            source: String::new(),
+            ..crate::replay::tests::event(stream, position, version, kind, payload)
         }
     }
 

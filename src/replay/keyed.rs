@@ -549,6 +549,7 @@ mod tests {
     use super::*;
     use crate::envelope::Event;
     use crate::model::{parse_model, Model};
+    use crate::replay::tests::event;
     use crate::replay::{Replayed, Replayer};
 
     const MODEL: &str = r#"
@@ -616,26 +617,6 @@ unset = ["note"]
 "#;
 
     /// An event of `stream` at `position`: (version, type, payload).
-    fn event(stream: &str, position: u64, version: u64, event_type: &str, payload: &str) -> Event {
-        Event {
-            position,
-            event_id: format!("e{position}"),
-            stream_id: stream.to_owned(),
-            aggregate_type: stream.split('-').next().unwrap_or_default().to_owned(),
-            version,
-            event_type: event_type.to_owned(),
-            schema_version: 1,
-            occurred_at: 1_767_600_000_000_000 + position as i64 * 1_000_000,
-            actor: None,
-            correlation_id: None,
-            causation_id: None,
-            tenant: None,
-            payload: Some(payload.to_owned()),
-            metadata: None,
-            source: String::new(),
-        }
-    }
-
     type Rows = Vec<(Vec<KeyValue>, Vec<StateValue>)>;
 
     /// Folds `streams` (each in version order) one after the other; the rows

@@ -513,4 +513,4 @@ pub fn replay_events(model: &Model, events: &[Event]) -> Result<Replayed> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

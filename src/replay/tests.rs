@@ -5,6 +5,34 @@ use super::*;
 use crate::embedded::SAMPLE_MODEL;
 use crate::model::parse_model;
 
+/// One event of `stream` (its aggregate type the id's prefix) at `position`,
+/// a second apart, with no actor: for the replay's unit tests elsewhere.
+pub(crate) fn event(
+    stream: &str,
+    position: u64,
+    version: u64,
+    event_type: &str,
+    payload: &str,
+) -> Event {
+    Event {
+        position,
+        event_id: format!("e{position}"),
+        stream_id: stream.to_owned(),
+        aggregate_type: stream.split('-').next().unwrap_or_default().to_owned(),
+        version,
+        event_type: event_type.to_owned(),
+        schema_version: 1,
+        occurred_at: 1_767_600_000_000_000 + position as i64 * 1_000_000,
+        actor: None,
+        correlation_id: None,
+        causation_id: None,
+        tenant: None,
+        payload: Some(payload.to_owned()),
+        metadata: None,
+        source: String::new(),
+    }
+}
+
 fn task_model() -> Model {
     parse_model("model.toml", SAMPLE_MODEL).unwrap()
 }

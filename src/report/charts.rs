@@ -17,42 +17,16 @@
 
 use std::fmt::Write;
 
-/// A rectangle: left, top, width, height, in SVG user units (pixels).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Rect {
-    pub x: f64,
-    pub y: f64,
-    pub width: f64,
-    pub height: f64,
-}
+pub use crate::tools::geometry::Rect;
 
-impl Rect {
-    fn right(&self) -> f64 {
-        self.x + self.width
-    }
-
-    fn bottom(&self) -> f64 {
-        self.y + self.height
-    }
-
-    /// Whether the two share more than a hairline of area.
-    pub fn overlaps(&self, other: &Rect) -> bool {
-        const HAIRLINE: f64 = 0.5;
-        self.x < other.right() - HAIRLINE
-            && other.x < self.right() - HAIRLINE
-            && self.y < other.bottom() - HAIRLINE
-            && other.y < self.bottom() - HAIRLINE
-    }
-
-    fn union(&self, other: &Rect) -> Rect {
-        let (x, y) = (self.x.min(other.x), self.y.min(other.y));
-        Rect {
-            x,
-            y,
-            width: self.right().max(other.right()) - x,
-            height: self.bottom().max(other.bottom()) - y,
-        }
-    }
+/// Whether two marks share more than a hairline of area (a bar's edge on an
+/// axis line is not an overlap).
+fn overlap(a: &Rect, b: &Rect) -> bool {
+    const HAIRLINE: f64 = 0.5;
+    a.x < b.right() - HAIRLINE
+        && b.x < a.right() - HAIRLINE
+        && a.y < b.bottom() - HAIRLINE
+        && b.y < a.bottom() - HAIRLINE
 }
 
 /// Where a text's `x` is: its start, middle or end.
@@ -204,12 +178,12 @@ impl Chart {
             }
             let Mark::Text { .. } = mark else { continue };
             for other in &self.marks[..index] {
-                if bounds.overlaps(&other.bounds()) {
+                if overlap(&bounds, &other.bounds()) {
                     problems.push(format!("{} overlaps {}", describe(mark), describe(other)));
                 }
             }
             for other in &self.marks[index + 1..] {
-                if !matches!(other, Mark::Text { .. }) && bounds.overlaps(&other.bounds()) {
+                if !matches!(other, Mark::Text { .. }) && overlap(&bounds, &other.bounds()) {
                     problems.push(format!("{} overlaps {}", describe(mark), describe(other)));
                 }
             }
