@@ -71,6 +71,12 @@ struct Sim {
     project: Option<String>,
 }
 
+/// Who issues the planted unauthorised completions: a name no generated log
+/// uses, so never a task's assignee, a project's owner or a lead (with
+/// "mallory", one of the log's actors, some were allowed and the commands
+/// after them on the stream met other versions than planned).
+const INTRUDER: &str = "intruder";
+
 const ACTORS: [&str; 8] = [
     "alice", "bob", "carol", "dave", "erin", "frank", "judy", "victor",
 ];
@@ -563,7 +569,7 @@ fn plant(writer: &mut Writer, sims: &[Sim], rules: bool) -> Result<()> {
             writer.write(draft(
                 "CompleteTask",
                 &stream,
-                Some("mallory".into()),
+                Some(INTRUDER.into()),
                 json!({}),
             ))?;
             writer.planted("unauthorised");
@@ -577,4 +583,15 @@ fn plant(writer: &mut Writer, sims: &[Sim], rules: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::INTRUDER;
+
+    #[test]
+    fn the_planted_intruder_acts_in_no_generated_log() {
+        let people = crate::tools::generate::ACTORS.iter().map(|(name, _)| *name);
+        assert!(people.chain(super::ACTORS).all(|name| name != INTRUDER));
+    }
 }

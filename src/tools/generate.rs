@@ -68,7 +68,8 @@ pub struct GenerateStats {
     pub tasks: u64,
 }
 
-const ACTORS: [(&str, i32); 24] = [
+/// The people of a generated log, with their UTC offsets in hours.
+pub(crate) const ACTORS: [(&str, i32); 24] = [
     ("alice", 0),
     ("bob", 0),
     ("carol", 1),
