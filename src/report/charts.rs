@@ -408,6 +408,16 @@ pub struct Column {
     pub value: f64,
 }
 
+/// One column per counted bin (its label, its count).
+pub fn columns(bins: &[(String, u64)]) -> Vec<Column> {
+    (bins.iter())
+        .map(|(label, n)| Column {
+            label: label.clone(),
+            value: *n as f64,
+        })
+        .collect()
+}
+
 const PLOT_HEIGHT: f64 = 160.0;
 /// From the axis to the top of its labels: clear of the lowest tick's text.
 const AXIS_GAP: f64 = 10.0;

@@ -6,7 +6,7 @@
 use std::fmt::Write;
 
 use super::{anchor, chart, hours, none, plural, table, thousands, Page};
-use crate::report::charts::{bar_chart, column_chart, escape, BarRow, Column, LabelPlace, BAR};
+use crate::report::charts::{bar_chart, column_chart, columns, escape, BarRow, LabelPlace, BAR};
 use crate::report::data::AggregateData;
 use crate::tools::flow::{short_duration, to_svg, Edge};
 
@@ -128,12 +128,7 @@ pub(super) fn section(page: &mut Page, aggregate: &AggregateData) {
                 thousands(lead.streams_finished),
                 plural(lead.streams_created, "stream created", "streams created")
             );
-            let columns: Vec<Column> = (lead.bins.iter())
-                .map(|(label, n)| Column {
-                    label: label.clone(),
-                    value: *n as f64,
-                })
-                .collect();
+            let columns = columns(&lead.bins);
             chart(
                 page,
                 column_chart(&format!("{name}: lead time"), &columns, "streams"),

@@ -11,7 +11,7 @@
 use std::fmt::Write;
 
 use super::charts::{
-    bar_chart, column_chart, escape, BarRow, Chart, Column, LabelPlace, BAR, BAR_WARN,
+    bar_chart, column_chart, columns, escape, BarRow, Chart, LabelPlace, BAR, BAR_WARN,
 };
 use super::data::ReportData;
 use crate::sink::manifest::Manifest;
@@ -456,12 +456,7 @@ fn timeline(page: &mut Page, data: &ReportData) {
     match &data.timeline {
         Some(timeline) if !timeline.bins.is_empty() => {
             let _ = writeln!(page.html, "<p>Events per {} (UTC).</p>", timeline.unit);
-            let columns: Vec<Column> = (timeline.bins.iter())
-                .map(|(label, n)| Column {
-                    label: label.clone(),
-                    value: *n as f64,
-                })
-                .collect();
+            let columns = columns(&timeline.bins);
             chart(
                 page,
                 column_chart(&format!("events per {}", timeline.unit), &columns, "events"),
