@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use crate::config::ProjectConfig;
-use crate::sql::{register_output, run_sql, session, state_tables};
+use crate::sql::{register_output, session, state_tables};
 use crate::tools::flow::{to_dot, to_mermaid, to_svg};
-use crate::tools::flow_graph::{edges, GraphOf};
+use crate::tools::flow_graph::{edges_of, graph_edges, GraphOf};
 use crate::{Error, Result};
 
 /// What the nodes are.
@@ -58,13 +58,12 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
         FlowBy::Event => GraphOf::Events,
         FlowBy::Status => GraphOf::Statuses,
     };
-    let sql = graph.sql()?;
-    let batches = crate::sql::runtime()?.block_on(async {
+    let all = crate::sql::runtime()?.block_on(async {
         let ctx = session(&config.session(None)?)?;
         register_output(&ctx, &out, &super::terminal::Terminal::stderr()).await?;
-        run_sql(&ctx, &sql).await
+        graph_edges(&ctx, graph).await
     })?;
-    let edges = edges(&batches, &args.aggregate, args.min_count)?;
+    let edges = edges_of(&all, &args.aggregate, args.min_count);
     if edges.is_empty() {
         let aggregates: Vec<String> = state_tables(&out)
             .into_iter()

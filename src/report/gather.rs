@@ -3,9 +3,11 @@
 //! limit), into [`ReportData`].
 //!
 //! Where the query library answers the question, its shipped file is run as
-//! it is (lead time, time in status, variants, busiest actors, the flow
-//! graphs), so the page and `eventfold query -f queries/analysis/…` agree;
-//! the lead-time histogram reuses `lead_time.sql`'s per-stream lead times.
+//! it is (lead time, time in status, variants, busiest actors), so the page
+//! and `eventfold query -f queries/analysis/…` agree; the lead-time histogram
+//! reuses `lead_time.sql`'s per-stream lead times. The flow graphs are
+//! `flow`'s ([`crate::tools::flow_graph`]: the pairs `directly_follows.sql`
+//! counts, with an exact median that fits in the memory limit).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -22,7 +24,7 @@ use super::data::{
 use crate::sink::manifest::Manifest;
 use crate::sql::queries::QueryFile;
 use crate::sql::{ident, parquet_schema, run_sql, state_tables};
-use crate::tools::flow_graph::{edges, GraphOf};
+use crate::tools::flow_graph::{edges_of, graph_edges, GraphOf};
 use crate::{Error, Result};
 
 const LEAD_TIME: &str = include_str!("../../queries/analysis/lead_time.sql");
@@ -404,9 +406,9 @@ async fn states(ctx: &SessionContext, dir: &Path, aggregates: &mut [AggregateDat
 
 async fn flows(ctx: &SessionContext, aggregates: &mut [AggregateData]) -> Result<()> {
     for graph in [GraphOf::Statuses, GraphOf::Events] {
-        let batches = run_sql(ctx, &graph.sql()?).await?;
+        let found = graph_edges(ctx, graph).await?;
         for aggregate in aggregates.iter_mut() {
-            let mut all = edges(&batches, &aggregate.name, 1)?;
+            let mut all = edges_of(&found, &aggregate.name, 1);
             let total = all.len();
             all.truncate(MAX_EDGES);
             match graph {

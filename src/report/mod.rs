@@ -37,14 +37,15 @@ pub fn build(
     // One partition: the report's queries are small aggregates over tables
     // already in stream order, and split in two they cost more than they
     // gain. Measured at 1M events (BENCHMARKS.md): the variants' string_agg
-    // and the flows' median then failed in 384 MiB ("Resources exhausted":
-    // ordered aggregates cannot spill, and each partition held its share),
-    // and the whole page took 12–15 s at 530–670 MB; in one partition it
-    // fits, in 4–6 s at 170–215 MB. And one query at a time, as the
-    // projections are built: DataFusion's fair pool, where an aggregate or
-    // a join that cannot spill may take what the pool has (at 10M events
-    // the flows' median and the lead time's join failed under the run's
-    // pool, which keeps half of it for spilling operators).
+    // then failed in 384 MiB ("Resources exhausted": ordered aggregates
+    // cannot spill, and each partition held its share), and the whole page
+    // took 12–15 s at 530–670 MB; in one partition it fits, in 4–6 s at
+    // 170–215 MB. And one query at a time, as the projections are built:
+    // DataFusion's fair pool, where an aggregate or a join that cannot spill
+    // may take what the pool has (at 10M events the lead time's join failed
+    // under the run's pool, which keeps half of it for spilling operators).
+    // The flow graphs' medians are computed apart (`tools::flow_graph`):
+    // SQL's `median` holds every value and at 10M did not fit.
     let mut options = crate::projection::session_options(options.clone());
     options.target_partitions = Some(1);
     let data = crate::sql::runtime()?.block_on(async {
@@ -97,12 +98,12 @@ fn temporary_beside(target: &Path) -> PathBuf {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::pipeline::{run, RunConfig};
 
     /// The sample's output, built once into a temporary folder.
-    fn sample_output() -> tempfile::TempDir {
+    pub(crate) fn sample_output() -> tempfile::TempDir {
         let temp = tempfile::tempdir().unwrap();
         let config = RunConfig {
             inputs: vec![crate::embedded::sample_input()],
