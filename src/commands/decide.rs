@@ -45,6 +45,11 @@ pub struct Args {
     /// Exit 1 when any command is rejected (for CI).
     #[arg(long)]
     pub fail_on_reject: bool,
+    /// Memory the batch may hold, e.g. 512MB: a larger batch is spread over
+    /// files by stream and decided a part at a time (default: `[run]
+    /// memory_limit` of eventfold.toml, else 384 MiB).
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<String>,
 }
 
 /// Decides the batch, prints the summary; exit 1 on rejections with `--fail-on-reject`.
@@ -75,6 +80,13 @@ pub fn execute(args: &Args, config: &ProjectConfig) -> Result<u8> {
         inputs,
         ingest,
         roles,
+        memory_limit: args
+            .memory_limit
+            .as_deref()
+            .or(config.memory_limit.as_deref())
+            .map(crate::support::byte_size::parse_byte_size)
+            .transpose()?
+            .unwrap_or(crate::pipeline::DEFAULT_RUN_MEMORY_LIMIT),
     })?;
     // Written, not println!: a closed stdout is an error main ends quietly on.
     let mut stdout = std::io::stdout().lock();

@@ -2,6 +2,13 @@
 //! streams they touch, decide every stream (in parallel: streams are
 //! independent), and write the decision folder at once.
 //!
+//! A batch larger than memory is spread over bucket files by stream as it
+//! is read ([`super::spill`]) and decided a few buckets at a time, each pass
+//! within a quarter of the memory limit; the passes' accepted events are
+//! merged into one file in issued_at order, so the decision is the same
+//! whatever the number of passes (a test decides a batch in one pass and in
+//! many and compares).
+//!
 //! The commands are read by ingest, with a mapping of their own onto the
 //! envelope (command id → event_id, command type → event_type, issued_at →
 //! occurred_at, …), so NDJSON, CSV, gzip and every format option work as for
@@ -16,14 +23,13 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use arrow::array::{Array, AsArray};
-use arrow::datatypes::TimestampMicrosecondType;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ProjectionMask;
+use arrow::array::AsArray;
+use arrow::datatypes::{TimestampMicrosecondType, UInt64Type};
 use rayon::prelude::*;
 
 use super::read::{source_order, At, Commands};
-use super::write::{write_decision, Accepted, Decided, EventLines};
+use super::spill::{Ids, Spill};
+use super::write::{write_decision, write_pass_events, Accepted, Decided, EventLines};
 use super::{target_stream, Command, Decider, Reason, Rejection, RelatedStates, StreamDecision};
 use crate::envelope::col;
 use crate::ingest::{ingest, IngestOptions, InputSource};
@@ -48,6 +54,9 @@ pub struct DecideOptions {
     /// How to read the inputs; its mapping is [`command_mapping`]'s.
     pub ingest: IngestOptions,
     pub roles: Roles,
+    /// Memory the batch may hold: a quarter of it is the commands decided
+    /// at once (`decide --memory-limit`, else the run's limit).
+    pub memory_limit: usize,
 }
 
 /// What a decision folder holds, in counts (its `manifest.json`).
@@ -63,32 +72,9 @@ pub struct DecideSummary {
     pub reasons: BTreeMap<&'static str, u64>,
     /// Streams the batch touched, and whose snapshot was read.
     pub streams: u64,
-}
-
-/// The command ids of `ids` that some event of `events.parquet` has as its
-/// causation id: only that column is read.
-fn decided_before(events: &Path, ids: &HashSet<&str>) -> Result<HashSet<String>> {
-    let file = std::fs::File::open(events).map_err(|e| Error::io(events, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
-    let Some(index) = (builder.schema().fields().iter()).position(|f| f.name() == "causation_id")
-    else {
-        return Ok(HashSet::new());
-    };
-    let mask = ProjectionMask::roots(builder.parquet_schema(), [index]);
-    let mut found = HashSet::new();
-    for batch in builder.with_projection(mask).build()? {
-        let batch = batch?;
-        let column = batch.column(0);
-        let Some(texts) = column.as_string_opt::<i32>() else {
-            continue;
-        };
-        for row in 0..texts.len() {
-            if texts.is_valid(row) && ids.contains(texts.value(row)) {
-                found.insert(texts.value(row).to_owned());
-            }
-        }
-    }
-    Ok(found)
+    /// Parts the batch was decided in (more than one when it did not fit in
+    /// a quarter of the memory limit).
+    pub passes: u64,
 }
 
 /// For each aggregate type, the reference fields some permit of its commands
@@ -161,40 +147,127 @@ pub fn decide(options: &DecideOptions) -> Result<DecideSummary> {
             out.display()
         )));
     }
-    let model_path = out.join("model.toml");
-    let model = crate::model::load_model(&model_path)?;
+    let model = crate::model::load_model(&out.join("model.toml"))?;
+    let base = manifest
+        .watermark
+        .position
+        .max(manifest.watermark.read_positions)
+        .unwrap_or(0);
+    let dir = OutputDir::create(&options.decision)?;
+    let spill = dir.path("_spill");
+    let decided = decide_into(&dir, &spill, options, &model, base).and_then(|summary| {
+        std::fs::remove_dir_all(&spill).map_err(|e| Error::io(&spill, e))?;
+        Ok(summary)
+    });
+    match decided {
+        Ok(summary) => {
+            dir.commit()?;
+            Ok(summary)
+        }
+        Err(e) => {
+            dir.abandon();
+            Err(e)
+        }
+    }
+}
 
-    let mut read = Commands::default();
-    let summary = ingest(&options.inputs, &options.ingest, &mut read)?;
-    let mut rejected = std::mem::take(&mut read.rejected);
-    let total = summary.records;
-    // Every command in issued_at order, then read order: (issued_at, seq, where).
+/// Reads the commands into buckets under `spill`, decides them a pass at a
+/// time and writes the decision into `dir`.
+fn decide_into(
+    dir: &OutputDir,
+    spill: &Path,
+    options: &DecideOptions,
+    model: &Model,
+    base: u64,
+) -> Result<DecideSummary> {
+    let out = &options.out;
+    let mut sink = Spill::create(spill, model)?;
+    let total = ingest(&options.inputs, &options.ingest, &mut sink)?.records;
+    let (buckets, mut ids, mut rejected) = sink.finish()?;
+    ids.mark_decided_before(&out.join("events.parquet"))?;
+    let mut related = RelatedStates::new();
+    let mut result = DecideSummary {
+        kind: "decision",
+        output: out.display().to_string(),
+        commands: total,
+        ..DecideSummary::default()
+    };
+    let mut pass_files = Vec::new();
+    let passes = buckets.passes(options.memory_limit as u64 / 4);
+    result.passes = passes.len() as u64;
+    for (index, pass) in passes.iter().enumerate() {
+        let read = buckets.read(pass)?;
+        let decided = decide_pass(out, model, &options.roles, &read, &ids, &mut related)?;
+        result.accepted += decided.accepted_commands;
+        result.events += decided.accepted.len() as u64;
+        result.streams += decided.streams.len() as u64;
+        rejected.extend(decided.rejected);
+        let events = EventLines {
+            model,
+            read: &read,
+            order: &decided.order,
+            streams: &decided.streams,
+        };
+        let path = spill.join(format!("events-{index:02}.ndjson"));
+        write_pass_events(&path, &events, &decided.accepted)?;
+        pass_files.push(path);
+    }
+    rejected.sort_by(|a, b| source_order(&a.source).cmp(&source_order(&b.source)));
+    for rejection in &rejected {
+        *result.reasons.entry(rejection.reason.name()).or_insert(0) += 1;
+    }
+    result.rejected = rejected.len() as u64;
+    write_decision(dir, &pass_files, base, &rejected, &result)?;
+    Ok(result)
+}
+
+/// What one pass decided.
+struct Pass {
+    /// Its commands in issued_at order, then read order: (issued_at, seq, where).
+    order: Vec<(i64, u64, At)>,
+    /// Its streams, each with the indices into `order` of its commands.
+    streams: Vec<((String, String), Vec<u32>)>,
+    /// The accepted events, in the order they are written.
+    accepted: Vec<Accepted>,
+    accepted_commands: u64,
+    rejected: Vec<Rejection>,
+}
+
+/// Decides the commands of one pass (every command of their streams).
+fn decide_pass(
+    out: &Path,
+    model: &Model,
+    roles: &Roles,
+    read: &Commands,
+    ids: &Ids,
+    related: &mut RelatedStates,
+) -> Result<Pass> {
+    let mut rejected = Vec::new();
     let mut order: Vec<(i64, u64, At)> = Vec::new();
     for (batch_index, batch) in read.batches.iter().enumerate() {
         let times = batch
             .column(col::OCCURRED_AT)
             .as_primitive::<TimestampMicrosecondType>();
+        let seqs = batch
+            .column(batch.num_columns() - 1)
+            .as_primitive::<UInt64Type>();
         for row in 0..batch.num_rows() {
             let at = At {
                 batch: batch_index as u32,
                 row: row as u32,
             };
-            order.push((times.value(row), order.len() as u64, at));
+            order.push((times.value(row), seqs.value(row), at));
         }
     }
     order.sort_unstable_by_key(|(time, seq, _)| (*time, *seq));
 
     // Unknown commands, targets, ids seen twice: before any stream is decided.
-    let ids: HashSet<&str> = order.iter().map(|(_, _, at)| read.id(*at)).collect();
-    let before = decided_before(&out.join("events.parquet"), &ids)?;
-    drop(ids);
-    let mut seen: HashSet<&str> = HashSet::new();
-    // Per stream, the indices into `order` of its commands.
     let mut streams: BTreeMap<(String, String), Vec<u32>> = BTreeMap::new();
-    for (index, (_, seq, at)) in order.iter().enumerate() {
+    for (index, (time, seq, at)) in order.iter().enumerate() {
         let id = read.id(*at);
         let command = read.command(*at, *seq);
-        if !seen.insert(id) {
+        let facts = ids.facts(id);
+        if facts.is_some_and(|f| f.first != (*time, *seq)) {
             rejected.push(Rejection::of(
                 &command,
                 Reason::DuplicateCommandId,
@@ -202,7 +275,7 @@ pub fn decide(options: &DecideOptions) -> Result<DecideSummary> {
             ));
             continue;
         }
-        if before.contains(id) {
+        if facts.is_some_and(|f| f.decided_before) {
             rejected.push(Rejection::of(
                 &command,
                 Reason::DuplicateCommandId,
@@ -238,13 +311,12 @@ pub fn decide(options: &DecideOptions) -> Result<DecideSummary> {
             Err(message) => rejected.push(Rejection::of(&command, Reason::Malformed, message)),
         }
     }
-    drop(seen);
     let streams: Vec<((String, String), Vec<u32>)> = streams.into_iter().collect();
 
     let touched = stream_keys(streams.iter().map(|((a, s), _)| (a.as_str(), s.as_str())))?;
-    let seeds: Seeds = read_snapshot(out, &model, &touched)?;
+    let seeds: Seeds = read_snapshot(out, model, &touched)?;
     drop(touched);
-    let references = related_references(&model);
+    let references = related_references(model);
     let mut wanted = HashSet::new();
     for ((aggregate, _), state) in &seeds {
         for (field, target) in references.get(aggregate.as_str()).into_iter().flatten() {
@@ -253,8 +325,7 @@ pub fn decide(options: &DecideOptions) -> Result<DecideSummary> {
             }
         }
     }
-    let mut related = RelatedStates::new();
-    load_related(out, &model, &wanted, &mut related)?;
+    load_related(out, model, &wanted, related)?;
 
     let mut pending: Vec<u32> = (0..streams.len() as u32).collect();
     let mut accepted: Vec<Accepted> = Vec::new();
@@ -263,9 +334,9 @@ pub fn decide(options: &DecideOptions) -> Result<DecideSummary> {
     // once it is; each round loads at least one more, so this ends.
     while !pending.is_empty() {
         let decider = Decider {
-            model: &model,
-            roles: &options.roles,
-            related: &related,
+            model,
+            roles,
+            related,
         };
         let decided: Vec<(u32, Decided)> = pending
             .par_iter()
@@ -303,49 +374,15 @@ pub fn decide(options: &DecideOptions) -> Result<DecideSummary> {
                 pending.push(group);
             }
         }
-        load_related(out, &model, &missing, &mut related)?;
+        load_related(out, model, &missing, related)?;
     }
-    drop(seeds);
-    // Positions after the output's: in issued_at order across streams.
+    // Written in issued_at order across streams (streams are in key order).
     accepted.sort_unstable_by_key(|a| (a.occurred_at, a.group, a.version));
-    rejected.sort_by(|a, b| source_order(&a.source).cmp(&source_order(&b.source)));
-
-    let mut reasons = BTreeMap::new();
-    for rejection in &rejected {
-        *reasons.entry(rejection.reason.name()).or_insert(0) += 1;
-    }
-    let result = DecideSummary {
-        kind: "decision",
-        output: out.display().to_string(),
-        commands: total,
-        accepted: accepted_commands,
-        events: accepted.len() as u64,
-        rejected: rejected.len() as u64,
-        reasons,
-        streams: streams.len() as u64,
-    };
-    let base = manifest
-        .watermark
-        .position
-        .max(manifest.watermark.read_positions)
-        .unwrap_or(0);
-    let events = EventLines {
-        model: &model,
-        read: &read,
-        order: &order,
-        streams: &streams,
-        base,
-    };
-    let dir = OutputDir::create(&options.decision)?;
-    let written = write_decision(&dir, &events, &accepted, &rejected, &result);
-    match written {
-        Ok(()) => {
-            dir.commit()?;
-            Ok(result)
-        }
-        Err(e) => {
-            dir.abandon();
-            Err(e)
-        }
-    }
+    Ok(Pass {
+        order,
+        streams,
+        accepted,
+        accepted_commands,
+        rejected,
+    })
 }

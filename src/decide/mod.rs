@@ -19,6 +19,7 @@
 pub mod batch;
 mod conditions;
 mod read;
+mod spill;
 mod write;
 
 use std::collections::HashMap;

@@ -12,7 +12,6 @@ use arrow::datatypes::{TimestampMicrosecondType, UInt64Type};
 use super::{Command, Reason, Rejection};
 use crate::envelope::{col, Reject};
 use crate::ingest::mapping::{parse_field, EnvelopeField as F, Mapping};
-use crate::ingest::IngestSink;
 use crate::{Error, Result};
 
 /// `expected_version` travels in the envelope's `position`; a record without
@@ -74,13 +73,12 @@ pub fn command_mapping(overrides: &[String]) -> Result<Mapping> {
     Ok(mapping)
 }
 
-/// What ingest read: the commands, kept in its batches (columnar: a command
-/// costs its bytes, not a struct of strings, and a million fit in little
-/// memory), and the records that are no commands.
+/// Commands as ingest read them, kept in its batches (columnar: a command
+/// costs its bytes, not a struct of strings), each batch's last column the
+/// read order (`seq`).
 #[derive(Default)]
 pub(super) struct Commands {
     pub(super) batches: Vec<RecordBatch>,
-    pub(super) rejected: Vec<Rejection>,
 }
 
 /// Where a command is in [`Commands`]: its batch and row.
@@ -106,56 +104,55 @@ impl Commands {
 
     /// The command `at`, the `seq`th read.
     pub(super) fn command(&self, at: At, seq: u64) -> Command {
-        let batch = &self.batches[at.batch as usize];
-        let row = at.row as usize;
-        let owned = |column| self.text(at, column).map(str::to_owned);
-        let number = |column: usize| batch.column(column).as_primitive::<UInt64Type>().value(row);
-        Command {
-            seq,
-            command_id: self.id(at).to_owned(),
-            command_type: owned(col::EVENT_TYPE).unwrap_or_default(),
-            stream_id: owned(col::STREAM_ID).filter(|id| id != NO_STREAM),
-            actor: owned(col::ACTOR),
-            issued_at: batch
-                .column(col::OCCURRED_AT)
-                .as_primitive::<TimestampMicrosecondType>()
-                .value(row),
-            expected_version: Some(number(col::POSITION)).filter(|v| *v < NO_EXPECTED_VERSION),
-            correlation_id: owned(col::CORRELATION_ID),
-            payload: owned(col::PAYLOAD),
-            source: owned(col::SOURCE).unwrap_or_default(),
-        }
+        command_of(&self.batches[at.batch as usize], at.row as usize, seq)
     }
 }
 
-impl IngestSink for Commands {
-    fn events(&mut self, batch: RecordBatch) -> Result<()> {
-        self.batches.push(batch);
-        Ok(())
+/// The command in `row` of an ingested `batch`, the `seq`th read.
+pub(super) fn command_of(batch: &RecordBatch, row: usize, seq: u64) -> Command {
+    let text = |column: usize| {
+        let array = batch.column(column).as_string::<i32>();
+        array.is_valid(row).then(|| array.value(row))
+    };
+    let owned = |column| text(column).map(str::to_owned);
+    let number = |column: usize| batch.column(column).as_primitive::<UInt64Type>().value(row);
+    Command {
+        seq,
+        command_id: text(col::EVENT_ID).unwrap_or("").to_owned(),
+        command_type: owned(col::EVENT_TYPE).unwrap_or_default(),
+        stream_id: owned(col::STREAM_ID).filter(|id| id != NO_STREAM),
+        actor: owned(col::ACTOR),
+        issued_at: batch
+            .column(col::OCCURRED_AT)
+            .as_primitive::<TimestampMicrosecondType>()
+            .value(row),
+        expected_version: Some(number(col::POSITION)).filter(|v| *v < NO_EXPECTED_VERSION),
+        correlation_id: owned(col::CORRELATION_ID),
+        payload: owned(col::PAYLOAD),
+        source: owned(col::SOURCE).unwrap_or_default(),
     }
+}
 
-    fn rejects(&mut self, rejects: Vec<Reject>) -> Result<()> {
-        for reject in rejects {
-            let field = reject.field.as_deref().map(command_field_name);
-            let reason = match field {
-                Some(field) => reject.reason.replace(
-                    &format!("\"{}\"", envelope_name(field)),
-                    &format!("\"{field}\""),
-                ),
-                None => reject.reason,
-            };
-            self.rejected.push(Rejection {
-                command_id: None,
-                command_type: None,
-                stream_id: None,
-                actor: None,
-                issued_at: None,
-                source: format!("{}:{}", reject.source_file, reject.line),
-                reason: Reason::Malformed,
-                message: reason,
-            });
-        }
-        Ok(())
+/// A record ingest could not make a command of: a `malformed` rejection,
+/// its field named as a command field.
+pub(super) fn malformed(reject: Reject) -> Rejection {
+    let field = reject.field.as_deref().map(command_field_name);
+    let message = match field {
+        Some(field) => reject.reason.replace(
+            &format!("\"{}\"", envelope_name(field)),
+            &format!("\"{field}\""),
+        ),
+        None => reject.reason,
+    };
+    Rejection {
+        command_id: None,
+        command_type: None,
+        stream_id: None,
+        actor: None,
+        issued_at: None,
+        source: format!("{}:{}", reject.source_file, reject.line),
+        reason: Reason::Malformed,
+        message,
     }
 }
 

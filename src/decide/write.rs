@@ -1,7 +1,12 @@
 //! Writing the decision folder: the accepted events as NDJSON lines of the
 //! generic envelope, each rebuilt from its command (an accepted event is kept
-//! as its payload and its place until then), and `rejected.parquet`.
+//! as its payload and its place until then), and `rejected.parquet`. Each
+//! pass writes its events to a file of its own, keyed for the merge that
+//! makes `events.ndjson` and gives the positions.
 
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
@@ -132,13 +137,12 @@ pub(super) struct EventLines<'a> {
     pub(super) read: &'a Commands,
     pub(super) order: &'a [(i64, u64, At)],
     pub(super) streams: &'a [((String, String), Vec<u32>)],
-    /// Positions start after this one.
-    pub(super) base: u64,
 }
 
 impl EventLines<'_> {
-    /// The `index`th accepted event as a line of the generic envelope.
-    fn line(&self, index: usize, event: &Accepted) -> Value {
+    /// An accepted event as a line of the generic envelope, but for its
+    /// position (given when the passes are merged).
+    fn line(&self, event: &Accepted) -> Value {
         let (_, seq, at) = self.order[event.command as usize];
         let command = self.read.command(at, seq);
         let ((aggregate, stream), _) = &self.streams[event.group as usize];
@@ -147,7 +151,6 @@ impl EventLines<'_> {
             .map_or("", |e| e.event_type.as_str());
         let payload: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
         serde_json::json!({
-            "position": self.base + 1 + index as u64,
             "event_id": super::event_id(&command.command_id, event.emit as usize),
             "stream_id": stream,
             "aggregate_type": aggregate,
@@ -163,22 +166,91 @@ impl EventLines<'_> {
     }
 }
 
-pub(super) fn write_decision(
-    dir: &OutputDir,
+/// Writes one pass's accepted events to `path`, in their order, each line
+/// its merge key (a JSON array: occurred_at, aggregate type, stream id,
+/// version), a tab, and the event without its position.
+pub(super) fn write_pass_events(
+    path: &Path,
     events: &EventLines,
     accepted: &[Accepted],
+) -> Result<()> {
+    let file = File::create(path).map_err(|e| Error::io(path, e))?;
+    let mut writer = BufWriter::new(file);
+    for event in accepted {
+        let ((aggregate, stream), _) = &events.streams[event.group as usize];
+        let key = (event.occurred_at, aggregate, stream, event.version);
+        serde_json::to_writer(&mut writer, &key)?;
+        writer.write_all(b"\t").map_err(|e| Error::io(path, e))?;
+        serde_json::to_writer(&mut writer, &events.line(event))?;
+        writer.write_all(b"\n").map_err(|e| Error::io(path, e))?;
+    }
+    writer.flush().map_err(|e| Error::io(path, e))
+}
+
+/// The merge key of a pass file's line.
+type Key = (i64, String, String, u64);
+
+/// A pass file being merged: its next line, split at the tab.
+struct PassReader {
+    lines: std::io::Lines<BufReader<File>>,
+    path: PathBuf,
+}
+
+impl PassReader {
+    fn next(&mut self) -> Result<Option<(Key, String)>> {
+        let Some(line) = self.lines.next() else {
+            return Ok(None);
+        };
+        let line = line.map_err(|e| Error::io(&self.path, e))?;
+        let broken = || Error::io(&self.path, std::io::Error::other("a line without its key"));
+        let (key, event) = line.split_once('\t').ok_or_else(broken)?;
+        let key: Key = serde_json::from_str(key)?;
+        Ok(Some((key, event.to_owned())))
+    }
+}
+
+/// Merges the passes' files into `events.ndjson`: in issued_at order across
+/// streams (then stream, then version), positions after `base`.
+fn merge_events(dir: &OutputDir, passes: &[PathBuf], base: u64) -> Result<()> {
+    use std::cmp::Reverse;
+    let path = dir.path("events.ndjson");
+    let mut writer = BufWriter::new(File::create(&path).map_err(|e| Error::io(&path, e))?);
+    let mut readers = Vec::with_capacity(passes.len());
+    let mut heap = std::collections::BinaryHeap::new();
+    for (index, pass) in passes.iter().enumerate() {
+        let file = File::open(pass).map_err(|e| Error::io(pass, e))?;
+        let mut reader = PassReader {
+            lines: BufReader::new(file).lines(),
+            path: pass.clone(),
+        };
+        if let Some((key, event)) = reader.next()? {
+            heap.push(Reverse((key, index, event)));
+        }
+        readers.push(reader);
+    }
+    let mut position = base;
+    while let Some(Reverse((_, index, event))) = heap.pop() {
+        position += 1;
+        // The event's object with its position first.
+        let rest = event.strip_prefix('{').unwrap_or(&event);
+        writeln!(writer, "{{\"position\":{position},{rest}").map_err(|e| Error::io(&path, e))?;
+        if let Some((key, event)) = readers[index].next()? {
+            heap.push(Reverse((key, index, event)));
+        }
+    }
+    writer.flush().map_err(|e| Error::io(&path, e))
+}
+
+/// Writes the decision folder: the passes' events merged, the rejections
+/// and the manifest.
+pub(super) fn write_decision(
+    dir: &OutputDir,
+    passes: &[PathBuf],
+    base: u64,
     rejected: &[Rejection],
     summary: &DecideSummary,
 ) -> Result<()> {
-    use std::io::Write;
-    let path = dir.path("events.ndjson");
-    let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-    let mut writer = std::io::BufWriter::new(file);
-    for (index, event) in accepted.iter().enumerate() {
-        serde_json::to_writer(&mut writer, &events.line(index, event))?;
-        writer.write_all(b"\n").map_err(|e| Error::io(&path, e))?;
-    }
-    writer.flush().map_err(|e| Error::io(&path, e))?;
+    merge_events(dir, passes, base)?;
     write_table(
         &dir.path("rejected.parquet"),
         rejected_schema(),

@@ -486,6 +486,32 @@ fn a_generated_batch_is_rejected_exactly_as_planted() {
         *decided.entry(reason).or_default() += 1;
     }
     assert_eq!(decided, planted);
+    // Under a memory limit the batch does not fit in: spread over files by
+    // stream and decided in many passes, then merged, to the same decision.
+    dir.ok(&[
+        "decide",
+        "commands.ndjson",
+        "--out",
+        "out",
+        "--decision",
+        "decision-small",
+        "--memory-limit",
+        "40KB",
+    ]);
+    let passes = |decision: &str| {
+        let manifest = std::fs::read_to_string(dir.join(decision).join("manifest.json")).unwrap();
+        serde_json::from_str::<Value>(&manifest).unwrap()["passes"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(passes("decision"), 1);
+    assert!(passes("decision-small") > 5, "{}", passes("decision-small"));
+    assert_eq!(
+        std::fs::read(dir.join("decision-small/events.ndjson")).unwrap(),
+        std::fs::read(dir.join("decision/events.ndjson")).unwrap()
+    );
+    assert_eq!(rejected(&dir, "decision-small"), rejected(&dir, "decision"));
+    assert!(!dir.join("decision-small/_spill").exists());
     dir.ok(&[
         "run",
         "--model",

@@ -1,0 +1,299 @@
+//! A batch of commands larger than memory: as ingest reads it, each command
+//! goes to one of [`BUCKETS`] files by the stream it targets (Arrow IPC in
+//! the decision folder's `_spill`), so every command of a stream is in the
+//! same bucket; then buckets are decided a few at a time, as many as fit in
+//! a share of the memory limit ([`passes`]), each pass reading the snapshot
+//! of its own streams. What must be known across the whole batch is kept
+//! small: per command id a 128-bit hash with where the id is first issued
+//! (an id seen twice is a duplicate wherever its commands land) and whether
+//! the log already has it as a causation id.
+//!
+//! Hand-written rather than DataFusion's external sort: a stream's commands
+//! need only to meet, not a total order, and deciding runs over Rust values
+//! (the model's rules), not SQL.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch, UInt32Array, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType};
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+
+use super::read::{command_of, malformed, Commands};
+use super::{target_stream, Rejection};
+use crate::envelope::{col, Reject};
+use crate::ingest::IngestSink;
+use crate::model::Model;
+use crate::{Error, Result};
+
+/// How many files the commands are spread over.
+pub const BUCKETS: usize = 64;
+
+/// A command's place among the batch's: `(issued_at, read order)`.
+pub(super) type Place = (i64, u64);
+
+/// What is known of a command id across the whole batch.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct IdFacts {
+    /// Where a command with this id is first issued.
+    pub(super) first: Place,
+    /// An event of the log has it as its causation id.
+    pub(super) decided_before: bool,
+}
+
+/// Every command id of the batch, by a 128-bit hash of it (two ids sharing
+/// one are not expected in any batch: about 2^-128 · n² / 2).
+#[derive(Default)]
+pub(super) struct Ids(HashMap<u128, IdFacts>);
+
+impl Ids {
+    fn hash(id: &str) -> u128 {
+        use std::hash::BuildHasher;
+        let half = |seed| foldhash::quality::FixedState::with_seed(seed).hash_one(id);
+        (u128::from(half(0x9e37_79b9)) << 64) | u128::from(half(0x7f4a_7c15))
+    }
+
+    fn saw(&mut self, id: &str, place: Place) {
+        let facts = self.0.entry(Self::hash(id)).or_insert(IdFacts {
+            first: place,
+            decided_before: false,
+        });
+        facts.first = facts.first.min(place);
+    }
+
+    pub(super) fn facts(&self, id: &str) -> Option<IdFacts> {
+        self.0.get(&Self::hash(id)).copied()
+    }
+
+    /// Marks the ids some event of `events.parquet` has as its causation
+    /// id: only that column is read.
+    pub(super) fn mark_decided_before(&mut self, events: &Path) -> Result<()> {
+        let file = File::open(events).map_err(|e| Error::io(events, e))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+        let Some(index) =
+            (builder.schema().fields().iter()).position(|f| f.name() == "causation_id")
+        else {
+            return Ok(());
+        };
+        let mask = ProjectionMask::roots(builder.parquet_schema(), [index]);
+        for batch in builder.with_projection(mask).build()? {
+            let batch = batch?;
+            let Some(texts) = batch.column(0).as_string_opt::<i32>() else {
+                continue;
+            };
+            for id in texts.iter().flatten() {
+                if let Some(facts) = self.0.get_mut(&Self::hash(id)) {
+                    facts.decided_before = true;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The ingest sink of `decide`: commands spread over the bucket files, the
+/// records that are no commands kept as `malformed` rejections.
+pub(super) struct Spill<'a> {
+    model: &'a Model,
+    folder: PathBuf,
+    writers: Vec<Option<StreamWriter<BufWriter<File>>>>,
+    /// The batches' schema with the read order (`seq`) added.
+    schema: Option<SchemaRef>,
+    /// Commands read so far: the next one's read order.
+    seq: u64,
+    pub(super) ids: Ids,
+    pub(super) rejected: Vec<Rejection>,
+}
+
+/// The bucket files written, with their sizes.
+pub(super) struct Buckets {
+    files: Vec<Option<(PathBuf, u64)>>,
+}
+
+impl<'a> Spill<'a> {
+    /// Spills into `folder` (created).
+    pub(super) fn create(folder: &Path, model: &'a Model) -> Result<Self> {
+        std::fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;
+        Ok(Self {
+            model,
+            folder: folder.to_owned(),
+            writers: (0..BUCKETS).map(|_| None).collect(),
+            schema: None,
+            seq: 0,
+            ids: Ids::default(),
+            rejected: Vec::new(),
+        })
+    }
+
+    fn path(&self, bucket: usize) -> PathBuf {
+        self.folder.join(format!("commands-{bucket:02}.arrows"))
+    }
+
+    /// The bucket of a command: by the stream it targets, else (a command
+    /// that names no valid target: it is rejected wherever it is) by its id.
+    fn bucket(&self, batch: &RecordBatch, row: usize) -> usize {
+        use std::hash::BuildHasher;
+        let command = command_of(batch, row, 0);
+        let key = (self.model.commands.get(&command.command_type))
+            .and_then(|model| Some((&model.aggregate, target_stream(model, &command).ok()?)));
+        let hasher = foldhash::quality::FixedState::with_seed(0x51_7cc1);
+        let hash = match key {
+            Some(key) => hasher.hash_one(key),
+            None => hasher.hash_one(&command.command_id),
+        };
+        (hash % BUCKETS as u64) as usize
+    }
+
+    /// Closes the files.
+    pub(super) fn finish(mut self) -> Result<(Buckets, Ids, Vec<Rejection>)> {
+        let mut files = Vec::with_capacity(BUCKETS);
+        for bucket in 0..BUCKETS {
+            let path = self.path(bucket);
+            files.push(match self.writers[bucket].take() {
+                Some(mut writer) => {
+                    writer.finish()?;
+                    drop(writer);
+                    let bytes = std::fs::metadata(&path)
+                        .map_err(|e| Error::io(&path, e))?
+                        .len();
+                    Some((path, bytes))
+                }
+                None => None,
+            });
+        }
+        Ok((Buckets { files }, self.ids, self.rejected))
+    }
+}
+
+impl IngestSink for Spill<'_> {
+    fn events(&mut self, batch: RecordBatch) -> Result<()> {
+        let rows = batch.num_rows();
+        let first = self.seq;
+        self.seq += rows as u64;
+        let seqs = UInt64Array::from_iter_values(first..self.seq);
+        let times = batch
+            .column(col::OCCURRED_AT)
+            .as_primitive::<TimestampMicrosecondType>();
+        let ids = batch.column(col::EVENT_ID).as_string::<i32>();
+        let mut rows_of: Vec<Vec<u32>> = vec![Vec::new(); BUCKETS];
+        for row in 0..rows {
+            let id = if ids.is_valid(row) {
+                ids.value(row)
+            } else {
+                ""
+            };
+            self.ids.saw(id, (times.value(row), first + row as u64));
+            rows_of[self.bucket(&batch, row)].push(row as u32);
+        }
+        let schema = self
+            .schema
+            .get_or_insert_with(|| {
+                let mut fields: Vec<Field> = (batch.schema().fields().iter())
+                    .map(|f| f.as_ref().clone())
+                    .collect();
+                fields.push(Field::new("seq", DataType::UInt64, false));
+                Arc::new(Schema::new(fields))
+            })
+            .clone();
+        let mut columns = batch.columns().to_vec();
+        columns.push(Arc::new(seqs));
+        let numbered = RecordBatch::try_new(schema.clone(), columns)?;
+        for (bucket, rows) in rows_of.into_iter().enumerate() {
+            if rows.is_empty() {
+                continue;
+            }
+            let part = arrow::compute::take_record_batch(&numbered, &UInt32Array::from(rows))?;
+            if self.writers[bucket].is_none() {
+                let path = self.path(bucket);
+                let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+                self.writers[bucket] = Some(StreamWriter::try_new(BufWriter::new(file), &schema)?);
+            }
+            if let Some(writer) = &mut self.writers[bucket] {
+                writer.write(&part)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn rejects(&mut self, rejects: Vec<Reject>) -> Result<()> {
+        self.rejected.extend(rejects.into_iter().map(malformed));
+        Ok(())
+    }
+}
+
+impl Buckets {
+    /// The buckets to decide together, in order: consecutive ones whose
+    /// files add up to at most `budget` bytes (a bucket larger than that
+    /// alone), the empty ones left out.
+    pub(super) fn passes(&self, budget: u64) -> Vec<Vec<usize>> {
+        let mut passes: Vec<Vec<usize>> = Vec::new();
+        let mut held = 0;
+        for (bucket, file) in self.files.iter().enumerate() {
+            let Some((_, bytes)) = file else { continue };
+            match passes.last_mut() {
+                Some(pass) if held + bytes <= budget => {
+                    pass.push(bucket);
+                    held += bytes;
+                }
+                _ => {
+                    passes.push(vec![bucket]);
+                    held = *bytes;
+                }
+            }
+        }
+        passes
+    }
+
+    /// The commands of the buckets `pass`; each batch's last column is the
+    /// read order.
+    pub(super) fn read(&self, pass: &[usize]) -> Result<Commands> {
+        let mut batches = Vec::new();
+        for bucket in pass {
+            let Some((path, _)) = &self.files[*bucket] else {
+                continue;
+            };
+            let file = File::open(path).map_err(|e| Error::io(path, e))?;
+            for batch in StreamReader::try_new(BufReader::new(file), None)? {
+                batches.push(batch?);
+            }
+        }
+        Ok(Commands { batches })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_fill_up_to_the_budget_and_skip_empty_buckets() {
+        let files = [Some(40), None, Some(50), Some(30), Some(200), Some(10)]
+            .into_iter()
+            .map(|bytes| bytes.map(|b| (PathBuf::new(), b)))
+            .collect();
+        let buckets = Buckets { files };
+        assert_eq!(
+            buckets.passes(100),
+            vec![vec![0, 2], vec![3], vec![4], vec![5]]
+        );
+        assert_eq!(buckets.passes(1000), vec![vec![0, 2, 3, 4, 5]]);
+    }
+
+    #[test]
+    fn an_id_is_first_where_it_is_issued_first_then_read_first() {
+        let mut ids = Ids::default();
+        ids.saw("c-1", (20, 0));
+        ids.saw("c-1", (10, 5));
+        ids.saw("c-1", (10, 7));
+        ids.saw("c-2", (30, 1));
+        assert_eq!(ids.facts("c-1").unwrap().first, (10, 5));
+        assert_eq!(ids.facts("c-2").unwrap().first, (30, 1));
+        assert!(ids.facts("c-3").is_none());
+    }
+}
