@@ -473,14 +473,11 @@ fn a_generated_batch_is_rejected_exactly_as_planted() {
         "deterministic"
     );
 
-    dir.ok(&[
-        "decide",
-        "commands.ndjson",
-        "--out",
-        "out",
-        "--decision",
-        "decision",
-    ]);
+    let decide = |more: &[&str]| {
+        let args = ["decide", "commands.ndjson", "--out", "out", "--decision"];
+        dir.ok(&[&args[..], more].concat())
+    };
+    decide(&["decision"]);
     let mut decided: BTreeMap<String, usize> = BTreeMap::new();
     for (reason, _) in rejected(&dir, "decision") {
         *decided.entry(reason).or_default() += 1;
@@ -488,16 +485,7 @@ fn a_generated_batch_is_rejected_exactly_as_planted() {
     assert_eq!(decided, planted);
     // Under a memory limit the batch does not fit in: spread over files by
     // stream and decided in many passes, then merged, to the same decision.
-    dir.ok(&[
-        "decide",
-        "commands.ndjson",
-        "--out",
-        "out",
-        "--decision",
-        "decision-small",
-        "--memory-limit",
-        "40KB",
-    ]);
+    decide(&["decision-small", "--memory-limit", "40KB"]);
     let passes = |decision: &str| {
         let manifest = std::fs::read_to_string(dir.join(decision).join("manifest.json")).unwrap();
         serde_json::from_str::<Value>(&manifest).unwrap()["passes"]
