@@ -184,7 +184,7 @@ fn decide_into(
     let mut sink = Spill::create(spill, model)?;
     let total = ingest(&options.inputs, &options.ingest, &mut sink)?.records;
     let (buckets, mut ids, mut rejected) = sink.finish()?;
-    ids.mark_decided_before(&out.join("events.parquet"))?;
+    ids.mark_decided_before(out)?;
     let mut related = RelatedStates::new();
     let mut result = DecideSummary {
         kind: "decision",

@@ -22,14 +22,13 @@ use arrow::array::{Array, AsArray, RecordBatch, UInt32Array, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType};
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ProjectionMask;
 
 use super::read::{command_of, malformed, Commands};
 use super::{target_stream, Rejection};
 use crate::envelope::{col, Reject};
 use crate::ingest::IngestSink;
 use crate::model::Model;
+use crate::sink::dataset::{self, TableReader};
 use crate::{Error, Result};
 
 /// How many files the commands are spread over.
@@ -71,18 +70,14 @@ impl Ids {
         self.0.get(&Self::hash(id)).copied()
     }
 
-    /// Marks the ids some event of `events.parquet` has as its causation
-    /// id: only that column is read.
-    pub(super) fn mark_decided_before(&mut self, events: &Path) -> Result<()> {
-        let file = File::open(events).map_err(|e| Error::io(events, e))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
-        let Some(index) =
-            (builder.schema().fields().iter()).position(|f| f.name() == "causation_id")
-        else {
+    /// Marks the ids some event of the output at `out` has as its
+    /// causation id: only that column of `events` is read.
+    pub(super) fn mark_decided_before(&mut self, out: &Path) -> Result<()> {
+        let events = dataset::locate(out, "events").unwrap_or_else(|| out.join("events.parquet"));
+        if dataset::schema(&events)?.index_of("causation_id").is_err() {
             return Ok(());
-        };
-        let mask = ProjectionMask::roots(builder.parquet_schema(), [index]);
-        for batch in builder.with_projection(mask).build()? {
+        }
+        for batch in TableReader::open(&events, Some(&["causation_id"]))? {
             let batch = batch?;
             let Some(texts) = batch.column(0).as_string_opt::<i32>() else {
                 continue;

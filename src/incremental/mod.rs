@@ -112,6 +112,12 @@ impl Previous {
                 "it was written by a partial or as-of run, so it is not a snapshot of the whole log",
             ));
         }
+        if out.join("events").is_dir() {
+            return Err(refuse(
+                out,
+                "its tables are folders of parts (a partitioned output), which an incremental run does not continue yet",
+            ));
+        }
         if manifest.watermark.read_positions.is_none() || !out.join("streams.parquet").is_file() {
             return Err(refuse(
                 out,

@@ -125,7 +125,8 @@ pub fn project(config: &ProjectConfig) -> Result<ProjectReport> {
             rows = super::refold(
                 &model,
                 &model_source.name,
-                &root.join("events.parquet"),
+                &crate::sink::dataset::locate(&root, "events")
+                    .unwrap_or_else(|| root.join("events.parquet")),
                 &root,
                 Some(&refolded),
             )?;

@@ -44,21 +44,20 @@ pub fn refold(
 ) -> Result<BTreeMap<String, u64>> {
     let selected = select(model, model_file, names)?;
     let mut replayer = Replayer::new(model).with_keyed_folds(KeyedFolds::new(selected));
-    let file = std::fs::File::open(events).map_err(|e| Error::io(events, e))?;
-    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?;
     let fields = |schema: &arrow::datatypes::SchemaRef| -> Vec<_> {
         (schema.fields().iter())
             .map(|f| (f.name().clone(), f.data_type().clone()))
             .collect()
     };
-    if fields(builder.schema()) != fields(&events_schema()) {
+    if fields(&crate::sink::dataset::schema(events)?) != fields(&events_schema()) {
         return Err(Error::usage(format!(
             "{} does not have the columns of an events table eventfold writes",
             events.display()
         )));
     }
     let mut sink = Discard;
-    for batch in builder.build()? {
+    // A folder of parts is read part after part: a stream is in one part.
+    for batch in crate::sink::dataset::TableReader::open(events, None)? {
         let batch = RecordBatch::try_new(events_schema(), batch?.columns().to_vec())?;
         replayer.push_batch(&batch, &mut sink)?;
     }

@@ -8,6 +8,7 @@
 //! writing never holds a whole table in memory.
 
 pub mod columns;
+pub mod dataset;
 pub mod manifest;
 pub mod projection;
 pub mod snapshot;

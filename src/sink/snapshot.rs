@@ -36,7 +36,8 @@ pub fn stream_keys<'k>(keys: impl IntoIterator<Item = (&'k str, &'k str)>) -> Re
 /// `aggregate_type`, `stream_id`) that the output at `dir` holds.
 pub fn read_snapshot(dir: &Path, model: &Model, touched: &RecordBatch) -> Result<Seeds> {
     let mut seeds = Seeds::new();
-    let path = dir.join("streams.parquet");
+    let path =
+        super::dataset::locate(dir, "streams").unwrap_or_else(|| dir.join("streams.parquet"));
     for batch in rows_with_keys(&path, &["aggregate_type", "stream_id"], touched)? {
         let column =
             |name: &str| -> Result<&ArrayRef> { Ok(batch.column(batch.schema().index_of(name)?)) };
@@ -67,10 +68,9 @@ pub fn read_snapshot(dir: &Path, model: &Model, touched: &RecordBatch) -> Result
         }
     }
     for aggregate in &model.aggregates {
-        let path = dir.join(format!("state/{}.parquet", aggregate.name));
-        if !path.is_file() {
+        let Some(path) = super::dataset::locate(dir, &format!("state/{}", aggregate.name)) else {
             continue;
-        }
+        };
         // This aggregate type's touched streams.
         let mine = arrow::compute::filter_record_batch(
             touched,

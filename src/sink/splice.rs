@@ -156,7 +156,22 @@ fn merge_group(
 /// Only the row groups whose key range can hold a wanted key are read: what
 /// an incremental run needs of its snapshot without a join, whatever the
 /// table's size. The rows come in the table's order.
+///
+/// A table that is a folder of parts (`sink::dataset`) is read part by
+/// part, each sorted alike.
 pub fn rows_with_keys(
+    path: &Path,
+    order: &[&str],
+    wanted: &RecordBatch,
+) -> Result<Vec<RecordBatch>> {
+    let mut found = Vec::new();
+    for part in super::dataset::parts(path)? {
+        found.extend(rows_with_keys_in_file(&part, order, wanted)?);
+    }
+    Ok(found)
+}
+
+fn rows_with_keys_in_file(
     path: &Path,
     order: &[&str],
     wanted: &RecordBatch,

@@ -11,6 +11,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::sink::dataset;
+
 use arrow::array::{Array, ArrayRef, RecordBatch, StringBuilder, UnionArray};
 use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use arrow::error::ArrowError;
@@ -180,20 +182,25 @@ pub async fn register_tables(
     observer: &dyn Observer,
 ) -> Result<Vec<String>> {
     let mut tables = Vec::new();
+    // A table is a file or a folder of parts (`sink::dataset`); a missing
+    // one is named by the registration of its file.
+    let table = |name: &str| {
+        dataset::locate(dir, name).unwrap_or_else(|| dir.join(format!("{name}.parquet")))
+    };
     for name in ["events", "transitions"] {
-        // Written in stream order: declared, a window over each stream in
-        // version order (most of the query library) needs no sort.
-        let path = dir.join(format!("{name}.parquet"));
-        register_sorted(ctx, name, &path, &STREAM_ORDER).await?;
+        // Written in stream order (each part, in a folder of parts):
+        // declared, a window over each stream in version order (most of the
+        // query library) needs no sort. DataFusion keeps the order only
+        // where a partition's files do not overlap.
+        register_sorted(ctx, name, &table(name), &STREAM_ORDER).await?;
         tables.push(name.to_owned());
     }
     for name in ["findings", "rejects"] {
-        register_file(ctx, name, &dir.join(format!("{name}.parquet"))).await?;
+        register_file(ctx, name, &table(name)).await?;
         tables.push(name.to_owned());
     }
     // Outputs of older eventfold builds have no streams table.
-    let streams = dir.join("streams.parquet");
-    if streams.is_file() {
+    if let Some(streams) = dataset::locate(dir, "streams") {
         register_file(ctx, "streams", &streams).await?;
         tables.push("streams".to_owned());
     }
@@ -201,7 +208,7 @@ pub async fn register_tables(
         register_file(ctx, &name, &path).await?;
         tables.push(name);
     }
-    for (name, path) in parquet_files(&dir.join("state_history")) {
+    for (name, path) in dataset::tables_in(&dir.join("state_history")) {
         let name = format!("{name}_history");
         register_file(ctx, &name, &path).await?;
         tables.push(name);
@@ -226,11 +233,10 @@ pub fn ensure_output(dir: &Path) -> Result<()> {
     )))
 }
 
-/// The Arrow schema of a Parquet file, read from its footer.
+/// The Arrow schema of a Parquet table (a file, or a folder of parts: its
+/// first part's), read from its footer.
 pub fn parquet_schema(path: &Path) -> Result<SchemaRef> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?;
-    Ok(builder.schema().clone())
+    dataset::schema(path)
 }
 
 /// Notes which columns this eventfold writes are missing from an
@@ -244,7 +250,9 @@ fn note_older_columns(dir: &Path, observer: &dyn Observer) {
         ("streams", crate::sink::streams_schema()),
     ];
     for (name, expected) in tables {
-        let path = dir.join(format!("{name}.parquet"));
+        let Some(path) = dataset::locate(dir, name) else {
+            continue;
+        };
         let Ok(found) = parquet_schema(&path) else {
             continue;
         };
@@ -266,28 +274,16 @@ fn note_older_columns(dir: &Path, observer: &dyn Observer) {
     }
 }
 
-/// The state tables of an output folder: `(aggregate, path)`, sorted by name.
+/// The state tables of an output folder: `(aggregate, path)`, sorted by
+/// name; a path is a file or a folder of parts.
 pub fn state_tables(dir: &Path) -> Vec<(String, PathBuf)> {
-    parquet_files(&dir.join("state"))
+    dataset::tables_in(&dir.join("state"))
 }
 
-/// The projection tables of an output folder: `(name, path)`, sorted by name.
+/// The projection tables of an output folder: `(name, path)`, sorted by
+/// name; a path is a file or a folder of parts.
 pub fn projection_tables(dir: &Path) -> Vec<(String, PathBuf)> {
-    parquet_files(&dir.join("projections"))
-}
-
-/// The Parquet files of a folder: `(stem, path)`, sorted by name.
-fn parquet_files(folder: &Path) -> Vec<(String, PathBuf)> {
-    let mut states: Vec<(String, PathBuf)> = match std::fs::read_dir(folder) {
-        Ok(entries) => entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
-            .filter_map(|p| Some((p.file_stem()?.to_string_lossy().into_owned(), p)))
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    states.sort();
-    states
+    dataset::tables_in(&dir.join("projections"))
 }
 
 /// `path` as the text DataFusion registers; a path that is not UTF-8 is an error.
@@ -296,14 +292,14 @@ pub fn utf8_path(path: &Path) -> Result<&str> {
         .ok_or_else(|| Error::usage(format!("{}: path is not UTF-8", path.display())))
 }
 
-/// Registers one Parquet file as table `name`.
+/// Registers one Parquet table (a file, or a folder of parts) as `name`.
 pub async fn register_file(ctx: &SessionContext, name: &str, path: &Path) -> Result<()> {
     register_sorted(ctx, name, path, &[]).await
 }
 
-/// Registers one Parquet file that is sorted by `order` (ascending, as eventfold
-/// writes it; none when empty), so that plans needing that order use it
-/// instead of sorting.
+/// Registers one Parquet table (a file, or a folder of parts, each) sorted
+/// by `order` (ascending, as eventfold writes it; none when empty), so that
+/// plans needing that order use it instead of sorting.
 pub async fn register_sorted(
     ctx: &SessionContext,
     name: &str,

@@ -17,8 +17,6 @@ use std::io::Write;
 use std::path::Path;
 
 use arrow::array::{Array, AsArray};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ProjectionMask;
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -26,6 +24,7 @@ use serde_json::{json, Value};
 
 use crate::model::{Model, StateValue};
 use crate::replay::StreamState;
+use crate::sink::dataset::{self, TableReader};
 use crate::sink::snapshot::{read_snapshot, stream_keys};
 use crate::support::time::format_micros;
 use crate::{Error, Result};
@@ -83,16 +82,9 @@ const ACTORS: [&str; 8] = [
 
 /// Reads the (aggregate_type, stream_id) of every stream of the output.
 fn stream_ids(out: &Path) -> Result<Vec<(String, String)>> {
-    let path = out.join("streams.parquet");
-    let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
-    let index = |name: &str| -> Result<usize> { Ok(builder.schema().index_of(name)?) };
-    let mask = ProjectionMask::roots(
-        builder.parquet_schema(),
-        [index("aggregate_type")?, index("stream_id")?],
-    );
+    let path = dataset::locate(out, "streams").unwrap_or_else(|| out.join("streams.parquet"));
     let mut ids = Vec::new();
-    for batch in builder.with_projection(mask).build()? {
+    for batch in TableReader::open(&path, Some(&["aggregate_type", "stream_id"]))? {
         let batch = batch?;
         let (types, streams) = (
             batch.column(0).as_string::<i32>(),
@@ -107,6 +99,9 @@ fn stream_ids(out: &Path) -> Result<Vec<(String, String)>> {
             }
         }
     }
+    // In key order whatever the table's layout (a folder of parts holds
+    // the streams hash-partitioned): the batch depends on the streams only.
+    ids.sort_unstable();
     Ok(ids)
 }
 

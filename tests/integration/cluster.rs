@@ -206,7 +206,7 @@ fn eventfold_within_a_minute(dir: &Dir, args: &[&str]) -> crate::util::Outcome {
 
 /// The lines of a CSV result, header first and the rows sorted: a query
 /// without ORDER BY may give its rows in any order, on a cluster more so.
-fn rows(csv: &str) -> Vec<String> {
+pub(crate) fn rows(csv: &str) -> Vec<String> {
     let mut lines: Vec<String> = csv.lines().map(str::to_owned).collect();
     if lines.len() > 1 {
         lines[1..].sort();
@@ -215,7 +215,7 @@ fn rows(csv: &str) -> Vec<String> {
 }
 
 /// The shipped queries: `queries/**/*.sql`, sorted.
-fn shipped_queries() -> Vec<std::path::PathBuf> {
+pub(crate) fn shipped_queries() -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     for folder in ["analysis", "audit", "checks"] {
         let folder = repo().join("queries").join(folder);

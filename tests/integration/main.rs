@@ -17,6 +17,7 @@ mod ingest;
 mod keyed_folds;
 mod layers;
 mod nightly;
+mod partitioned;
 mod pictures;
 mod projections;
 mod report;
