@@ -283,11 +283,19 @@ fn the_shipped_queries_give_the_same_rows_on_a_cluster() {
         assert_eq!(there.stdout, here, "{sql}");
         assert!(rows(&here).len() > 2, "{here}");
     }
-    // `shell`: statements from stdin run there too.
-    let shell = on_cluster_with_input(
-        &["shell", "--out", "out"],
-        "SELECT count(*) AS events FROM events;\n",
-    );
+    // `shell`: statements from stdin run there too, a `SET` included. With
+    // hash joins switched back on, a LEFT JOIN of a small table under an
+    // ORDER BY still gives the local rows: Ballista 55 turns a `CollectLeft`
+    // LEFT join into a partitioned one without a merge above it, which then
+    // lost the rows of all partitions but the first, so the cluster session
+    // never lets DataFusion choose `CollectLeft`.
+    let input = "SELECT count(*) AS events FROM events;\n\
+                 SET datafusion.optimizer.prefer_hash_join = true;\n\
+                 SELECT f.stream_id, f.position, f.rule, t.from_status FROM findings f \
+                 LEFT JOIN transitions t ON t.stream_id = f.stream_id AND t.position = f.position \
+                 ORDER BY f.stream_id, f.position, f.rule;\n";
+    let shell_here = dir.eventfold_with_input(&["shell", "--out", "out"], input);
+    let shell = on_cluster_with_input(&["shell", "--out", "out"], input);
     let count = dir.ok(&[
         "query",
         "--out",
@@ -299,6 +307,11 @@ fn the_shipped_queries_give_the_same_rows_on_a_cluster() {
         shell.stdout.contains(count.lines().nth(3).expect("a row")),
         "{shell:?}\n{count}"
     );
+    assert!(
+        shell_here.stdout.contains("event_after_terminal"),
+        "{shell_here:?}"
+    );
+    assert_eq!(shell.stdout, shell_here.stdout);
     cluster.stop();
 }
 

@@ -158,13 +158,21 @@ pub fn client_context(ctx: SessionContext, url: &ClusterUrl) -> Result<SessionCo
 fn cluster_config(
     config: datafusion::prelude::SessionConfig,
 ) -> datafusion::prelude::SessionConfig {
-    SessionConfigExt::upgrade_for_ballista(config)
+    let mut config = SessionConfigExt::upgrade_for_ballista(config)
         .with_ballista_logical_extension_codec(codec::EventfoldLogicalCodec::shared())
         // Ballista 55's adaptive planner gave wrong rows for a LEFT JOIN on
         // a range condition (wip_over_time.sql counted a fraction of the
         // open tasks); its static planner gives the local rows for every
         // shipped query (tests/integration/cluster.rs).
-        .with_ballista_adaptive_query_planner(false)
+        .with_ballista_adaptive_query_planner(false);
+    // Ballista decides broadcasts itself (its own thresholds); DataFusion's
+    // `CollectLeft`, which Ballista 55 may turn back into a partitioned join
+    // without a merge above it (see above), is never chosen, even with hash
+    // joins switched back on (`SET datafusion.optimizer.prefer_hash_join`).
+    let optimizer = &mut config.options_mut().optimizer;
+    optimizer.hash_join_single_partition_threshold = 0;
+    optimizer.hash_join_single_partition_threshold_rows = 0;
+    config
 }
 
 #[cfg(test)]
@@ -198,7 +206,8 @@ mod tests {
     /// The client's session has Ballista's DataFusion settings (the client
     /// sends its settings with every job, and the scheduler plans with them):
     /// no dynamic filters (they hung three shipped queries), sort-merge joins
-    /// (hash joins lost rows of two), and the static planner.
+    /// and never DataFusion's `CollectLeft` (hash joins lost rows of two), and
+    /// the static planner.
     #[test]
     fn a_cluster_session_has_ballistas_settings() {
         let local = datafusion::prelude::SessionConfig::new().with_target_partitions(4);
@@ -209,6 +218,11 @@ mod tests {
         assert!(!options.optimizer.prefer_hash_join);
         assert!(!options.optimizer.enable_round_robin_repartition);
         assert!(!config.ballista_adaptive_query_planner_enabled());
+        assert_eq!(options.optimizer.hash_join_single_partition_threshold, 0);
+        assert_eq!(
+            options.optimizer.hash_join_single_partition_threshold_rows,
+            0
+        );
         assert_eq!(options.execution.target_partitions, 4);
         let sent: Vec<_> =
             ballista_core::extension::SessionConfigHelperExt::to_key_value_pairs(&config)
