@@ -154,7 +154,8 @@ pub fn client_context(ctx: SessionContext, url: &ClusterUrl) -> Result<SessionCo
 ///   Ballista's planner turns a `CollectLeft` LEFT join into a partitioned one
 ///   (over `target_partitions` hash partitions) without a merge under that
 ///   sort, which then reads only the first partition (`events_after_terminal`
-///   and `stream_trail` lost rows). Ballista plans sort-merge joins instead.
+///   and `stream_trail` lost rows). With Ballista's settings they are
+///   sort-merge joins, and DataFusion never chooses `CollectLeft` (below).
 fn cluster_config(
     config: datafusion::prelude::SessionConfig,
 ) -> datafusion::prelude::SessionConfig {
