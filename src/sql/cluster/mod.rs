@@ -123,15 +123,7 @@ impl std::fmt::Display for ClusterUrl {
 pub fn client_context(ctx: SessionContext, url: &ClusterUrl) -> Result<SessionContext> {
     url.ensure_reachable()?;
     let state = ctx.state();
-    let config = state
-        .config()
-        .clone()
-        .with_ballista_logical_extension_codec(codec::EventfoldLogicalCodec::shared())
-        // Ballista 55's adaptive planner gave wrong rows for a LEFT JOIN on
-        // a range condition (wip_over_time.sql counted a fraction of the
-        // open tasks); its static planner gives the local rows for every
-        // shipped query (tests/integration/cluster.rs).
-        .with_ballista_adaptive_query_planner(false);
+    let config = cluster_config(state.config().clone());
     let state = datafusion::execution::SessionStateBuilder::new_from_existing(state)
         .with_config(config)
         .build();
@@ -140,6 +132,48 @@ pub fn client_context(ctx: SessionContext, url: &ClusterUrl) -> Result<SessionCo
     // Ballista's upgrade resets the functions to DataFusion's own.
     crate::sql::register_functions(&mut ctx)?;
     Ok(ctx)
+}
+
+/// The configuration of a client session on a cluster: `config` (the local
+/// session's) with Ballista's own DataFusion settings, eventfold's codec, and
+/// the static planner.
+///
+/// Ballista's settings come first. [`SessionConfigExt::upgrade_for_ballista`]
+/// applies them only to a configuration that has no Ballista options yet, and
+/// any `with_ballista_…` setter adds those options; set before, they kept
+/// DataFusion's defaults, which the client sends the scheduler with every
+/// job. Two of those defaults broke shipped queries on Ballista 55:
+///
+/// - dynamic filter pushdown (`datafusion.optimizer.enable_dynamic_filter_pushdown`):
+///   a hash join's filter is pushed into the scan of its probe side, which
+///   Ballista runs in another stage, as another task, where the join never
+///   fills it in, so the scan never finishes (`stream_trail`,
+///   `duplicate_versions`, `missing_project_references` hung; apache/datafusion-ballista#1375);
+/// - hash joins (`datafusion.optimizer.prefer_hash_join`): DataFusion made
+///   small LEFT joins `CollectLeft` under a single-partition sort, and
+///   Ballista's planner turns a `CollectLeft` LEFT join into a partitioned one
+///   (over `target_partitions` hash partitions) without a merge under that
+///   sort, which then reads only the first partition (`events_after_terminal`
+///   and `stream_trail` lost rows). With Ballista's settings they are
+///   sort-merge joins, and DataFusion never chooses `CollectLeft` (below).
+fn cluster_config(
+    config: datafusion::prelude::SessionConfig,
+) -> datafusion::prelude::SessionConfig {
+    let mut config = SessionConfigExt::upgrade_for_ballista(config)
+        .with_ballista_logical_extension_codec(codec::EventfoldLogicalCodec::shared())
+        // Ballista 55's adaptive planner gave wrong rows for a LEFT JOIN on
+        // a range condition (wip_over_time.sql counted a fraction of the
+        // open tasks); its static planner gives the local rows for every
+        // shipped query (tests/integration/cluster.rs).
+        .with_ballista_adaptive_query_planner(false);
+    // Ballista decides broadcasts itself (its own thresholds); DataFusion's
+    // `CollectLeft`, which Ballista 55 may turn back into a partitioned join
+    // without a merge above it (see above), is never chosen, even with hash
+    // joins switched back on (`SET datafusion.optimizer.prefer_hash_join`).
+    let optimizer = &mut config.options_mut().optimizer;
+    optimizer.hash_join_single_partition_threshold = 0;
+    optimizer.hash_join_single_partition_threshold_rows = 0;
+    config
 }
 
 #[cfg(test)]
@@ -168,6 +202,36 @@ mod tests {
             assert!(err.contains(says), "{text}: {err}");
             assert!(err.contains("hint: write it as df://HOST:PORT"), "{err}");
         }
+    }
+
+    /// The client's session has Ballista's DataFusion settings (the client
+    /// sends its settings with every job, and the scheduler plans with them):
+    /// no dynamic filters (they hung three shipped queries), sort-merge joins
+    /// and never DataFusion's `CollectLeft` (hash joins lost rows of two), and
+    /// the static planner.
+    #[test]
+    fn a_cluster_session_has_ballistas_settings() {
+        let local = datafusion::prelude::SessionConfig::new().with_target_partitions(4);
+        assert!(local.options().optimizer.enable_dynamic_filter_pushdown);
+        let config = cluster_config(local);
+        let options = config.options();
+        assert!(!options.optimizer.enable_dynamic_filter_pushdown);
+        assert!(!options.optimizer.prefer_hash_join);
+        assert!(!options.optimizer.enable_round_robin_repartition);
+        assert!(!config.ballista_adaptive_query_planner_enabled());
+        assert_eq!(options.optimizer.hash_join_single_partition_threshold, 0);
+        assert_eq!(
+            options.optimizer.hash_join_single_partition_threshold_rows,
+            0
+        );
+        assert_eq!(options.execution.target_partitions, 4);
+        let sent: Vec<_> =
+            ballista_core::extension::SessionConfigHelperExt::to_key_value_pairs(&config)
+                .into_iter()
+                .filter(|pair| pair.key == "datafusion.optimizer.enable_dynamic_filter_pushdown")
+                .map(|pair| pair.value)
+                .collect();
+        assert_eq!(sent, vec![Some("false".to_owned())]);
     }
 
     /// A scheduler that is not running is an error at once, naming the
