@@ -201,6 +201,18 @@ fn a_partitioned_output_is_read_by_every_command_as_the_same_tables() {
     let diff = dir.eventfold(&["diff", out, split, "--fail-on-change"]);
     assert_eq!(diff.code, 0, "{diff:?}");
 
+    // The tools of the field read a folder of parts as one table too.
+    let counts = crate::util::run_python(
+        "import sys, duckdb, pyarrow.parquet as pq\n\
+         out = sys.argv[1]\n\
+         print(pq.read_table(out + '/events').num_rows, pq.read_table(out + '/state/task').num_rows)\n\
+         print(duckdb.sql(f\"SELECT count(*) FROM read_parquet('{out}/events/*.parquet')\").fetchall()[0][0])\n",
+        &[dir.join(split).as_os_str()],
+    );
+    let events = dir.query_json(out, "SELECT count(*) AS n FROM events")[0]["n"].to_string();
+    let tasks = dir.query_json(out, "SELECT count(*) AS n FROM task")[0]["n"].to_string();
+    assert_eq!(counts, format!("{events} {tasks}\n{events}\n"));
+
     let incremental = dir.eventfold(&["run", "--incremental", "--out", split]);
     assert_eq!(incremental.code, 2, "{incremental:?}");
     assert!(
