@@ -252,6 +252,22 @@ fn the_shipped_queries_give_the_same_rows_on_a_cluster() {
         assert_eq!(there.code, 0, "{file} on the cluster: {there:?}");
         assert_eq!(rows(&there.stdout), rows(&here.stdout), "{file}");
     }
+    // A partitioned output (a folder of parts per table, as a distributed
+    // run writes it) gives the cluster the same rows too.
+    crate::partitioned::split_output(&dir.join("out"), &dir.join("split"));
+    for query in [
+        "analysis/lead_time.sql",
+        "audit/stream_trail.sql",
+        "checks/duplicate_versions.sql",
+        "analysis/wip_over_time.sql",
+    ] {
+        let file = crate::util::repo().join("queries").join(query);
+        let file = file.to_str().expect("UTF-8 path");
+        let here = dir.ok(&["query", "--out", "out", "--format", "csv", "-f", file]);
+        let there = on_cluster(&["query", "--out", "split", "--format", "csv", "-f", file]);
+        assert_eq!(there.code, 0, "{file} on the cluster: {there:?}");
+        assert_eq!(rows(&there.stdout), rows(&here), "{file} over parts");
+    }
     // `check` runs the replay's findings and every check query there: the
     // same findings and exit code (1: the sample's planted anomalies).
     for format in ["table", "json"] {

@@ -74,7 +74,7 @@ fn split_table(path: &Path) {
 }
 
 /// Copies the output `from` to `to` with every table split into parts.
-fn split_output(from: &Path, to: &Path) {
+pub(crate) fn split_output(from: &Path, to: &Path) {
     let copy = std::process::Command::new("cp")
         .args(["-r", from.to_str().unwrap(), to.to_str().unwrap()])
         .status()
