@@ -2,18 +2,19 @@
 -- key: project_id, week
 -- not_null: completed, lead_time_p50_hours
 -- A completion is a transition into `done` (a task reopened and completed again counts each
--- time). Its week (Monday, UTC) is the completion's; its lead time runs from the stream's first
--- event. The project is the one the task's state names; tasks without one are left out.
+-- time). Its week (Monday, UTC: date_bin's 7-day bins from Monday 1970-01-05, as in
+-- actor_workload) is the completion's; its lead time runs from the stream's first event (the
+-- state's created_at, equal to streams.created_at). The project is the one the task's state
+-- names; tasks without one are left out.
 -- Percentiles are exact (percentile_cont, linear interpolation).
--- tables: transitions, streams, task
+-- tables: transitions, task
 WITH completions AS (
     SELECT
         t.project_id,
-        date_trunc('week', tr.occurred_at) AS week,
+        arrow_cast(date_bin(INTERVAL '7 days', tr.occurred_at, TIMESTAMP '1970-01-05T00:00:00Z'), 'Timestamp(Microsecond, Some("UTC"))') AS week,
         (CAST(extract(epoch FROM tr.occurred_at) AS DOUBLE)
-         - CAST(extract(epoch FROM s.created_at) AS DOUBLE)) / 3600.0 AS hours
+         - CAST(extract(epoch FROM t.created_at) AS DOUBLE)) / 3600.0 AS hours
     FROM transitions tr
-    JOIN streams s ON s.aggregate_type = tr.aggregate_type AND s.stream_id = tr.stream_id
     JOIN task t ON t.stream_id = tr.stream_id
     WHERE tr.aggregate_type = 'task'
       AND tr.to_status = 'done'
