@@ -4,7 +4,7 @@
 //!
 //! A batch larger than memory is spread over bucket files by stream as it
 //! is read ([`super::spill`]) and decided a few buckets at a time, each pass
-//! within a quarter of the memory limit; the passes' accepted events are
+//! within a sixth of the memory limit; the passes' accepted events are
 //! merged into one file in issued_at order, so the decision is the same
 //! whatever the number of passes (a test decides a batch in one pass and in
 //! many and compares).
@@ -39,6 +39,7 @@ use crate::replay::Seeds;
 use crate::sink::manifest::Manifest;
 use crate::sink::snapshot::{read_snapshot, stream_keys};
 use crate::sink::OutputDir;
+use crate::support::metrics::release_free_memory;
 use crate::{Error, Result};
 
 pub use super::read::{command_mapping, NO_EXPECTED_VERSION};
@@ -54,7 +55,7 @@ pub struct DecideOptions {
     /// How to read the inputs; its mapping is [`command_mapping`]'s.
     pub ingest: IngestOptions,
     pub roles: Roles,
-    /// Memory the batch may hold: a quarter of it is the commands decided
+    /// Memory the batch may hold: a sixth of it is the commands decided
     /// at once (`decide --memory-limit`, else the run's limit).
     pub memory_limit: usize,
 }
@@ -73,7 +74,7 @@ pub struct DecideSummary {
     /// Streams the batch touched, and whose snapshot was read.
     pub streams: u64,
     /// Parts the batch was decided in (more than one when it did not fit in
-    /// a quarter of the memory limit).
+    /// a sixth of the memory limit).
     pub passes: u64,
 }
 
@@ -193,9 +194,15 @@ fn decide_into(
         ..DecideSummary::default()
     };
     let mut pass_files = Vec::new();
-    let passes = buckets.passes(options.memory_limit as u64 / 4);
+    // A pass holds about 2.3 times its files' bytes (the commands as Arrow,
+    // their order, the snapshot of their streams, the accepted events until
+    // written): measured at 1M commands against 10M events, 384 MiB, and
+    // 64 MiB (BENCHMARKS.md), so its files get a sixth of the limit.
+    let passes = buckets.passes(options.memory_limit as u64 / 6);
     result.passes = passes.len() as u64;
     for (index, pass) in passes.iter().enumerate() {
+        // What ingest's workers, or the pass before, freed goes back first.
+        release_free_memory();
         let read = buckets.read(pass)?;
         let decided = decide_pass(out, model, &options.roles, &read, &ids, &mut related)?;
         result.accepted += decided.accepted_commands;
