@@ -328,6 +328,19 @@ fn the_shipped_queries_give_the_same_rows_on_a_cluster() {
         "{shell_here:?}"
     );
     assert_eq!(shell.stdout, shell_here.stdout);
+    // `project`: every projection rebuilt with its SQL run on the cluster
+    // (the keyed fold refolded here) equals the run's.
+    let copy = std::process::Command::new("cp")
+        .args(["-r", "out", "projected"])
+        .current_dir(dir.path())
+        .status()
+        .expect("cp");
+    assert!(copy.success());
+    let projected = on_cluster(&["project", "--out", "projected"]);
+    assert_eq!(projected.code, 0, "project on the cluster: {projected:?}");
+    let diff = dir.eventfold(&["diff", "out", "projected", "--fail-on-change"]);
+    assert_eq!(diff.code, 0, "{diff:?}");
+    assert!(diff.stdout.contains("actor_workload"), "{diff:?}");
     cluster.stop();
 }
 
