@@ -43,7 +43,7 @@ use crate::support::metrics::release_free_memory;
 use crate::{Error, Result};
 
 pub use super::read::{command_mapping, NO_EXPECTED_VERSION};
-pub use super::write::rejected_schema;
+pub use super::write::{rejected_schema, DecideSummary};
 
 /// What `decide` reads and where it writes.
 pub struct DecideOptions {
@@ -58,24 +58,6 @@ pub struct DecideOptions {
     /// Memory the batch may hold: a sixth of it is the commands decided
     /// at once (`decide --memory-limit`, else the run's limit).
     pub memory_limit: usize,
-}
-
-/// What a decision folder holds, in counts (its `manifest.json`).
-#[derive(Debug, Default, Clone, serde::Serialize)]
-pub struct DecideSummary {
-    pub kind: &'static str,
-    pub output: String,
-    pub commands: u64,
-    pub accepted: u64,
-    pub events: u64,
-    pub rejected: u64,
-    /// Rejections per reason.
-    pub reasons: BTreeMap<&'static str, u64>,
-    /// Streams the batch touched, and whose snapshot was read.
-    pub streams: u64,
-    /// Parts the batch was decided in (more than one when it did not fit in
-    /// a sixth of the memory limit).
-    pub passes: u64,
 }
 
 /// For each aggregate type, the reference fields some permit of its commands

@@ -4,6 +4,7 @@
 //! pass writes its events to a file of its own, keyed for the merge that
 //! makes `events.ndjson` and gives the positions.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -13,7 +14,6 @@ use arrow::array::{RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde_json::Value;
 
-use super::batch::DecideSummary;
 use super::read::{At, Commands};
 use super::{Command, Rejection, StreamDecision};
 use crate::envelope::timestamp_type;
@@ -21,6 +21,24 @@ use crate::model::Model;
 use crate::sink::{write_table, OutputDir};
 use crate::support::time::format_micros;
 use crate::{Error, Result};
+
+/// What a decision folder holds, in counts (its `manifest.json`).
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct DecideSummary {
+    pub kind: &'static str,
+    pub output: String,
+    pub commands: u64,
+    pub accepted: u64,
+    pub events: u64,
+    pub rejected: u64,
+    /// Rejections per reason.
+    pub reasons: BTreeMap<&'static str, u64>,
+    /// Streams the batch touched, and whose snapshot was read.
+    pub streams: u64,
+    /// Parts the batch was decided in (more than one when it did not fit in
+    /// a sixth of the memory limit).
+    pub passes: u64,
+}
 
 /// The columns of `rejected.parquet`.
 pub fn rejected_schema() -> SchemaRef {

@@ -244,14 +244,6 @@ impl Model {
         self.aggregates.iter().find(|a| a.name == aggregate_type)
     }
 
-    /// The severity of `rule`'s findings under this model.
-    pub fn severity(&self, rule: crate::replay::Rule) -> &'static str {
-        match rule {
-            crate::replay::Rule::UnauthorisedAction => self.unauthorised_severity,
-            _ => rule.severity(),
-        }
-    }
-
     /// What the `allowed` rules read of related streams (`@project_id.owner`):
     /// each (related aggregate type, field index), once per permit.
     pub fn related_reads(&self) -> impl Iterator<Item = (&str, usize)> {

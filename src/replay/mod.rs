@@ -164,8 +164,8 @@ impl Rule {
     }
 
     /// `error` for broken streams, forbidden transitions and unauthorised
-    /// actions (the model may lower that one: [`Model::severity`]), `warning`
-    /// for what the model does not cover.
+    /// actions (the model may lower that one: [`Rule::severity_under`]),
+    /// `warning` for what the model does not cover.
     pub fn severity(self) -> &'static str {
         match self {
             Rule::UnknownEventType
@@ -173,6 +173,15 @@ impl Rule {
             | Rule::PayloadFieldMissing
             | Rule::PayloadFieldType => "warning",
             _ => "error",
+        }
+    }
+
+    /// The severity of this rule's findings under `model` (its
+    /// `unauthorised_severity` for [`Rule::UnauthorisedAction`]).
+    pub fn severity_under(self, model: &Model) -> &'static str {
+        match self {
+            Rule::UnauthorisedAction => model.unauthorised_severity,
+            _ => self.severity(),
         }
     }
 }

@@ -684,7 +684,7 @@ pub fn findings_batch(findings: &[Finding], model: &crate::model::Model) -> Resu
         row.text("event_id", &finding.event_id);
         row.uint64("position", finding.position);
         row.text("rule", finding.rule.name());
-        row.text("severity", model.severity(finding.rule));
+        row.text("severity", finding.rule.severity_under(model));
         row.text("message", &finding.message);
     }
     columns.finish()
