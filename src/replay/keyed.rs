@@ -172,6 +172,54 @@ impl Cell {
     }
 }
 
+impl Cell {
+    /// Takes in `other`: the same field of the same row, folded from other
+    /// streams, both started from `initial` (a field of `role`). What
+    /// commutes is combined; a stamped write keeps the later stamp.
+    fn merge(&mut self, other: Cell, role: FieldRole, initial: &StateValue) {
+        match (self, other) {
+            (Cell::Counter(n), Cell::Counter(m)) => {
+                let base = match initial {
+                    StateValue::Int(base) => *base,
+                    _ => 0,
+                };
+                *n = n.wrapping_add(m).wrapping_sub(base);
+            }
+            (Cell::Extreme(current), Cell::Extreme(value)) => {
+                let op = match role {
+                    FieldRole::Min => Ordering::Less,
+                    _ => Ordering::Greater,
+                };
+                if value != StateValue::Null
+                    && (*current == StateValue::Null || compare(&value, current) == Some(op))
+                {
+                    *current = value;
+                }
+            }
+            (
+                Cell::Written {
+                    value: current,
+                    stamp: written,
+                },
+                Cell::Written { value, stamp },
+            ) if stamp > *written => (*current, *written) = (value, stamp),
+            (Cell::Members(members), Cell::Members(others)) => {
+                for (item, (stamp, added)) in others {
+                    match members.get_mut(&item) {
+                        Some(last) if last.0 < stamp => *last = (stamp, added),
+                        Some(_) => {}
+                        None => {
+                            members.insert(item, (stamp, added));
+                        }
+                    }
+                }
+            }
+            // Both cells come from the same field, so of the same role.
+            _ => {}
+        }
+    }
+}
+
 /// The order of two values of a minimum or maximum (of one type).
 fn compare(a: &StateValue, b: &StateValue) -> Option<Ordering> {
     match (a, b) {
@@ -258,6 +306,44 @@ impl<'m> FoldTable<'m> {
     pub fn missing_keys(&self) -> &[MissingKeys] {
         &self.missing
     }
+
+    /// Takes in `other`, the same projection folded from other streams
+    /// (none of them also folded here): the rows are what folding all the
+    /// streams in one table gives, since the rows do not depend on the
+    /// order streams come in.
+    fn merge(&mut self, other: FoldTable<'m>) {
+        let projection = self.projection;
+        let initial = projection.initial_values();
+        for (key, cells) in other.rows {
+            match self.rows.entry(key) {
+                std::collections::hash_map::Entry::Vacant(entry) => {
+                    entry.insert(cells);
+                }
+                std::collections::hash_map::Entry::Occupied(mut entry) => {
+                    let fields = projection.roles.iter().zip(&initial);
+                    for (cell, (other, (role, initial))) in entry
+                        .get_mut()
+                        .iter_mut()
+                        .zip(cells.into_iter().zip(fields))
+                    {
+                        cell.merge(other, *role, initial);
+                    }
+                }
+            }
+        }
+        for (mine, theirs) in self.missing.iter_mut().zip(other.missing) {
+            mine.events += theirs.events;
+            if let Some(first) = theirs.first {
+                if mine
+                    .first
+                    .as_ref()
+                    .is_none_or(|f| first.position < f.position)
+                {
+                    mine.first = Some(first);
+                }
+            }
+        }
+    }
 }
 
 /// The before-values a rule reads.
@@ -319,6 +405,15 @@ impl<'m> KeyedFolds<'m> {
     /// The tables, in the model's order.
     pub fn tables(&self) -> &[FoldTable<'m>] {
         &self.tables
+    }
+
+    /// Takes in `other`, the same projections folded from other streams
+    /// (as another thread folds them): the tables are then those of one
+    /// fold of every stream.
+    pub fn merge(&mut self, other: KeyedFolds<'m>) {
+        for (mine, theirs) in self.tables.iter_mut().zip(other.tables) {
+            mine.merge(theirs);
+        }
     }
 
     /// Called before `event` is folded into `state`: finds the rules it

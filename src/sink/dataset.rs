@@ -78,22 +78,43 @@ impl TableReader {
     }
 
     fn open_part(&self, path: &Path) -> Result<ParquetRecordBatchReader> {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
-        let Some(columns) = &self.columns else {
-            return Ok(builder.build()?);
-        };
-        let mut indices = Vec::with_capacity(columns.len());
-        for name in columns {
-            let index = builder
-                .schema()
-                .index_of(name)
-                .map_err(|_| Error::usage(format!("{}: no column {name}", path.display())))?;
-            indices.push(index);
-        }
-        let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
-        Ok(builder.with_projection(mask).build()?)
+        let columns: Option<Vec<&str>> =
+            (self.columns.as_ref()).map(|columns| columns.iter().map(String::as_str).collect());
+        open_file(path, columns.as_deref(), None)
     }
+}
+
+/// A reader of one Parquet file: only the `columns` named (all when `None`)
+/// and the row groups `groups` (all when `None`).
+pub fn open_file(
+    path: &Path,
+    columns: Option<&[&str]>,
+    groups: Option<Vec<usize>>,
+) -> Result<ParquetRecordBatchReader> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    if let Some(groups) = groups {
+        builder = builder.with_row_groups(groups);
+    }
+    let Some(columns) = columns else {
+        return Ok(builder.build()?);
+    };
+    let mut indices = Vec::with_capacity(columns.len());
+    for name in columns {
+        let index = (builder.schema().index_of(name))
+            .map_err(|_| Error::usage(format!("{}: no column {name}", path.display())))?;
+        indices.push(index);
+    }
+    let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
+    Ok(builder.with_projection(mask).build()?)
+}
+
+/// The number of row groups of the Parquet file at `path`.
+pub fn row_groups(path: &Path) -> Result<usize> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    Ok(ParquetRecordBatchReaderBuilder::try_new(file)?
+        .metadata()
+        .num_row_groups())
 }
 
 impl Iterator for TableReader {
