@@ -157,14 +157,7 @@ impl Cell {
                 let Some(StateValue::Str(item)) = value else {
                     return;
                 };
-                let added = matches!(op, FoldOp::Add(_));
-                match members.get_mut(&item) {
-                    Some(last) if last.0 < stamp => *last = (stamp, added),
-                    Some(_) => {}
-                    None => {
-                        members.insert(item, (stamp, added));
-                    }
-                }
+                note_member(members, item, stamp, matches!(op, FoldOp::Add(_)));
             }
             // Validation gives each field effects of its role only.
             _ => {}
@@ -205,17 +198,28 @@ impl Cell {
             ) if stamp > *written => (*current, *written) = (value, stamp),
             (Cell::Members(members), Cell::Members(others)) => {
                 for (item, (stamp, added)) in others {
-                    match members.get_mut(&item) {
-                        Some(last) if last.0 < stamp => *last = (stamp, added),
-                        Some(_) => {}
-                        None => {
-                            members.insert(item, (stamp, added));
-                        }
-                    }
+                    note_member(members, item, stamp, added);
                 }
             }
             // Both cells come from the same field, so of the same role.
             _ => {}
+        }
+    }
+}
+
+/// Records an add (or a remove) of `item` stamped `stamp`, unless the
+/// element's last operation is later.
+fn note_member(
+    members: &mut HashMap<String, (Stamp, bool)>,
+    item: String,
+    stamp: Stamp,
+    added: bool,
+) {
+    match members.get_mut(&item) {
+        Some(last) if last.0 < stamp => *last = (stamp, added),
+        Some(_) => {}
+        None => {
+            members.insert(item, (stamp, added));
         }
     }
 }

@@ -116,6 +116,12 @@ fn same_rows_every_way(dir: &Dir, log: &[u8], extra: &[&str]) {
     run("tight", &["--memory-limit", "2MB"]);
     assert_same_projections(dir, "one", "two");
     assert_same_projections(dir, "one", "tight");
+    // Refolded by `project` from a folder of parts: the parts are dealt out
+    // to a thread per core and the tables merged (lists, minimums, maximums
+    // and counters alike).
+    crate::partitioned::split_output(&dir.join("one"), &dir.join("parts"));
+    dir.ok(&["project", "--out", "parts"]);
+    assert_same_projections(dir, "one", "parts");
     fold_parts_both_ways(dir, &split_lines(log, 3), extra);
     assert_same_output(dir, "full", "inc");
     assert_same_projections(dir, "one", "inc");
