@@ -99,6 +99,19 @@ fn open_task(model: &Model) -> Option<StreamState> {
     given(model, "task-1", &[("TaskCreated", CREATED, "ann")])
 }
 
+/// `commands` decided against task-1, open (created by ann), whose
+/// project is project-1 (owned by olga).
+fn when_open(model: &Model, roles: &Roles, commands: &[Command]) -> StreamDecision {
+    when(
+        model,
+        "task-1",
+        open_task(model),
+        &projects(model),
+        roles,
+        commands,
+    )
+}
+
 /// project-1, owned by olga.
 fn projects(model: &Model) -> RelatedStates {
     let project = given(
@@ -193,14 +206,7 @@ fn version_the_expected_version_must_be_the_current_one() {
     stale.expected_version = Some(0);
     let mut current = command(1, "task-1", "RenameTask", "ann", r#"{"title":"B"}"#);
     current.expected_version = Some(1);
-    let decision = when(
-        &model,
-        "task-1",
-        open_task(&model),
-        &projects(&model),
-        &Roles::default(),
-        &[stale, current],
-    );
+    let decision = when_open(&model, &Roles::default(), &[stale, current]);
     assert_eq!(
         reasons(&decision),
         vec![(
@@ -243,11 +249,8 @@ fn lifecycle_an_event_the_current_status_does_not_allow_is_refused() {
 #[test]
 fn precondition_a_require_on_the_state_names_what_failed() {
     let model = model();
-    let decision = when(
+    let decision = when_open(
         &model,
-        "task-1",
-        open_task(&model),
-        &projects(&model),
         &Roles::default(),
         &[command(0, "task-1", "StartTask", "ann", "{}")],
     );
@@ -264,11 +267,8 @@ fn precondition_a_require_on_the_state_names_what_failed() {
 #[test]
 fn later_commands_see_the_events_of_earlier_ones() {
     let model = model();
-    let decision = when(
+    let decision = when_open(
         &model,
-        "task-1",
-        open_task(&model),
-        &projects(&model),
         &Roles::default(),
         &[
             command(0, "task-1", "AssignTask", "ann", r#"{"assignee":"bob"}"#),
@@ -287,11 +287,8 @@ fn later_commands_see_the_events_of_earlier_ones() {
 #[test]
 fn several_events_of_one_command_take_consecutive_versions() {
     let model = model();
-    let decision = when(
+    let decision = when_open(
         &model,
-        "task-1",
-        open_task(&model),
-        &projects(&model),
         &Roles::default(),
         &[command(
             0,
@@ -348,14 +345,7 @@ fn authorisation_by_a_field_of_a_related_stream() {
     let model = model();
     let roles = Roles::default();
     let complete = [command(0, "task-1", "CompleteTask", "olga", "{}")];
-    let decision = when(
-        &model,
-        "task-1",
-        open_task(&model),
-        &projects(&model),
-        &roles,
-        &complete,
-    );
+    let decision = when_open(&model, &roles, &complete);
     assert_eq!(event_types(&decision), vec![("TaskCompleted", 2)]);
     let decision = when(
         &model,
@@ -372,11 +362,8 @@ fn authorisation_by_a_field_of_a_related_stream() {
     assert!(decision.accepted.is_empty() && decision.rejected.is_empty());
     // The command's own rule overrides the event's (none here).
     let cancel = |actor: &str| {
-        when(
+        when_open(
             &model,
-            "task-1",
-            open_task(&model),
-            &projects(&model),
             &roles,
             &[command(0, "task-1", "CancelAsOwner", actor, "{}")],
         )
@@ -394,11 +381,8 @@ fn authorisation_by_a_role_on_the_day_the_command_is_issued() {
     )
     .unwrap();
     let decide = |actor: &str| {
-        when(
+        when_open(
             &model,
-            "task-1",
-            open_task(&model),
-            &projects(&model),
             &roles,
             &[command(0, "task-1", "CompleteTask", actor, "{}")],
         )
@@ -411,11 +395,8 @@ fn authorisation_by_a_role_on_the_day_the_command_is_issued() {
 #[test]
 fn malformed_a_payload_missing_what_the_event_needs() {
     let model = model();
-    let decision = when(
+    let decision = when_open(
         &model,
-        "task-1",
-        open_task(&model),
-        &projects(&model),
         &Roles::default(),
         &[
             command(0, "task-1", "AssignTask", "ann", "{}"),

@@ -272,10 +272,7 @@ fn describe(mark: &Mark) -> String {
     }
 }
 
-/// `text` escaped for HTML and SVG, in text and in attributes.
-pub fn escape(text: &str) -> String {
-    quick_xml::escape::escape(text).into_owned()
-}
+pub use crate::tools::geometry::escape;
 
 /// The colour of bars.
 pub const BAR: &str = "#4a78c8";

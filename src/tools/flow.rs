@@ -11,7 +11,7 @@
 
 use std::fmt::Write;
 
-use crate::tools::geometry::{text_width, Drawing, Label, Path, Rect, Shape};
+use crate::tools::geometry::{escape, text_width, Drawing, Label, Path, Rect, Shape};
 use crate::tools::layered::{layout, EdgeSpec, NodeSize, Piece, RoutedEdge};
 
 /// One edge of the graph.
@@ -109,10 +109,6 @@ pub fn to_mermaid(title: &str, edges: &[Edge]) -> String {
         );
     }
     out
-}
-
-fn xml(text: &str) -> String {
-    quick_xml::escape::escape(text).into_owned()
 }
 
 /// Empty space around the content.
@@ -245,17 +241,17 @@ impl Picture {
              <defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"9\" markerHeight=\"9\" markerUnits=\"userSpaceOnUse\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#555\"/></marker></defs>\n\
              <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{MARGIN}\" y=\"{:.1}\" font-size=\"{TITLE_SIZE}\" font-weight=\"bold\">{}</text>\n",
             MARGIN + TITLE_SIZE,
-            xml(&self.title)
+            escape(&self.title)
         );
         for (edge, routed) in &self.edges {
             let stroke = 0.8 + 5.0 * (edge.count as f64 / max);
-            let label = xml(&edge_label(edge));
+            let label = escape(&edge_label(edge));
             let _ = writeln!(
                 svg,
                 "<path d=\"{}\" fill=\"none\" stroke=\"#555\" stroke-opacity=\"0.7\" stroke-width=\"{stroke:.1}\" marker-end=\"url(#arrow)\"><title>{} → {}: {label}</title></path>",
                 routed.svg_path(),
-                xml(&edge.from),
-                xml(&edge.to),
+                escape(&edge.from),
+                escape(&edge.to),
             );
         }
         for (edge, routed) in &self.edges {
@@ -265,7 +261,7 @@ impl Picture {
                 "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"{LABEL_FONT}\" fill=\"#333\" text-anchor=\"middle\">{}</text>",
                 rect.x + rect.width / 2.0,
                 rect.y + 9.5,
-                xml(&edge_label(edge)),
+                escape(&edge_label(edge)),
             );
         }
         for shape in &self.drawing.shapes {
@@ -279,7 +275,7 @@ impl Picture {
                 rect.height,
                 rect.x + rect.width / 2.0,
                 rect.y + rect.height / 2.0 + 4.0,
-                xml(&shape.name)
+                escape(&shape.name)
             );
         }
         svg.push_str("</svg>\n");

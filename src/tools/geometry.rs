@@ -337,6 +337,12 @@ fn crosses(points: &[(f64, f64)], runs: &[Rect], rect: &Rect) -> bool {
     })
 }
 
+/// `text` escaped for SVG and HTML, in text and in attributes (every
+/// picture eventfold writes).
+pub fn escape(text: &str) -> String {
+    quick_xml::escape::escape(text).into_owned()
+}
+
 /// The width of `text` in Helvetica (or a metric twin: Arial, Liberation Sans)
 /// at `font_size`, from the font's advance widths; characters outside ASCII
 /// count as wide ones, so the estimate errs on the large side.

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
+// A count as the page prints it: the page's own formatter, unit-tested there.
+use eventfold::report::html::thousands;
 use serde_json::Value;
 
 use crate::util::{repo, Dir};
@@ -32,19 +34,13 @@ fn chart<'a>(fragment: &'a str, title: &str) -> &'a str {
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
+    quick_xml::escape::escape(text).into_owned()
 }
 
 fn unescape(text: &str) -> String {
-    text.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&")
+    (quick_xml::escape::unescape(text))
+        .unwrap_or_else(|e| panic!("{text}: {e}"))
+        .into_owned()
 }
 
 /// The bars of a chart: `data-label` → `data-value`.
@@ -96,18 +92,6 @@ fn number(text: &str) -> u64 {
     text.replace(',', "")
         .parse()
         .unwrap_or_else(|_| panic!("{text} is not a count"))
-}
-
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Query rows as `k` (as text) → `n`.
@@ -376,15 +360,11 @@ fn a_report_of_an_empty_log_says_so_in_every_section() {
     dir.write("empty.ndjson", "");
     // Another domain's model: no projections come with it.
     let model = repo().join("testdata/real/volvo/model.toml");
-    dir.ok(&[
-        "run",
-        "-i",
-        "empty.ndjson",
-        "--model",
-        model.to_str().unwrap(),
-        "--out",
-        "out",
-    ]);
+    let run = |out: &str| {
+        let model = model.to_str().unwrap();
+        dir.ok(&["run", "-i", "empty.ndjson", "--model", model, "--out", out]);
+    };
+    run("out");
     let outcome = dir.eventfold(&["report", "--out", "out"]);
     assert_eq!(outcome.code, 0, "{outcome:?}");
     assert!(
@@ -413,15 +393,7 @@ fn a_report_of_an_empty_log_says_so_in_every_section() {
     );
     // `[run] report = true` asks for the page as --report does.
     dir.write("eventfold.toml", "[run]\nreport = true\n");
-    dir.ok(&[
-        "run",
-        "-i",
-        "empty.ndjson",
-        "--model",
-        model.to_str().unwrap(),
-        "--out",
-        "by-config",
-    ]);
+    run("by-config");
     assert!(dir.join("by-config/report.html").is_file());
     let missing = dir.eventfold(&["report", "--out", "nowhere"]);
     assert_eq!(missing.code, 2);
