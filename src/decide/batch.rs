@@ -28,7 +28,7 @@ use arrow::datatypes::{TimestampMicrosecondType, UInt64Type};
 use rayon::prelude::*;
 
 use super::read::{source_order, At, Commands};
-use super::spill::{Ids, Spill};
+use super::spill::{Ids, Spill, SEQ};
 use super::write::{write_decision, write_pass_events, Accepted, Decided, EventLines};
 use super::{target_stream, Command, Decider, Reason, Rejection, RelatedStates, StreamDecision};
 use crate::envelope::col;
@@ -238,7 +238,7 @@ fn decide_pass(
             .column(col::OCCURRED_AT)
             .as_primitive::<TimestampMicrosecondType>();
         let seqs = batch
-            .column(batch.num_columns() - 1)
+            .column(batch.schema().index_of(SEQ)?)
             .as_primitive::<UInt64Type>();
         for row in 0..batch.num_rows() {
             let at = At {
@@ -254,19 +254,18 @@ fn decide_pass(
     let mut streams: BTreeMap<(String, String), Vec<u32>> = BTreeMap::new();
     for (index, (time, seq, at)) in order.iter().enumerate() {
         let id = read.id(*at);
-        let command = read.command(*at, *seq);
+        // The command is made whole only to be rejected.
+        let reject = |reason, message| Rejection::of(&read.command(*at, *seq), reason, message);
         let facts = ids.facts(id);
         if facts.is_some_and(|f| f.first != (*time, *seq)) {
-            rejected.push(Rejection::of(
-                &command,
+            rejected.push(reject(
                 Reason::DuplicateCommandId,
                 format!("command id \"{id}\" comes earlier in this batch"),
             ));
             continue;
         }
         if facts.is_some_and(|f| f.decided_before) {
-            rejected.push(Rejection::of(
-                &command,
+            rejected.push(reject(
                 Reason::DuplicateCommandId,
                 format!(
                     "command id \"{id}\" was decided before: an event of the log has it as causation_id"
@@ -274,15 +273,14 @@ fn decide_pass(
             ));
             continue;
         }
-        let Some(command_model) = model.commands.get(&command.command_type) else {
+        let command_type = read.text(*at, col::EVENT_TYPE).unwrap_or("");
+        let Some(command_model) = model.commands.get(command_type) else {
             let mut names: Vec<&str> = model.commands.keys().map(String::as_str).collect();
             names.sort_unstable();
-            rejected.push(Rejection::of(
-                &command,
+            rejected.push(reject(
                 Reason::UnknownCommand,
                 format!(
-                    "no command \"{}\" in the model (declared: {})",
-                    command.command_type,
+                    "no command \"{command_type}\" in the model (declared: {})",
                     if names.is_empty() {
                         "none".into()
                     } else {
@@ -292,12 +290,17 @@ fn decide_pass(
             ));
             continue;
         };
-        match target_stream(command_model, &command) {
+        // Found as the batch was read; none, and the reason is made now.
+        let target = match read.target(*at) {
+            Some(stream) => Ok(stream.to_owned()),
+            None => target_stream(command_model, &read.command(*at, *seq)),
+        };
+        match target {
             Ok(stream) => streams
                 .entry((command_model.aggregate.clone(), stream))
                 .or_default()
                 .push(index as u32),
-            Err(message) => rejected.push(Rejection::of(&command, Reason::Malformed, message)),
+            Err(message) => rejected.push(reject(Reason::Malformed, message)),
         }
     }
     let streams: Vec<((String, String), Vec<u32>)> = streams.into_iter().collect();

@@ -152,9 +152,24 @@ pub struct StreamDecision {
 /// The stream a command targets: its own id, or the one it creates.
 /// `Err` is the message of a malformed command.
 pub fn target_stream(command_model: &CommandModel, command: &Command) -> Result<String, String> {
+    target_of(
+        command_model,
+        &command.command_id,
+        command.stream_id.as_deref(),
+        command.payload.as_deref(),
+    )
+}
+
+/// [`target_stream`] from a command's fields, borrowed where they are read.
+pub fn target_of(
+    command_model: &CommandModel,
+    command_id: &str,
+    stream_id: Option<&str>,
+    payload: Option<&str>,
+) -> Result<String, String> {
     match (&command_model.new_id, command_model.creates) {
         (NewId::FromCommandId, true) => {
-            let hash = Sha256::digest(command.command_id.as_bytes());
+            let hash = Sha256::digest(command_id.as_bytes());
             Ok(format!(
                 "{}-{}",
                 command_model.aggregate,
@@ -162,8 +177,7 @@ pub fn target_stream(command_model: &CommandModel, command: &Command) -> Result<
             ))
         }
         (NewId::Payload(path), true) => {
-            let payload: Option<Value> =
-                (command.payload.as_deref()).and_then(|text| serde_json::from_str(text).ok());
+            let payload: Option<Value> = payload.and_then(|text| serde_json::from_str(text).ok());
             match payload.as_ref().and_then(|p| path.lookup(p)) {
                 Some(Value::String(id)) if !id.is_empty() => Ok(id.clone()),
                 Some(Value::Number(n)) => Ok(n.to_string()),
@@ -173,9 +187,8 @@ pub fn target_stream(command_model: &CommandModel, command: &Command) -> Result<
                 )),
             }
         }
-        _ => command
-            .stream_id
-            .clone()
+        _ => stream_id
+            .map(str::to_owned)
             .ok_or_else(|| "the command names no stream (field \"stream_id\")".to_owned()),
     }
 }

@@ -74,11 +74,13 @@ pub fn command_mapping(overrides: &[String]) -> Result<Mapping> {
 }
 
 /// Commands as ingest read them, kept in its batches (columnar: a command
-/// costs its bytes, not a struct of strings), each batch's last column the
-/// read order (`seq`).
+/// costs its bytes, not a struct of strings), with the spill's read order
+/// and target columns.
 #[derive(Default)]
 pub(super) struct Commands {
     pub(super) batches: Vec<RecordBatch>,
+    /// The batches' target column (the same schema in all of them).
+    pub(super) target_column: Option<usize>,
 }
 
 /// Where a command is in [`Commands`]: its batch and row.
@@ -100,6 +102,12 @@ impl Commands {
 
     pub(super) fn id(&self, at: At) -> &str {
         self.text(at, col::EVENT_ID).unwrap_or("")
+    }
+
+    /// The stream the command `at` targets, as found when it was read
+    /// (the spilled batches' target column); `None` when it has none.
+    pub(super) fn target(&self, at: At) -> Option<&str> {
+        self.text(at, self.target_column?)
     }
 
     /// The command `at`, the `seq`th read.

@@ -17,18 +17,24 @@ use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch, UInt32Array, UInt64Array};
+use arrow::array::{Array, AsArray, RecordBatch, StringBuilder, UInt32Array, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType};
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 
-use super::read::{command_of, malformed, Commands};
-use super::{target_stream, Rejection};
+use super::read::{malformed, Commands, NO_STREAM};
+use super::{target_of, Rejection};
 use crate::envelope::{col, Reject};
 use crate::ingest::IngestSink;
 use crate::model::Model;
 use crate::sink::dataset::{self, TableReader};
 use crate::{Error, Result};
+
+/// The spilled batches' column of each command's read order.
+pub(super) const SEQ: &str = "seq";
+/// The spilled batches' column of the stream each command targets (null
+/// when it names none it may target), computed once as it is read.
+pub(super) const TARGET: &str = "target";
 
 /// How many files the commands are spread over.
 pub const BUCKETS: usize = 64;
@@ -164,19 +170,25 @@ impl<'a> Spill<'a> {
         self.folder.join(format!("commands-{bucket:02}.arrows"))
     }
 
-    /// The bucket of a command: by the stream it targets, else (a command
-    /// that names no valid target: it is rejected wherever it is) by its id.
-    fn bucket(&self, batch: &RecordBatch, row: usize) -> usize {
+    /// The stream the command in `row` targets (`None` for an unknown
+    /// command or one naming no valid target: it is rejected, its message
+    /// made then), and its bucket: by that stream, else by the command id.
+    fn target(&self, batch: &RecordBatch, row: usize) -> (Option<String>, usize) {
         use std::hash::BuildHasher;
-        let command = command_of(batch, row, 0);
-        let key = (self.model.commands.get(&command.command_type))
-            .and_then(|model| Some((&model.aggregate, target_stream(model, &command).ok()?)));
-        let hasher = foldhash::quality::FixedState::with_seed(0x51_7cc1);
-        let hash = match key {
-            Some(key) => hasher.hash_one(key),
-            None => hasher.hash_one(&command.command_id),
+        let text = |column: usize| {
+            let array = batch.column(column).as_string::<i32>();
+            array.is_valid(row).then(|| array.value(row))
         };
-        (hash % BUCKETS as u64) as usize
+        let id = text(col::EVENT_ID).unwrap_or("");
+        let stream = text(col::STREAM_ID).filter(|s| *s != NO_STREAM);
+        let model = text(col::EVENT_TYPE).and_then(|t| self.model.commands.get(t));
+        let target = model.and_then(|model| target_of(model, id, stream, text(col::PAYLOAD)).ok());
+        let hasher = foldhash::quality::FixedState::with_seed(0x51_7cc1);
+        let hash = match (model, &target) {
+            (Some(model), Some(stream)) => hasher.hash_one((&model.aggregate, stream)),
+            _ => hasher.hash_one(id),
+        };
+        (target, (hash % BUCKETS as u64) as usize)
     }
 
     /// Closes the files.
@@ -212,6 +224,7 @@ impl IngestSink for Spill<'_> {
             .as_primitive::<TimestampMicrosecondType>();
         let ids = batch.column(col::EVENT_ID).as_string::<i32>();
         let mut rows_of: Vec<Vec<u32>> = vec![Vec::new(); BUCKETS];
+        let mut targets = StringBuilder::with_capacity(rows, rows * 16);
         for row in 0..rows {
             let id = if ids.is_valid(row) {
                 ids.value(row)
@@ -219,7 +232,9 @@ impl IngestSink for Spill<'_> {
                 ""
             };
             self.ids.saw(id, (times.value(row), first + row as u64));
-            rows_of[self.bucket(&batch, row)].push(row as u32);
+            let (target, bucket) = self.target(&batch, row);
+            targets.append_option(target);
+            rows_of[bucket].push(row as u32);
         }
         let schema = self
             .schema
@@ -227,12 +242,14 @@ impl IngestSink for Spill<'_> {
                 let mut fields: Vec<Field> = (batch.schema().fields().iter())
                     .map(|f| f.as_ref().clone())
                     .collect();
-                fields.push(Field::new("seq", DataType::UInt64, false));
+                fields.push(Field::new(SEQ, DataType::UInt64, false));
+                fields.push(Field::new(TARGET, DataType::Utf8, true));
                 Arc::new(Schema::new(fields))
             })
             .clone();
         let mut columns = batch.columns().to_vec();
         columns.push(Arc::new(seqs));
+        columns.push(Arc::new(targets.finish()));
         let numbered = RecordBatch::try_new(schema.clone(), columns)?;
         for (bucket, rows) in rows_of.into_iter().enumerate() {
             if rows.is_empty() {
@@ -280,8 +297,8 @@ impl Buckets {
         passes
     }
 
-    /// The commands of the buckets `pass`; each batch's last column is the
-    /// read order.
+    /// The commands of the buckets `pass`, with their [`SEQ`] and
+    /// [`TARGET`] columns.
     pub(super) fn read(&self, pass: &[usize]) -> Result<Commands> {
         let mut batches = Vec::new();
         for bucket in pass {
@@ -293,7 +310,11 @@ impl Buckets {
                 batches.push(batch?);
             }
         }
-        Ok(Commands { batches })
+        let target_column = (batches.first()).and_then(|b| b.schema().index_of(TARGET).ok());
+        Ok(Commands {
+            batches,
+            target_column,
+        })
     }
 }
 
