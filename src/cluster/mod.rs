@@ -1,7 +1,8 @@
 //! The two server roles of a cluster (its client side is
 //! [`crate::sql::cluster`]), embedded: `eventfold cluster scheduler`
 //! and `eventfold cluster executor` run Ballista's scheduler and executor
-//! processes with eventfold's SQL functions and codec installed, so the
+//! processes with eventfold's SQL functions and codecs (the distributed
+//! run's plan nodes among them) installed, so the
 //! `eventfold` binary is all a machine of the cluster needs.
 //!
 //! Both use Ballista's pull scheduling (executors ask the scheduler for work),
@@ -27,6 +28,7 @@ use datafusion::execution::SessionState;
 use datafusion::prelude::SessionConfig;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 
+use crate::pipeline::cluster::EventfoldPhysicalCodec;
 use crate::sql::cluster::codec::EventfoldLogicalCodec;
 use crate::sql::cluster::ClusterUrl;
 use crate::{Error, Result};
@@ -84,6 +86,7 @@ pub async fn run_scheduler(
     }
     .with_override_session_builder(Arc::new(scheduler_session));
     config.override_logical_codec = Some(EventfoldLogicalCodec::shared());
+    config.override_physical_codec = Some(EventfoldPhysicalCodec::shared());
     let listener = tokio::net::TcpListener::bind(options.bind)
         .await
         .map_err(|e| {
@@ -156,6 +159,7 @@ pub async fn run_executor(
         memory_pool_size: options.memory_limit,
         override_function_registry: Some(Arc::new(executor_functions()?)),
         override_logical_codec: Some(EventfoldLogicalCodec::shared()),
+        override_physical_codec: Some(EventfoldPhysicalCodec::shared()),
         ..ExecutorProcessConfig::default()
     };
     starting(options.bind);

@@ -85,6 +85,15 @@ pub struct Args {
     /// roles with the task model, else nobody holds a role).
     #[arg(long, value_name = "FILE")]
     pub roles: Option<PathBuf>,
+    /// Run the rebuild as one job on the cluster at df://HOST:PORT: the
+    /// inputs, the output folder and its parent on storage every executor
+    /// sees at the same path (see README "Running on a cluster").
+    #[arg(long, value_name = "URL")]
+    pub cluster: Option<String>,
+    /// With --cluster: hash partitions of the streams, the fold's tasks and
+    /// the parts of each table (default 4).
+    #[arg(long, value_name = "N", requires = "cluster")]
+    pub partitions: Option<usize>,
     /// Also write report.html into the output: one self-contained page of
     /// the run, its findings and rejects, flows and charts (as `eventfold report`;
     /// also on with `[run] report = true` in eventfold.toml).
@@ -167,11 +176,11 @@ impl Args {
             projections,
             session: SessionOptions {
                 memory_limit,
-                target_partitions: self.threads.or(project.threads),
+                target_partitions: self.partitions.or(self.threads).or(project.threads),
                 spill_dir: None,
                 batch_rows: None,
                 fair_spill_pool: false,
-                cluster: None,
+                cluster: self.cluster.clone(),
             },
             observer: std::sync::Arc::new(super::terminal::Terminal::stderr()),
         })

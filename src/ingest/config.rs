@@ -88,7 +88,7 @@ pub struct RawFile {
 }
 
 /// What a mapping file or the flags say about the inputs; unset means "not said".
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, Deserialize)]
 pub struct InputSpec {
     pub format: Option<String>,
     pub preset: Option<String>,
@@ -223,6 +223,7 @@ impl InputSpec {
             format: self.format.as_deref().map(Format::parse).transpose()?,
             fallback_format: preset.format(),
             mapping,
+            spec: Some(self.clone()),
             ..IngestOptions::default()
         };
         if let Some(delimiter) = &self.delimiter {

@@ -111,6 +111,10 @@ pub struct IngestOptions {
     /// Read-order positions start after this one (an incremental run goes on
     /// from where the previous run's inputs ended).
     pub position_base: u64,
+    /// The mapping file and flags these options were made from, when they
+    /// were: what a distributed run ships to its executors, which make the
+    /// same options from it.
+    pub spec: Option<config::InputSpec>,
 }
 
 impl Default for IngestOptions {
@@ -124,6 +128,7 @@ impl Default for IngestOptions {
             max_record_bytes: 16 << 20,
             chunk_bytes: 4 << 20,
             position_base: 0,
+            spec: None,
         }
     }
 }
@@ -142,7 +147,7 @@ pub struct InputSummary {
 }
 
 /// What the whole ingest did. `events + rejects == records` always.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct IngestSummary {
     pub inputs: Vec<InputSummary>,
     pub records: u64,

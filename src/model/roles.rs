@@ -19,7 +19,7 @@ use crate::support::time::parse_timestamp;
 use crate::{Error, Result};
 
 /// One role an actor holds, from `from` to `to` (microseconds, inclusive).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Grant {
     role: String,
     from: Option<i64>,
@@ -27,7 +27,7 @@ struct Grant {
 }
 
 /// The roles of every actor.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Roles {
     grants: HashMap<String, Vec<Grant>>,
 }

@@ -2,7 +2,7 @@
 //! what replay folds into them.
 
 /// The value of one typed state field.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum StateValue {
     Null,
     Str(String),

@@ -17,7 +17,7 @@ use super::RunReport;
 use crate::envelope::events_schema;
 use crate::model::roles::Roles;
 use crate::model::{Model, StateValue};
-use crate::replay::authorise::Authoriser;
+use crate::replay::authorise::{Authoriser, HeldSlot};
 use crate::replay::keyed::KeyedFolds;
 use crate::replay::{Finding, Replayer, Seeds};
 use crate::sink::projection::write_projections;
@@ -56,6 +56,9 @@ pub(super) struct Replay<'a> {
     /// An incremental run's previous states of the streams the rules read
     /// through a reference ([`Authoriser::earlier`]).
     pub related_states: HashMap<(String, String), Vec<StateValue>>,
+    /// A partition of a distributed run: its related permits are held and
+    /// handed over here ([`Authoriser::deferring`]).
+    pub held: Option<HeldSlot>,
 }
 
 /// Where the pass's time goes: waiting for the sorted stream, the fold (with
@@ -88,6 +91,7 @@ pub(super) async fn sort_and_replay(
         model_file,
         roles,
         related_states,
+        held,
     } = replay;
     let mut repeated = Vec::new();
     let mut folded = 0;
@@ -98,7 +102,11 @@ pub(super) async fn sort_and_replay(
         replayer = replayer.with_keyed_folds(folds);
     }
     if model.has_authorisation() {
-        replayer = replayer.with_authoriser(Authoriser::new(model, roles).earlier(related_states));
+        let mut authoriser = Authoriser::new(model, roles).earlier(related_states);
+        if let Some(slot) = held {
+            authoriser = authoriser.deferring(slot);
+        }
+        replayer = replayer.with_authoriser(authoriser);
     }
     let mut clocks = Clocks::default();
     loop {

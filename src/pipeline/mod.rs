@@ -49,6 +49,8 @@ use crate::support::metrics::{millis, Phase};
 use crate::support::progress::Stage;
 use crate::{Error, Result};
 
+#[cfg(feature = "cluster")]
+pub mod cluster;
 mod config;
 mod duplicates;
 mod fold;
@@ -181,6 +183,9 @@ fn build(
     dir: &OutputDir,
     started: Instant,
 ) -> Result<RunReport> {
+    if let Some(url) = &config.session.cluster {
+        return on_cluster(config, model, projections, dir, started, url);
+    }
     let mut report = RunReport {
         model_sha256: sha256_hex(config.model.text.as_bytes()),
         partial: config.selection.is_partial(),
@@ -195,6 +200,34 @@ fn build(
     let (findings, hashes) = replay_merge_and_duplicates(&plan, &mut report)?;
     write_phase(&plan, findings, hashes, &mut report, started)?;
     Ok(report)
+}
+
+/// The run as one job on the cluster at `url` ([`cluster`]).
+#[cfg(feature = "cluster")]
+fn on_cluster(
+    config: &RunConfig,
+    model: &Model,
+    projections: &Ordered,
+    dir: &OutputDir,
+    started: Instant,
+    url: &str,
+) -> Result<RunReport> {
+    cluster::build(config, model, projections, dir, started, url)
+}
+
+/// Without the `cluster` feature, `run --cluster` is refused.
+#[cfg(not(feature = "cluster"))]
+fn on_cluster(
+    _: &RunConfig,
+    _: &Model,
+    _: &Ordered,
+    _: &OutputDir,
+    _: Instant,
+    url: &str,
+) -> Result<RunReport> {
+    Err(Error::usage(format!(
+        "run --cluster {url}: this eventfold was built without cluster support\n  hint: build it with the default features, or leave out --cluster"
+    )))
 }
 
 /// The run's [`Plan`]; `None` when an incremental run has nothing new to
@@ -377,6 +410,7 @@ async fn replay_phase(
         model_file: &config.model.name,
         roles: &config.roles,
         related_states: related_states(plan)?,
+        held: None,
     };
     // A partial run folds an unknown share of the events.
     let total = (!config.selection.is_partial()).then_some(report.ingest.events);

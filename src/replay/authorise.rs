@@ -19,6 +19,9 @@
 //! event comes after every old one.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
 
 use crate::model::roles::Roles;
 use crate::model::{AggregateModel, Allowed, Model, Permit, StateValue};
@@ -168,6 +171,7 @@ pub fn unauthorised(event: &EventRef, allowed: &Allowed, reasons: &[String]) -> 
 }
 
 /// An event whose related permits are answered after the replay.
+#[derive(Debug, Clone)]
 struct Pending<'m> {
     finding: Finding,
     actor: String,
@@ -191,6 +195,76 @@ pub struct Authoriser<'m> {
     /// run's previous output), by (aggregate_type, stream_id).
     earlier: HashMap<(String, String), Vec<StateValue>>,
     findings: Vec<Finding>,
+    /// A deferring authoriser's slot for what it hands over at the end.
+    held: Option<HeldSlot>,
+}
+
+/// Where a deferring authoriser leaves its [`Held`] at the end of its pass.
+pub type HeldSlot = Arc<Mutex<Option<Held>>>;
+
+/// What a deferring authoriser could not answer alone: its held events and
+/// the timelines of the streams it folded, to be answered with every other
+/// partition's ([`resume`]).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Held {
+    timelines: Vec<(String, String, Timeline)>,
+    pending: Vec<HeldEvent>,
+}
+
+/// A held event, its permits by name (the model's text, found again on resume).
+#[derive(Debug, Serialize, Deserialize)]
+struct HeldEvent {
+    finding: Finding,
+    actor: String,
+    reasons: Vec<String>,
+    /// (aggregate, stream id, field index, name) per related permit.
+    related: Vec<(String, Option<String>, usize, String)>,
+}
+
+/// Answers every partition's held events together: the related streams'
+/// timelines joined, each held event judged as one pass would. Returns the
+/// findings of the events not allowed.
+pub fn resume(model: &Model, roles: &Roles, helds: Vec<Held>) -> Vec<Finding> {
+    let permits: Vec<(&str, &str)> = (model.aggregates.iter())
+        .flat_map(|a| a.handlers.values())
+        .flat_map(|h| h.allowed.iter().flat_map(|a| &a.permits))
+        .filter_map(|permit| match permit {
+            Permit::Related {
+                aggregate, name, ..
+            } => Some((aggregate.as_str(), name.as_str())),
+            _ => None,
+        })
+        .collect();
+    let mut authoriser = Authoriser::new(model, roles);
+    for held in helds {
+        for (aggregate, stream_id, timeline) in held.timelines {
+            authoriser
+                .timelines
+                .insert((aggregate, stream_id), timeline);
+        }
+        for event in held.pending {
+            let related = (event.related.into_iter())
+                .filter_map(|(aggregate, stream_id, field, name)| {
+                    let (aggregate, name) = *permits
+                        .iter()
+                        .find(|(a, n)| *a == aggregate && *n == name)?;
+                    Some(RelatedPermit {
+                        aggregate,
+                        stream_id,
+                        field,
+                        name,
+                    })
+                })
+                .collect();
+            authoriser.pending.push(Pending {
+                finding: event.finding,
+                actor: event.actor,
+                reasons: event.reasons,
+                related,
+            });
+        }
+    }
+    authoriser.finish()
 }
 
 impl<'m> Authoriser<'m> {
@@ -210,7 +284,16 @@ impl<'m> Authoriser<'m> {
             pending: Vec::new(),
             earlier: HashMap::new(),
             findings: Vec::new(),
+            held: None,
         }
+    }
+
+    /// An authoriser of one partition of a distributed run: it answers no
+    /// related permit itself, and at the end leaves its held events and
+    /// timelines in `slot` ([`Held`], answered by [`resume`]).
+    pub fn deferring(mut self, slot: HeldSlot) -> Self {
+        self.held = Some(slot);
+        self
     }
 
     /// The related streams' states from before the replayed events.
@@ -252,6 +335,7 @@ impl<'m> Authoriser<'m> {
                 // permits are answered now rather than held to the end.
                 Some(actor)
                     if !related.is_empty()
+                        && self.held.is_none()
                         && related.iter().all(|p| p.aggregate < event.aggregate_type) =>
                 {
                     if !self.answer(&related, actor, event.position, &mut reasons) {
@@ -319,7 +403,35 @@ impl<'m> Authoriser<'m> {
     }
 
     /// Answers the related permits still held; returns every finding.
+    /// A deferring authoriser hands its held events and timelines over
+    /// instead, and returns only the findings it could judge alone.
     pub fn finish(mut self) -> Vec<Finding> {
+        if let Some(slot) = self.held.take() {
+            let held = Held {
+                timelines: (self.timelines.into_iter())
+                    .map(|((aggregate, stream), timeline)| (aggregate, stream, timeline))
+                    .collect(),
+                pending: (self.pending.into_iter())
+                    .map(|event| HeldEvent {
+                        finding: event.finding,
+                        actor: event.actor,
+                        reasons: event.reasons,
+                        related: (event.related.into_iter())
+                            .map(|p| {
+                                (
+                                    p.aggregate.to_owned(),
+                                    p.stream_id,
+                                    p.field,
+                                    p.name.to_owned(),
+                                )
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            };
+            *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(held);
+            return self.findings;
+        }
         let pending = std::mem::take(&mut self.pending);
         for mut event in pending {
             let position = event.finding.position;

@@ -110,7 +110,9 @@ impl<'a> From<&'a Event> for EventRef<'a> {
 }
 
 /// The consistency rules replay checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Rule {
     VersionGap,
@@ -187,7 +189,7 @@ impl Rule {
 }
 
 /// One consistency problem in the log.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Finding {
     pub aggregate_type: String,
     pub stream_id: String,

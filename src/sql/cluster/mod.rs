@@ -12,9 +12,8 @@
 //! each executor: an output must be on storage every executor sees at the
 //! same path.
 //!
-//! What is not here yet: the distributed rebuild (`run --cluster`), which
-//! needs the fold as an execution-plan node; see the README's "Running on a
-//! cluster".
+//! The distributed rebuild (`run --cluster`) is [`crate::pipeline`]'s: its
+//! own plan nodes, submitted with this module's settings.
 
 pub mod codec;
 
@@ -77,6 +76,11 @@ impl ClusterUrl {
             host: host.to_owned(),
             port,
         })
+    }
+
+    /// The URL a physical plan is submitted to.
+    pub fn http_url(&self) -> String {
+        format!("http://{}:{}", self.host, self.port)
     }
 
     /// The URL Ballista's client is given.
@@ -156,7 +160,7 @@ pub fn client_context(ctx: SessionContext, url: &ClusterUrl) -> Result<SessionCo
 ///   sort, which then reads only the first partition (`events_after_terminal`
 ///   and `stream_trail` lost rows). With Ballista's settings they are
 ///   sort-merge joins, and DataFusion never chooses `CollectLeft` (below).
-fn cluster_config(
+pub(crate) fn cluster_config(
     config: datafusion::prelude::SessionConfig,
 ) -> datafusion::prelude::SessionConfig {
     let mut config = SessionConfigExt::upgrade_for_ballista(config)

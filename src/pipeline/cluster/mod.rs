@@ -1,0 +1,300 @@
+//! `run --cluster df://HOST:PORT`: the rebuild as one job on a Ballista
+//! cluster, with the local run's own ingest and fold in every task.
+//!
+//! The job is a physical plan the client builds and submits
+//! ([`execute_physical_plan`]):
+//!
+//! ```text
+//! CoalescePartitionsExec
+//!   FoldExec                 one task per hash partition of the streams
+//!     RepartitionExec(Hash(aggregate_type, stream_id), P)   Ballista's shuffle
+//!       IngestExec           one task per input
+//! ```
+//!
+//! Every task writes into the output's temporary folder, which must be on
+//! storage every executor sees at the same path: an ingest task its rejects
+//! (`rejects/part-<input>.parquet`) and a summary, a fold task its tables
+//! (events, transitions, streams, states) with its findings and held
+//! authorisation checks beside. Then the client, in this process:
+//!
+//! 1. moves each fold task's tables into the output's parts
+//!    (`events/part-<p>.parquet`, `state/task/part-<p>.parquet`, …);
+//! 2. answers the authorisation checks that read a related stream, which may
+//!    have been folded in another partition ([`resume`]);
+//! 3. finds the duplicate event ids, which span partitions, with SQL on the
+//!    cluster over `events/`;
+//! 4. folds the model's keyed folds from `events/` ([`super::refold`]: a
+//!    key spans partitions);
+//! 5. writes the findings, the SQL projections (their SQL on the cluster),
+//!    `manifest.json` with a hash per part, and commits the folder, as the
+//!    local run does ([`super::write_phase`]). A job that fails leaves the
+//!    previous output as it was.
+//!
+//! Not yet on a cluster: incremental and partial (`--as-of`, `--aggregate`,
+//! …) runs, mappings that number versions in read order (`@order`, which
+//! counts across inputs), and splitting one large input by byte range; each
+//! is refused with a reason.
+
+mod job;
+mod nodes;
+mod partition;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ballista_core::config::BallistaConfig;
+use ballista_core::execution_plans::execute_physical_plan;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::{Partitioning, PhysicalExpr};
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion_proto::protobuf::PhysicalPlanNode;
+
+pub use job::ClusterJob;
+pub use nodes::EventfoldPhysicalCodec;
+use nodes::{FoldExec, IngestExec};
+use partition::{fold_dir, partition_results, split_summaries, FoldSummary, MAX_SPLITS};
+
+use super::{duplicate_ids_phase, write_phase, Plan, RunConfig, RunReport};
+use crate::envelope::events_schema;
+use crate::ingest::IngestSummary;
+use crate::model::Model;
+use crate::projection::Ordered;
+use crate::replay::authorise::resume;
+use crate::sink::OutputDir;
+use crate::sort::StagingFormat;
+use crate::sql::cluster::ClusterUrl;
+use crate::support::digest::sha256_hex;
+use crate::support::metrics::millis;
+use crate::{Error, Result};
+
+/// Hash partitions of the streams when `--partitions` does not say.
+pub const DEFAULT_PARTITIONS: usize = 4;
+
+/// What the cluster cannot do yet, said before anything runs.
+fn refuse_unsupported(config: &RunConfig) -> Result<()> {
+    let refuse = |what: &str| {
+        Err(Error::usage(format!(
+            "run --cluster: {what} is not supported on a cluster yet\n  hint: leave out --cluster to run it locally"
+        )))
+    };
+    if config.incremental {
+        return refuse("an incremental run (--incremental, or `incremental = true`)");
+    }
+    if config.selection.is_partial() {
+        return refuse("a partial or as-of run (--aggregate, --stream, --tenant, --as-of)");
+    }
+    if config.ingest.mapping.versions_from_order() && config.inputs.len() > 1 {
+        return refuse("numbering versions in read order (`@order`) across several inputs");
+    }
+    if config.ingest.spec.is_none() {
+        return refuse("ingest options not made from a mapping (a library caller's)");
+    }
+    if config.inputs.len() > MAX_SPLITS {
+        return refuse(&format!("more than {MAX_SPLITS} inputs"));
+    }
+    Ok(())
+}
+
+/// The run on the cluster at `url`, into `dir` (committed by the caller).
+pub(super) fn build(
+    config: &RunConfig,
+    model: &Model,
+    projections: &Ordered,
+    dir: &OutputDir,
+    started: Instant,
+    url: &str,
+) -> Result<RunReport> {
+    refuse_unsupported(config)?;
+    let url = ClusterUrl::parse(url)?;
+    url.ensure_reachable()?;
+    let mut session = config.session.clone();
+    let memory_limit = *session
+        .memory_limit
+        .get_or_insert(super::DEFAULT_RUN_MEMORY_LIMIT);
+    let partitions = session
+        .target_partitions
+        .unwrap_or(DEFAULT_PARTITIONS)
+        .max(1);
+    let plan = Plan {
+        config,
+        model,
+        projections,
+        dir,
+        previous: None,
+        inputs: config.inputs.clone(),
+        session,
+        memory_limit,
+        staging: StagingFormat::SortedRuns(memory_limit),
+    };
+    let mut report = RunReport {
+        model_sha256: sha256_hex(config.model.text.as_bytes()),
+        projection_entries: crate::projection::keyed_entries(model, &config.model.name),
+        ..RunReport::default()
+    };
+    let job = ClusterJob {
+        root: dir.path(""),
+        model_name: config.model.name.clone(),
+        model_text: config.model.text.clone(),
+        roles: config.roles.clone(),
+        spec: config.ingest.spec.clone().unwrap_or_default(),
+        strict: config.ingest.strict,
+        chunk_bytes: config.ingest.chunk_bytes,
+        inputs: ClusterJob::ship(&config.inputs),
+        with_history: config.with_history,
+        partitions,
+        memory_limit,
+    };
+    for folder in [job::INGEST_DIR, "rejects"] {
+        create_dir(&dir.path(folder))?;
+    }
+    create_dir(&dir.path(job::FOLD_DIR))?;
+    let runtime = crate::sql::runtime()?;
+    let job_started = Instant::now();
+    let mut summaries = runtime.block_on(submit(&url, Arc::new(job.clone())))?;
+    // Parts in the order of their streams: the same names for the same log.
+    summaries.sort_by(|a, b| a.first.cmp(&b.first));
+    report.timings.sort_replay_ms = millis(job_started.elapsed());
+    let gathered = Instant::now();
+    report.ingest = ingest_totals(&job)?;
+    let mut findings = Vec::new();
+    let mut helds = Vec::new();
+    for (part, summary) in summaries.iter().enumerate() {
+        let (held, found) = partition_results(&job.root, &summary.folder)?;
+        helds.push(held);
+        findings.extend(found);
+        add_counts(&mut report, summary);
+        report.timings.fold_ms = report.timings.fold_ms.max(summary.fold_ms);
+        into_parts(&fold_dir(&job.root, &summary.folder), &job.root, part)?;
+    }
+    if summaries.len() != partitions {
+        return Err(Error::usage(format!(
+            "the cluster answered for {} of {partitions} partitions",
+            summaries.len()
+        )));
+    }
+    findings.extend(resume(model, &config.roles, helds));
+    let cluster_dir = dir.path(job::CLUSTER_DIR);
+    std::fs::remove_dir_all(&cluster_dir).map_err(|e| Error::io(&cluster_dir, e))?;
+    report.timings.tables_write_ms = millis(gathered.elapsed());
+    findings.extend(runtime.block_on(events_queries(&plan, &mut report))?);
+    if !model.projections.is_empty() {
+        let root = dir.path("");
+        report.projections =
+            super::refold(model, &config.model.name, &root.join("events"), &root, None)?;
+    }
+    write_phase(&plan, findings, BTreeMap::new(), &mut report, started)?;
+    Ok(report)
+}
+
+fn create_dir(path: &Path) -> Result<()> {
+    std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))
+}
+
+/// Submits the job and waits for every fold task's counts.
+async fn submit(url: &ClusterUrl, job: Arc<ClusterJob>) -> Result<Vec<FoldSummary>> {
+    let schema = events_schema();
+    let keys: Vec<Arc<dyn PhysicalExpr>> = ["aggregate_type", "stream_id"]
+        .into_iter()
+        .map(|name| Ok(Arc::new(Column::new(name, schema.index_of(name)?)) as _))
+        .collect::<Result<_>>()?;
+    let splits = nodes::splits_leaf(job.inputs.len())?;
+    let ingest: Arc<dyn ExecutionPlan> = Arc::new(IngestExec::new(splits, job.clone()));
+    let shuffled = RepartitionExec::try_new(ingest, Partitioning::Hash(keys, job.partitions))?;
+    let fold = Arc::new(FoldExec::new(Arc::new(shuffled), job));
+    let plan = Arc::new(CoalescePartitionsExec::new(fold));
+    let config = crate::sql::cluster::cluster_config(datafusion::prelude::SessionConfig::new());
+    let session_id = format!(
+        "eventfold-run-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    );
+    let stream = execute_physical_plan::<PhysicalPlanNode>(
+        url.http_url(),
+        &BallistaConfig::default(),
+        plan,
+        &EventfoldPhysicalCodec::default(),
+        session_id,
+        config,
+    )
+    .await?;
+    let batches = datafusion::physical_plan::common::collect(stream).await?;
+    let mut summaries = Vec::new();
+    for batch in batches {
+        let column = arrow::array::AsArray::as_string::<i32>(batch.column(0));
+        for text in column.iter().flatten() {
+            summaries.push(serde_json::from_str(text).map_err(|e| {
+                Error::usage(format!("a fold task answered what is not its counts: {e}"))
+            })?);
+        }
+    }
+    Ok(summaries)
+}
+
+/// The whole ingest's counts: every split's, in input order.
+fn ingest_totals(job: &ClusterJob) -> Result<IngestSummary> {
+    let mut total = IngestSummary::default();
+    for split in split_summaries(job)? {
+        total.records += split.ingest.records;
+        total.events += split.ingest.events;
+        total.rejects += split.ingest.rejects;
+        total.read_positions += split.lines;
+        total.inputs.extend(split.ingest.inputs);
+    }
+    Ok(total)
+}
+
+/// A fold task's counts added to the run's.
+fn add_counts(report: &mut RunReport, summary: &FoldSummary) {
+    let add = |into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>| {
+        for (name, count) in from {
+            *into.entry(name.clone()).or_default() += count;
+        }
+    };
+    add(&mut report.streams, &summary.streams);
+    add(&mut report.states, &summary.states);
+    add(&mut report.state_history, &summary.state_history);
+    report.transitions += summary.transitions;
+}
+
+/// Moves every table a fold task wrote under `from` (`events.parquet`,
+/// `state/task.parquet`, …) to its part in `root` (`events/part-<p>.parquet`,
+/// `state/task/part-<p>.parquet`, …).
+fn into_parts(from: &Path, root: &Path, partition: usize) -> Result<()> {
+    for (name, path) in super::output::files_under(from)? {
+        let Some(table) = name.strip_suffix(".parquet") else {
+            continue;
+        };
+        let folder = root.join(table);
+        create_dir(&folder)?;
+        let part = folder.join(format!("part-{partition:05}.parquet"));
+        std::fs::rename(&path, &part).map_err(|e| Error::io(&part, e))?;
+    }
+    Ok(())
+}
+
+/// The queries over the whole `events/` on the cluster: the duplicate event
+/// ids (returned as findings) and the highest position (the watermark).
+async fn events_queries(
+    plan: &Plan<'_>,
+    report: &mut RunReport,
+) -> Result<Vec<crate::replay::Finding>> {
+    let ctx = crate::sql::session(&plan.session)?;
+    crate::sql::register_file(&ctx, "replayed", &plan.dir.path("events")).await?;
+    let findings = duplicate_ids_phase(&ctx, "replayed", None, report).await?;
+    let batches = ctx
+        .sql("SELECT max(position) FROM replayed")
+        .await?
+        .collect()
+        .await?;
+    report.ingest.max_position = batches.iter().find_map(|batch| {
+        let column = batch.column(0);
+        let positions = arrow::array::AsArray::as_primitive::<arrow::datatypes::UInt64Type>(column);
+        (!positions.is_empty() && arrow::array::Array::is_valid(positions, 0))
+            .then(|| positions.value(0))
+    });
+    Ok(findings)
+}

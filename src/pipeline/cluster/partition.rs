@@ -1,0 +1,329 @@
+//! The work of one task of a distributed run, on an executor: ingest one
+//! input ([`ingest_split`]) and fold one hash partition of the streams
+//! ([`fold_partition`]), both with the local run's own code, writing into
+//! the output's temporary folder on shared storage.
+//!
+//! Read-order positions. A local run numbers the events without a position
+//! of their own by their place across all inputs in order; a split cannot
+//! know how many records the splits before it hold. So split `i` numbers its
+//! events from `(i + 1) << SPLIT_SHIFT`, writes how many lines it read, and
+//! the fold, which runs once every split is read (Ballista's shuffle is a
+//! barrier), puts each such position back where the local run has it: the
+//! lines of the splits before, plus its line. A position a record carries
+//! itself of 2^53 or more (nine quadrillion) would be taken for a numbered
+//! one; no store we know of counts that high.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{AsArray, RecordBatch, UInt64Array};
+use arrow::datatypes::UInt64Type;
+use serde::{Deserialize, Serialize};
+
+use super::job::{ClusterJob, FOLD_DIR, INGEST_DIR};
+use crate::envelope::{col, rejects_batch, rejects_schema, Reject};
+use crate::ingest::{ingest, IngestSink, IngestSummary};
+use crate::pipeline::fold::{sort_and_replay, Replay};
+use crate::pipeline::sorted::SortedEvents;
+use crate::pipeline::RunReport;
+use crate::replay::authorise::{Held, HeldSlot};
+use crate::replay::{Finding, Seeds};
+use crate::sink::dataset::TableReader;
+use crate::sink::{BackgroundTableWriter, TableWriter};
+use crate::sort::runs::SortedRuns;
+use crate::sort::StagingFormat;
+use crate::support::progress::Silent;
+use crate::{Error, Result};
+
+/// Split `i`'s read-order positions start at `(i + 1) << SPLIT_SHIFT`.
+pub const SPLIT_SHIFT: u32 = 53;
+
+/// The largest number of splits (inputs) a distributed run reads.
+pub const MAX_SPLITS: usize = (1 << (64 - SPLIT_SHIFT)) - 1;
+
+/// What a split wrote beside its rejects: its ingest summary, with the lines
+/// it read (the read-order positions it gave out).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SplitSummary {
+    pub ingest: IngestSummary,
+    pub lines: u64,
+}
+
+/// What a fold partition hands back to the client (as one JSON row).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct FoldSummary {
+    /// The folder (under [`FOLD_DIR`]) it wrote its tables in.
+    pub folder: String,
+    /// Its first stream, (aggregate type, stream id): the order of the parts.
+    pub first: Option<(String, String)>,
+    pub streams: BTreeMap<String, u64>,
+    pub states: BTreeMap<String, u64>,
+    pub state_history: BTreeMap<String, u64>,
+    pub transitions: u64,
+    pub fold_ms: u64,
+}
+
+/// The file a split's summary is written to.
+pub fn split_summary_path(root: &Path, split: usize) -> PathBuf {
+    root.join(INGEST_DIR).join(format!("{split:05}.json"))
+}
+
+/// The folder a fold partition writes its tables in, before the client
+/// moves them into the output's parts.
+pub fn fold_dir(root: &Path, folder: &str) -> PathBuf {
+    root.join(FOLD_DIR).join(folder)
+}
+
+/// A folder name no other fold task of the job takes, on any executor (a
+/// retried task writes anew beside its failed attempt, which is ignored).
+fn unique_folder() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let next = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let digest = crate::support::digest::sha256_hex(
+        format!("{}-{now}-{next}-{}", std::process::id(), host.trim()).as_bytes(),
+    );
+    digest[..16].to_owned()
+}
+
+/// The files of a fold partition's held authorisation and findings.
+pub const HELD_FILE: &str = "held.json";
+pub const FINDINGS_FILE: &str = "findings.json";
+
+/// Hands the events of a split on to the shuffle, its rejects to its part of
+/// `rejects/`.
+struct SplitSink<'a> {
+    send: &'a mut dyn FnMut(RecordBatch) -> Result<()>,
+    rejects: TableWriter,
+}
+
+impl IngestSink for SplitSink<'_> {
+    fn events(&mut self, batch: RecordBatch) -> Result<()> {
+        (self.send)(batch)
+    }
+
+    fn rejects(&mut self, rejects: Vec<Reject>) -> Result<()> {
+        self.rejects.write(&rejects_batch(&rejects)?)
+    }
+}
+
+/// Ingests split `split` (one input) of `job`: each events batch to `send`,
+/// the rejects into `rejects/part-<split>.parquet`, and the summary beside.
+pub fn ingest_split(
+    job: &ClusterJob,
+    split: usize,
+    send: &mut dyn FnMut(RecordBatch) -> Result<()>,
+) -> Result<()> {
+    let source = job.input(split)?;
+    let mut options = job.ingest_options()?;
+    options.position_base = (split as u64 + 1) << SPLIT_SHIFT;
+    let rejects_path = job
+        .root
+        .join("rejects")
+        .join(format!("part-{split:05}.parquet"));
+    let rejects = TableWriter::create(&rejects_path, rejects_schema(), crate::sink::zstd())?;
+    let mut sink = SplitSink { send, rejects };
+    let mut summary = ingest(std::slice::from_ref(&source), &options, &mut sink)?;
+    sink.rejects.close()?;
+    let lines = summary.read_positions - options.position_base;
+    summary.read_positions = lines;
+    let text = serde_json::to_vec(&SplitSummary {
+        ingest: summary,
+        lines,
+    })
+    .map_err(|e| Error::usage(format!("split summary: {e}")))?;
+    let path = split_summary_path(&job.root, split);
+    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+}
+
+/// The summaries of every split, in order.
+pub fn split_summaries(job: &ClusterJob) -> Result<Vec<SplitSummary>> {
+    (0..job.inputs.len())
+        .map(|split| {
+            let path = split_summary_path(&job.root, split);
+            let text = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            serde_json::from_slice(&text)
+                .map_err(|e| Error::usage(format!("{}: not a split summary: {e}", path.display())))
+        })
+        .collect()
+}
+
+/// The first read-order position of each split, as the local run numbers
+/// them: after the lines of every split before.
+pub fn split_bases(summaries: &[SplitSummary]) -> Vec<u64> {
+    summaries
+        .iter()
+        .scan(0u64, |base, split| {
+            let first = *base;
+            *base += split.lines;
+            Some(first)
+        })
+        .collect()
+}
+
+/// A read-order position of a split put where the local run has it.
+pub fn local_position(position: u64, bases: &[u64]) -> Result<u64> {
+    let split = (position >> SPLIT_SHIFT) as usize;
+    if split == 0 {
+        return Ok(position);
+    }
+    let base = bases.get(split - 1).ok_or_else(|| {
+        Error::usage(format!(
+            "position {position} names split {} of {}",
+            split - 1,
+            bases.len()
+        ))
+    })?;
+    Ok(base + (position & ((1 << SPLIT_SHIFT) - 1)))
+}
+
+/// `batch` with its positions put where the local run has them.
+fn rebase(batch: RecordBatch, bases: &[u64]) -> Result<RecordBatch> {
+    let positions = batch.column(col::POSITION).as_primitive::<UInt64Type>();
+    let rebased: UInt64Array = positions
+        .iter()
+        .map(|p| p.map(|p| local_position(p, bases)).transpose())
+        .collect::<Result<_>>()?;
+    let mut columns = batch.columns().to_vec();
+    columns[col::POSITION] = Arc::new(rebased);
+    Ok(RecordBatch::try_new(batch.schema(), columns)?)
+}
+
+/// Folds hash partition `partition` of the streams: its events (from the
+/// shuffle, every split read) sorted in runs, merged and replayed with the
+/// local run's fold into its folder, its findings and held authorisation
+/// beside. Returns its counts.
+pub fn fold_partition(
+    job: &ClusterJob,
+    batches: impl Iterator<Item = Result<RecordBatch>>,
+) -> Result<FoldSummary> {
+    let started = std::time::Instant::now();
+    let folder = unique_folder();
+    let dir = fold_dir(&job.root, &folder);
+    let staging = dir.join("_staging");
+    let bases = split_bases(&split_summaries(job)?);
+    let runs = SortedRuns::create(&staging, job.memory_limit)?;
+    let mut writer = BackgroundTableWriter::spawn(runs)?;
+    for batch in batches {
+        writer.write(rebase(batch?, &bases)?)?;
+    }
+    writer.close()?;
+    let model = crate::model::parse_model(&job.model_name, &job.model_text)?;
+    let slot = HeldSlot::default();
+    let mut report = RunReport::default();
+    let findings: Vec<Finding> = current_thread()?.block_on(async {
+        let ctx = datafusion::prelude::SessionContext::new();
+        let sorted =
+            SortedEvents::open(&ctx, StagingFormat::SortedRuns(job.memory_limit), &staging).await?;
+        let replay = Replay {
+            model: &model,
+            root: &dir,
+            with_history: job.with_history,
+            seeds: Seeds::new(),
+            // Duplicate ids span partitions: the client finds them.
+            repeated_ids: None,
+            hash_events: false,
+            observer: &Silent,
+            // Keyed folds span partitions: the client folds them.
+            folds: None,
+            output_root: &dir,
+            model_file: &job.model_name,
+            roles: &job.roles,
+            related_states: HashMap::new(),
+            held: Some(slot.clone()),
+        };
+        Ok::<_, Error>(sort_and_replay(sorted, replay, &mut report).await?.0)
+    })?;
+    std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+    let held = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+    write_json(&dir.join(HELD_FILE), &held.unwrap_or_default())?;
+    write_json(&dir.join(FINDINGS_FILE), &findings)?;
+    Ok(FoldSummary {
+        first: first_stream(&dir)?,
+        folder,
+        streams: report.streams,
+        states: report.states,
+        state_history: report.state_history,
+        transitions: report.transitions,
+        fold_ms: crate::support::metrics::millis(started.elapsed()),
+    })
+}
+
+/// The first stream a fold partition wrote (its streams table is in stream
+/// order), if any.
+fn first_stream(dir: &Path) -> Result<Option<(String, String)>> {
+    let columns = ["aggregate_type", "stream_id"];
+    let mut reader = TableReader::open(&dir.join("streams.parquet"), Some(&columns))?;
+    let Some(batch) = reader.next().transpose()? else {
+        return Ok(None);
+    };
+    if batch.num_rows() == 0 {
+        return Ok(None);
+    }
+    let text = |name: &str| -> Result<String> {
+        let column = batch
+            .column_by_name(name)
+            .ok_or_else(|| Error::usage(format!("streams.parquet has no {name}")))?;
+        let column = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8)?;
+        Ok(column.as_string::<i32>().value(0).to_owned())
+    };
+    Ok(Some((text("aggregate_type")?, text("stream_id")?)))
+}
+
+/// A fold partition's held authorisation and findings, read back.
+pub fn partition_results(root: &Path, folder: &str) -> Result<(Held, Vec<Finding>)> {
+    let dir = fold_dir(root, folder);
+    Ok((
+        read_json(&dir.join(HELD_FILE))?,
+        read_json(&dir.join(FINDINGS_FILE))?,
+    ))
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    let mut writer = std::io::BufWriter::new(file);
+    serde_json::to_writer(&mut writer, value)
+        .map_err(|e| Error::usage(format!("{}: {e}", path.display())))?;
+    std::io::Write::flush(&mut writer).map_err(|e| Error::io(path, e))
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_reader(std::io::BufReader::new(file))
+        .map_err(|e| Error::usage(format!("{}: {e}", path.display())))
+}
+
+/// A runtime of the calling thread, for the fold's async merge.
+fn current_thread() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("the fold's runtime", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_order_positions_go_back_where_the_local_run_has_them() {
+        let bases = [0, 10, 25];
+        assert_eq!(local_position(7, &bases).unwrap(), 7);
+        assert_eq!(local_position((1 << SPLIT_SHIFT) + 3, &bases).unwrap(), 3);
+        assert_eq!(local_position((2 << SPLIT_SHIFT) + 3, &bases).unwrap(), 13);
+        assert_eq!(local_position((3 << SPLIT_SHIFT) + 1, &bases).unwrap(), 26);
+        assert!(local_position(4 << SPLIT_SHIFT, &bases).is_err());
+        let summaries: Vec<SplitSummary> = [4, 6, 0]
+            .into_iter()
+            .map(|lines| SplitSummary {
+                ingest: IngestSummary::default(),
+                lines,
+            })
+            .collect();
+        assert_eq!(split_bases(&summaries), vec![0, 4, 10]);
+    }
+}
