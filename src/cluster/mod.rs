@@ -38,6 +38,8 @@ use crate::{Error, Result};
 pub struct SchedulerOptions {
     /// The address to listen on; port 0 picks a free one (printed).
     pub bind: SocketAddr,
+    /// Seconds without a heartbeat before an executor counts as lost.
+    pub executor_timeout: u64,
 }
 
 /// What `eventfold cluster executor` was asked for.
@@ -55,6 +57,8 @@ pub struct ExecutorOptions {
     /// Memory all running tasks may hold before spilling (default:
     /// Ballista's, 70% of the machine's or the container's memory).
     pub memory_limit: Option<u64>,
+    /// Seconds between heartbeats to the scheduler.
+    pub heartbeat: u64,
 }
 
 /// The session state the scheduler plans each job with: Ballista's, plus
@@ -82,6 +86,10 @@ pub async fn run_scheduler(
         bind_host: options.bind.ip().to_string(),
         bind_port: options.bind.port(),
         scheduling_policy: TaskSchedulingPolicy::PullStaged,
+        executor_timeout_seconds: options.executor_timeout,
+        // Lost executors are looked for often enough to notice within the timeout.
+        expire_dead_executor_interval_seconds: (options.executor_timeout / 3).clamp(1, 15),
+        no_executors_grace_period_seconds: options.executor_timeout,
         ..SchedulerConfig::default()
     }
     .with_override_session_builder(Arc::new(scheduler_session));
@@ -157,6 +165,7 @@ pub async fn run_executor(
         work_dir: Some(work_dir_text),
         print_thread_info: false,
         memory_pool_size: options.memory_limit,
+        executor_heartbeat_interval_seconds: options.heartbeat,
         override_function_registry: Some(Arc::new(executor_functions()?)),
         override_logical_codec: Some(EventfoldLogicalCodec::shared()),
         override_physical_codec: Some(EventfoldPhysicalCodec::shared()),

@@ -31,6 +31,11 @@ pub struct SchedulerArgs {
     /// The address to listen on (port 0: a free one, printed).
     #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:50050")]
     pub bind: String,
+    /// Seconds without a heartbeat after which an executor counts as lost
+    /// and its tasks (and the shuffle files it held) are run again elsewhere;
+    /// longer than the executors' --heartbeat.
+    #[arg(long, value_name = "SECONDS", default_value_t = 180)]
+    pub executor_timeout: u64,
 }
 
 /// Arguments of `eventfold cluster executor`.
@@ -54,6 +59,10 @@ pub struct ExecutorArgs {
     /// (default: 70% of the machine's or container's memory).
     #[arg(long, value_name = "SIZE")]
     pub memory_limit: Option<String>,
+    /// Seconds between the executor's heartbeats to the scheduler; shorter
+    /// than the scheduler's --executor-timeout.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub heartbeat: u64,
 }
 
 /// `ADDR:PORT` as a socket address; a name is resolved.
@@ -73,8 +82,14 @@ pub fn execute(args: &Args) -> Result<u8> {
     let runtime = crate::sql::runtime()?;
     match &args.role {
         Role::Scheduler(args) => {
+            if args.executor_timeout < 2 {
+                return Err(Error::usage(
+                    "--executor-timeout: at least 2 seconds\n  hint: leave it out for 180",
+                ));
+            }
             let options = SchedulerOptions {
                 bind: socket_address("--bind", &args.bind)?,
+                executor_timeout: args.executor_timeout,
             };
             runtime.block_on(run_scheduler(&options, |address| {
                 eprintln!("eventfold cluster scheduler listening on {address}");
@@ -103,6 +118,7 @@ pub fn execute(args: &Args) -> Result<u8> {
                 work_dir: args.work_dir.clone(),
                 concurrent_tasks: args.concurrent_tasks,
                 memory_limit,
+                heartbeat: args.heartbeat.max(1),
             };
             runtime.block_on(run_executor(&options, |address| {
                 eprintln!("eventfold cluster executor serving on {address}, scheduler {scheduler}");

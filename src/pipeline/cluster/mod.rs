@@ -154,9 +154,10 @@ pub(super) fn build(
     create_dir(&dir.path(job::FOLD_DIR))?;
     let runtime = crate::sql::runtime()?;
     let job_started = Instant::now();
-    let mut summaries = runtime.block_on(submit(&url, Arc::new(job.clone())))?;
-    // Parts in the order of their streams: the same names for the same log.
-    summaries.sort_by(|a, b| a.first.cmp(&b.first));
+    let summaries = one_per_partition(
+        runtime.block_on(submit(&url, Arc::new(job.clone())))?,
+        partitions,
+    )?;
     report.timings.sort_replay_ms = millis(job_started.elapsed());
     let gathered = Instant::now();
     report.ingest = ingest_totals(&job)?;
@@ -170,12 +171,6 @@ pub(super) fn build(
         report.timings.fold_ms = report.timings.fold_ms.max(summary.fold_ms);
         into_parts(&fold_dir(&job.root, &summary.folder), &job.root, part)?;
     }
-    if summaries.len() != partitions {
-        return Err(Error::usage(format!(
-            "the cluster answered for {} of {partitions} partitions",
-            summaries.len()
-        )));
-    }
     findings.extend(resume(model, &config.roles, helds));
     let cluster_dir = dir.path(job::CLUSTER_DIR);
     std::fs::remove_dir_all(&cluster_dir).map_err(|e| Error::io(&cluster_dir, e))?;
@@ -188,6 +183,36 @@ pub(super) fn build(
     }
     write_phase(&plan, findings, BTreeMap::new(), &mut report, started)?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(first: Option<&str>, folder: &str) -> FoldSummary {
+        FoldSummary {
+            first: first.map(|s| ("task".to_owned(), s.to_owned())),
+            folder: folder.to_owned(),
+            ..FoldSummary::default()
+        }
+    }
+
+    #[test]
+    fn a_partition_answered_twice_counts_once_and_a_missing_one_is_an_error() {
+        let answers = vec![
+            answer(Some("t-2"), "a"),
+            answer(None, "b"),
+            answer(Some("t-1"), "c"),
+            answer(Some("t-2"), "d"),
+            answer(None, "e"),
+        ];
+        let kept = one_per_partition(answers, 3).unwrap();
+        let folders: Vec<&str> = kept.iter().map(|s| s.folder.as_str()).collect();
+        assert_eq!(folders, ["b", "c", "a"]);
+        let answers = vec![answer(Some("t-1"), "a"), answer(Some("t-1"), "b")];
+        let err = one_per_partition(answers, 2).unwrap_err().to_string();
+        assert!(err.contains("answered for 1 of 2 partitions"), "{err}");
+    }
 }
 
 fn create_dir(path: &Path) -> Result<()> {
@@ -230,6 +255,38 @@ async fn submit(url: &ClusterUrl, job: Arc<ClusterJob>) -> Result<Vec<FoldSummar
                 Error::usage(format!("a fold task answered what is not its counts: {e}"))
             })?);
         }
+    }
+    Ok(summaries)
+}
+
+/// One answer per hash partition, in the order of their first streams (the
+/// same part names for the same log). When Ballista loses an executor it
+/// runs again the tasks whose output was there, and the job's result may
+/// then hold a partition's answer twice (seen on Ballista 55: 7 answers for
+/// 4 partitions): each answer is a fold finished whole, so a repeat (the
+/// same first stream) is dropped, and its folder with it. Fewer answers
+/// than partitions is an error.
+fn one_per_partition(
+    mut summaries: Vec<FoldSummary>,
+    partitions: usize,
+) -> Result<Vec<FoldSummary>> {
+    summaries.sort_by(|a, b| a.first.cmp(&b.first));
+    summaries.dedup_by(|a, b| a.first.is_some() && a.first == b.first);
+    let folded = summaries.iter().filter(|s| s.first.is_some()).count();
+    // Partitions without a stream wrote empty tables: as many as there are.
+    let mut empty = partitions.saturating_sub(folded);
+    summaries.retain(|s| {
+        s.first.is_some() || {
+            let keep = empty > 0;
+            empty = empty.saturating_sub(1);
+            keep
+        }
+    });
+    if summaries.len() != partitions {
+        return Err(Error::usage(format!(
+            "the cluster answered for {} of {partitions} partitions",
+            summaries.len()
+        )));
     }
     Ok(summaries)
 }
