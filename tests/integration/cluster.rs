@@ -2,8 +2,10 @@
 //! process of the test running the real `eventfold cluster …`, and the SQL
 //! commands pointed at them with `--cluster`. Every shipped query must give
 //! the same rows there as here, and `check` the same findings and exit code,
-//! each within [`CLUSTER_TIMEOUT`]; a scheduler that is not running is exit 2
-//! at once; SIGTERM stops every role with exit 0.
+//! each within [`CLUSTER_TIMEOUT`]; `run --cluster` must write the tables a
+//! local run writes (as parts), also when an executor is killed mid-job or
+//! else fail leaving the previous output as it was; a scheduler that is not
+//! running is exit 2 at once; SIGTERM stops every role with exit 0.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -96,11 +98,19 @@ struct Cluster {
 
 impl Cluster {
     fn start(executors: usize, dir: &Dir) -> Self {
-        let (scheduler, line) = Role::start(
-            "scheduler",
-            &["scheduler", "--bind", "127.0.0.1:0"],
-            dir.path(),
-        );
+        Self::start_with(executors, dir, &[], &[])
+    }
+
+    /// A cluster whose scheduler and executors get these flags too.
+    fn start_with(
+        executors: usize,
+        dir: &Dir,
+        scheduler_flags: &[&str],
+        executor_flags: &[&str],
+    ) -> Self {
+        let mut scheduler_args = vec!["scheduler", "--bind", "127.0.0.1:0"];
+        scheduler_args.extend(scheduler_flags);
+        let (scheduler, line) = Role::start("scheduler", &scheduler_args, dir.path());
         let address = line
             .trim()
             .strip_prefix("eventfold cluster scheduler listening on ")
@@ -110,21 +120,19 @@ impl Cluster {
             .map(|n| {
                 let work = dir.join(&format!("executor-{n}"));
                 let bind = format!("127.0.0.1:{}", free_port());
-                let (executor, line) = Role::start(
-                    &format!("executor {n}"),
-                    &[
-                        "executor",
-                        "--scheduler",
-                        &address,
-                        "--bind",
-                        &bind,
-                        "--work-dir",
-                        work.to_str().expect("UTF-8 temp path"),
-                        "--concurrent-tasks",
-                        "2",
-                    ],
-                    dir.path(),
-                );
+                let mut args = vec![
+                    "executor",
+                    "--scheduler",
+                    &address,
+                    "--bind",
+                    &bind,
+                    "--work-dir",
+                    work.to_str().expect("UTF-8 temp path"),
+                    "--concurrent-tasks",
+                    "2",
+                ];
+                args.extend(executor_flags);
+                let (executor, line) = Role::start(&format!("executor {n}"), &args, dir.path());
                 assert!(
                     line.contains("executor serving on"),
                     "executor {n} said {line:?}"
@@ -354,6 +362,7 @@ fn a_scheduler_that_is_not_running_is_exit_2_at_once() {
     for args in [
         vec!["query", "--out", "out", "SELECT 1", "--cluster", &url],
         vec!["check", "--out", "out", "--cluster", &url],
+        vec!["run", "--out", "out", "--cluster", &url],
     ] {
         let outcome = dir.eventfold(&args);
         assert_eq!(outcome.code, 2, "{args:?}: {outcome:?}");
@@ -393,4 +402,184 @@ fn a_scheduler_that_is_not_running_is_exit_2_at_once() {
     let outcome = dir.eventfold(&["query", "--out", "out", "SELECT 1"]);
     assert_eq!(outcome.code, 2, "{outcome:?}");
     assert!(outcome.stderr.contains(&url), "{outcome:?}");
+}
+
+/// `log` (NDJSON) cut into `parts` inputs of about equal lines, written in
+/// `dir`; their `-i` flags.
+fn split_log(dir: &Dir, log: &str, parts: usize, stem: &str) -> Vec<String> {
+    let lines: Vec<&str> = log.lines().collect();
+    let size = lines.len().div_ceil(parts);
+    let mut flags = Vec::new();
+    for (n, chunk) in lines.chunks(size).enumerate() {
+        let name = format!("{stem}-{n}.ndjson");
+        dir.write(&name, chunk.join("\n") + "\n");
+        flags.extend(["-i".to_owned(), name]);
+    }
+    flags
+}
+
+/// Every table of the outputs `a` and `b` holds the same rows (compared as
+/// sorted CSV lines, so a folder of parts and one file compare alike).
+fn assert_same_tables(dir: &Dir, a: &str, b: &str) {
+    let tables = [
+        "events",
+        "transitions",
+        "streams",
+        "findings",
+        "rejects",
+        "task",
+        "project",
+        "assignee_tasks",
+        "assignee_board",
+        "actor_workload",
+        "project_progress",
+        "project_throughput",
+    ];
+    for table in tables {
+        let sql = format!("SELECT * FROM {table}");
+        let here = dir.ok(&["query", "--out", a, "--format", "csv", &sql]);
+        let there = dir.ok(&["query", "--out", b, "--format", "csv", &sql]);
+        assert!(rows(&here).len() > 1, "{table} of {a} is empty");
+        assert_eq!(rows(&there), rows(&here), "{table}: {b} against {a}");
+    }
+}
+
+/// The run's summary without its last line (the output folder and time).
+fn summary(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter(|l| !l.starts_with("output: "))
+        .collect()
+}
+
+#[test]
+fn a_distributed_run_writes_what_a_local_run_writes_and_survives_a_lost_executor() {
+    let dir = Dir::new();
+    // A generated log with every kind of anomaly, in three inputs: positions
+    // numbered across inputs, duplicate ids across partitions, rejects.
+    let log = dir.ok(&[
+        "generate",
+        "--events",
+        "20000",
+        "--anomaly-rate",
+        "0.03",
+        "--seed",
+        "5",
+    ]);
+    let inputs = split_log(&dir, &log, 3, "log");
+    let with_inputs = |rest: &[&str]| -> Vec<String> {
+        let mut args = vec!["run".to_owned()];
+        args.extend(inputs.iter().cloned());
+        args.extend(rest.iter().map(|s| (*s).to_owned()));
+        args
+    };
+    let local = dir.ok(&with_inputs(&["--out", "local"])
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    assert!(local.contains("duplicate_event_id"), "{local}");
+    assert!(local.contains("unauthorised_action"), "{local}");
+    let cluster = Cluster::start_with(2, &dir, &["--executor-timeout", "4"], &["--heartbeat", "1"]);
+    let url = cluster.url.clone();
+    let run = |out: &str| {
+        let args = with_inputs(&["--out", out, "--cluster", &url, "--partitions", "3"]);
+        eventfold_within_timeout(
+            &dir,
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            "",
+        )
+    };
+    let distributed = run("dist");
+    assert_eq!(distributed.code, 0, "{distributed:?}");
+    assert_eq!(summary(&distributed.stdout), summary(&local));
+    // Every table as parts, read as one table by every command; the manifest
+    // hashes each part; nothing of the job is left behind.
+    for part in 0..3 {
+        for table in ["events", "transitions", "streams", "state/task", "rejects"] {
+            let path = dir.join(&format!("dist/{table}/part-{part:05}.parquet"));
+            assert!(path.is_file() || table == "rejects", "{}", path.display());
+        }
+    }
+    assert!(!dir.join("dist/events.parquet").exists());
+    let manifest = std::fs::read_to_string(dir.join("dist/manifest.json")).unwrap();
+    assert!(
+        manifest.contains("\"events/part-00002.parquet\""),
+        "{manifest}"
+    );
+    assert!(!dir.join("dist/_cluster").exists());
+    assert_same_tables(&dir, "local", "dist");
+    let diff = dir.eventfold(&["diff", "local", "dist", "--fail-on-change"]);
+    assert_eq!(diff.code, 0, "{diff:?}");
+    let check_here = dir.eventfold(&["check", "--out", "local"]);
+    let check_there = dir.eventfold(&["check", "--out", "dist"]);
+    // The same findings; the projections' contracts name their own output.
+    let check_there_text = (check_there.stdout).replace("dist/projections/", "local/projections/");
+    assert_eq!(check_there.code, check_here.code);
+    assert_eq!(check_there_text, check_here.stdout);
+
+    // What is not supported yet is refused before anything runs.
+    let incremental = run_refused(
+        &dir,
+        &with_inputs(&["--out", "dist", "--cluster", &url, "--incremental"]),
+    );
+    assert!(
+        incremental.contains("not supported on a cluster yet"),
+        "{incremental}"
+    );
+
+    // An executor killed mid-job: Ballista runs its tasks again on the other
+    // one (the job's result may then hold a partition twice), or the job
+    // fails and the previous output stays as it was.
+    let before = std::fs::read_to_string(dir.join("dist/manifest.json")).unwrap();
+    let mut cluster = cluster;
+    let victim = cluster.executors.remove(0);
+    let killer = std::thread::spawn(move || {
+        let mut victim = victim;
+        std::thread::sleep(Duration::from_millis(1500));
+        let _ = victim.child.kill();
+        let _ = victim.child.wait();
+    });
+    let big = dir.ok(&[
+        "generate",
+        "--events",
+        "60000",
+        "--anomaly-rate",
+        "0.02",
+        "--seed",
+        "9",
+    ]);
+    let big_inputs = split_log(&dir, &big, 3, "big");
+    let mut args: Vec<&str> = vec!["run"];
+    args.extend(big_inputs.iter().map(String::as_str));
+    let mut local_args = args.clone();
+    local_args.extend(["--out", "big-local"]);
+    args.extend(["--out", "dist", "--cluster", &url, "--partitions", "3"]);
+    let survived = eventfold_within_timeout(&dir, &args, "");
+    killer.join().unwrap();
+    eprintln!("with an executor killed, the run's exit code was {}", survived.code);
+    if survived.code == 0 {
+        let big_local = dir.ok(&local_args);
+        assert_eq!(summary(&survived.stdout), summary(&big_local));
+        assert_same_tables(&dir, "big-local", "dist");
+    } else {
+        assert_eq!(survived.code, 2, "{survived:?}");
+        let after = std::fs::read_to_string(dir.join("dist/manifest.json")).unwrap();
+        assert_eq!(after, before, "a failed job changed the previous output");
+        assert_same_tables(&dir, "local", "dist");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    cluster.stop();
+}
+
+/// Runs `args`, which must be refused with exit 2; returns stderr.
+fn run_refused(dir: &Dir, args: &[String]) -> String {
+    let outcome = dir.eventfold(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(outcome.code, 2, "{outcome:?}");
+    outcome.stderr
 }

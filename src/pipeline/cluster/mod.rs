@@ -185,36 +185,6 @@ pub(super) fn build(
     Ok(report)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn answer(first: Option<&str>, folder: &str) -> FoldSummary {
-        FoldSummary {
-            first: first.map(|s| ("task".to_owned(), s.to_owned())),
-            folder: folder.to_owned(),
-            ..FoldSummary::default()
-        }
-    }
-
-    #[test]
-    fn a_partition_answered_twice_counts_once_and_a_missing_one_is_an_error() {
-        let answers = vec![
-            answer(Some("t-2"), "a"),
-            answer(None, "b"),
-            answer(Some("t-1"), "c"),
-            answer(Some("t-2"), "d"),
-            answer(None, "e"),
-        ];
-        let kept = one_per_partition(answers, 3).unwrap();
-        let folders: Vec<&str> = kept.iter().map(|s| s.folder.as_str()).collect();
-        assert_eq!(folders, ["b", "c", "a"]);
-        let answers = vec![answer(Some("t-1"), "a"), answer(Some("t-1"), "b")];
-        let err = one_per_partition(answers, 2).unwrap_err().to_string();
-        assert!(err.contains("answered for 1 of 2 partitions"), "{err}");
-    }
-}
-
 fn create_dir(path: &Path) -> Result<()> {
     std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))
 }
@@ -354,4 +324,34 @@ async fn events_queries(
             .then(|| positions.value(0))
     });
     Ok(findings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(first: Option<&str>, folder: &str) -> FoldSummary {
+        FoldSummary {
+            first: first.map(|s| ("task".to_owned(), s.to_owned())),
+            folder: folder.to_owned(),
+            ..FoldSummary::default()
+        }
+    }
+
+    #[test]
+    fn a_partition_answered_twice_counts_once_and_a_missing_one_is_an_error() {
+        let answers = vec![
+            answer(Some("t-2"), "a"),
+            answer(None, "b"),
+            answer(Some("t-1"), "c"),
+            answer(Some("t-2"), "d"),
+            answer(None, "e"),
+        ];
+        let kept = one_per_partition(answers, 3).unwrap();
+        let folders: Vec<&str> = kept.iter().map(|s| s.folder.as_str()).collect();
+        assert_eq!(folders, ["b", "c", "a"]);
+        let answers = vec![answer(Some("t-1"), "a"), answer(Some("t-1"), "b")];
+        let err = one_per_partition(answers, 2).unwrap_err().to_string();
+        assert!(err.contains("answered for 1 of 2 partitions"), "{err}");
+    }
 }
