@@ -517,6 +517,24 @@ fn a_distributed_run_writes_what_a_local_run_writes_and_survives_a_lost_executor
     assert_eq!(check_there.code, check_here.code);
     assert_eq!(check_there_text, check_here.stdout);
 
+    // An as-of run folds the same selected events there: the positions it
+    // selects by are the local run's, numbered across the three inputs.
+    let as_of = ["--as-of-position", "9000"];
+    let mut local_args = with_inputs(&["--out", "asof-local"]);
+    local_args.extend(as_of.map(str::to_owned));
+    let asof_local = dir.ok(&local_args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(asof_local.contains("selected: "), "{asof_local}");
+    let mut args = with_inputs(&["--out", "asof-dist", "--cluster", &url]);
+    args.extend(as_of.map(str::to_owned));
+    let asof_dist = eventfold_within_timeout(
+        &dir,
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        "",
+    );
+    assert_eq!(asof_dist.code, 0, "{asof_dist:?}");
+    assert_eq!(summary(&asof_dist.stdout), summary(&asof_local));
+    assert_same_tables(&dir, "asof-local", "asof-dist");
+
     // What is not supported yet is refused before anything runs.
     let incremental = run_refused(
         &dir,
@@ -556,7 +574,10 @@ fn a_distributed_run_writes_what_a_local_run_writes_and_survives_a_lost_executor
     args.extend(["--out", "dist", "--cluster", &url, "--partitions", "3"]);
     let survived = eventfold_within_timeout(&dir, &args, "");
     killer.join().unwrap();
-    eprintln!("with an executor killed, the run's exit code was {}", survived.code);
+    eprintln!(
+        "with an executor killed, the run's exit code was {}",
+        survived.code
+    );
     if survived.code == 0 {
         let big_local = dir.ok(&local_args);
         assert_eq!(summary(&survived.stdout), summary(&big_local));

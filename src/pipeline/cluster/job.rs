@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::ingest::config::InputSpec;
 use crate::ingest::{IngestOptions, InputSource};
 use crate::model::roles::Roles;
+use crate::sink::manifest::Selection;
 use crate::{Error, Result};
 
 /// The folder of the splits' summaries, in the output's temporary folder.
@@ -45,6 +46,9 @@ pub struct ClusterJob {
     pub partitions: usize,
     /// What each fold task's sort may hold before it writes runs.
     pub memory_limit: usize,
+    /// The part of the log replayed (a partial or as-of run), else all.
+    #[serde(default)]
+    pub selection: Selection,
 }
 
 impl ClusterJob {

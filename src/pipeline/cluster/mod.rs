@@ -30,8 +30,9 @@
 //!    local run does ([`super::write_phase`]). A job that fails leaves the
 //!    previous output as it was.
 //!
-//! Not yet on a cluster: incremental and partial (`--as-of`, `--aggregate`,
-//! …) runs, mappings that number versions in read order (`@order`, which
+//! A partial or as-of run (`--as-of`, `--aggregate`, …) folds only the
+//! selected events: each fold task filters its events with the local run's
+//! condition. Not yet on a cluster: incremental runs, mappings that number versions in read order (`@order`, which
 //! counts across inputs), and splitting one large input by byte range; each
 //! is refused with a reason.
 
@@ -84,9 +85,6 @@ fn refuse_unsupported(config: &RunConfig) -> Result<()> {
     if config.incremental {
         return refuse("an incremental run (--incremental, or `incremental = true`)");
     }
-    if config.selection.is_partial() {
-        return refuse("a partial or as-of run (--aggregate, --stream, --tenant, --as-of)");
-    }
     if config.ingest.mapping.versions_from_order() && config.inputs.len() > 1 {
         return refuse("numbering versions in read order (`@order`) across several inputs");
     }
@@ -131,6 +129,7 @@ pub(super) fn build(
         staging: StagingFormat::SortedRuns(memory_limit),
     };
     let mut report = RunReport {
+        partial: config.selection.is_partial(),
         model_sha256: sha256_hex(config.model.text.as_bytes()),
         projection_entries: crate::projection::keyed_entries(model, &config.model.name),
         ..RunReport::default()
@@ -147,6 +146,7 @@ pub(super) fn build(
         with_history: config.with_history,
         partitions,
         memory_limit,
+        selection: config.selection.clone(),
     };
     for folder in [job::INGEST_DIR, "rejects"] {
         create_dir(&dir.path(folder))?;

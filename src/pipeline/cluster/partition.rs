@@ -30,6 +30,7 @@ use crate::pipeline::RunReport;
 use crate::replay::authorise::{Held, HeldSlot};
 use crate::replay::{Finding, Seeds};
 use crate::sink::dataset::TableReader;
+use crate::sink::manifest::Selection;
 use crate::sink::{BackgroundTableWriter, TableWriter};
 use crate::sort::runs::SortedRuns;
 use crate::sort::StagingFormat;
@@ -193,6 +194,34 @@ fn rebase(batch: RecordBatch, bases: &[u64]) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(batch.schema(), columns)?)
 }
 
+/// The events a partial or as-of run replays: its selection's condition
+/// (the local run's SQL, [`Selection::where_clause`]) evaluated on each
+/// batch, once its positions are the local run's.
+struct Selected(Option<Arc<dyn datafusion::physical_expr::PhysicalExpr>>);
+
+impl Selected {
+    fn new(selection: &Selection) -> Result<Self> {
+        let Some(condition) = selection.where_clause() else {
+            return Ok(Self(None));
+        };
+        let ctx = datafusion::prelude::SessionContext::new();
+        let schema = datafusion::common::DFSchema::try_from(crate::envelope::events_schema())?;
+        let expr = ctx.parse_sql_expr(&condition, &schema)?;
+        Ok(Self(Some(ctx.create_physical_expr(expr, &schema)?)))
+    }
+
+    fn filter(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        let Some(condition) = &self.0 else {
+            return Ok(batch);
+        };
+        let mask = condition.evaluate(&batch)?.into_array(batch.num_rows())?;
+        let mask = mask
+            .as_boolean_opt()
+            .ok_or_else(|| Error::usage("the selection's condition is not true or false"))?;
+        Ok(arrow::compute::filter_record_batch(&batch, mask)?)
+    }
+}
+
 /// Folds hash partition `partition` of the streams: its events (from the
 /// shuffle, every split read) sorted in runs, merged and replayed with the
 /// local run's fold into its folder, its findings and held authorisation
@@ -208,8 +237,12 @@ pub fn fold_partition(
     let bases = split_bases(&split_summaries(job)?);
     let runs = SortedRuns::create(&staging, job.memory_limit)?;
     let mut writer = BackgroundTableWriter::spawn(runs)?;
+    let selected = Selected::new(&job.selection)?;
     for batch in batches {
-        writer.write(rebase(batch?, &bases)?)?;
+        let batch = selected.filter(rebase(batch?, &bases)?)?;
+        if batch.num_rows() > 0 {
+            writer.write(batch)?;
+        }
     }
     writer.close()?;
     let model = crate::model::parse_model(&job.model_name, &job.model_text)?;
