@@ -184,7 +184,12 @@ fn build(
     started: Instant,
 ) -> Result<RunReport> {
     if let Some(url) = &config.session.cluster {
-        return on_cluster(config, model, projections, dir, started, url);
+        #[cfg(feature = "cluster")]
+        return cluster::build(config, model, projections, dir, started, url);
+        #[cfg(not(feature = "cluster"))]
+        return Err(Error::usage(format!(
+            "run --cluster {url}: this eventfold was built without cluster support\n  hint: build it with the default features, or leave out --cluster"
+        )));
     }
     let mut report = RunReport {
         model_sha256: sha256_hex(config.model.text.as_bytes()),
@@ -198,36 +203,14 @@ fn build(
     };
     ingest_phase(&plan, &mut report)?;
     let (findings, hashes) = replay_merge_and_duplicates(&plan, &mut report)?;
-    write_phase(&plan, findings, hashes, &mut report, started)?;
+    write_phase(
+        &plan,
+        findings,
+        (hashes, &BTreeMap::new()),
+        &mut report,
+        started,
+    )?;
     Ok(report)
-}
-
-/// The run as one job on the cluster at `url` ([`cluster`]).
-#[cfg(feature = "cluster")]
-fn on_cluster(
-    config: &RunConfig,
-    model: &Model,
-    projections: &Ordered,
-    dir: &OutputDir,
-    started: Instant,
-    url: &str,
-) -> Result<RunReport> {
-    cluster::build(config, model, projections, dir, started, url)
-}
-
-/// Without the `cluster` feature, `run --cluster` is refused.
-#[cfg(not(feature = "cluster"))]
-fn on_cluster(
-    _: &RunConfig,
-    _: &Model,
-    _: &Ordered,
-    _: &OutputDir,
-    _: Instant,
-    url: &str,
-) -> Result<RunReport> {
-    Err(Error::usage(format!(
-        "run --cluster {url}: this eventfold was built without cluster support\n  hint: build it with the default features, or leave out --cluster"
-    )))
 }
 
 /// The run's [`Plan`]; `None` when an incremental run has nothing new to
@@ -568,12 +551,13 @@ async fn duplicate_ids_phase(
 }
 
 /// The last phase: `findings.parquet`, the temporary folders removed, the
-/// model beside its outputs, every output hashed, and `manifest.json` with
-/// the timings (`started` is the run's start).
+/// model beside its outputs, every output hashed (but those being hashed as
+/// they were written, `hashes`, and those hashed already, `known`), and
+/// `manifest.json` with the timings (`started` is the run's start).
 fn write_phase(
     plan: &Plan,
     findings: Vec<Finding>,
-    hashes: BTreeMap<String, PendingHash>,
+    (hashes, known): (BTreeMap<String, PendingHash>, &BTreeMap<String, String>),
     report: &mut RunReport,
     started: Instant,
 ) -> Result<()> {
@@ -593,7 +577,7 @@ fn write_phase(
     }
     // Hashing reads the outputs not hashed as they were written once more; it
     // is part of the write phase.
-    let hashes = output_hashes(dir, hashes, &BTreeMap::new())?;
+    let hashes = output_hashes(dir, hashes, known)?;
     (report.timings.write_ms, report.timings.write_peak_rss) = phase.finish();
     report.timings.total_ms = millis(started.elapsed());
     let timings = &mut report.timings;

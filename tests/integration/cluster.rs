@@ -506,6 +506,16 @@ fn a_distributed_run_writes_what_a_local_run_writes_and_survives_a_lost_executor
         manifest.contains("\"events/part-00002.parquet\""),
         "{manifest}"
     );
+    // Each hash (the parts' computed by the fold tasks) is its file's.
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    let files = manifest["files"].as_object().expect("files");
+    assert!(files.len() > 20, "{files:?}");
+    for (name, hash) in files {
+        use sha2::Digest;
+        let bytes = std::fs::read(dir.join(&format!("dist/{name}"))).unwrap();
+        let actual = format!("{:x}", sha2::Sha256::digest(&bytes));
+        assert_eq!(hash.as_str(), Some(actual.as_str()), "{name}");
+    }
     assert!(!dir.join("dist/_cluster").exists());
     assert_same_tables(&dir, "local", "dist");
     let diff = dir.eventfold(&["diff", "local", "dist", "--fail-on-change"]);

@@ -163,13 +163,18 @@ pub(super) fn build(
     report.ingest = ingest_totals(&job)?;
     let mut findings = Vec::new();
     let mut helds = Vec::new();
+    let mut known = BTreeMap::new();
     for (part, summary) in summaries.iter().enumerate() {
         let (held, found) = partition_results(&job.root, &summary.folder)?;
         helds.push(held);
         findings.extend(found);
         add_counts(&mut report, summary);
         report.timings.fold_ms = report.timings.fold_ms.max(summary.fold_ms);
-        into_parts(&fold_dir(&job.root, &summary.folder), &job.root, part)?;
+        for (table, part) in into_parts(&fold_dir(&job.root, &summary.folder), &job.root, part)? {
+            if let Some(hash) = summary.hashes.get(&table) {
+                known.insert(part, hash.clone());
+            }
+        }
     }
     findings.extend(resume(model, &config.roles, helds));
     let cluster_dir = dir.path(job::CLUSTER_DIR);
@@ -181,7 +186,13 @@ pub(super) fn build(
         report.projections =
             super::refold(model, &config.model.name, &root.join("events"), &root, None)?;
     }
-    write_phase(&plan, findings, BTreeMap::new(), &mut report, started)?;
+    write_phase(
+        &plan,
+        findings,
+        (BTreeMap::new(), &known),
+        &mut report,
+        started,
+    )?;
     Ok(report)
 }
 
@@ -289,18 +300,21 @@ fn add_counts(report: &mut RunReport, summary: &FoldSummary) {
 
 /// Moves every table a fold task wrote under `from` (`events.parquet`,
 /// `state/task.parquet`, …) to its part in `root` (`events/part-<p>.parquet`,
-/// `state/task/part-<p>.parquet`, …).
-fn into_parts(from: &Path, root: &Path, partition: usize) -> Result<()> {
+/// `state/task/part-<p>.parquet`, …); returns (table file, part) names.
+fn into_parts(from: &Path, root: &Path, partition: usize) -> Result<Vec<(String, String)>> {
+    let mut moved = Vec::new();
     for (name, path) in super::output::files_under(from)? {
         let Some(table) = name.strip_suffix(".parquet") else {
             continue;
         };
         let folder = root.join(table);
         create_dir(&folder)?;
-        let part = folder.join(format!("part-{partition:05}.parquet"));
+        let part_name = format!("{table}/part-{partition:05}.parquet");
+        let part = root.join(&part_name);
         std::fs::rename(&path, &part).map_err(|e| Error::io(&part, e))?;
+        moved.push((name, part_name));
     }
-    Ok(())
+    Ok(moved)
 }
 
 /// The queries over the whole `events/` on the cluster: the duplicate event

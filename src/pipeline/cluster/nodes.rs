@@ -60,6 +60,34 @@ fn external(error: crate::Error) -> DataFusionError {
     DataFusionError::External(Box::new(error))
 }
 
+/// The methods both nodes share: no expressions, one child (the field
+/// named), rebuilt with the same job.
+macro_rules! unary_node {
+    ($child:ident) => {
+        fn apply_expressions(
+            &self,
+            _: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+        ) -> DfResult<TreeNodeRecursion> {
+            Ok(TreeNodeRecursion::Continue)
+        }
+
+        fn properties(&self) -> &Arc<PlanProperties> {
+            &self.properties
+        }
+
+        fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+            vec![&self.$child]
+        }
+
+        fn with_new_children(
+            self: Arc<Self>,
+            children: Vec<Arc<dyn ExecutionPlan>>,
+        ) -> DfResult<Arc<dyn ExecutionPlan>> {
+            Ok(Arc::new(Self::new(only_child(children)?, self.job.clone())))
+        }
+    };
+}
+
 /// The schema of the splits' leaf: one row per partition, naming its input.
 fn splits_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![Field::new(
@@ -121,27 +149,7 @@ impl ExecutionPlan for IngestExec {
         "EventfoldIngestExec"
     }
 
-    fn apply_expressions(
-        &self,
-        _: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
-    ) -> DfResult<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.splits]
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(Self::new(only_child(children)?, self.job.clone())))
-    }
+    unary_node!(splits);
 
     fn execute(
         &self,
@@ -228,27 +236,7 @@ impl ExecutionPlan for FoldExec {
         "EventfoldFoldExec"
     }
 
-    fn apply_expressions(
-        &self,
-        _: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
-    ) -> DfResult<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(Self::new(only_child(children)?, self.job.clone())))
-    }
+    unary_node!(input);
 
     fn execute(
         &self,

@@ -63,6 +63,9 @@ pub struct FoldSummary {
     pub state_history: BTreeMap<String, u64>,
     pub transitions: u64,
     pub fold_ms: u64,
+    /// The SHA-256 of each table it wrote (`events.parquet`, `state/task.parquet`,
+    /// …), hashed here while the files are fresh, for the manifest.
+    pub hashes: BTreeMap<String, String>,
 }
 
 /// The file a split's summary is written to.
@@ -275,7 +278,13 @@ pub fn fold_partition(
     let held = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
     write_json(&dir.join(HELD_FILE), &held.unwrap_or_default())?;
     write_json(&dir.join(FINDINGS_FILE), &findings)?;
+    let hashes = crate::pipeline::output::files_under(&dir)?
+        .into_iter()
+        .filter(|(name, _)| name.ends_with(".parquet"))
+        .map(|(name, path)| Ok((name, crate::pipeline::output::file_sha256(&path)?)))
+        .collect::<Result<_>>()?;
     Ok(FoldSummary {
+        hashes,
         first: first_stream(&dir)?,
         folder,
         streams: report.streams,
