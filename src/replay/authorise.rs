@@ -211,6 +211,13 @@ pub struct Held {
     pending: Vec<HeldEvent>,
 }
 
+impl Held {
+    /// The events held, whose related permits are still to be answered.
+    pub fn events(&self) -> usize {
+        self.pending.len()
+    }
+}
+
 /// A held event, its permits by name (the model's text, found again on resume).
 #[derive(Debug, Serialize, Deserialize)]
 struct HeldEvent {

@@ -176,15 +176,18 @@ pub(super) fn build(
             }
         }
     }
+    let held: usize = summaries.iter().map(|s| s.held).sum();
     findings.extend(resume(model, &config.roles, helds));
+    tracing::info!(partitions, held, "answered the held authorisation checks");
     let cluster_dir = dir.path(job::CLUSTER_DIR);
     std::fs::remove_dir_all(&cluster_dir).map_err(|e| Error::io(&cluster_dir, e))?;
     report.timings.tables_write_ms = millis(gathered.elapsed());
     findings.extend(runtime.block_on(events_queries(&plan, &mut report))?);
     if !model.projections.is_empty() {
-        let root = dir.path("");
+        let (root, refolding) = (dir.path(""), Instant::now());
         report.projections =
             super::refold(model, &config.model.name, &root.join("events"), &root, None)?;
+        report.timings.projections_ms = millis(refolding.elapsed());
     }
     write_phase(
         &plan,

@@ -66,6 +66,8 @@ pub struct FoldSummary {
     /// The SHA-256 of each table it wrote (`events.parquet`, `state/task.parquet`,
     /// …), hashed here while the files are fresh, for the manifest.
     pub hashes: BTreeMap<String, String>,
+    /// Events whose related permits it held for the client to answer.
+    pub held: usize,
 }
 
 /// The file a split's summary is written to.
@@ -275,8 +277,8 @@ pub fn fold_partition(
         Ok::<_, Error>(sort_and_replay(sorted, replay, &mut report).await?.0)
     })?;
     std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
-    let held = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-    write_json(&dir.join(HELD_FILE), &held.unwrap_or_default())?;
+    let held = (slot.lock().unwrap_or_else(|e| e.into_inner()).take()).unwrap_or_default();
+    write_json(&dir.join(HELD_FILE), &held)?;
     write_json(&dir.join(FINDINGS_FILE), &findings)?;
     let hashes = crate::pipeline::output::files_under(&dir)?
         .into_iter()
@@ -284,6 +286,7 @@ pub fn fold_partition(
         .map(|(name, path)| Ok((name, crate::pipeline::output::file_sha256(&path)?)))
         .collect::<Result<_>>()?;
     Ok(FoldSummary {
+        held: held.events(),
         hashes,
         first: first_stream(&dir)?,
         folder,
