@@ -49,6 +49,9 @@ pub const MAX_SPLITS: usize = (1 << (64 - SPLIT_SHIFT)) - 1;
 pub struct SplitSummary {
     pub ingest: IngestSummary,
     pub lines: u64,
+    /// The task's time, reading and mapping its input.
+    #[serde(default)]
+    pub ms: u64,
 }
 
 /// What a fold partition hands back to the client (as one JSON row).
@@ -124,6 +127,7 @@ pub fn ingest_split(
     split: usize,
     send: &mut dyn FnMut(RecordBatch) -> Result<()>,
 ) -> Result<()> {
+    let started = std::time::Instant::now();
     let source = job.input(split)?;
     let mut options = job.ingest_options()?;
     options.position_base = (split as u64 + 1) << SPLIT_SHIFT;
@@ -140,6 +144,7 @@ pub fn ingest_split(
     let text = serde_json::to_vec(&SplitSummary {
         ingest: summary,
         lines,
+        ms: crate::support::metrics::millis(started.elapsed()),
     })
     .map_err(|e| Error::usage(format!("split summary: {e}")))?;
     let path = split_summary_path(&job.root, split);
@@ -367,6 +372,7 @@ mod tests {
             .map(|lines| SplitSummary {
                 ingest: IngestSummary::default(),
                 lines,
+                ms: 0,
             })
             .collect();
         assert_eq!(split_bases(&summaries), vec![0, 4, 10]);
