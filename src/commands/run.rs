@@ -94,6 +94,11 @@ pub struct Args {
     /// the parts of each table (default 4).
     #[arg(long, value_name = "N", requires = "cluster")]
     pub partitions: Option<usize>,
+    /// With --cluster: a plain NDJSON input larger than this is cut into
+    /// byte ranges of this size, each read by a task of its own (default
+    /// 256MB).
+    #[arg(long, value_name = "SIZE", requires = "cluster")]
+    pub split_size: Option<String>,
     /// Also write report.html into the output: one self-contained page of
     /// the run, its findings and rejects, flows and charts (as `eventfold report`;
     /// also on with `[run] report = true` in eventfold.toml).
@@ -137,7 +142,15 @@ impl Args {
             }
             None => self.out.as_deref(),
         };
-        let (inputs, ingest) = input_args.resolve(project)?;
+        let (inputs, mut ingest) = input_args.resolve(project)?;
+        if let Some(size) = &self.split_size {
+            ingest.split_bytes = crate::support::byte_size::parse_byte_size(size)? as u64;
+            if ingest.split_bytes == 0 {
+                return Err(Error::usage(
+                    "--split-size 0: a range holds at least one byte",
+                ));
+            }
+        }
         let selection = self.selection()?;
         let model_path = self.model.as_ref().or(project.model.as_ref());
         let model = match model_path {

@@ -16,6 +16,7 @@ pub mod config;
 mod formats;
 pub mod mapping;
 pub mod presets;
+pub mod range;
 
 pub use formats::{CsvOptions, Format};
 
@@ -46,15 +47,30 @@ pub enum InputSource {
     File(PathBuf),
     /// A log in memory: the embedded default sample, or bytes a caller holds.
     Memory { name: String, bytes: bytes::Bytes },
+    /// The lines of a byte range of a plain NDJSON file
+    /// ([`range::RangeReader`]): one task's share of a large input in a
+    /// distributed run. Named as the whole file.
+    Range { path: PathBuf, start: u64, end: u64 },
 }
 
 impl InputSource {
     /// The name used in `source` columns and messages.
     pub fn name(&self) -> String {
         match self {
-            InputSource::File(path) => path.display().to_string(),
+            InputSource::File(path) | InputSource::Range { path, .. } => path.display().to_string(),
             InputSource::Memory { name, .. } => name.clone(),
         }
+    }
+
+    /// The format `options` read this input as, judged from its first bytes
+    /// `head` and its name, as the ingest judges it.
+    pub fn format(&self, head: &[u8], options: &IngestOptions) -> Format {
+        options
+            .format
+            .or_else(|| Format::sniff(head))
+            .or_else(|| Format::from_name(&self.name()))
+            .or(options.fallback_format)
+            .unwrap_or(Format::Ndjson)
     }
 
     /// The input's stored bytes, as on disk (compressed or not).
@@ -62,6 +78,9 @@ impl InputSource {
         Ok(match self {
             InputSource::File(path) => Box::new(File::open(path).map_err(|e| Error::io(path, e))?),
             InputSource::Memory { bytes, .. } => Box::new(std::io::Cursor::new(bytes.clone())),
+            InputSource::Range { path, start, end } => {
+                Box::new(range::RangeReader::open(path, *start, *end)?)
+            }
         })
     }
 
@@ -82,7 +101,14 @@ impl InputSource {
                 .map_err(|e| Error::io(path, e))?
                 .len()),
             InputSource::Memory { bytes, .. } => Ok(bytes.len() as u64),
+            InputSource::Range { start, end, .. } => Ok(end - start),
         }
+    }
+
+    /// A range of a file after its first: it may hold no line (one long line
+    /// spans it), which is no sign of an empty input.
+    fn continues_a_file(&self) -> bool {
+        matches!(self, InputSource::Range { start, .. } if *start > 0)
     }
 
     /// The SHA-256 of the input's stored bytes (as in the manifest), read
@@ -115,6 +141,9 @@ pub struct IngestOptions {
     /// were: what a distributed run ships to its executors, which make the
     /// same options from it.
     pub spec: Option<config::InputSpec>,
+    /// A distributed run cuts a plain NDJSON input larger than this into
+    /// byte ranges of this size, each read by a task of its own.
+    pub split_bytes: u64,
 }
 
 impl Default for IngestOptions {
@@ -129,6 +158,7 @@ impl Default for IngestOptions {
             chunk_bytes: 4 << 20,
             position_base: 0,
             spec: None,
+            split_bytes: 256 << 20,
         }
     }
 }
@@ -212,7 +242,10 @@ impl Decoded {
     fn open(source: &InputSource, read: Arc<AtomicU64>) -> Result<Self> {
         let mut stored = BufReader::with_capacity(1 << 16, source.open_stored(read)?);
         let head = stored.fill_buf().map_err(|e| Error::io(source.name(), e))?;
-        Ok(if head.starts_with(&[0x1f, 0x8b]) {
+        Ok(if matches!(source, InputSource::Range { .. }) {
+            // Only a plain file is cut into ranges; its bytes are never a header.
+            Decoded::Plain(stored)
+        } else if head.starts_with(&[0x1f, 0x8b]) {
             Decoded::Gzip(Box::new(MultiGzDecoder::new(stored)))
         } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
             let decoder = zstd::stream::read::Decoder::with_buffer(stored)
@@ -509,12 +542,7 @@ pub fn ingest(
         let decoded = Decoded::open(source, absorber.read.clone())?;
         let mut input: Input = BufReader::with_capacity(1 << 16, decoded);
         let head = input.fill_buf().map_err(|e| Error::io(&name, e))?;
-        let format = options
-            .format
-            .or_else(|| Format::sniff(head))
-            .or_else(|| Format::from_name(&name))
-            .or(options.fallback_format)
-            .unwrap_or(Format::Ndjson);
+        let format = source.format(head, options);
         let mut summary = InputSummary {
             name: name.clone(),
             ..InputSummary::default()
@@ -540,7 +568,7 @@ pub fn ingest(
                 ingest_records(&mut absorber, reader, &mut summary, position_base)?
             }
         };
-        if summary.records == 0 {
+        if summary.records == 0 && !source.continues_a_file() {
             absorber.input_reject(
                 &mut summary,
                 1,

@@ -527,6 +527,29 @@ fn a_distributed_run_writes_what_a_local_run_writes_and_survives_a_lost_executor
     assert_eq!(check_there.code, check_here.code);
     assert_eq!(check_there_text, check_here.stdout);
 
+    // Each input cut into byte ranges read by tasks of their own (about
+    // three per input): the same tables, rejects' lines and byte offsets
+    // counted in the whole file, and the manifest's inputs (whole sizes,
+    // hashes and counts) the local run's.
+    let cut = eventfold_within_timeout(
+        &dir,
+        &with_inputs(&["--out", "cut", "--cluster", &url, "--split-size", "700KB"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        "",
+    );
+    assert_eq!(cut.code, 0, "{cut:?}");
+    assert_eq!(summary(&cut.stdout), summary(&local));
+    assert_same_tables(&dir, "local", "cut");
+    let inputs_of = |out: &str| {
+        let text = std::fs::read_to_string(dir.join(&format!("{out}/manifest.json"))).unwrap();
+        let manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
+        manifest["inputs"].clone()
+    };
+    assert_eq!(inputs_of("cut"), inputs_of("local"));
+    assert_eq!(inputs_of("cut").as_array().map(Vec::len), Some(3));
+
     // An as-of run folds the same selected events there: the positions it
     // selects by are the local run's, numbered across the three inputs.
     let as_of = ["--as-of-position", "9000"];

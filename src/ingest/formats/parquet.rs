@@ -41,6 +41,7 @@ impl ParquetReader {
                     .and_then(|b| b.with_batch_size(batch_rows).build())
                     .map_err(|e| e.to_string())
             }
+            InputSource::Range { .. } => Err("a byte range of a Parquet file".to_owned()),
         };
         let (batches, damage) = match opened {
             Ok(reader) => (Some(reader), None),

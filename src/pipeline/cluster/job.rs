@@ -25,7 +25,16 @@ pub const CLUSTER_DIR: &str = "_cluster";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ShippedInput {
     File(PathBuf),
-    Memory { name: String, base64: String },
+    Memory {
+        name: String,
+        base64: String,
+    },
+    /// The lines of a byte range of a plain NDJSON file.
+    Range {
+        path: PathBuf,
+        start: u64,
+        end: u64,
+    },
 }
 
 /// Everything a task of a distributed run needs, in the plan.
@@ -62,6 +71,11 @@ impl ClusterJob {
                     name: name.clone(),
                     base64: base64::engine::general_purpose::STANDARD.encode(bytes),
                 },
+                InputSource::Range { path, start, end } => ShippedInput::Range {
+                    path: path.clone(),
+                    start: *start,
+                    end: *end,
+                },
             })
             .collect()
     }
@@ -74,6 +88,11 @@ impl ClusterJob {
             .ok_or_else(|| Error::usage(format!("the job has no input {split}")))?;
         Ok(match input {
             ShippedInput::File(path) => InputSource::File(path.clone()),
+            ShippedInput::Range { path, start, end } => InputSource::Range {
+                path: path.clone(),
+                start: *start,
+                end: *end,
+            },
             ShippedInput::Memory { name, base64 } => InputSource::Memory {
                 name: name.clone(),
                 bytes: base64::engine::general_purpose::STANDARD

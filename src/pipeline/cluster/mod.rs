@@ -21,11 +21,11 @@
 //!    (`events/part-<p>.parquet`, `state/task/part-<p>.parquet`, …);
 //! 2. answers the authorisation checks that read a related stream, which may
 //!    have been folded in another partition ([`resume`]);
-//! 3. finds the duplicate event ids, which span partitions, with SQL on the
-//!    cluster over `events/`;
+//! 3. finds the duplicate event ids, which span partitions, with SQL over
+//!    `events/` (here, not on the cluster: see [`build`]);
 //! 4. folds the model's keyed folds from `events/` ([`super::refold`]: a
 //!    key spans partitions);
-//! 5. writes the findings, the SQL projections (their SQL on the cluster),
+//! 5. writes the findings, the SQL projections (their SQL here too),
 //!    `manifest.json` with a hash per part, and commits the folder, as the
 //!    local run does ([`super::write_phase`]). A job that fails leaves the
 //!    previous output as it was.
@@ -60,8 +60,7 @@ use nodes::{FoldExec, IngestExec};
 use partition::{fold_dir, partition_results, split_summaries, FoldSummary, MAX_SPLITS};
 
 use super::{duplicate_ids_phase, write_phase, Plan, RunConfig, RunReport};
-use crate::envelope::events_schema;
-use crate::ingest::IngestSummary;
+use crate::ingest::{Format, IngestOptions, IngestSummary, InputSource};
 use crate::model::Model;
 use crate::projection::Ordered;
 use crate::replay::authorise::resume;
@@ -110,6 +109,11 @@ pub(super) fn build(
     let url = ClusterUrl::parse(url)?;
     url.ensure_reachable()?;
     let mut session = config.session.clone();
+    // The queries after the job run here, over the shared output: Ballista
+    // 55, in the first query after it lost an executor, read a shuffle's
+    // rows twice (the duplicate-id query found each of 90 events used twice
+    // by itself), so the run's own queries do not go through it.
+    session.cluster = None;
     let memory_limit = *session
         .memory_limit
         .get_or_insert(super::DEFAULT_RUN_MEMORY_LIMIT);
@@ -134,6 +138,13 @@ pub(super) fn build(
         projection_entries: crate::projection::keyed_entries(model, &config.model.name),
         ..RunReport::default()
     };
+    let splits = cut_into_splits(&config.inputs, &config.ingest)?;
+    if splits.len() > MAX_SPLITS {
+        return Err(Error::usage(format!(
+            "run --cluster: {} splits of the inputs, more than {MAX_SPLITS}\n  hint: a larger --split-size",
+            splits.len()
+        )));
+    }
     let job = ClusterJob {
         root: dir.path(""),
         model_name: config.model.name.clone(),
@@ -142,7 +153,7 @@ pub(super) fn build(
         spec: config.ingest.spec.clone().unwrap_or_default(),
         strict: config.ingest.strict,
         chunk_bytes: config.ingest.chunk_bytes,
-        inputs: ClusterJob::ship(&config.inputs),
+        inputs: ClusterJob::ship(&splits.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>()),
         with_history: config.with_history,
         partitions,
         memory_limit,
@@ -152,6 +163,8 @@ pub(super) fn build(
         create_dir(&dir.path(folder))?;
     }
     create_dir(&dir.path(job::FOLD_DIR))?;
+    // The whole hash of each input cut into ranges, read here while the job runs.
+    let hashing = hash_cut_inputs(&config.inputs, &splits);
     let runtime = crate::sql::runtime()?;
     let job_started = Instant::now();
     let summaries = one_per_partition(
@@ -160,7 +173,7 @@ pub(super) fn build(
     )?;
     report.timings.sort_replay_ms = millis(job_started.elapsed());
     let gathered = Instant::now();
-    report.ingest = ingest_totals(&job, &mut report)?;
+    report.ingest = ingest_totals(&job, &splits, hashing, &mut report)?;
     let mut findings = Vec::new();
     let mut helds = Vec::new();
     let mut known = BTreeMap::new();
@@ -205,7 +218,7 @@ fn create_dir(path: &Path) -> Result<()> {
 
 /// Submits the job and waits for every fold task's counts.
 async fn submit(url: &ClusterUrl, job: Arc<ClusterJob>) -> Result<Vec<FoldSummary>> {
-    let schema = events_schema();
+    let schema = partition::shuffled_schema();
     let keys: Vec<Arc<dyn PhysicalExpr>> = ["aggregate_type", "stream_id"]
         .into_iter()
         .map(|name| Ok(Arc::new(Column::new(name, schema.index_of(name)?)) as _))
@@ -275,19 +288,149 @@ fn one_per_partition(
     Ok(summaries)
 }
 
-/// The whole ingest's counts: every split's, in input order; the longest
-/// ingest task's time as `ingest_ms`.
-fn ingest_totals(job: &ClusterJob, report: &mut RunReport) -> Result<IngestSummary> {
+/// The job's splits, each with the index of its input: every input whole,
+/// but a plain NDJSON file larger than the ingest's `split_bytes`, cut into
+/// byte ranges of that size ([`crate::ingest::range`]).
+fn cut_into_splits(
+    inputs: &[InputSource],
+    options: &IngestOptions,
+) -> Result<Vec<(InputSource, usize)>> {
+    let mut splits = Vec::new();
+    for (index, input) in inputs.iter().enumerate() {
+        let InputSource::File(path) = input else {
+            splits.push((input.clone(), index));
+            continue;
+        };
+        let len = input.stored_len()?;
+        let mut head = vec![0; 1 << 16];
+        let read = std::fs::File::open(path)
+            .and_then(|mut file| std::io::Read::read(&mut file, &mut head))
+            .map_err(|e| Error::io(path, e))?;
+        let head = &head[..read];
+        let compressed =
+            head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
+        let step = options.split_bytes.max(1);
+        if compressed || len <= step || input.format(head, options) != Format::Ndjson {
+            splits.push((input.clone(), index));
+            continue;
+        }
+        let mut start = 0;
+        while start < len {
+            let end = (start + step).min(len);
+            splits.push((
+                InputSource::Range {
+                    path: path.clone(),
+                    start,
+                    end,
+                },
+                index,
+            ));
+            start = end;
+        }
+    }
+    Ok(splits)
+}
+
+/// The SHA-256 of each input cut into several ranges, on a thread each (the
+/// ranges' tasks hash only their own bytes).
+fn hash_cut_inputs(
+    inputs: &[InputSource],
+    splits: &[(InputSource, usize)],
+) -> BTreeMap<usize, std::thread::JoinHandle<Result<String>>> {
+    let mut cut = BTreeMap::new();
+    for (split, input) in splits {
+        if matches!(split, InputSource::Range { .. }) && !cut.contains_key(input) {
+            let whole = inputs[*input].clone();
+            cut.insert(*input, std::thread::spawn(move || whole.sha256()));
+        }
+    }
+    cut
+}
+
+/// The whole ingest's counts: every split's, added up per input, in input
+/// order (an input cut into ranges with its whole size and hash, and its
+/// rejects' lines counted from the file's first); the longest ingest task's
+/// time as `ingest_ms`.
+fn ingest_totals(
+    job: &ClusterJob,
+    splits: &[(InputSource, usize)],
+    hashing: BTreeMap<usize, std::thread::JoinHandle<Result<String>>>,
+    report: &mut RunReport,
+) -> Result<IngestSummary> {
+    let summaries = split_summaries(job)?;
+    let lines_before = partition::lines_before(job, &summaries);
     let mut total = IngestSummary::default();
-    for split in split_summaries(job)? {
+    // Each input's place in `total.inputs`.
+    let mut places: BTreeMap<usize, usize> = BTreeMap::new();
+    for (number, split) in summaries.into_iter().enumerate() {
+        let (source, input) = &splits[number];
         report.timings.ingest_ms = report.timings.ingest_ms.max(split.ms);
         total.records += split.ingest.records;
         total.events += split.ingest.events;
         total.rejects += split.ingest.rejects;
-        total.read_positions += split.lines;
-        total.inputs.extend(split.ingest.inputs);
+        let Some(mut summary) = split.ingest.inputs.into_iter().next() else {
+            continue;
+        };
+        if summary.rejects > 0 && lines_before[number] > 0 {
+            count_lines_from(&job.root, number, lines_before[number])?;
+        }
+        match places.get(input) {
+            None => {
+                if let InputSource::Range { path, .. } = source {
+                    summary.bytes = std::fs::metadata(path)
+                        .map_err(|e| Error::io(path, e))?
+                        .len();
+                }
+                places.insert(*input, total.inputs.len());
+                total.inputs.push(summary);
+            }
+            Some(place) => {
+                let whole = &mut total.inputs[*place];
+                whole.records += summary.records;
+                whole.events += summary.events;
+                whole.rejects += summary.rejects;
+            }
+        }
+    }
+    total.read_positions = partition::read_positions(&job.inputs, &split_summaries(job)?);
+    for (input, hash) in hashing {
+        let hash = crate::error::joined(hash, &job.root, "hashing an input")?;
+        if let Some(place) = places.get(&input) {
+            total.inputs[*place].sha256 = hash;
+        }
     }
     Ok(total)
+}
+
+/// Split `split`'s rejects (a range of a file after its first) with their
+/// lines counted from the file's first: `lines_before` added to `line` and
+/// to the line of `source`.
+fn count_lines_from(root: &Path, split: usize, lines_before: u64) -> Result<()> {
+    use arrow::array::{AsArray, StringArray, UInt64Array};
+    let path = root
+        .join("rejects")
+        .join(format!("part-{split:05}.parquet"));
+    let schema = crate::envelope::rejects_schema();
+    let (line, source) = (schema.index_of("line")?, schema.index_of("source")?);
+    let batches = crate::sink::dataset::TableReader::open(&path, None)?
+        .map(|batch| {
+            let batch = batch?;
+            let lines = batch
+                .column(line)
+                .as_primitive::<arrow::datatypes::UInt64Type>();
+            let lines: UInt64Array =
+                arrow::compute::kernels::arity::unary(lines, |l| l + lines_before);
+            let sources: StringArray = (batch.column(source).as_string::<i32>().iter())
+                .map(|s| s.map(|s| partition::later_line(s, lines_before)))
+                .collect();
+            let mut columns = batch.columns().to_vec();
+            columns[line] = Arc::new(lines);
+            columns[source] = Arc::new(sources);
+            Ok(arrow::array::RecordBatch::try_new(schema.clone(), columns)?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    crate::sink::write_table(&path, schema, &batches)?;
+    Ok(())
 }
 
 /// A fold task's counts added to the run's.
@@ -322,8 +465,8 @@ fn into_parts(from: &Path, root: &Path, partition: usize) -> Result<Vec<(String,
     Ok(moved)
 }
 
-/// The queries over the whole `events/` on the cluster: the duplicate event
-/// ids (returned as findings) and the highest position (the watermark).
+/// The queries over the whole `events/`, here: the duplicate event ids
+/// (returned as findings) and the highest position (the watermark).
 async fn events_queries(
     plan: &Plan<'_>,
     report: &mut RunReport,

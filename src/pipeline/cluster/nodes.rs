@@ -32,8 +32,7 @@ use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConve
 use futures::StreamExt;
 
 use super::job::ClusterJob;
-use super::partition::{fold_partition, ingest_split};
-use crate::envelope::events_schema;
+use super::partition::{fold_partition, ingest_split, shuffled_schema, with_split};
 
 const INGEST_TAG: &[u8] = b"eventfold.ingest.v1\0";
 const FOLD_TAG: &[u8] = b"eventfold.fold.v1\0";
@@ -129,7 +128,7 @@ pub struct IngestExec {
 impl IngestExec {
     pub fn new(splits: Arc<dyn ExecutionPlan>, job: Arc<ClusterJob>) -> Self {
         let partitions = splits.properties().partitioning.partition_count();
-        let properties = properties(events_schema(), partitions);
+        let properties = properties(shuffled_schema(), partitions);
         Self {
             splits,
             job,
@@ -175,6 +174,7 @@ impl ExecutionPlan for IngestExec {
             let ingest = tokio::task::spawn_blocking(move || {
                 for split in numbers {
                     let mut send = |batch| {
+                        let batch = with_split(batch, split as usize)?;
                         sender
                             .blocking_send(Ok(batch))
                             .map_err(|_| crate::Error::usage("the ingest's reader went away"))
@@ -191,7 +191,7 @@ impl ExecutionPlan for IngestExec {
             receiver.recv().await.map(|item| (item, receiver))
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(
-            events_schema(),
+            shuffled_schema(),
             stream,
         )))
     }

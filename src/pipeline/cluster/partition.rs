@@ -17,13 +17,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{AsArray, RecordBatch, UInt64Array};
-use arrow::datatypes::UInt64Type;
+use arrow::array::{AsArray, RecordBatch, StringArray, UInt32Array, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type, UInt64Type};
 use serde::{Deserialize, Serialize};
 
-use super::job::{ClusterJob, FOLD_DIR, INGEST_DIR};
+use super::job::{ClusterJob, ShippedInput, FOLD_DIR, INGEST_DIR};
 use crate::envelope::{col, rejects_batch, rejects_schema, Reject};
-use crate::ingest::{ingest, IngestSink, IngestSummary};
+use crate::ingest::{ingest, IngestSink, IngestSummary, InputSource};
 use crate::pipeline::fold::{sort_and_replay, Replay};
 use crate::pipeline::sorted::SortedEvents;
 use crate::pipeline::RunReport;
@@ -108,6 +108,10 @@ pub const FINDINGS_FILE: &str = "findings.json";
 struct SplitSink<'a> {
     send: &'a mut dyn FnMut(RecordBatch) -> Result<()>,
     rejects: TableWriter,
+    /// Where a range of a file begins in it: added to its rejects' byte
+    /// offsets (their lines are put right by the client, which knows the
+    /// lines of the ranges before).
+    first_byte: u64,
 }
 
 impl IngestSink for SplitSink<'_> {
@@ -115,7 +119,10 @@ impl IngestSink for SplitSink<'_> {
         (self.send)(batch)
     }
 
-    fn rejects(&mut self, rejects: Vec<Reject>) -> Result<()> {
+    fn rejects(&mut self, mut rejects: Vec<Reject>) -> Result<()> {
+        for reject in &mut rejects {
+            reject.byte_offset += self.first_byte;
+        }
         self.rejects.write(&rejects_batch(&rejects)?)
     }
 }
@@ -136,7 +143,17 @@ pub fn ingest_split(
         .join("rejects")
         .join(format!("part-{split:05}.parquet"));
     let rejects = TableWriter::create(&rejects_path, rejects_schema(), crate::sink::zstd())?;
-    let mut sink = SplitSink { send, rejects };
+    let first_byte = match &source {
+        InputSource::Range { path, start, .. } => {
+            crate::ingest::range::aligned_start(path, *start)?
+        }
+        _ => 0,
+    };
+    let mut sink = SplitSink {
+        send,
+        rejects,
+        first_byte,
+    };
     let mut summary = ingest(std::slice::from_ref(&source), &options, &mut sink)?;
     sink.rejects.close()?;
     let lines = summary.read_positions - options.position_base;
@@ -163,17 +180,65 @@ pub fn split_summaries(job: &ClusterJob) -> Result<Vec<SplitSummary>> {
         .collect()
 }
 
+/// Whether split `split` is a range of the same file as the split before.
+fn continues_a_file(inputs: &[ShippedInput], split: usize) -> bool {
+    match (&inputs[split], split.checked_sub(1).map(|s| &inputs[s])) {
+        (ShippedInput::Range { path, .. }, Some(ShippedInput::Range { path: previous, .. })) => {
+            path == previous
+        }
+        _ => false,
+    }
+}
+
+/// Per split: its first read-order position's base and the lines of its
+/// file before it, as the local run counts them. A split's `lines` is the
+/// ingest's next line number (its lines plus one), which a local run adds
+/// to the base per input: so a range after its file's first adds its lines
+/// only.
+fn bases_and_lines_before(inputs: &[ShippedInput], summaries: &[SplitSummary]) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(summaries.len());
+    for split in 0..summaries.len() {
+        let next = match split.checked_sub(1) {
+            None => (0, 0),
+            Some(previous) => {
+                let (base, before) = out[previous];
+                let lines = summaries[previous].lines;
+                match continues_a_file(inputs, split) {
+                    true => (base + lines - 1, before + lines - 1),
+                    false => (base + lines, 0),
+                }
+            }
+        };
+        out.push(next);
+    }
+    out
+}
+
 /// The first read-order position of each split, as the local run numbers
 /// them: after the lines of every split before.
-pub fn split_bases(summaries: &[SplitSummary]) -> Vec<u64> {
-    summaries
-        .iter()
-        .scan(0u64, |base, split| {
-            let first = *base;
-            *base += split.lines;
-            Some(first)
-        })
+pub fn split_bases(inputs: &[ShippedInput], summaries: &[SplitSummary]) -> Vec<u64> {
+    bases_and_lines_before(inputs, summaries)
+        .into_iter()
+        .map(|(base, _)| base)
         .collect()
+}
+
+/// The lines of the file before each split: more than 0 for a range of a
+/// file after its first, whose lines (in `source`, and its rejects') count
+/// from its own start.
+pub fn lines_before(job: &ClusterJob, summaries: &[SplitSummary]) -> Vec<u64> {
+    bases_and_lines_before(&job.inputs, summaries)
+        .into_iter()
+        .map(|(_, before)| before)
+        .collect()
+}
+
+/// The read-order positions all splits gave out, as the local run counts them.
+pub fn read_positions(inputs: &[ShippedInput], summaries: &[SplitSummary]) -> u64 {
+    match summaries.last() {
+        Some(last) => split_bases(inputs, summaries).last().copied().unwrap_or(0) + last.lines,
+        None => 0,
+    }
 }
 
 /// A read-order position of a split put where the local run has it.
@@ -192,16 +257,76 @@ pub fn local_position(position: u64, bases: &[u64]) -> Result<u64> {
     Ok(base + (position & ((1 << SPLIT_SHIFT) - 1)))
 }
 
-/// `batch` with its positions put where the local run has them.
-fn rebase(batch: RecordBatch, bases: &[u64]) -> Result<RecordBatch> {
+/// The events' schema as the shuffle carries them: with the number of the
+/// split each event was read in (`_split`, last), for [`rebase`].
+pub fn shuffled_schema() -> SchemaRef {
+    let mut fields: Vec<_> = crate::envelope::events_schema()
+        .fields()
+        .iter()
+        .cloned()
+        .collect();
+    fields.push(Arc::new(Field::new(SPLIT_COLUMN, DataType::UInt32, false)));
+    Arc::new(Schema::new(fields))
+}
+
+const SPLIT_COLUMN: &str = "_split";
+
+/// An events batch of split `split`, as the shuffle carries it.
+pub fn with_split(batch: RecordBatch, split: usize) -> Result<RecordBatch> {
+    let mut columns = batch.columns().to_vec();
+    columns.push(Arc::new(UInt32Array::from(vec![
+        split as u32;
+        batch.num_rows()
+    ])));
+    Ok(RecordBatch::try_new(shuffled_schema(), columns)?)
+}
+
+/// A `source` (`file:line`) of a range's record with its line counted in
+/// the whole file: `before` lines later.
+pub fn later_line(source: &str, before: u64) -> String {
+    match source
+        .rsplit_once(':')
+        .map(|(file, line)| (file, line.parse::<u64>()))
+    {
+        Some((file, Ok(line))) if before > 0 => format!("{file}:{}", line + before),
+        _ => source.to_owned(),
+    }
+}
+
+/// `batch` (from the shuffle) as the local run has it: positions numbered
+/// across all inputs, `source` lines counted in the whole file, no `_split`.
+fn rebase(batch: RecordBatch, bases: &[u64], lines_before: &[u64]) -> Result<RecordBatch> {
     let positions = batch.column(col::POSITION).as_primitive::<UInt64Type>();
     let rebased: UInt64Array = positions
         .iter()
         .map(|p| p.map(|p| local_position(p, bases)).transpose())
         .collect::<Result<_>>()?;
+    let splits = batch
+        .column(batch.num_columns() - 1)
+        .as_primitive::<UInt32Type>();
     let mut columns = batch.columns().to_vec();
+    columns.pop();
     columns[col::POSITION] = Arc::new(rebased);
-    Ok(RecordBatch::try_new(batch.schema(), columns)?)
+    if splits
+        .values()
+        .iter()
+        .any(|s| lines_before.get(*s as usize).is_some_and(|b| *b > 0))
+    {
+        let sources = columns[col::SOURCE].as_string::<i32>();
+        let moved: StringArray = sources
+            .iter()
+            .zip(splits.values())
+            .map(|(source, split)| {
+                let before = lines_before.get(*split as usize).copied().unwrap_or(0);
+                source.map(|source| later_line(source, before))
+            })
+            .collect();
+        columns[col::SOURCE] = Arc::new(moved);
+    }
+    Ok(RecordBatch::try_new(
+        crate::envelope::events_schema(),
+        columns,
+    )?)
 }
 
 /// The events a partial or as-of run replays: its selection's condition
@@ -244,12 +369,14 @@ pub fn fold_partition(
     let folder = unique_folder();
     let dir = fold_dir(&job.root, &folder);
     let staging = dir.join("_staging");
-    let bases = split_bases(&split_summaries(job)?);
+    let summaries = split_summaries(job)?;
+    let bases = split_bases(&job.inputs, &summaries);
+    let lines_before = lines_before(job, &summaries);
     let runs = SortedRuns::create(&staging, job.memory_limit)?;
     let mut writer = BackgroundTableWriter::spawn(runs)?;
     let selected = Selected::new(&job.selection)?;
     for batch in batches {
-        let batch = selected.filter(rebase(batch?, &bases)?)?;
+        let batch = selected.filter(rebase(batch?, &bases, &lines_before)?)?;
         if batch.num_rows() > 0 {
             writer.write(batch)?;
         }
@@ -367,7 +494,8 @@ mod tests {
         assert_eq!(local_position((2 << SPLIT_SHIFT) + 3, &bases).unwrap(), 13);
         assert_eq!(local_position((3 << SPLIT_SHIFT) + 1, &bases).unwrap(), 26);
         assert!(local_position(4 << SPLIT_SHIFT, &bases).is_err());
-        let summaries: Vec<SplitSummary> = [4, 6, 0]
+        // Lines are the ingest's next line numbers: an input of 3 lines says 4.
+        let summaries: Vec<SplitSummary> = [4, 6, 3, 5, 1]
             .into_iter()
             .map(|lines| SplitSummary {
                 ingest: IngestSummary::default(),
@@ -375,6 +503,28 @@ mod tests {
                 ms: 0,
             })
             .collect();
-        assert_eq!(split_bases(&summaries), vec![0, 4, 10]);
+        let range = |path: &str| ShippedInput::Range {
+            path: path.into(),
+            start: 0,
+            end: 0,
+        };
+        // a whole file, then b in three ranges, then c whole.
+        let inputs = [
+            ShippedInput::File("a".into()),
+            range("b"),
+            range("b"),
+            range("b"),
+            ShippedInput::File("c".into()),
+        ];
+        // A local run: a gives 4, b (5 + 2 + 4 = 11 lines) gives 12.
+        assert_eq!(split_bases(&inputs, &summaries), vec![0, 4, 9, 11, 16]);
+        assert_eq!(
+            bases_and_lines_before(&inputs, &summaries)
+                .into_iter()
+                .map(|(_, before)| before)
+                .collect::<Vec<_>>(),
+            vec![0, 0, 5, 7, 0]
+        );
+        assert_eq!(read_positions(&inputs, &summaries), 17);
     }
 }
