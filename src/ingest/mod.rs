@@ -47,18 +47,28 @@ pub enum InputSource {
     File(PathBuf),
     /// A log in memory: the embedded default sample, or bytes a caller holds.
     Memory { name: String, bytes: bytes::Bytes },
+    /// A file read at `path` but named `name` (its path as the user gave
+    /// it): a distributed run's input, which an executor running in another
+    /// folder opens by its absolute path.
+    Named { path: PathBuf, name: String },
     /// The lines of a byte range of a plain NDJSON file
     /// ([`range::RangeReader`]): one task's share of a large input in a
-    /// distributed run. Named as the whole file.
-    Range { path: PathBuf, start: u64, end: u64 },
+    /// distributed run, named as the whole file.
+    Range {
+        path: PathBuf,
+        name: String,
+        start: u64,
+        end: u64,
+    },
 }
 
 impl InputSource {
     /// The name used in `source` columns and messages.
     pub fn name(&self) -> String {
         match self {
-            InputSource::File(path) | InputSource::Range { path, .. } => path.display().to_string(),
-            InputSource::Memory { name, .. } => name.clone(),
+            InputSource::File(path) => path.display().to_string(),
+            InputSource::Memory { name, .. } | InputSource::Named { name, .. } => name.clone(),
+            InputSource::Range { name, .. } => name.clone(),
         }
     }
 
@@ -76,11 +86,13 @@ impl InputSource {
     /// The input's stored bytes, as on disk (compressed or not).
     fn open_raw(&self) -> Result<Box<dyn Read + Send>> {
         Ok(match self {
-            InputSource::File(path) => Box::new(File::open(path).map_err(|e| Error::io(path, e))?),
-            InputSource::Memory { bytes, .. } => Box::new(std::io::Cursor::new(bytes.clone())),
-            InputSource::Range { path, start, end } => {
-                Box::new(range::RangeReader::open(path, *start, *end)?)
+            InputSource::File(path) | InputSource::Named { path, .. } => {
+                Box::new(File::open(path).map_err(|e| Error::io(path, e))?)
             }
+            InputSource::Memory { bytes, .. } => Box::new(std::io::Cursor::new(bytes.clone())),
+            InputSource::Range {
+                path, start, end, ..
+            } => Box::new(range::RangeReader::open(path, *start, *end)?),
         })
     }
 
@@ -97,9 +109,11 @@ impl InputSource {
     /// The size of the input as stored (as `bytes` in the manifest).
     pub fn stored_len(&self) -> Result<u64> {
         match self {
-            InputSource::File(path) => Ok(std::fs::metadata(path)
-                .map_err(|e| Error::io(path, e))?
-                .len()),
+            InputSource::File(path) | InputSource::Named { path, .. } => {
+                Ok(std::fs::metadata(path)
+                    .map_err(|e| Error::io(path, e))?
+                    .len())
+            }
             InputSource::Memory { bytes, .. } => Ok(bytes.len() as u64),
             InputSource::Range { start, end, .. } => Ok(end - start),
         }

@@ -132,7 +132,10 @@ impl Cluster {
                     "2",
                 ];
                 args.extend(executor_flags);
-                let (executor, line) = Role::start(&format!("executor {n}"), &args, dir.path());
+                // Each executor in a folder of its own, as on its own
+                // machine: the client's relative paths must not reach it.
+                std::fs::create_dir_all(&work).expect("executor folder");
+                let (executor, line) = Role::start(&format!("executor {n}"), &args, &work);
                 assert!(
                     line.contains("executor serving on"),
                     "executor {n} said {line:?}"

@@ -26,7 +26,7 @@ pub struct ParquetReader {
 impl ParquetReader {
     pub fn new(source: &InputSource, input: Input, batch_rows: usize) -> Self {
         let opened = match source {
-            InputSource::File(path) => File::open(path)
+            InputSource::File(path) | InputSource::Named { path, .. } => File::open(path)
                 .map_err(|e| e.to_string())
                 .and_then(|file| {
                     ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())

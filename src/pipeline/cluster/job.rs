@@ -24,7 +24,11 @@ pub const CLUSTER_DIR: &str = "_cluster";
 /// embedded sample, a caller's bytes) its bytes inside the plan.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ShippedInput {
-    File(PathBuf),
+    /// A file at an absolute path, named as the user gave it.
+    File {
+        path: PathBuf,
+        name: String,
+    },
     Memory {
         name: String,
         base64: String,
@@ -32,6 +36,7 @@ pub enum ShippedInput {
     /// The lines of a byte range of a plain NDJSON file.
     Range {
         path: PathBuf,
+        name: String,
         start: u64,
         end: u64,
     },
@@ -66,13 +71,26 @@ impl ClusterJob {
         inputs
             .iter()
             .map(|input| match input {
-                InputSource::File(path) => ShippedInput::File(path.clone()),
+                InputSource::File(path) => ShippedInput::File {
+                    path: path.clone(),
+                    name: input.name(),
+                },
+                InputSource::Named { path, name } => ShippedInput::File {
+                    path: path.clone(),
+                    name: name.clone(),
+                },
                 InputSource::Memory { name, bytes } => ShippedInput::Memory {
                     name: name.clone(),
                     base64: base64::engine::general_purpose::STANDARD.encode(bytes),
                 },
-                InputSource::Range { path, start, end } => ShippedInput::Range {
+                InputSource::Range {
+                    path,
+                    name,
+                    start,
+                    end,
+                } => ShippedInput::Range {
                     path: path.clone(),
+                    name: name.clone(),
                     start: *start,
                     end: *end,
                 },
@@ -87,9 +105,18 @@ impl ClusterJob {
             .get(split)
             .ok_or_else(|| Error::usage(format!("the job has no input {split}")))?;
         Ok(match input {
-            ShippedInput::File(path) => InputSource::File(path.clone()),
-            ShippedInput::Range { path, start, end } => InputSource::Range {
+            ShippedInput::File { path, name } => InputSource::Named {
                 path: path.clone(),
+                name: name.clone(),
+            },
+            ShippedInput::Range {
+                path,
+                name,
+                start,
+                end,
+            } => InputSource::Range {
+                path: path.clone(),
+                name: name.clone(),
                 start: *start,
                 end: *end,
             },

@@ -146,7 +146,8 @@ pub(super) fn build(
         )));
     }
     let job = ClusterJob {
-        root: dir.path(""),
+        // Executors run elsewhere, in folders of their own: paths go absolute.
+        root: absolute(&dir.path(""))?,
         model_name: config.model.name.clone(),
         model_text: config.model.text.clone(),
         roles: config.roles.clone(),
@@ -210,6 +211,11 @@ pub(super) fn build(
         started,
     )?;
     Ok(report)
+}
+
+/// `path` from the root, as an executor running in another folder finds it.
+fn absolute(path: &Path) -> Result<std::path::PathBuf> {
+    std::path::absolute(path).map_err(|e| Error::io(path, e))
 }
 
 fn create_dir(path: &Path) -> Result<()> {
@@ -297,9 +303,16 @@ fn cut_into_splits(
 ) -> Result<Vec<(InputSource, usize)>> {
     let mut splits = Vec::new();
     for (index, input) in inputs.iter().enumerate() {
-        let InputSource::File(path) = input else {
+        let InputSource::File(given) = input else {
             splits.push((input.clone(), index));
             continue;
+        };
+        // Executors run in folders of their own: the file by its absolute
+        // path, named as given (as a local run names it).
+        let (path, name) = (&absolute(given)?, input.name());
+        let input = &InputSource::Named {
+            path: path.clone(),
+            name: name.clone(),
         };
         let len = input.stored_len()?;
         let mut head = vec![0; 1 << 16];
@@ -320,6 +333,7 @@ fn cut_into_splits(
             splits.push((
                 InputSource::Range {
                     path: path.clone(),
+                    name: name.clone(),
                     start,
                     end,
                 },

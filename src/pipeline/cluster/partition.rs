@@ -505,17 +505,16 @@ mod tests {
             .collect();
         let range = |path: &str| ShippedInput::Range {
             path: path.into(),
+            name: path.into(),
             start: 0,
             end: 0,
         };
+        let file = |path: &str| ShippedInput::File {
+            path: path.into(),
+            name: path.into(),
+        };
         // a whole file, then b in three ranges, then c whole.
-        let inputs = [
-            ShippedInput::File("a".into()),
-            range("b"),
-            range("b"),
-            range("b"),
-            ShippedInput::File("c".into()),
-        ];
+        let inputs = [file("a"), range("b"), range("b"), range("b"), file("c")];
         // A local run: a gives 4, b (5 + 2 + 4 = 11 lines) gives 12.
         assert_eq!(split_bases(&inputs, &summaries), vec![0, 4, 9, 11, 16]);
         assert_eq!(
