@@ -581,6 +581,27 @@ fn a_distributed_run_writes_what_a_local_run_writes_and_survives_a_lost_executor
         "{incremental}"
     );
 
+    // A task that fails (`--strict` and a reject) fails the job: exit 2
+    // with the task's message, and the previous output as it was.
+    let kept = std::fs::read_to_string(dir.join("dist/manifest.json")).unwrap();
+    let strict = with_inputs(&["--out", "dist", "--cluster", &url, "--strict"]);
+    let strict = eventfold_within_timeout(
+        &dir,
+        &strict.iter().map(String::as_str).collect::<Vec<_>>(),
+        "",
+    );
+    assert_eq!(strict.code, 2, "{strict:?}");
+    assert!(
+        strict
+            .stderr
+            .contains("(--strict stops at the first reject)"),
+        "{strict:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("dist/manifest.json")).unwrap(),
+        kept
+    );
+
     // An executor killed mid-job: Ballista runs its tasks again on the other
     // one (the job's result may then hold a partition twice), or the job
     // fails and the previous output stays as it was.

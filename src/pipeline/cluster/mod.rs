@@ -249,7 +249,9 @@ async fn submit(url: &ClusterUrl, job: Arc<ClusterJob>) -> Result<Vec<FoldSummar
         config,
     )
     .await?;
-    let batches = datafusion::physical_plan::common::collect(stream).await?;
+    let batches = datafusion::physical_plan::common::collect(stream)
+        .await
+        .map_err(|e| Error::usage(format!("the job on the cluster failed: {e}")))?;
     let mut summaries = Vec::new();
     for batch in batches {
         let column = arrow::array::AsArray::as_string::<i32>(batch.column(0));

@@ -55,8 +55,11 @@ fn properties(schema: SchemaRef, partitions: usize) -> Arc<PlanProperties> {
     ))
 }
 
+/// A task's error as the client will read it: Ballista sends a failed
+/// task's error as its debug text, so it is eventfold's message (`file:line:
+/// why`), not the error's fields.
 fn external(error: crate::Error) -> DataFusionError {
-    DataFusionError::External(Box::new(error))
+    DataFusionError::Execution(error.to_string())
 }
 
 /// The methods both nodes share: no expressions, one child (the field
