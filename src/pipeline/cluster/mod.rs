@@ -8,12 +8,13 @@
 //! CoalescePartitionsExec
 //!   FoldExec                 one task per hash partition of the streams
 //!     RepartitionExec(Hash(aggregate_type, stream_id), P)   Ballista's shuffle
-//!       IngestExec           one task per input
+//!       IngestExec           one task per split: an input, or a byte range
+//!         DataSourceExec     of a large plain NDJSON input; the splits' numbers
 //! ```
 //!
 //! Every task writes into the output's temporary folder, which must be on
-//! storage every executor sees at the same path: an ingest task its rejects
-//! (`rejects/part-<input>.parquet`) and a summary, a fold task its tables
+//! storage every executor sees at the same (absolute) path: an ingest task
+//! its rejects (`rejects/part-<split>.parquet`) and a summary, a fold task its tables
 //! (events, transitions, streams, states) with its findings and held
 //! authorisation checks beside. Then the client, in this process:
 //!
@@ -22,19 +23,19 @@
 //! 2. answers the authorisation checks that read a related stream, which may
 //!    have been folded in another partition ([`resume`]);
 //! 3. finds the duplicate event ids, which span partitions, with SQL over
-//!    `events/` (here, not on the cluster: see [`build`]);
+//!    `events/` (here, not on the cluster: see `build`);
 //! 4. folds the model's keyed folds from `events/` ([`super::refold`]: a
 //!    key spans partitions);
 //! 5. writes the findings, the SQL projections (their SQL here too),
 //!    `manifest.json` with a hash per part, and commits the folder, as the
-//!    local run does ([`super::write_phase`]). A job that fails leaves the
+//!    local run does (`write_phase`). A job that fails leaves the
 //!    previous output as it was.
 //!
 //! A partial or as-of run (`--as-of`, `--aggregate`, …) folds only the
 //! selected events: each fold task filters its events with the local run's
-//! condition. Not yet on a cluster: incremental runs, mappings that number versions in read order (`@order`, which
-//! counts across inputs), and splitting one large input by byte range; each
-//! is refused with a reason.
+//! condition. Not yet on a cluster, each refused with a reason: incremental
+//! runs, and mappings that number versions in read order (`@order`, which
+//! counts across inputs).
 
 mod job;
 mod nodes;

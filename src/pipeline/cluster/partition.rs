@@ -1,15 +1,19 @@
 //! The work of one task of a distributed run, on an executor: ingest one
-//! input ([`ingest_split`]) and fold one hash partition of the streams
-//! ([`fold_partition`]), both with the local run's own code, writing into
-//! the output's temporary folder on shared storage.
+//! split, an input or a byte range of one ([`ingest_split`]), and fold one
+//! hash partition of the streams ([`fold_partition`]), both with the local
+//! run's own code, writing into the output's temporary folder on shared
+//! storage.
 //!
-//! Read-order positions. A local run numbers the events without a position
-//! of their own by their place across all inputs in order; a split cannot
-//! know how many records the splits before it hold. So split `i` numbers its
-//! events from `(i + 1) << SPLIT_SHIFT`, writes how many lines it read, and
-//! the fold, which runs once every split is read (Ballista's shuffle is a
-//! barrier), puts each such position back where the local run has it: the
-//! lines of the splits before, plus its line. A position a record carries
+//! Read-order positions and lines. A local run numbers the events without a
+//! position of their own by their place across all inputs in order, and a
+//! record's `source` line by its place in its file; a split cannot know how
+//! many records the splits before it hold. So split `i` numbers its events
+//! from `(i + 1) << SPLIT_SHIFT` and its lines from 1, writes how many lines
+//! it read, and tags its events with its number (`_split`, through the
+//! shuffle). The fold, which runs once every split is read (Ballista's
+//! shuffle is a barrier), puts each position and `source` line back where
+//! the local run has them ([`rebase`]); the client does the same for the
+//! rejects of a file's later ranges. A position a record carries
 //! itself of 2^53 or more (nine quadrillion) would be taken for a numbered
 //! one; no store we know of counts that high.
 
