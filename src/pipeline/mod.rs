@@ -626,7 +626,15 @@ fn projection_phase(plan: &Plan, report: &mut RunReport) -> Result<()> {
     let rows = crate::sql::runtime()?.block_on(async {
         let ctx = session(&options)?;
         crate::sql::register_tables(&ctx, &root, plan.config.observer.as_ref()).await?;
-        crate::projection::materialise(&ctx, &root, plan.projections, None).await
+        // An incremental run's partitioned projections keep the previous
+        // rows of the partitions its new events do not touch.
+        let new_events = plan.dir.path(INCREMENT).join(EVENTS_FILE);
+        let night = crate::projection::Night {
+            previous: &plan.config.out,
+            new_events: &new_events,
+        };
+        let night = (plan.previous.is_some() && new_events.is_file()).then_some(&night);
+        crate::projection::materialise(&ctx, &root, plan.projections, None, night).await
     })?;
     report.projections.extend(rows);
     report.projection_entries.extend(plan.projections.entries());

@@ -134,7 +134,7 @@ pub fn project(config: &ProjectConfig) -> Result<ProjectReport> {
         rows.extend(crate::sql::runtime()?.block_on(async {
             let ctx = session(&crate::projection::session_options(config.session.clone()))?;
             crate::sql::register_tables(&ctx, &root, &crate::support::progress::Silent).await?;
-            crate::projection::materialise(&ctx, &root, &ordered, Some(&chosen)).await
+            crate::projection::materialise(&ctx, &root, &ordered, Some(&chosen), None).await
         })?);
         let known_hashes: BTreeMap<String, String> = manifest
             .files

@@ -172,12 +172,28 @@ pub struct SqlProjection {
     pub sql: String,
     /// The file's text, copied beside the table in the output.
     pub text: String,
+    /// `-- partition: COLUMN = EXPR`: its rows of a value of COLUMN come only
+    /// from the events whose EXPR (over `events`' columns) has that value,
+    /// so an incremental run rebuilds only the values its new events have.
+    pub partition: Option<Partition>,
+}
+
+/// A projection's partition ([`SqlProjection::partition`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partition {
+    /// The output column.
+    pub column: String,
+    /// The SQL expression over an event's columns giving that column's value.
+    pub expr: String,
+    /// The header line, for errors.
+    pub line: usize,
 }
 
 /// Header keys a projection file may use.
-const KEYS: [&str; 7] = [
+const KEYS: [&str; 8] = [
     "projection",
     "key",
+    "partition",
     "param",
     "not_null",
     "accepted_values",
@@ -219,6 +235,7 @@ impl SqlProjection {
         }
         let mut title = None;
         let mut key = None;
+        let mut partition = None;
         let mut contracts = Vec::new();
         for (index, line) in source.text.lines().enumerate() {
             let Some(comment) = line.trim().strip_prefix("--") else {
@@ -261,6 +278,26 @@ impl SqlProjection {
                     key = Some((line, columns));
                     continue;
                 }
+                "partition" => {
+                    let parsed = value
+                        .split_once('=')
+                        .map(|(column, expr)| (column.trim(), expr.trim()))
+                        .filter(|(column, expr)| is_plain_name(column) && !expr.is_empty());
+                    let (column, expr) = parsed.ok_or_else(|| {
+                        at(
+                            line,
+                            format!(
+                                "\"{value}\" is not `partition: COLUMN = EXPRESSION over events`"
+                            ),
+                        )
+                    })?;
+                    partition = Some(Partition {
+                        column: column.to_owned(),
+                        expr: expr.to_owned(),
+                        line,
+                    });
+                    continue;
+                }
                 "not_null" => Rule::NotNull(columns(value)),
                 "accepted_values" => {
                     let (column, values) = value.split_once('=').ok_or_else(|| {
@@ -301,6 +338,18 @@ impl SqlProjection {
                 "not a projection: the header has no `-- projection: TITLE` line".into(),
             ));
         };
+        if let Some(partition) = partition
+            .as_ref()
+            .filter(|p| !key.as_ref().is_some_and(|(_, k)| k.contains(&p.column)))
+        {
+            return Err(at(
+                partition.line,
+                format!(
+                    "the partition column \"{}\" is not a key column",
+                    partition.column
+                ),
+            ));
+        }
         let Some((key_line, key)) = key else {
             return Err(at(
                 1,
@@ -325,6 +374,7 @@ impl SqlProjection {
             contracts,
             sql,
             text: source.text.clone(),
+            partition,
         })
     }
 
@@ -365,6 +415,17 @@ mod tests {
     fn a_header_gives_the_key_the_contracts_and_the_rendered_body() {
         let text = "-- projection: Progress per project\n-- Some words: not a key.\n-- key: project_id, week\n-- param: days = 14\n-- not_null: tasks\n-- accepted_values: health = ok | at_risk\n-- references: project_id -> project.stream_id\nSELECT 1 AS project_id, ${days} AS week;\n";
         let p = parse("p/progress.sql", text).unwrap();
+        assert_eq!(p.partition, None);
+        let daily = "-- projection: D\n-- key: day\n-- partition: day = date_trunc('day', occurred_at)\nSELECT 1 AS day";
+        let partition = parse("p/daily.sql", daily).unwrap().partition.unwrap();
+        assert_eq!(
+            (
+                partition.column.as_str(),
+                partition.expr.as_str(),
+                partition.line
+            ),
+            ("day", "date_trunc('day', occurred_at)", 3)
+        );
         assert_eq!(p.name, "progress");
         assert_eq!(p.title, "Progress per project");
         assert_eq!(p.key, ["project_id", "week"]);
@@ -400,6 +461,16 @@ mod tests {
     #[test]
     fn mistakes_name_their_line() {
         let cases = [
+            (
+                "p.sql",
+                "-- projection: P\n-- key: a\n-- partition: day\nSELECT 1 AS a",
+                "p.sql:3: \"day\" is not `partition: COLUMN = EXPRESSION over events`",
+            ),
+            (
+                "p.sql",
+                "-- projection: P\n-- key: a\n-- partition: day = date_trunc('day', occurred_at)\nSELECT 1 AS a",
+                "p.sql:3: the partition column \"day\" is not a key column",
+            ),
             (
                 "p.sql",
                 "-- key: a\nSELECT 1 AS a",

@@ -21,7 +21,7 @@ use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
-use super::definition::SqlProjection;
+use super::definition::{Partition, SqlProjection};
 use super::plan::Ordered;
 use crate::sink::{zstd, TableWriter};
 use crate::sql::{describe_row, ident, register_file, run_sql};
@@ -30,15 +30,27 @@ use crate::{Error, Result};
 /// The folder of the projection tables inside an output folder.
 pub const PROJECTIONS_DIR: &str = "projections";
 
+/// What an incremental run adds to the output it goes on from: a projection
+/// with a `-- partition:` rebuilds only the partitions its new events have.
+pub struct Night<'a> {
+    /// The previous output's folder.
+    pub previous: &'a Path,
+    /// The night's new events (a Parquet file or folder).
+    pub new_events: &'a Path,
+}
+
 /// Builds the projections of `ordered` (those in `only`, when given) into
 /// `root/projections/`, reading the tables registered in `ctx`; each one
-/// built is registered under its name for those after it. Returns the rows
-/// of each.
+/// built is registered under its name for those after it. With a `night`,
+/// a partitioned projection whose definition is the previous output's keeps
+/// the previous rows of the partitions the night does not touch. Returns
+/// the rows of each.
 pub async fn materialise(
     ctx: &SessionContext,
     root: &Path,
     ordered: &Ordered,
     only: Option<&BTreeSet<String>>,
+    night: Option<&Night<'_>>,
 ) -> Result<BTreeMap<String, u64>> {
     let folder = root.join(PROJECTIONS_DIR);
     std::fs::create_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
@@ -47,9 +59,13 @@ pub async fn materialise(
         if only.is_some_and(|only| !only.contains(&projection.name)) {
             continue;
         }
-        let written = build(ctx, &folder, projection)
-            .await
-            .map_err(|e| e.with_origin(&projection.origin))?;
+        let written = match (night, &projection.partition) {
+            (Some(night), Some(partition)) => {
+                build_night(ctx, &folder, projection, partition, night).await
+            }
+            _ => build(ctx, &folder, projection).await,
+        }
+        .map_err(|e| e.with_origin(&projection.origin))?;
         rows.insert(projection.name.clone(), written);
     }
     Ok(rows)
@@ -79,6 +95,66 @@ async fn build(ctx: &SessionContext, folder: &Path, projection: &SqlProjection) 
     std::fs::write(&copy, &projection.text).map_err(|e| Error::io(&copy, e))?;
     Ok(rows)
 }
+
+/// A partitioned projection in an incremental run: the previous rows of the
+/// partitions the night's events do not have, and the rows of those they
+/// have, from their events alone (`events` is limited to them while its SQL
+/// runs). Built whole when the previous output has no such table or it was
+/// made by another definition.
+async fn build_night(
+    ctx: &SessionContext,
+    folder: &Path,
+    projection: &SqlProjection,
+    partition: &Partition,
+    night: &Night<'_>,
+) -> Result<u64> {
+    let previous = night.previous.join(PROJECTIONS_DIR);
+    let previous_text = std::fs::read_to_string(previous.join(format!("{}.sql", projection.name)));
+    let previous_rows = previous.join(format!("{}.parquet", projection.name));
+    if previous_text.ok().as_deref() != Some(projection.text.as_str()) || !previous_rows.is_file() {
+        return build(ctx, folder, projection).await;
+    }
+    tracing::info!(projection = %projection.name, "rebuilding only the partitions of the night");
+    register_file(ctx, NIGHT_EVENTS, night.new_events).await?;
+    register_file(ctx, PREVIOUS_ROWS, &previous_rows).await?;
+    let all = ctx
+        .deregister_table("events")?
+        .ok_or_else(|| Error::usage("no events table to build a projection from"))?;
+    ctx.register_table(ALL_EVENTS, all)?;
+    let expr = &partition.expr;
+    let touched = format!("SELECT DISTINCT {expr} FROM {NIGHT_EVENTS} WHERE {expr} IS NOT NULL");
+    let built = async {
+        let night_events = ctx
+            .sql(&format!("SELECT * FROM {ALL_EVENTS} WHERE ({expr}) IN ({touched})"))
+            .await
+            .map_err(Error::sql)?
+            .into_view();
+        ctx.register_table("events", night_events)?;
+        let combined = SqlProjection {
+            sql: format!(
+                "SELECT * FROM {PREVIOUS_ROWS} WHERE {} NOT IN ({touched})\nUNION ALL\nSELECT * FROM (\n{}\n) AS night",
+                ident(&partition.column),
+                projection.sql
+            ),
+            ..projection.clone()
+        };
+        build(ctx, folder, &combined).await
+    }
+    .await;
+    // The whole events table back, for the projections after this one.
+    ctx.deregister_table("events")?;
+    if let Some(all) = ctx.deregister_table(ALL_EVENTS)? {
+        ctx.register_table("events", all)?;
+    }
+    ctx.deregister_table(NIGHT_EVENTS)?;
+    ctx.deregister_table(PREVIOUS_ROWS)?;
+    built
+}
+
+/// The tables a night's partitioned build registers while it runs.
+const NIGHT_EVENTS: &str = "_night_events";
+const PREVIOUS_ROWS: &str = "_previous_rows";
+const ALL_EVENTS: &str = "_all_events";
 
 /// `schema` with every string or binary view (also inside lists and
 /// structs) as the plain type.

@@ -15,8 +15,8 @@ pub mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use definition::{Contract, ProjectionSource, Rule, SqlProjection};
-pub use materialise::{materialise, PROJECTIONS_DIR};
+pub use definition::{Contract, Partition, ProjectionSource, Rule, SqlProjection};
+pub use materialise::{materialise, Night, PROJECTIONS_DIR};
 pub use plan::Ordered;
 
 use arrow::datatypes::SchemaRef;

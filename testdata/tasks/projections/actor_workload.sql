@@ -1,5 +1,6 @@
 -- projection: Each actor's workload per week: the events they caused, the streams they touched, the tasks they completed and the comments they wrote
 -- key: actor, week
+-- partition: week = arrow_cast(date_bin(INTERVAL '7 days', occurred_at, TIMESTAMP '1970-01-05T00:00:00Z'), 'Timestamp(Microsecond, Some("UTC"))')
 -- not_null: events, streams_touched
 -- A week starts on Monday (UTC). Events without an actor are left out. (Counted per stream
 -- first, then per week: a grouping that spills to disk under a memory limit, where a
