@@ -118,24 +118,52 @@ pub fn project(config: &ProjectConfig) -> Result<ProjectReport> {
         let model_copy = dir.path(crate::sink::manifest::MODEL_FILE);
         std::fs::write(&model_copy, model_text).map_err(|e| Error::io(&model_copy, e))?;
         let root = dir.path("");
-        // The keyed folds first: SQL projections may read them.
+        // The keyed folds are refolded on a thread of their own while the SQL
+        // projections that read none of them (not even through another) are
+        // built; those that read one are built after.
         let refolded: Vec<String> = keyed.intersection(&chosen).cloned().collect();
-        let mut rows = BTreeMap::new();
-        if !refolded.is_empty() {
-            rows = super::refold(
-                &model,
-                &model_source.name,
-                &crate::sink::dataset::locate(&root, "events")
-                    .unwrap_or_else(|| root.join("events.parquet")),
-                &root,
-                Some(&refolded),
-            )?;
-        }
-        rows.extend(crate::sql::runtime()?.block_on(async {
-            let ctx = session(&crate::projection::session_options(config.session.clone()))?;
-            crate::sql::register_tables(&ctx, &root, &crate::support::progress::Silent).await?;
-            crate::projection::materialise(&ctx, &root, &ordered, Some(&chosen), None).await
-        })?);
+        let after_folds: BTreeSet<String> = match refolded.is_empty() {
+            true => BTreeSet::new(),
+            false => (ordered.downstream_of(&refolded.iter().cloned().collect()))
+                .intersection(&chosen)
+                .filter(|name| !keyed.contains(*name))
+                .cloned()
+                .collect(),
+        };
+        let first: BTreeSet<String> = (chosen.iter())
+            .filter(|name| !keyed.contains(*name) && !after_folds.contains(*name))
+            .cloned()
+            .collect();
+        let events = crate::sink::dataset::locate(&root, "events")
+            .unwrap_or_else(|| root.join("events.parquet"));
+        let runtime = crate::sql::runtime()?;
+        let rows = std::thread::scope(|scope| {
+            let folding = (!refolded.is_empty()).then(|| {
+                scope.spawn(|| {
+                    super::refold(&model, &model_source.name, &events, &root, Some(&refolded))
+                })
+            });
+            runtime.block_on(async {
+                let ctx = session(&crate::projection::session_options(config.session.clone()))?;
+                crate::sql::register_tables(&ctx, &root, &crate::support::progress::Silent).await?;
+                let mut rows =
+                    crate::projection::materialise(&ctx, &root, &ordered, Some(&first), None)
+                        .await?;
+                if let Some(folding) = folding {
+                    rows.extend(crate::error::ended(folding.join(), &events, "refolding")?);
+                }
+                for name in &refolded {
+                    let table = root.join(PROJECTIONS_DIR).join(format!("{name}.parquet"));
+                    ctx.deregister_table(name.as_str())?;
+                    crate::sql::register_file(&ctx, name, &table).await?;
+                }
+                rows.extend(
+                    crate::projection::materialise(&ctx, &root, &ordered, Some(&after_folds), None)
+                        .await?,
+                );
+                Ok::<_, Error>(rows)
+            })
+        })?;
         let known_hashes: BTreeMap<String, String> = manifest
             .files
             .iter()
