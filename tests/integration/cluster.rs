@@ -545,13 +545,18 @@ fn a_distributed_run_writes_what_a_local_run_writes_and_survives_a_lost_executor
     assert_eq!(cut.code, 0, "{cut:?}");
     assert_eq!(summary(&cut.stdout), summary(&local));
     assert_same_tables(&dir, "local", "cut");
-    let inputs_of = |out: &str| {
+    let manifest_of = |out: &str, part: &str| {
         let text = std::fs::read_to_string(dir.join(&format!("{out}/manifest.json"))).unwrap();
         let manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
-        manifest["inputs"].clone()
+        manifest[part].clone()
     };
+    let inputs_of = |out: &str| manifest_of(out, "inputs");
     assert_eq!(inputs_of("cut"), inputs_of("local"));
     assert_eq!(inputs_of("cut").as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        manifest_of("cut", "watermark"),
+        manifest_of("local", "watermark")
+    );
 
     // An as-of run folds the same selected events there: the positions it
     // selects by are the local run's, numbered across the three inputs.
@@ -570,6 +575,11 @@ fn a_distributed_run_writes_what_a_local_run_writes_and_survives_a_lost_executor
     assert_eq!(asof_dist.code, 0, "{asof_dist:?}");
     assert_eq!(summary(&asof_dist.stdout), summary(&asof_local));
     assert_same_tables(&dir, "asof-local", "asof-dist");
+    // The watermark is the whole log's, as a local partial run's ingest finds it.
+    assert_eq!(
+        manifest_of("asof-dist", "watermark"),
+        manifest_of("asof-local", "watermark")
+    );
 
     // What is not supported yet is refused before anything runs.
     let incremental = run_refused(

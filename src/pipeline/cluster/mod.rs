@@ -91,9 +91,6 @@ fn refuse_unsupported(config: &RunConfig) -> Result<()> {
     if config.ingest.spec.is_none() {
         return refuse("ingest options not made from a mapping (a library caller's)");
     }
-    if config.inputs.len() > MAX_SPLITS {
-        return refuse(&format!("more than {MAX_SPLITS} inputs"));
-    }
     Ok(())
 }
 
@@ -191,13 +188,14 @@ pub(super) fn build(
             }
         }
     }
+    report.ingest.max_position = summaries.iter().filter_map(|s| s.max_position).max();
     let held: usize = summaries.iter().map(|s| s.held).sum();
     findings.extend(resume(model, &config.roles, helds));
     tracing::info!(partitions, held, "answered the held authorisation checks");
     let cluster_dir = dir.path(job::CLUSTER_DIR);
     std::fs::remove_dir_all(&cluster_dir).map_err(|e| Error::io(&cluster_dir, e))?;
     report.timings.tables_write_ms = millis(gathered.elapsed());
-    findings.extend(runtime.block_on(events_queries(&plan, &mut report))?);
+    findings.extend(runtime.block_on(duplicate_ids(&plan, &mut report))?);
     if !model.projections.is_empty() {
         let (root, refolding) = (dir.path(""), Instant::now());
         report.projections =
@@ -376,7 +374,10 @@ fn ingest_totals(
 ) -> Result<IngestSummary> {
     let summaries = split_summaries(job)?;
     let lines_before = partition::lines_before(job, &summaries);
-    let mut total = IngestSummary::default();
+    let mut total = IngestSummary {
+        read_positions: partition::read_positions(&job.inputs, &summaries),
+        ..IngestSummary::default()
+    };
     // Each input's place in `total.inputs`.
     let mut places: BTreeMap<usize, usize> = BTreeMap::new();
     for (number, split) in summaries.into_iter().enumerate() {
@@ -409,7 +410,6 @@ fn ingest_totals(
             }
         }
     }
-    total.read_positions = partition::read_positions(&job.inputs, &split_summaries(job)?);
     for (input, hash) in hashing {
         let hash = crate::error::joined(hash, &job.root, "hashing an input")?;
         if let Some(place) = places.get(&input) {
@@ -482,27 +482,14 @@ fn into_parts(from: &Path, root: &Path, partition: usize) -> Result<Vec<(String,
     Ok(moved)
 }
 
-/// The queries over the whole `events/`, here: the duplicate event ids
-/// (returned as findings) and the highest position (the watermark).
-async fn events_queries(
+/// The duplicate event ids over the whole `events/`, here, as findings.
+async fn duplicate_ids(
     plan: &Plan<'_>,
     report: &mut RunReport,
 ) -> Result<Vec<crate::replay::Finding>> {
     let ctx = crate::sql::session(&plan.session)?;
     crate::sql::register_file(&ctx, "replayed", &plan.dir.path("events")).await?;
-    let findings = duplicate_ids_phase(&ctx, "replayed", None, report).await?;
-    let batches = ctx
-        .sql("SELECT max(position) FROM replayed")
-        .await?
-        .collect()
-        .await?;
-    report.ingest.max_position = batches.iter().find_map(|batch| {
-        let column = batch.column(0);
-        let positions = arrow::array::AsArray::as_primitive::<arrow::datatypes::UInt64Type>(column);
-        (!positions.is_empty() && arrow::array::Array::is_valid(positions, 0))
-            .then(|| positions.value(0))
-    });
-    Ok(findings)
+    duplicate_ids_phase(&ctx, "replayed", None, report).await
 }
 
 #[cfg(test)]

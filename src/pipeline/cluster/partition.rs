@@ -75,6 +75,9 @@ pub struct FoldSummary {
     pub hashes: BTreeMap<String, String>,
     /// Events whose related permits it held for the client to answer.
     pub held: usize,
+    /// The highest position of its events, selected or not (the run's
+    /// watermark is the highest of all, as a local run's ingest finds it).
+    pub max_position: Option<u64>,
 }
 
 /// The file a split's summary is written to.
@@ -379,8 +382,12 @@ pub fn fold_partition(
     let runs = SortedRuns::create(&staging, job.memory_limit)?;
     let mut writer = BackgroundTableWriter::spawn(runs)?;
     let selected = Selected::new(&job.selection)?;
+    let mut max_position = None;
     for batch in batches {
-        let batch = selected.filter(rebase(batch?, &bases, &lines_before)?)?;
+        let batch = rebase(batch?, &bases, &lines_before)?;
+        let positions = batch.column(col::POSITION).as_primitive::<UInt64Type>();
+        max_position = max_position.max(arrow::compute::max(positions));
+        let batch = selected.filter(batch)?;
         if batch.num_rows() > 0 {
             writer.write(batch)?;
         }
@@ -422,6 +429,7 @@ pub fn fold_partition(
         .map(|(name, path)| Ok((name, crate::pipeline::output::file_sha256(&path)?)))
         .collect::<Result<_>>()?;
     Ok(FoldSummary {
+        max_position,
         held: held.events(),
         hashes,
         first: first_stream(&dir)?,
