@@ -247,13 +247,24 @@ impl Model {
     /// What the `allowed` rules read of related streams (`@project_id.owner`):
     /// each (related aggregate type, field index), once per permit.
     pub fn related_reads(&self) -> impl Iterator<Item = (&str, usize)> {
+        self.related_permits()
+            .map(|(aggregate, field, _)| (aggregate, field))
+    }
+
+    /// The `allowed` rules' permits that read a related stream: each
+    /// (related aggregate type, field index, the permit as written), once
+    /// per permit.
+    pub fn related_permits(&self) -> impl Iterator<Item = (&str, usize, &str)> {
         (self.aggregates.iter())
             .flat_map(|a| a.handlers.values())
             .flat_map(|h| h.allowed.iter().flat_map(|a| &a.permits))
             .filter_map(|permit| match permit {
                 Permit::Related {
-                    aggregate, field, ..
-                } => Some((aggregate.as_str(), *field)),
+                    aggregate,
+                    field,
+                    name,
+                    ..
+                } => Some((aggregate.as_str(), *field, name.as_str())),
                 _ => None,
             })
     }

@@ -232,16 +232,7 @@ struct HeldEvent {
 /// timelines joined, each held event judged as one pass would. Returns the
 /// findings of the events not allowed.
 pub fn resume(model: &Model, roles: &Roles, helds: Vec<Held>) -> Vec<Finding> {
-    let permits: Vec<(&str, &str)> = (model.aggregates.iter())
-        .flat_map(|a| a.handlers.values())
-        .flat_map(|h| h.allowed.iter().flat_map(|a| &a.permits))
-        .filter_map(|permit| match permit {
-            Permit::Related {
-                aggregate, name, ..
-            } => Some((aggregate.as_str(), name.as_str())),
-            _ => None,
-        })
-        .collect();
+    let permits: Vec<(&str, usize, &str)> = model.related_permits().collect();
     let mut authoriser = Authoriser::new(model, roles);
     for held in helds {
         for (aggregate, stream_id, timeline) in held.timelines {
@@ -252,9 +243,9 @@ pub fn resume(model: &Model, roles: &Roles, helds: Vec<Held>) -> Vec<Finding> {
         for event in held.pending {
             let related = (event.related.into_iter())
                 .filter_map(|(aggregate, stream_id, field, name)| {
-                    let (aggregate, name) = *permits
+                    let (aggregate, _, name) = *permits
                         .iter()
-                        .find(|(a, n)| *a == aggregate && *n == name)?;
+                        .find(|(a, _, n)| *a == aggregate && *n == name)?;
                     Some(RelatedPermit {
                         aggregate,
                         stream_id,
