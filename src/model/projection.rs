@@ -109,10 +109,15 @@ pub struct KeyedRule {
 impl KeyedRule {
     /// Whether the rule applies to events of this aggregate and type.
     pub fn matches(&self, aggregate_type: &str, event_type: &str) -> bool {
+        self.of_aggregate(aggregate_type) && self.events.iter().any(|e| e == event_type)
+    }
+
+    /// Whether the rule applies to events of this aggregate (of a type it
+    /// names: what a fold that finds rules by event type has left to ask).
+    pub fn of_aggregate(&self, aggregate_type: &str) -> bool {
         self.aggregate
             .as_deref()
             .is_none_or(|a| a == aggregate_type)
-            && self.events.iter().any(|e| e == event_type)
     }
 
     /// Every source the rule reads: keys, conditions, effects.

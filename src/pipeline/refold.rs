@@ -18,7 +18,8 @@ use std::sync::Arc;
 use arrow::array::{new_null_array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray};
 
 use crate::envelope::{col, events_schema};
-use crate::model::{AggregateModel, KeyedProjection, Model};
+use crate::model::projection::{Source, StateRef};
+use crate::model::{AggregateModel, Effect, EnvelopeValue, KeyedProjection, Model, ValueSource};
 use crate::replay::keyed::KeyedFolds;
 use crate::replay::{EventRef, ReplaySink, Replayer, StreamState, Transition};
 use crate::sink::dataset;
@@ -67,6 +68,8 @@ fn refold_on(
     names: Option<&[String]>,
     threads: usize,
 ) -> Result<BTreeMap<String, u64>> {
+    let narrowed = narrowed(model, &select(model, model_file, names)?);
+    let model = &narrowed;
     let selected = select(model, model_file, names)?;
     let fields = |schema: &arrow::datatypes::SchemaRef| -> Vec<_> {
         (schema.fields().iter())
@@ -227,17 +230,10 @@ fn fold_share<'m>(
     let mut replayer =
         Replayer::new(model).with_keyed_folds(KeyedFolds::new(selected.iter().copied()));
     let mut sink = Discard;
-    // The columns the replay reads: not `metadata`, `source` and the
-    // upcaster's originals, which are most of the file's bytes (at 10M
-    // events `metadata` alone is 339 of 1,020 MB compressed). They are
-    // given empty, so the batch keeps the events' schema.
+    // The columns the replay reads ([`unread_columns`] are given empty, so
+    // the batch keeps the events' schema).
     let schema = events_schema();
-    let skipped = [
-        col::METADATA,
-        col::SOURCE,
-        col::ORIGINAL_EVENT_TYPE,
-        col::ORIGINAL_SCHEMA_VERSION,
-    ];
+    let skipped = unread_columns(model, selected);
     let read: Vec<&str> = (schema.fields().iter().enumerate())
         .filter(|(index, _)| !skipped.contains(index))
         .map(|(_, field)| field.name().as_str())
@@ -265,6 +261,93 @@ fn fold_share<'m>(
         }
     }
     Ok(replayer.finish_with_folds(&mut sink)?.1)
+}
+
+/// `model` without the effects on state fields no rule of `selected`
+/// reads: the refold then parses only the payload values the keyed folds
+/// need (at 10M events, the assignee of ~0.7M assignments instead of every
+/// title, estimate and label). The fields keep their indices, which the
+/// rules read them by; a field no effect sets stays null, and nothing reads
+/// it. The lifecycle is kept whole: whether an event applies, and every
+/// status, are as in the run.
+fn narrowed(model: &Model, selected: &[&KeyedProjection]) -> Model {
+    let read: Vec<(Option<&str>, usize)> = (selected.iter())
+        .flat_map(|projection| projection.rules.iter())
+        .flat_map(|rule| {
+            (rule.sources()).filter_map(|source| match source {
+                Source::Before(StateRef::Field(index)) | Source::After(StateRef::Field(index)) => {
+                    Some((rule.aggregate.as_deref(), *index))
+                }
+                _ => None,
+            })
+        })
+        .collect();
+    let mut narrowed = model.clone();
+    for aggregate in &mut narrowed.aggregates {
+        let kept = |field: usize| {
+            (read.iter())
+                .any(|(of, index)| *index == field && of.is_none_or(|a| a == aggregate.name))
+        };
+        for handler in aggregate.handlers.values_mut() {
+            handler.effects.retain(|effect| match effect {
+                Effect::Set { field, .. }
+                | Effect::Unset { field }
+                | Effect::Increment { field, .. }
+                | Effect::Add { field, .. }
+                | Effect::Remove { field, .. } => kept(*field),
+            });
+        }
+    }
+    narrowed
+}
+
+/// The columns of the events a refold of `selected` need not read: always
+/// `metadata`, `source` and the upcaster's originals, which are most of the
+/// file's bytes (at 10M events `metadata` alone is 356 of 1,020 MB
+/// compressed); and the ids (`event_id`, `correlation_id`,
+/// `causation_id`: 505 MB more of random text) unless an aggregate's effect
+/// or a selected rule reads one of them as an envelope value. The replay
+/// uses an event's ids only in findings, which a refold does not keep.
+fn unread_columns(model: &Model, selected: &[&KeyedProjection]) -> Vec<usize> {
+    let handlers = (model.aggregates.iter())
+        .flat_map(|aggregate| aggregate.handlers.values())
+        .flat_map(|handler| handler.effects.iter())
+        .filter_map(|effect| match effect {
+            Effect::Set { source, .. }
+            | Effect::Add { source, .. }
+            | Effect::Remove { source, .. } => Some(source),
+            Effect::Unset { .. } | Effect::Increment { .. } => None,
+        });
+    let rules = (selected.iter())
+        .flat_map(|projection| projection.rules.iter())
+        .flat_map(|rule| rule.sources())
+        .filter_map(|source| match source {
+            Source::Value(value) => Some(value),
+            Source::Before(_) | Source::After(_) => None,
+        });
+    let read: Vec<EnvelopeValue> = (handlers.chain(rules))
+        .filter_map(|source| match source {
+            ValueSource::Envelope(value) => Some(*value),
+            ValueSource::Payload(_) => None,
+        })
+        .collect();
+    let ids = [
+        (col::EVENT_ID, EnvelopeValue::EventId),
+        (col::CORRELATION_ID, EnvelopeValue::CorrelationId),
+        (col::CAUSATION_ID, EnvelopeValue::CausationId),
+    ];
+    let unread_ids = (ids.into_iter())
+        .filter(|(_, value)| !read.contains(value))
+        .map(|(column, _)| column);
+    [
+        col::METADATA,
+        col::SOURCE,
+        col::ORIGINAL_EVENT_TYPE,
+        col::ORIGINAL_SCHEMA_VERSION,
+    ]
+    .into_iter()
+    .chain(unread_ids)
+    .collect()
 }
 
 /// The rows of `batch` (the read columns of the events) whose stream is
@@ -319,6 +402,79 @@ fn select<'m>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The sample's keyed fold reads the task's assignee and status: the
+    /// narrowed model keeps every handler and the lifecycle, and only the
+    /// effects on the assignee.
+    #[test]
+    fn a_refold_folds_only_the_fields_its_rules_read() {
+        let sample = crate::embedded::sample_model();
+        let model = crate::model::parse_model(&sample.name, &sample.text).unwrap();
+        let selected: Vec<&KeyedProjection> = model.projections.iter().collect();
+        let narrowed = narrowed(&model, &selected);
+        for (before, after) in model.aggregates.iter().zip(&narrowed.aggregates) {
+            assert_eq!(before.lifecycle, after.lifecycle);
+            assert_eq!(before.fields, after.fields);
+            let names = |a: &AggregateModel| {
+                let mut names: Vec<String> = a.handlers.keys().cloned().collect();
+                names.sort();
+                names
+            };
+            assert_eq!(names(before), names(after));
+            let set: Vec<&str> = (after.handlers.values())
+                .flat_map(|handler| handler.effects.iter())
+                .map(|effect| match effect {
+                    Effect::Set { field, .. } | Effect::Unset { field } => {
+                        after.fields[*field].name.as_str()
+                    }
+                    other => panic!("{other:?} kept"),
+                })
+                .collect();
+            let expected = if after.name == "task" { 1.. } else { 0.. };
+            assert!(expected.contains(&set.len()), "{}: {set:?}", after.name);
+            assert!(set.iter().all(|name| *name == "assignee"), "{set:?}");
+        }
+        let all = |m: &Model| -> usize {
+            (m.aggregates.iter())
+                .flat_map(|a| a.handlers.values())
+                .map(|h| h.effects.len())
+                .sum()
+        };
+        assert!(all(&model) > 3 * all(&narrowed), "{}", all(&narrowed));
+    }
+
+    /// The sample's keyed fold reads no id, so the refold reads none; a
+    /// rule that keeps the last correlation id, or an aggregate field set
+    /// from the event id, has its column read.
+    #[test]
+    fn a_refold_reads_the_ids_only_when_a_rule_or_an_effect_reads_them() {
+        let sample = crate::embedded::sample_model();
+        let unread = |text: &str| {
+            let model = crate::model::parse_model("model.toml", text).unwrap();
+            let selected: Vec<&KeyedProjection> = model.projections.iter().collect();
+            unread_columns(&model, &selected)
+        };
+        let ids = [col::EVENT_ID, col::CORRELATION_ID, col::CAUSATION_ID];
+        let all = unread(&sample.text);
+        assert!(ids.iter().all(|id| all.contains(id)), "{all:?}");
+        assert!(all.contains(&col::METADATA) && !all.contains(&col::PAYLOAD));
+        let rule = (sample.text)
+            .replace(
+                "last_assigned_at = \"timestamp\"",
+                "last_assigned_at = \"timestamp\"\nlast_correlation = \"string\"",
+            )
+            .replace(
+                "max = { last_assigned_at = \"@occurred_at\" }",
+                "max = { last_assigned_at = \"@occurred_at\" }\nset = { last_correlation = \"@correlation_id\" }",
+            );
+        let read = unread(&rule);
+        assert!(!read.contains(&col::CORRELATION_ID), "{read:?}");
+        assert!(read.contains(&col::EVENT_ID) && read.contains(&col::CAUSATION_ID));
+        let effect = (sample.text).replace("created_by = \"@actor\"", "created_by = \"@event_id\"");
+        let read = unread(&effect);
+        assert!(!read.contains(&col::EVENT_ID), "{read:?}");
+        assert!(read.contains(&col::CORRELATION_ID));
+    }
 
     /// The sample's keyed fold refolded from its events rewritten in row
     /// groups of 16 (so streams span groups, and the cuts fall inside

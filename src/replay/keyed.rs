@@ -438,8 +438,10 @@ impl<'m> KeyedFolds<'m> {
             return false;
         }
         for &(t, r) in rules {
+            // `by_event` matched the type; only the aggregate is left to
+            // compare (not the rule's list of types again, for every rule).
             let rule = &self.tables[t].projection.rules[r];
-            if !rule.matches(event.aggregate_type, event.event_type) {
+            if !rule.of_aggregate(event.aggregate_type) {
                 continue;
             }
             self.matched.push((t, r));
