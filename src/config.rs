@@ -177,6 +177,7 @@ impl ProjectConfig {
             batch_rows: None,
             fair_spill_pool: false,
             cluster: None,
+            job_timeout: None,
         })
     }
 

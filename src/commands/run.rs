@@ -99,6 +99,11 @@ pub struct Args {
     /// 256MB).
     #[arg(long, value_name = "SIZE", requires = "cluster")]
     pub split_size: Option<String>,
+    /// With --cluster: give up on the job when it has not finished after
+    /// this many seconds (exit 2, the previous output kept): a nightly job
+    /// whose executors hang or vanish fails instead of waiting for ever.
+    #[arg(long, value_name = "SECS", requires = "cluster", value_parser = clap::value_parser!(u64).range(1..))]
+    pub job_timeout: Option<u64>,
     /// Also write report.html into the output: one self-contained page of
     /// the run, its findings and rejects, flows and charts (as `eventfold report`;
     /// also on with `[run] report = true` in eventfold.toml).
@@ -194,6 +199,7 @@ impl Args {
                 batch_rows: None,
                 fair_spill_pool: false,
                 cluster: self.cluster.clone(),
+                job_timeout: self.job_timeout.map(std::time::Duration::from_secs),
             },
             observer: std::sync::Arc::new(super::terminal::Terminal::stderr()),
         })

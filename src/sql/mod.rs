@@ -61,6 +61,9 @@ pub struct SessionOptions {
     /// of this process; the memory limit and spill folder are then the
     /// executors' own.
     pub cluster: Option<String>,
+    /// How long a `run --cluster` job may take before the run gives up on
+    /// it (exit 2, the previous output kept); no limit when `None`.
+    pub job_timeout: Option<std::time::Duration>,
 }
 
 impl SessionOptions {

@@ -612,6 +612,38 @@ fn a_distributed_run_writes_what_a_local_run_writes_and_survives_a_lost_executor
         kept
     );
 
+    // A job that cannot finish (both executors stopped) is given up after
+    // --job-timeout: exit 2 at once, the previous output as it was. Its
+    // tasks, run when the executors go on, find the run's folder gone and
+    // write nothing (the leftovers are checked at the end).
+    let signal = |signal: libc::c_int| {
+        for executor in &cluster.executors {
+            // SAFETY: kill(2) on the pid of a child this test started and has not reaped.
+            unsafe { libc::kill(executor.child.id() as libc::pid_t, signal) };
+        }
+    };
+    signal(libc::SIGSTOP);
+    let started = std::time::Instant::now();
+    let hung = with_inputs(&["--out", "dist", "--cluster", &url, "--job-timeout", "3"]);
+    let hung = eventfold_within_timeout(
+        &dir,
+        &hung.iter().map(String::as_str).collect::<Vec<_>>(),
+        "",
+    );
+    let waited = started.elapsed();
+    signal(libc::SIGCONT);
+    assert_eq!(hung.code, 2, "{hung:?}");
+    assert!(
+        hung.stderr
+            .contains("did not finish within 3 s (--job-timeout)"),
+        "{hung:?}"
+    );
+    assert!(waited < Duration::from_secs(30), "{waited:?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("dist/manifest.json")).unwrap(),
+        kept
+    );
+
     // An executor killed mid-job: Ballista runs its tasks again on the other
     // one (the job's result may then hold a partition twice), or the job
     // fails and the previous output stays as it was.

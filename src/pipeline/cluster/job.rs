@@ -66,6 +66,20 @@ pub struct ClusterJob {
 }
 
 impl ClusterJob {
+    /// Refuses a task of a job whose run is gone: the run's folder (which
+    /// it removes when it fails or gives up, `--job-timeout`) no longer
+    /// exists. Without this a task of such a job, run late (an executor
+    /// stopped and resumed), would create the folder again beside the output.
+    pub fn ensure_root(&self) -> Result<()> {
+        if self.root.is_dir() {
+            return Ok(());
+        }
+        Err(Error::usage(format!(
+            "{}: the run that submitted this job is gone (its folder was removed); the task is not run",
+            self.root.display()
+        )))
+    }
+
     /// The inputs as shipped: files by path, the rest by their bytes.
     pub fn ship(inputs: &[InputSource]) -> Vec<ShippedInput> {
         inputs

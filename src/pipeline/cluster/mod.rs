@@ -94,6 +94,18 @@ fn refuse_unsupported(config: &RunConfig) -> Result<()> {
     Ok(())
 }
 
+/// The error of a job that ran past `--job-timeout`. Ballista 55's client
+/// does not hand out the job's id, so the job is not cancelled: its tasks
+/// go on until they end or fail (they write only into the run's own
+/// folder, which is removed, never into the output).
+fn timed_out(limit: std::time::Duration, url: &ClusterUrl) -> Error {
+    Error::usage(format!(
+        "run --cluster: the job on {} did not finish within {} s (--job-timeout); the previous output is kept\n  hint: see the scheduler's and executors' logs for tasks that hang, or executors that are gone",
+        url,
+        limit.as_secs()
+    ))
+}
+
 /// The run on the cluster at `url`, into `dir` (committed by the caller).
 pub(super) fn build(
     config: &RunConfig,
@@ -166,10 +178,14 @@ pub(super) fn build(
     let hashing = hash_cut_inputs(&config.inputs, &splits);
     let runtime = crate::sql::runtime()?;
     let job_started = Instant::now();
-    let summaries = one_per_partition(
-        runtime.block_on(submit(&url, Arc::new(job.clone())))?,
-        partitions,
-    )?;
+    let submitted = submit(&url, Arc::new(job.clone()));
+    let answers = match plan.session.job_timeout {
+        None => runtime.block_on(submitted)?,
+        Some(limit) => runtime
+            .block_on(async { tokio::time::timeout(limit, submitted).await })
+            .map_err(|_| timed_out(limit, &url))??,
+    };
+    let summaries = one_per_partition(answers, partitions)?;
     report.timings.sort_replay_ms = millis(job_started.elapsed());
     let gathered = Instant::now();
     report.ingest = ingest_totals(&job, &splits, hashing, &mut report)?;

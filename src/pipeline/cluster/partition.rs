@@ -141,6 +141,7 @@ pub fn ingest_split(
     split: usize,
     send: &mut dyn FnMut(RecordBatch) -> Result<()>,
 ) -> Result<()> {
+    job.ensure_root()?;
     let started = std::time::Instant::now();
     let source = job.input(split)?;
     let mut options = job.ingest_options()?;
@@ -372,6 +373,7 @@ pub fn fold_partition(
     job: &ClusterJob,
     batches: impl Iterator<Item = Result<RecordBatch>>,
 ) -> Result<FoldSummary> {
+    job.ensure_root()?;
     let started = std::time::Instant::now();
     let folder = unique_folder();
     let dir = fold_dir(&job.root, &folder);
