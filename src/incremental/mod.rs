@@ -15,6 +15,12 @@
 //! rewriting only the row groups the new rows fall into. The keyed folds
 //! start from the previous `projections/` tables whole
 //! ([`Previous::keyed_folds`]) and are written complete by the replay.
+//!
+//! The previous output may be partitioned (`events/part-*.parquet`, as
+//! `run --cluster` writes it): its tables are read part by part, and each
+//! table the night merges into is first written whole, in its order, from
+//! its parts (a sort of the session's, under the run's memory limit), so
+//! the night's output is a local one, as a full local run writes it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -30,6 +36,7 @@ use crate::ingest::{IngestSummary, InputSource, InputSummary};
 use crate::model::{Model, StateValue};
 use crate::replay::keyed::KeyedFolds;
 use crate::replay::{Finding, Rule, Seeds, StreamState};
+use crate::sink::dataset::{self, TableReader};
 use crate::sink::manifest::{Counts, Manifest, FORMAT_VERSION};
 use crate::sink::projection::{projection_path, projection_schema, read_projection};
 use crate::sink::snapshot::read_snapshot;
@@ -112,13 +119,8 @@ impl Previous {
                 "it was written by a partial or as-of run, so it is not a snapshot of the whole log",
             ));
         }
-        if out.join("events").is_dir() {
-            return Err(refuse(
-                out,
-                "its tables are folders of parts (a partitioned output), which an incremental run does not continue yet",
-            ));
-        }
-        if manifest.watermark.read_positions.is_none() || !out.join("streams.parquet").is_file() {
+        if manifest.watermark.read_positions.is_none() || dataset::locate(out, "streams").is_none()
+        {
             return Err(refuse(
                 out,
                 "it was written by an older eventfold and holds no snapshot (streams.parquet)",
@@ -140,6 +142,12 @@ impl Previous {
             manifest,
             with_history,
         }))
+    }
+
+    /// The previous table `name` (`events`, `state/task`): its file, or its
+    /// folder of parts in a partitioned output (`run --cluster`).
+    fn table(&self, name: &str) -> PathBuf {
+        dataset::locate(&self.dir, name).unwrap_or_else(|| self.dir.join(format!("{name}.parquet")))
     }
 
     /// Read-order positions of this run start after the previous run's.
@@ -193,7 +201,7 @@ impl Previous {
             ("transitions", transitions_schema(), false),
             ("findings", findings_schema(), true),
         ] {
-            let path = self.dir.join(format!("{name}.parquet"));
+            let path = self.table(name);
             self.check_schema(&path, &schema)?;
             if queried {
                 register_file(ctx, &format!("prev_{name}"), &path).await?;
@@ -205,6 +213,14 @@ impl Previous {
     /// Refuses a previous table whose columns are not the ones eventfold
     /// writes (a file replaced or damaged by hand), before anything reads it.
     fn check_schema(&self, path: &Path, expected: &SchemaRef) -> Result<()> {
+        for part in dataset::parts(path)? {
+            self.check_part_schema(&part, expected)?;
+        }
+        Ok(())
+    }
+
+    /// [`Self::check_schema`] of one file.
+    fn check_part_schema(&self, path: &Path, expected: &SchemaRef) -> Result<()> {
         let found = parquet_schema(path).map_err(|e| match e {
             Error::Io { .. } => e,
             damaged => refuse(&self.dir, format!("{}: {damaged}", path.display())),
@@ -309,8 +325,7 @@ impl Previous {
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let touched = arrow::compute::concat_batches(&schema, &touched)?;
         for aggregate in &model.aggregates {
-            let path = self.dir.join(format!("state/{}.parquet", aggregate.name));
-            if path.is_file() {
+            if let Some(path) = dataset::locate(&self.dir, &format!("state/{}", aggregate.name)) {
                 self.check_schema(&path, &state_schema(aggregate))?;
             }
         }
@@ -330,16 +345,12 @@ impl Previous {
         let mut states = HashMap::new();
         let related = model.aggregates.iter();
         for aggregate in related.filter(|a| aggregates.contains(a.name.as_str())) {
-            let path = self.dir.join(format!("state/{}.parquet", aggregate.name));
-            if !path.is_file() {
+            let Some(path) = dataset::locate(&self.dir, &format!("state/{}", aggregate.name))
+            else {
                 continue;
-            }
+            };
             self.check_schema(&path, &state_schema(aggregate))?;
-            let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-            let reader =
-                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?
-                    .build()?;
-            for batch in reader {
+            for batch in TableReader::open(&path, None)? {
                 let batch = batch?;
                 for row in 0..batch.num_rows() {
                     let stream_id = text(&batch, 0, row);
@@ -428,7 +439,12 @@ impl Previous {
 
     /// Writes every table of the new output from the previous rows and the
     /// increment's.
-    pub async fn merge(&self, model: &Model, dir: &OutputDir) -> Result<MergedTables> {
+    pub async fn merge(
+        &self,
+        ctx: &SessionContext,
+        model: &Model,
+        dir: &OutputDir,
+    ) -> Result<MergedTables> {
         let new = dir.path(INCREMENT);
         let job = |file: &str, keyed: bool, order: &'static [&'static str], schema| MergeJob {
             file: file.to_owned(),
@@ -476,6 +492,22 @@ impl Previous {
                 jobs.push((Some(("history", aggregate.name.clone())), history));
             }
         }
+        // A partitioned output's table is first written whole, in order.
+        for (index, (_, job)) in jobs.iter_mut().enumerate() {
+            let folder = job.old.with_extension("");
+            if !job.old.is_file() && folder.is_dir() {
+                let whole = new.join("_previous").join(&job.file);
+                compact(
+                    ctx,
+                    &format!("prev_whole_{index}"),
+                    &folder,
+                    job.order,
+                    &whole,
+                )
+                .await?;
+                job.old = whole;
+            }
+        }
         // Every table merges at once, each on a thread of its own.
         let handles: Vec<_> = jobs
             .into_iter()
@@ -512,11 +544,10 @@ impl Previous {
         // Rejects in read order: the previous run's, then this run's.
         let mut rejects =
             TableWriter::create(&dir.path("rejects.parquet"), rejects_schema(), zstd())?;
-        for path in [
-            self.dir.join("rejects.parquet"),
-            new.join("rejects.parquet"),
-        ] {
-            copy_rows(&path, &mut rejects)?;
+        // A partitioned output's parts are in read order too (one per split).
+        let parts = dataset::parts(&self.table("rejects"))?;
+        for path in parts.iter().chain([&new.join("rejects.parquet")]) {
+            copy_rows(path, &mut rejects)?;
         }
         rejects.close()?;
         Ok(MergedTables {
@@ -586,6 +617,32 @@ impl MergeJob {
             group_rows: ROW_GROUP_ROWS,
         })
     }
+}
+
+/// Writes the parts of the table in `folder` (a partitioned output's: each
+/// part in `order`, the parts side by side) as one file in `order` at `out`,
+/// as a full local run writes it: what [`merge_sorted`] reads. The sort is
+/// the session's, so it spills under the run's memory limit.
+async fn compact(
+    ctx: &SessionContext,
+    name: &str,
+    folder: &Path,
+    order: &[&str],
+    out: &Path,
+) -> Result<()> {
+    register_file(ctx, name, folder).await?;
+    let order: Vec<String> = order.iter().map(|column| format!("\"{column}\"")).collect();
+    let sql = format!("SELECT * FROM {name} ORDER BY {}", order.join(", "));
+    let frame = ctx.sql(&sql).await?;
+    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+    let mut stream = frame.execute_stream().await?;
+    let mut writer = TableWriter::create(out, schema, zstd())?;
+    while let Some(batch) = stream.next().await {
+        writer.write(&batch?)?;
+    }
+    writer.close()?;
+    ctx.deregister_table(name)?;
+    Ok(())
 }
 
 /// Appends every row of the Parquet file at `path` to `writer`, in order.

@@ -509,7 +509,7 @@ async fn merge_phase(
         report.ingest.events.saturating_mul(JOINED_ID_BYTES) <= plan.memory_limit as u64 / 4;
     let phase = Phase::start();
     findings.extend(previous.findings(ctx).await?);
-    let merged = previous.merge(plan.model, plan.dir).await?;
+    let merged = previous.merge(ctx, plan.model, plan.dir).await?;
     (report.states, report.state_history) = (merged.states, merged.history);
     hashes.extend(merged.hashes);
     report.streams = stream_counts(ctx, &plan.dir.path("streams.parquet")).await?;

@@ -521,6 +521,35 @@ fn a_distributed_run_writes_what_a_local_run_writes_and_survives_a_lost_executor
     }
     assert!(!dir.join("dist/_cluster").exists());
     assert_same_tables(&dir, "local", "dist");
+
+    // A local incremental run goes on from a partitioned output: the
+    // cluster folds the first two inputs, the night the third (the two are
+    // skipped as folded), and every table equals the local run's of all three.
+    let mut first_two = vec!["run"];
+    first_two.extend(inputs[..4].iter().map(String::as_str));
+    first_two.extend(["--out", "nights", "--cluster", &url, "--partitions", "3"]);
+    let first_two = eventfold_within_timeout(&dir, &first_two, "");
+    assert_eq!(first_two.code, 0, "{first_two:?}");
+    assert!(dir.join("nights/events").is_dir());
+    let night = dir.ok(&with_inputs(&["--out", "nights", "--incremental"])
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    assert!(
+        night.contains("incremental: skipped, already folded: log-0.ndjson, log-1.ndjson"),
+        "{night}"
+    );
+    assert!(
+        night.contains("incremental: ") && night.contains(" new records = "),
+        "{night}"
+    );
+    assert!(dir.join("nights/events.parquet").is_file(), "{night}");
+    // Every table, every column, in order: as the local full run wrote them.
+    crate::incremental::assert_same_output(&dir, "local", "nights");
+    let diff = dir.eventfold(&["diff", "local", "nights", "--fail-on-change"]);
+    assert_eq!(diff.code, 0, "{diff:?}");
+    dir.assert_file_hashes("nights");
+
     let diff = dir.eventfold(&["diff", "local", "dist", "--fail-on-change"]);
     assert_eq!(diff.code, 0, "{diff:?}");
     let check_here = dir.eventfold(&["check", "--out", "local"]);

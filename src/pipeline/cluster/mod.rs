@@ -34,7 +34,7 @@
 //! A partial or as-of run (`--as-of`, `--aggregate`, …) folds only the
 //! selected events: each fold task filters its events with the local run's
 //! condition. Not yet on a cluster, each refused with a reason: incremental
-//! runs, and mappings that number versions in read order (`@order`, which
+//! runs (a local one goes on from a distributed run's output), and mappings that number versions in read order (`@order`, which
 //! counts across inputs).
 
 mod job;
@@ -83,7 +83,9 @@ fn refuse_unsupported(config: &RunConfig) -> Result<()> {
         )))
     };
     if config.incremental {
-        return refuse("an incremental run (--incremental, or `incremental = true`)");
+        return Err(Error::usage(
+            "run --cluster: an incremental run (--incremental, or `incremental = true`) is not supported on a cluster yet\n  hint: leave out --cluster: a local incremental run goes on from the output of a distributed one",
+        ));
     }
     if config.ingest.mapping.versions_from_order() && config.inputs.len() > 1 {
         return refuse("numbering versions in read order (`@order`) across several inputs");
